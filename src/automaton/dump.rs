@@ -1,0 +1,89 @@
+//! A stable, indented text form of an [`Automaton`] for snapshot tests and `--dump`.
+//!
+//! Edges print in a fixed order (literals sorted, then sets, slots, patterns, `+`), so the
+//! same policy always dumps the same text.
+
+use super::*;
+use crate::check::Checked;
+use std::fmt::Write as _;
+
+impl Automaton {
+    /// The dump, with identity names taken from the policy.
+    pub fn dump(&self, checked: &Checked) -> String {
+        let mut out = String::new();
+        for (i, root) in self.roots.iter().enumerate() {
+            let name = checked.identities.get(i).map_or("?", |d| d.name.as_str());
+            let _ = writeln!(out, "identity {name}");
+            for a in &self.connect[i] {
+                let _ = writeln!(out, "  connect: {} #{}", a.effect, a.rule.0);
+            }
+            self.dump_node(&mut out, *root, 1);
+        }
+        let _ = writeln!(out, "{} nodes, {} rules", self.nodes.len(), self.rule_count);
+        out
+    }
+
+    fn dump_node(&self, out: &mut String, id: NodeId, depth: usize) {
+        let node = self.node(id);
+        let pad = "  ".repeat(depth);
+        for (kind, accepts) in [("=", &node.exact), ("#", &node.hash)] {
+            for a in accepts {
+                let actions: Vec<&str> = a.actions.iter().map(|x| x.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "{pad}{kind} {} #{} {}",
+                    a.effect,
+                    a.rule.0,
+                    actions.join(",")
+                );
+            }
+        }
+        for (text, child) in node.literal.sorted() {
+            let _ = writeln!(out, "{pad}{text:?}");
+            self.dump_node(out, child, depth + 1);
+        }
+        for (set, child) in &node.one_of {
+            let mut values: Vec<&str> = self.sets[set.0 as usize]
+                .values
+                .iter()
+                .map(|v| &**v)
+                .collect();
+            values.sort_unstable();
+            let _ = writeln!(out, "{pad}{{{}}}", values.join("|"));
+            self.dump_node(out, *child, depth + 1);
+        }
+        for (slot, child) in &node.slot {
+            let _ = writeln!(
+                out,
+                "{pad}slot {}",
+                pieces_text(&self.slots[slot.0 as usize].pieces)
+            );
+            self.dump_node(out, *child, depth + 1);
+        }
+        for (pattern, child) in &node.pattern {
+            let _ = writeln!(
+                out,
+                "{pad}pattern {}",
+                pieces_text(&self.patterns[pattern.0 as usize].pieces)
+            );
+            self.dump_node(out, *child, depth + 1);
+        }
+        if let Some(child) = node.any {
+            let _ = writeln!(out, "{pad}+");
+            self.dump_node(out, child, depth + 1);
+        }
+    }
+}
+
+/// Pieces written back in template syntax.
+pub fn pieces_text(pieces: &[Piece]) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => t.clone(),
+            Piece::Attr(a) => format!("{{{a}}}"),
+            Piece::Capture(c) => format!("{{+{c}}}"),
+            Piece::OneOf { values, .. } => format!("{{{}}}", values.join("|")),
+        })
+        .collect()
+}

@@ -1,0 +1,209 @@
+//! The compiled form of a policy: one level trie per identity.
+//!
+//! Each identity gets a root; every rule that applies to it is a path of level edges from
+//! that root. A node's edges, tried in order for each topic level:
+//! * `literal` — exact text, a hash-map lookup (or a short list);
+//! * `one_of` — membership in a finite set of literals (`{a|b}`, `{x in set}`);
+//! * `slot` — a level that depends on the identity's attributes (`{pid}_{aid}`), rendered
+//!   once per session when it is bound;
+//! * `pattern` — a level mixing text, sets and captures, matched by a regex-automata regex;
+//! * `any` — `+` or `{+name}`.
+//!
+//! Rules end at a node as `exact` accepts, or as `hash` accepts when the template ends in
+//! `#` (matching the node's own level and everything below). Identical prefixes share
+//! nodes, so a decision visits O(levels × live branches) nodes, not O(rules).
+//!
+//! The automaton is immutable once built, `Send + Sync`, and knows nothing of sessions,
+//! tokio or pest. [`Automaton::verify`] checks its invariants; [`Automaton::dump`] prints a
+//! stable text form used in snapshot tests.
+
+mod dump;
+mod verify;
+
+use crate::ast::Effect;
+use crate::check::{ActionSet, Piece, RuleId};
+use regex_automata::meta::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// A node's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+/// A finite literal set's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SetId(pub u32);
+
+/// An attribute-dependent level's index; sessions render each slot once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotId(pub u32);
+
+/// A compiled pattern level's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PatternId(pub u32);
+
+/// A rule that ends at a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accept {
+    pub rule: RuleId,
+    pub effect: Effect,
+    pub actions: ActionSet,
+}
+
+/// Literal edges: a short list scanned linearly, or a map once it grows.
+#[derive(Clone, Debug)]
+pub enum LiteralEdges {
+    Few(Vec<(Box<str>, NodeId)>),
+    Many(FxHashMap<Box<str>, NodeId>),
+}
+
+/// Above this many literal edges, a node switches to a hash map.
+pub const LITERAL_LIST_MAX: usize = 8;
+
+impl Default for LiteralEdges {
+    fn default() -> Self {
+        LiteralEdges::Few(Vec::new())
+    }
+}
+
+impl LiteralEdges {
+    pub fn get(&self, level: &str) -> Option<NodeId> {
+        match self {
+            LiteralEdges::Few(list) => list.iter().find(|(k, _)| &**k == level).map(|(_, n)| *n),
+            LiteralEdges::Many(map) => map.get(level).copied(),
+        }
+    }
+
+    pub fn insert(&mut self, level: &str, node: NodeId) {
+        match self {
+            LiteralEdges::Few(list) if list.len() < LITERAL_LIST_MAX => {
+                list.push((level.into(), node))
+            }
+            LiteralEdges::Few(list) => {
+                let mut map: FxHashMap<Box<str>, NodeId> = list.drain(..).collect();
+                map.insert(level.into(), node);
+                *self = LiteralEdges::Many(map);
+            }
+            LiteralEdges::Many(map) => {
+                map.insert(level.into(), node);
+            }
+        }
+    }
+
+    /// All edges, sorted by text (for dumps and verification).
+    pub fn sorted(&self) -> Vec<(&str, NodeId)> {
+        let mut edges: Vec<(&str, NodeId)> = match self {
+            LiteralEdges::Few(list) => list.iter().map(|(k, n)| (&**k, *n)).collect(),
+            LiteralEdges::Many(map) => map.iter().map(|(k, n)| (&**k, *n)).collect(),
+        };
+        edges.sort_unstable();
+        edges
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            LiteralEdges::Few(list) => list.len(),
+            LiteralEdges::Many(map) => map.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One state of the level trie.
+#[derive(Clone, Debug, Default)]
+pub struct Node {
+    pub literal: LiteralEdges,
+    pub one_of: Vec<(SetId, NodeId)>,
+    pub slot: Vec<(SlotId, NodeId)>,
+    pub pattern: Vec<(PatternId, NodeId)>,
+    pub any: Option<NodeId>,
+    /// Rules whose template ends exactly here.
+    pub exact: Vec<Accept>,
+    /// Rules whose template ends here with `#`.
+    pub hash: Vec<Accept>,
+    /// Every action of every accept at or below this node: lets a walk skip subtrees.
+    pub actions_below: ActionSet,
+}
+
+impl Node {
+    /// Every outgoing edge's target.
+    pub fn targets(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.literal
+            .sorted()
+            .into_iter()
+            .map(|(_, n)| n)
+            .chain(self.one_of.iter().map(|e| e.1))
+            .chain(self.slot.iter().map(|e| e.1))
+            .chain(self.pattern.iter().map(|e| e.1))
+            .chain(self.any)
+    }
+}
+
+/// A finite set of literals for a `one_of` edge.
+#[derive(Clone, Debug)]
+pub struct LiteralSet {
+    pub values: FxHashSet<Box<str>>,
+    /// Some value does not start with `$` (so a leading wildcard level can reach it).
+    pub has_plain_value: bool,
+}
+
+/// An attribute-dependent level, rendered per session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SlotTemplate {
+    pub pieces: Vec<Piece>,
+    /// The template is the first topic level (a leading capture may not start with `$`).
+    pub first_level: bool,
+}
+
+impl SlotTemplate {
+    /// True when rendering yields plain text (no captures or sets).
+    pub fn is_literal(&self) -> bool {
+        self.pieces
+            .iter()
+            .all(|p| matches!(p, Piece::Text(_) | Piece::Attr(_)))
+    }
+}
+
+/// A compiled pattern level.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub pieces: Vec<Piece>,
+    pub first_level: bool,
+    pub regex: Regex,
+    /// Every match starts with `$` (so a leading wildcard level can never reach it).
+    pub dollar_only: bool,
+}
+
+/// The whole compiled policy.
+#[derive(Clone, Debug)]
+pub struct Automaton {
+    /// One root per identity, indexed by `IdentityId`.
+    pub roots: Vec<NodeId>,
+    pub nodes: Vec<Node>,
+    pub sets: Vec<LiteralSet>,
+    pub slots: Vec<SlotTemplate>,
+    pub patterns: Vec<Pattern>,
+    /// Connect rules per identity (no topic), in file order.
+    pub connect: Vec<Vec<Accept>>,
+    pub rule_count: usize,
+}
+
+impl Automaton {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0 as usize]
+    }
+
+    /// A rough count of heap bytes held, for limits and the performance docs.
+    pub fn approx_heap_bytes(&self) -> usize {
+        let node = std::mem::size_of::<Node>();
+        let mut total = self.nodes.len() * node;
+        for n in &self.nodes {
+            total += n.literal.len() * (std::mem::size_of::<(Box<str>, NodeId)>() + 16);
+            total += (n.exact.len() + n.hash.len()) * std::mem::size_of::<Accept>();
+            total += (n.one_of.len() + n.slot.len() + n.pattern.len()) * 8;
+        }
+        total
+    }
+}

@@ -1,0 +1,106 @@
+//! Invariants of a compiled [`Automaton`], checked after every compile in tests and debug
+//! builds.
+//!
+//! 1. Every root, edge target, set, slot and pattern id is in range.
+//! 2. The graph is a forest: roots have no parent, every other node exactly one.
+//! 3. No node is a dead end: each non-root node has an edge or an accept.
+//! 4. Accepts at a node are in file (rule id) order, and name existing rules.
+//! 5. `actions_below` is exactly the union of the node's own accepts and its children's.
+//! 6. Short literal lists never exceed [`LITERAL_LIST_MAX`] and hold no duplicate keys.
+
+use super::*;
+
+impl Automaton {
+    /// Checks the invariants above; the first violation is returned as text.
+    pub fn verify(&self) -> Result<(), String> {
+        let n = self.nodes.len();
+        let mut parents = vec![0u32; n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for target in node.targets() {
+                let t = target.0 as usize;
+                if t >= n {
+                    return Err(format!("n{i} has an edge to n{t}, beyond {n} nodes"));
+                }
+                parents[t] += 1;
+            }
+            self.verify_node(i, node)?;
+        }
+        if self.connect.len() != self.roots.len() {
+            return Err("connect rules and roots disagree on the identity count".into());
+        }
+        for (i, &count) in parents.iter().enumerate() {
+            let is_root = self.roots.contains(&NodeId(i as u32));
+            match (is_root, count) {
+                (true, 0) | (false, 1) => {}
+                (true, c) => return Err(format!("root n{i} has {c} parents")),
+                (false, c) => {
+                    return Err(format!("n{i} has {c} parents (the trie must be a forest)"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_node(&self, i: usize, node: &Node) -> Result<(), String> {
+        let is_root = self.roots.contains(&NodeId(i as u32));
+        let has_edges = node.targets().next().is_some();
+        if !is_root && !has_edges && node.exact.is_empty() && node.hash.is_empty() {
+            return Err(format!("n{i} is a dead end"));
+        }
+        for accepts in [&node.exact, &node.hash] {
+            if accepts.windows(2).any(|w| w[0].rule >= w[1].rule) {
+                return Err(format!("n{i} has accepts out of rule order"));
+            }
+            if let Some(a) = accepts
+                .iter()
+                .find(|a| a.rule.0 as usize >= self.rule_count)
+            {
+                return Err(format!("n{i} accepts unknown rule {}", a.rule.0));
+            }
+        }
+        if node
+            .one_of
+            .iter()
+            .any(|(s, _)| s.0 as usize >= self.sets.len())
+            || node
+                .slot
+                .iter()
+                .any(|(s, _)| s.0 as usize >= self.slots.len())
+            || node
+                .pattern
+                .iter()
+                .any(|(p, _)| p.0 as usize >= self.patterns.len())
+        {
+            return Err(format!(
+                "n{i} refers to a set, slot or pattern out of range"
+            ));
+        }
+        if let LiteralEdges::Few(list) = &node.literal {
+            if list.len() > LITERAL_LIST_MAX {
+                return Err(format!(
+                    "n{i} has {} literal edges in a short list",
+                    list.len()
+                ));
+            }
+            let mut keys: Vec<&str> = list.iter().map(|(k, _)| &**k).collect();
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
+                return Err(format!("n{i} has a duplicate literal edge"));
+            }
+        }
+        let mut below = ActionSet::default();
+        for a in node.exact.iter().chain(&node.hash) {
+            below = below.union(a.actions);
+        }
+        for t in node.targets() {
+            below = below.union(self.node(t).actions_below);
+        }
+        if below != node.actions_below {
+            return Err(format!(
+                "n{i} has actions_below {:#x}, expected {:#x}",
+                node.actions_below.0, below.0
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! The checked policy: names resolved, sets expanded, templates normalized.
+//!
+//! This is what [`crate::compile`] and the reference interpreter consume. Every rule keeps
+//! its id (its position in the file), its `file:line` and its text, so decisions can cite it.
+//! Nothing here matches topics; it only describes what each rule means.
+
+use crate::ast::{Action, AttrSource, Effect, IdentityKind};
+use crate::source::{Loc, Source, Span};
+use std::sync::Arc;
+
+/// A rule's index in file order. Lower ids come first in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct RuleId(pub u32);
+
+/// An identity kind's index in the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct IdentityId(pub u16);
+
+/// A set of actions as a bit mask (see [`Action::bit`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ActionSet(pub u8);
+
+impl ActionSet {
+    pub fn contains(self, action: Action) -> bool {
+        self.0 & action.bit() != 0
+    }
+
+    pub fn insert(&mut self, action: Action) {
+        self.0 |= action.bit();
+    }
+
+    pub fn union(self, other: ActionSet) -> ActionSet {
+        ActionSet(self.0 | other.0)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Action> {
+        Action::ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+}
+
+/// A fully checked policy.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub source: Source,
+    pub identities: Vec<IdentityDef>,
+    pub sets: Vec<SetDef>,
+    pub rules: Vec<CheckedRule>,
+}
+
+impl Checked {
+    pub fn identity(&self, name: &str) -> Option<(IdentityId, &IdentityDef)> {
+        self.identities
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.name == name)
+            .map(|(i, d)| (IdentityId(i as u16), d))
+    }
+
+    pub fn rule(&self, id: RuleId) -> &CheckedRule {
+        &self.rules[id.0 as usize]
+    }
+}
+
+/// A named set of literal level values.
+#[derive(Clone, Debug)]
+pub struct SetDef {
+    pub name: String,
+    pub values: Arc<[String]>,
+    pub span: Span,
+}
+
+/// An identity kind: how it is verified and which attributes it binds.
+#[derive(Clone, Debug)]
+pub struct IdentityDef {
+    pub name: String,
+    pub kind: IdentityKind,
+    pub span: Span,
+    /// Every attribute name this identity binds, sorted (always includes `client`).
+    pub attrs: Vec<String>,
+    /// `attr = source` lines.
+    pub binds: Vec<(String, AttrSource)>,
+    /// `source as "a:b:{x}"` lines: the source and the pieces of the split.
+    pub extracts: Vec<(AttrSource, Vec<ClientPiece>)>,
+    pub requires: Vec<Require>,
+    /// The client id template; captures in it bind attributes at CONNECT.
+    pub client: Vec<ClientPiece>,
+    /// Other settings (`issuer`, `audience`, `algorithms`, `leeway`, ...), values as written.
+    pub settings: Vec<(String, Vec<String>)>,
+    /// `subscriptions filtered`: broader filters are granted; `receive` filters delivery.
+    pub filtered_subscriptions: bool,
+}
+
+impl IdentityDef {
+    pub fn binds_attr(&self, name: &str) -> bool {
+        self.attrs
+            .binary_search_by(|a| a.as_str().cmp(name))
+            .is_ok()
+    }
+
+    pub fn setting(&self, key: &str) -> Option<&[String]> {
+        self.settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// A piece of a client-id or extraction template.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ClientPiece {
+    Text(String),
+    Attr(String),
+    Capture(String),
+}
+
+/// A `require` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Require {
+    Equal(String, String),
+    Check(String, AttrCheck),
+}
+
+/// Named value checks for `require ATTR is CHECK`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrCheck {
+    /// 16 lowercase hex digits, no separators.
+    Eui64,
+    /// A UUID in canonical 8-4-4-4-12 lowercase hex form.
+    Uuid,
+}
+
+impl AttrCheck {
+    pub fn parse(name: &str) -> Option<AttrCheck> {
+        match name {
+            "eui64" => Some(AttrCheck::Eui64),
+            "uuid" => Some(AttrCheck::Uuid),
+            _ => None,
+        }
+    }
+
+    pub fn accepts(self, value: &str) -> bool {
+        let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+        match self {
+            AttrCheck::Eui64 => value.len() == 16 && value.chars().all(hex),
+            AttrCheck::Uuid => {
+                let groups: Vec<&str> = value.split('-').collect();
+                groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+                    && groups.iter().all(|g| g.chars().all(hex))
+            }
+        }
+    }
+}
+
+/// One rule, resolved.
+#[derive(Clone, Debug)]
+pub struct CheckedRule {
+    pub id: RuleId,
+    pub effect: Effect,
+    /// The identities it applies to (`any` = all of them).
+    pub identities: Vec<IdentityId>,
+    pub actions: ActionSet,
+    /// `None` for connect-only rules.
+    pub topic: Option<TopicPattern>,
+    pub loc: Loc,
+    pub span: Span,
+    /// The rule as written, for explanations.
+    pub text: String,
+}
+
+impl CheckedRule {
+    pub fn applies_to(&self, identity: IdentityId) -> bool {
+        self.identities.contains(&identity)
+    }
+}
+
+/// A normalized topic template: levels, and whether it ends in `#`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TopicPattern {
+    pub levels: Vec<LevelPattern>,
+    /// The template ends with `/#` (or is `#`): it also matches any deeper levels, and the
+    /// parent level itself.
+    pub hash: bool,
+}
+
+/// What one topic level must be.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LevelPattern {
+    /// `+` or `{+name}`: any one level.
+    Any { capture: Option<String> },
+    /// Literal text.
+    Literal(String),
+    /// Anything else: a sequence of pieces, matched against the whole level.
+    Pieces(Vec<Piece>),
+}
+
+/// A piece of a level that is not just a literal or a wildcard.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Piece {
+    Text(String),
+    /// An attribute (or `client`), compared as literal text.
+    Attr(String),
+    /// `{+name}` inside a level: any run of characters (possibly empty).
+    Capture(String),
+    /// One of a finite set of literals (`{a|b}` or `{x in set}`).
+    OneOf {
+        capture: Option<String>,
+        values: Arc<[String]>,
+    },
+}
+
+impl LevelPattern {
+    /// True if this level depends on the identity's attributes.
+    pub fn uses_attrs(&self) -> bool {
+        matches!(self, LevelPattern::Pieces(p) if p.iter().any(|p| matches!(p, Piece::Attr(_))))
+    }
+}

@@ -1,0 +1,117 @@
+//! Decisions: an [`Engine`] answers [`Request`]s for a bound [`Session`].
+//!
+//! [`Engine::new`] compiles a checked policy into an automaton. At CONNECT,
+//! [`Engine::bind`] validates the identity's attributes (the wildcard-injection guard),
+//! checks its `require` lines, matches the client id against the identity's template and
+//! pre-renders every attribute-dependent level: the result is a [`Session`]. From then on
+//! [`Engine::decide`] costs O(levels of the topic) whatever the number of rules, is
+//! infallible, and never panics: anything wrong is a deny with a [`Reason`].
+//! [`Engine::explain`] gives the full answer with every matching rule and the captures.
+//!
+//! Semantics (docs/policy-language.md): default deny; deny wins; exact client ids;
+//! subscribe means containment (`$share/<group>/` stripped); `$` topics are never matched
+//! by a leading wildcard; a retained publish needs `retain` too.
+
+pub mod reference;
+mod request;
+mod session;
+mod subscribe;
+mod topic;
+mod walk;
+
+pub use request::{Decision, Explanation, Reason, Request, RuleRef, Verdict};
+pub use session::{BindError, Session};
+pub use topic::{TopicError, split_shared};
+
+use crate::automaton::Automaton;
+use crate::check::Checked;
+use crate::compile::{CompileError, Limits};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A compiled policy, ready to decide. Immutable, `Send + Sync`; share it with `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    id: u64,
+    checked: Arc<Checked>,
+    automaton: Automaton,
+    limits: Limits,
+}
+
+impl Engine {
+    /// Compiles a checked policy with default limits.
+    pub fn new(checked: &Checked) -> Result<Engine, CompileError> {
+        Engine::with_limits(checked, Limits::default())
+    }
+
+    /// Compiles a checked policy with explicit limits.
+    pub fn with_limits(checked: &Checked, limits: Limits) -> Result<Engine, CompileError> {
+        let automaton = crate::compile::compile(checked, &limits)?;
+        #[cfg(debug_assertions)]
+        if let Err(problem) = automaton.verify() {
+            panic!("compiler bug: automaton failed verification: {problem}");
+        }
+        Ok(Engine {
+            id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+            checked: Arc::new(checked.clone()),
+            automaton,
+            limits,
+        })
+    }
+
+    /// Compiles a loaded policy.
+    pub fn from_policy(policy: &crate::Policy) -> Result<Engine, CompileError> {
+        Engine::new(&policy.checked)
+    }
+
+    pub fn checked(&self) -> &Checked {
+        &self.checked
+    }
+
+    pub fn automaton(&self) -> &Automaton {
+        &self.automaton
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Binds a verified identity and the CONNECT client id into a session.
+    ///
+    /// Never fails: a rejected identity yields a session whose every decision is a deny
+    /// carrying the [`BindError`].
+    pub fn bind(&self, identity: &crate::Identity, client_id: &str) -> Session {
+        session::bind(self, identity, client_id)
+    }
+
+    /// Decides one request. Infallible, allocation-free on the publish/receive path.
+    pub fn decide(&self, session: &Session, request: Request<'_>) -> Decision {
+        if session.engine_id() != self.id {
+            return Decision::invalid(Reason::StaleSession);
+        }
+        if let Some(denied) = session.rejection() {
+            return denied;
+        }
+        match request {
+            Request::Connect => walk::decide_connect(self, session),
+            Request::Publish { topic, retain } => {
+                walk::decide_publish(self, session, topic, retain)
+            }
+            Request::Receive { topic } => {
+                walk::decide_topic(self, session, topic, crate::ast::Action::Receive)
+            }
+            Request::Subscribe { filter } => subscribe::decide_subscribe(self, session, filter),
+        }
+    }
+
+    /// Decides and explains: every matching rule, with locations and captures.
+    pub fn explain(&self, session: &Session, request: Request<'_>) -> Explanation {
+        walk::explain(self, session, request)
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}

@@ -1,0 +1,229 @@
+//! What is asked ([`Request`]) and what is answered ([`Decision`], [`Explanation`]).
+//!
+//! A [`Decision`] is small and `Copy`: the verdict, the deciding rule, and a reason code.
+//! It is what the broker's hot path gets. An [`Explanation`] is the full answer a person
+//! reads — every matching rule with its `file:line`, the captured levels — in the shape
+//! of AWS IoT's TestAuthorization answer. Neither ever holds a secret.
+
+use crate::ast::{Action, Effect};
+use crate::check::RuleId;
+use crate::source::Loc;
+use std::fmt;
+
+/// One authorization question about a bound session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// CONNECT with the session's client id.
+    Connect,
+    /// PUBLISH to a topic (the will at CONNECT is a publish too). `retain` needs the
+    /// `retain` action as well.
+    Publish { topic: &'a str, retain: bool },
+    /// SUBSCRIBE to a filter (`$share/<group>/` is stripped and the rest judged).
+    Subscribe { filter: &'a str },
+    /// Delivery of a message on `topic` to this session.
+    Receive { topic: &'a str },
+}
+
+impl<'a> Request<'a> {
+    pub fn publish(topic: &'a str) -> Request<'a> {
+        Request::Publish {
+            topic,
+            retain: false,
+        }
+    }
+
+    pub fn subscribe(filter: &'a str) -> Request<'a> {
+        Request::Subscribe { filter }
+    }
+
+    pub fn receive(topic: &'a str) -> Request<'a> {
+        Request::Receive { topic }
+    }
+
+    pub fn action(&self) -> Action {
+        match self {
+            Request::Connect => Action::Connect,
+            Request::Publish { .. } => Action::Publish,
+            Request::Subscribe { .. } => Action::Subscribe,
+            Request::Receive { .. } => Action::Receive,
+        }
+    }
+
+    /// The topic or filter, if any.
+    pub fn topic(&self) -> Option<&'a str> {
+        match *self {
+            Request::Connect => None,
+            Request::Publish { topic, .. } | Request::Receive { topic } => Some(topic),
+            Request::Subscribe { filter } => Some(filter),
+        }
+    }
+}
+
+/// The outcome of a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// An allow rule matched and no deny rule did.
+    Allowed,
+    /// A deny rule matched (deny wins), or the request or identity was invalid.
+    ExplicitDeny,
+    /// No rule matched: default deny.
+    ImplicitDeny,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Allowed => "allowed",
+            Verdict::ExplicitDeny => "explicitly denied",
+            Verdict::ImplicitDeny => "implicitly denied",
+        })
+    }
+}
+
+/// Why the verdict is what it is, beyond the deciding rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Decided by rules (see `Decision::rule`).
+    Rules,
+    /// No rule matched.
+    NoRuleMatched,
+    /// A subscription granted in `filtered` mode: deliveries are filtered by `receive`.
+    FilteredSubscription,
+    /// The topic or filter is not valid MQTT for this action.
+    InvalidTopic,
+    /// The topic or filter has more levels or bytes than the engine's limits.
+    TopicTooLarge,
+    /// The session's identity was rejected when it was bound (see its bind error).
+    IdentityRejected,
+    /// The client id does not equal the identity's client template.
+    ClientIdMismatch,
+    /// `$queue/` or another shared-subscription form this engine does not support.
+    UnsupportedSharedSubscription,
+    /// Proving containment for this filter exceeded the work budget (fail closed).
+    TooComplex,
+    /// The session was bound to a different engine (policy reloaded): rebind it.
+    StaleSession,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Rules => "decided by rules",
+            Reason::NoRuleMatched => "no rule matched",
+            Reason::FilteredSubscription => {
+                "granted as a filtered subscription: each delivery is checked against receive"
+            }
+            Reason::InvalidTopic => "not a valid MQTT topic or filter for this action",
+            Reason::TopicTooLarge => "topic exceeds the engine's size or level limit",
+            Reason::IdentityRejected => "the identity was rejected when the session was bound",
+            Reason::ClientIdMismatch => {
+                "the client id does not match the identity's client template"
+            }
+            Reason::UnsupportedSharedSubscription => {
+                "unsupported shared-subscription prefix (only $share/<group>/ is supported)"
+            }
+            Reason::TooComplex => "containment could not be proved within the work budget",
+            Reason::StaleSession => {
+                "the session belongs to an older policy; it must be bound again"
+            }
+        })
+    }
+}
+
+/// The answer to a [`Request`]: small, `Copy`, allocation-free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// The deciding rule: the first matching deny (deny wins), else the first matching allow.
+    pub rule: Option<RuleId>,
+    pub reason: Reason,
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        self.verdict == Verdict::Allowed
+    }
+
+    pub(crate) fn invalid(reason: Reason) -> Decision {
+        Decision {
+            verdict: Verdict::ExplicitDeny,
+            rule: None,
+            reason,
+        }
+    }
+}
+
+/// A rule cited in an explanation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleRef {
+    pub id: RuleId,
+    pub effect: Effect,
+    pub loc: Loc,
+    pub text: String,
+}
+
+/// A full, human-readable answer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    pub identity: String,
+    pub client_id: String,
+    pub action: Action,
+    pub topic: Option<String>,
+    pub decision: Decision,
+    /// The deciding rule, if any.
+    pub deciding: Option<RuleRef>,
+    /// Every deny rule that matched, in file order.
+    pub denies: Vec<RuleRef>,
+    /// Every allow rule that matched, in file order.
+    pub allows: Vec<RuleRef>,
+    /// Named levels captured by the deciding rule (`rid`, `sid`, `pid`, ...).
+    pub captures: Vec<(String, String)>,
+    /// Extra detail (bind errors, which part of a filter was not covered, ...).
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.decision.verdict.to_string().to_uppercase(),
+            self.action
+        )?;
+        if let Some(topic) = &self.topic {
+            write!(f, " {topic}")?;
+        }
+        writeln!(f, " for {} ({})", self.identity, self.client_id)?;
+        match &self.deciding {
+            Some(rule) => writeln!(
+                f,
+                "  by {} rule at {}: {}",
+                rule.effect, rule.loc, rule.text
+            )?,
+            None => writeln!(f, "  {}", self.decision.reason)?,
+        }
+        for rule in self.denies.iter().chain(&self.allows) {
+            if Some(rule.id) != self.deciding.as_ref().map(|d| d.id) {
+                writeln!(
+                    f,
+                    "  also matched: {} at {}: {}",
+                    rule.effect, rule.loc, rule.text
+                )?;
+            }
+        }
+        if !self.captures.is_empty() {
+            let shown: Vec<String> = self
+                .captures
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(f, "  captures: {}", shown.join(" "))?;
+        }
+        if let Some(detail) = &self.detail {
+            writeln!(f, "  {detail}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! Verified identities: the attributes a credential proves.
+//!
+//! An [`Identity`] names the policy identity it was verified as (`mobile`, `gateway`, ...)
+//! and carries its attributes (`pid`, `aid`, ...). Attributes come from a verified JWT or
+//! certificate (see the `jwt` and `x509` modules), or, for policy tests and the CLI, are
+//! asserted by the operator with [`Identity::asserted`]. Every value is checked by
+//! [`attrs::validate_value`] when it is bound into a session; an identity never bypasses it.
+
+pub mod attrs;
+
+use std::collections::BTreeMap;
+
+/// Where an identity's attributes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provenance {
+    /// Verified from a JWT signature and its claims.
+    Jwt,
+    /// Verified from a certificate chain.
+    Certificate,
+    /// No credential: an anonymous identity the policy declares.
+    Anonymous,
+    /// Stated by the operator (policy tests, `topicguard decide --attr`).
+    Asserted,
+}
+
+/// An identity ready to be bound into a session.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    /// The policy identity name (`mobile`, `gateway`, ...).
+    pub kind: String,
+    pub attrs: BTreeMap<String, String>,
+    /// Expiry of the credential (Unix seconds), e.g. a JWT's `exp`.
+    pub expires_at: Option<u64>,
+    pub provenance: Provenance,
+}
+
+impl Identity {
+    /// An identity whose attributes the operator states (tests, CLI).
+    pub fn asserted<K, V>(kind: &str, attrs: impl IntoIterator<Item = (K, V)>) -> Identity
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Identity {
+            kind: kind.to_string(),
+            attrs: attrs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            expires_at: None,
+            provenance: Provenance::Asserted,
+        }
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).map(String::as_str)
+    }
+}

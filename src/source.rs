@@ -1,0 +1,171 @@
+//! Policy source text and positions in it.
+//!
+//! A [`Source`] is one policy file: its name and its text. A [`Span`] is a byte range in
+//! it; [`Source::loc`] turns an offset into a human `file:line:col` [`Loc`]. Every AST
+//! node carries a span, so every diagnostic and every decision can point at the line
+//! that caused it. This module never reads anything but the file it is asked to read.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A byte range `[start, end)` in a [`Source`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The span of `len` bytes starting `offset` bytes into this one.
+    pub fn sub(self, offset: usize, len: usize) -> Span {
+        let start = (self.start + offset).min(self.end);
+        Span::new(start, (start + len).min(self.end.max(start)))
+    }
+
+    pub fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(span: Span) -> miette::SourceSpan {
+        (span.start, span.len()).into()
+    }
+}
+
+/// A human position: file name, 1-based line and column (in characters).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Loc {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// One policy file: its display name and its full text.
+#[derive(Clone, Debug)]
+pub struct Source {
+    name: Arc<str>,
+    text: Arc<str>,
+    line_starts: Arc<[usize]>,
+}
+
+/// Reading a policy file failed before parsing could start.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SourceError {
+    #[error("cannot read policy file `{path}`: {cause}")]
+    #[diagnostic(code(topicguard::source::io))]
+    Io { path: String, cause: std::io::Error },
+    #[error("policy file `{path}` is not valid UTF-8 (first bad byte at offset {offset})")]
+    #[diagnostic(
+        code(topicguard::source::utf8),
+        help("policy files are UTF-8 text; re-save the file as UTF-8")
+    )]
+    NotUtf8 { path: String, offset: usize },
+}
+
+impl Source {
+    /// A source from text already in memory.
+    pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Source {
+        let text: Arc<str> = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Source {
+            name: name.into(),
+            text,
+            line_starts: line_starts.into(),
+        }
+    }
+
+    /// Reads a file; bytes that are not UTF-8 are an error naming the offset.
+    pub fn read(path: impl AsRef<std::path::Path>) -> Result<Source, SourceError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|cause| SourceError::Io {
+            path: shown.clone(),
+            cause,
+        })?;
+        Source::from_bytes(shown, bytes)
+    }
+
+    /// A source from raw bytes, which must be UTF-8.
+    pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Source, SourceError> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source::new(name, text)),
+            Err(e) => Err(SourceError::NotUtf8 {
+                path: name,
+                offset: e.utf8_error().valid_up_to(),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn name_arc(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The text a span covers (empty if the span is out of range).
+    pub fn slice(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or("")
+    }
+
+    /// The `file:line:col` of a byte offset.
+    pub fn loc(&self, offset: usize) -> Loc {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts[line - 1];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
+        Loc {
+            file: self.name.clone(),
+            line: line as u32,
+            col: col as u32,
+        }
+    }
+
+    /// A miette source for rendering diagnostics with a caret snippet.
+    pub fn named_source(&self) -> miette::NamedSource<String> {
+        miette::NamedSource::new(self.name.to_string(), self.text.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loc_counts_lines_and_characters() {
+        let src = Source::new("p", "ab\néc\n");
+        assert_eq!(src.loc(0).to_string(), "p:1:1");
+        assert_eq!(src.loc(3).to_string(), "p:2:1");
+        assert_eq!(src.loc(5).to_string(), "p:2:2");
+    }
+
+    #[test]
+    fn non_utf8_names_the_offset() {
+        let err = Source::from_bytes("p".into(), vec![b'a', 0xff]).unwrap_err();
+        assert!(err.to_string().contains("offset 1"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Policy test files (`*.test.toml`): expected decisions stated next to a policy.
