@@ -1,1 +1,1 @@
-
+//! The one integration-test binary: one module per pipeline stage.
