@@ -258,8 +258,8 @@ pub enum Part {
     Capture { name: Name },
     /// `{sid in services}`: one value of a named set, captured as `sid`.
     SetRef {
-        capture: Name,
-        set: Name,
+        capture: Box<Name>,
+        set: Box<Name>,
         span: Span,
     },
     /// `{success|failure}`: one of the listed literals.

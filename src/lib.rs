@@ -18,7 +18,11 @@
 
 pub mod ast;
 pub mod automaton;
+#[cfg(feature = "runtime")]
+pub mod broker;
 pub mod check;
+#[cfg(feature = "runtime")]
+pub mod cli;
 pub mod compile;
 pub mod decide;
 pub mod diagnostic;

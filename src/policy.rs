@@ -4,16 +4,16 @@
 //! [`crate::parse`] then [`crate::check`] and return every diagnostic on failure. The
 //! policy keeps its warnings so tools can show them. Compiling is [`crate::Engine::new`].
 
-use crate::ast;
 use crate::check::{self, Checked};
 use crate::diagnostic::Diagnostics;
 use crate::source::{Source, SourceError};
+use std::sync::Arc;
 
 /// A parsed and checked policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
-    pub ast: ast::Policy,
-    pub checked: Checked,
+    /// Shared with every [`crate::Engine`] built from it.
+    pub checked: Arc<Checked>,
     pub warnings: Diagnostics,
 }
 
@@ -28,12 +28,31 @@ pub enum LoadError {
 
 impl Policy {
     /// Parses and checks policy text.
+    ///
+    /// Declarations are parsed first; then each rule is parsed and checked on its own and
+    /// only its checked form is kept, so loading a 100,000-rule policy never holds all of
+    /// its syntax trees at once. Syntax errors, if any, are all reported (and checking
+    /// errors are not); otherwise every checking error is.
     pub fn from_source(source: &Source) -> Result<Policy, Diagnostics> {
-        let ast = crate::parse::parse(source)?;
-        let out = check::check(source, &ast)?;
+        let split = crate::parse::split(source);
+        let mut errors = split.errors;
+        let mut checker = check::Checker::new(source, &split.declarations);
+        for chunk in split.rule_chunks {
+            if let Err(mut chunk_errors) =
+                crate::parse::parse_rules(source, chunk, |rule| checker.rule(rule))
+            {
+                errors.append(&mut chunk_errors);
+            }
+        }
+        if !errors.is_empty() {
+            let mut diagnostics = Diagnostics::new(source.clone());
+            diagnostics.items = errors;
+            diagnostics.sort();
+            return Err(diagnostics);
+        }
+        let out = checker.finish()?;
         Ok(Policy {
-            ast,
-            checked: out.checked,
+            checked: Arc::new(out.checked),
             warnings: out.warnings,
         })
     }

@@ -147,7 +147,7 @@ impl Source {
 
     /// A miette source for rendering diagnostics with a caret snippet.
     pub fn named_source(&self) -> miette::NamedSource<String> {
-        miette::NamedSource::new(self.name.to_string(), self.text.to_string())
+        miette::NamedSource::new(&*self.name, self.text.to_string())
     }
 }
 

@@ -1,10 +1,580 @@
 //! Warnings about rules that are legal but almost certainly mistakes.
+//!
+//! Every lint here is a [`Diagnostic::warning`] with a stable code, pointing at the rule it
+//! is about, saying what to do. A lint only warns when it is *sure*: when a question cannot
+//! be settled symbolically (an attribute compared with a literal, a pattern level compared
+//! with a different pattern), it stays silent. Lints never produce errors, never change the
+//! checked model, and never match a real topic.
+//!
+//! * `lint::shadowed-allow` — an allow rule that can never take effect because one deny rule
+//!   applies to all of its identities and all of its actions, and the deny's template
+//!   contains the allow's ([`template_contains`]). Deny wins whatever the order, so the deny
+//!   may come before or after the allow. The search is bounded (see [`SHADOW_BUDGET`]): on a
+//!   huge policy some shadowed allows may go unreported, but nothing is reported falsely.
+//! * `lint::never-matches` — a rule that can match no request at all. The cases proved:
+//!   1. the rule applies to no identity (`any` in a policy that defines none);
+//!   2. a `publish`, `retain` or `receive` rule whose template starts with `$share/` or
+//!      `$queue/` and has at least two levels: those prefixes are shared-subscription filter
+//!      syntax (MQTT 5.0 §4.8.2), not topic names; a `$` topic name is reserved to the server
+//!      (§4.7.2), so no conforming client publishes (or is delivered) such a topic. The rule
+//!      is a misplaced subscription rule. (A `subscribe` rule with such a template is not
+//!      reported: the engine strips `$share/<group>/` and the inner filter could itself
+//!      start with `$share/`. `$share/#` is not reported either: it also matches `$share`.)
+//! * `lint::duplicate-rule` — a rule with the same effect, identities (as a set), actions
+//!   and template (capture names aside) as an earlier rule.
 
-use super::Checked;
+use super::{Checked, CheckedRule, LevelPattern, Piece, TopicPattern};
+use crate::ast::{Action, Effect};
 use crate::diagnostic::Diagnostic;
+use crate::source::Span;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+
+/// At most this many (allow, deny) pairs are compared when looking for shadowed allows.
+pub const SHADOW_BUDGET: usize = 1_000_000;
+
+/// A level made of text and finite sets is expanded to its literals only up to this many.
+const MAX_EXPANSION: usize = 1024;
 
 /// Warnings for a checked policy: rules that can never match, allow rules wholly shadowed
 /// by a deny, duplicate rules.
-pub fn lint(_checked: &Checked) -> Vec<Diagnostic> {
-    Vec::new()
+pub fn lint(checked: &Checked) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for rule in &checked.rules {
+        never_matches(rule, &mut out);
+    }
+    duplicates(checked, &mut out);
+    shadowed(checked, &mut out);
+    out
+}
+
+// ---------------------------------------------------------------- never-matches
+
+fn never_matches(rule: &CheckedRule, out: &mut Vec<Diagnostic>) {
+    if rule.identities.is_empty() {
+        out.push(
+            Diagnostic::warning(
+                "lint::never-matches",
+                rule.span,
+                "this rule applies to no identity: the policy defines none, so it can never match",
+            )
+            .with_label("matches nobody")
+            .with_help(
+                "define the identities clients connect as (`identity NAME from jwt|certificate|anonymous { ... }`), or remove the rule",
+            ),
+        );
+        return;
+    }
+    let Some(prefix) = rule.topic.as_ref().and_then(shared_prefix) else {
+        return;
+    };
+    let dead: Vec<&str> = [Action::Publish, Action::Retain, Action::Receive]
+        .into_iter()
+        .filter(|a| rule.actions.contains(*a))
+        .map(Action::as_str)
+        .collect();
+    if dead.is_empty() {
+        return;
+    }
+    out.push(
+        Diagnostic::warning(
+            "lint::never-matches",
+            rule.span,
+            format!(
+                "no topic name starts with `{prefix}/`, so this rule never matches {}",
+                dead.join(", ")
+            ),
+        )
+        .with_label(format!("`{prefix}/` is only a subscription-filter prefix"))
+        .with_help(
+            "write the topic itself (e.g. `sensors/#`); a `$share/<group>/` subscription is judged on the filter after the group",
+        ),
+    );
+}
+
+/// `$share` or `$queue` when the template is that prefix followed by more levels.
+fn shared_prefix(topic: &TopicPattern) -> Option<&'static str> {
+    if topic.levels.len() < 2 {
+        return None;
+    }
+    match &topic.levels[0] {
+        LevelPattern::Literal(t) if t == "$share" => Some("$share"),
+        LevelPattern::Literal(t) if t == "$queue" => Some("$queue"),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- duplicate-rule
+
+/// What makes two rules the same: effect, identities, actions, template without names.
+type RuleKey = (Effect, Vec<u16>, u8, Option<TopicPattern>);
+
+fn rule_key(rule: &CheckedRule) -> RuleKey {
+    let mut ids: Vec<u16> = rule.identities.iter().map(|i| i.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let topic = rule.topic.as_ref().map(erase_topic);
+    (rule.effect, ids, rule.actions.0, topic)
+}
+
+fn duplicates(checked: &Checked, out: &mut Vec<Diagnostic>) {
+    // Keyed by a hash of the key, not the key itself: holding a copy of every template
+    // would double the memory a large policy needs. Collisions are compared in full.
+    let mut seen: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+    for (index, rule) in checked.rules.iter().enumerate() {
+        let key = rule_key(rule);
+        let same_hash = seen
+            .entry(rustc_hash::FxBuildHasher.hash_one(&key))
+            .or_default();
+        let first = same_hash
+            .iter()
+            .copied()
+            .find(|i| rule_key(&checked.rules[*i]) == key);
+        let Some(first) = first else {
+            same_hash.push(index);
+            continue;
+        };
+        let earlier = &checked.rules[first];
+        out.push(
+            Diagnostic::warning(
+                "lint::duplicate-rule",
+                rule.span,
+                format!("this rule repeats the rule at {}", earlier.loc),
+            )
+            .with_label("duplicate rule")
+            .with_help(format!(
+                "delete this line: `{}` already has the same effect, identities, actions and template",
+                earlier.text
+            )),
+        );
+    }
+}
+
+/// The template with every capture name removed: names do not change what matches.
+fn erase_topic(topic: &TopicPattern) -> TopicPattern {
+    TopicPattern {
+        levels: topic.levels.iter().map(erase_level).collect(),
+        hash: topic.hash,
+    }
+}
+
+fn erase_level(level: &LevelPattern) -> LevelPattern {
+    match level {
+        LevelPattern::Any { .. } => LevelPattern::Any { capture: None },
+        LevelPattern::Literal(t) => LevelPattern::Literal(t.clone()),
+        LevelPattern::Pieces(pieces) => LevelPattern::Pieces(
+            pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Capture(_) => Piece::Capture(String::new()),
+                    Piece::OneOf { values, .. } => Piece::OneOf {
+                        capture: None,
+                        values: values.clone(),
+                    },
+                    other => other.clone(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- shadowed-allow
+
+/// Deny rules indexed by their leading literal levels, so an allow is compared only with
+/// the denies that could contain it: a deny whose template starts `a/b/...` can only
+/// contain an allow whose first two levels are exactly `a` and `b`.
+#[derive(Default)]
+struct DenyTrie<'a> {
+    /// Denies whose run of leading literal levels ends here.
+    here: Vec<&'a CheckedRule>,
+    children: FxHashMap<&'a str, DenyTrie<'a>>,
+}
+
+impl<'a> DenyTrie<'a> {
+    fn insert(&mut self, deny: &'a CheckedRule, topic: &'a TopicPattern) {
+        let mut node = self;
+        for level in &topic.levels {
+            let LevelPattern::Literal(text) = level else {
+                break;
+            };
+            node = node.children.entry(text).or_default();
+        }
+        node.here.push(deny);
+    }
+
+    /// Every deny whose leading literals the allow's template starts with.
+    fn candidates(&self, topic: &TopicPattern) -> Vec<&'a CheckedRule> {
+        let mut out = self.here.clone();
+        let mut node = self;
+        for level in &topic.levels {
+            let Some(next) = single_literal(level).and_then(|l| node.children.get(l.as_str()))
+            else {
+                break;
+            };
+            out.extend(&next.here);
+            node = next;
+        }
+        out
+    }
+}
+
+/// The denies of a policy, split into connect-only ones and a trie of the others.
+struct DenyIndex<'a> {
+    connect: Vec<&'a CheckedRule>,
+    topics: DenyTrie<'a>,
+}
+
+impl<'a> DenyIndex<'a> {
+    fn new(checked: &'a Checked) -> DenyIndex<'a> {
+        let mut index = DenyIndex {
+            connect: Vec::new(),
+            topics: DenyTrie::default(),
+        };
+        let denies = checked.rules.iter().filter(|r| r.effect == Effect::Deny);
+        for deny in denies.filter(|r| !r.identities.is_empty()) {
+            match &deny.topic {
+                None => index.connect.push(deny),
+                Some(topic) => index.topics.insert(deny, topic),
+            }
+        }
+        index
+    }
+
+    fn candidates(&self, allow: &CheckedRule) -> Vec<&'a CheckedRule> {
+        match &allow.topic {
+            None => self.connect.clone(),
+            Some(topic) => self.topics.candidates(topic),
+        }
+    }
+}
+
+/// The one literal a level matches, if it matches exactly one.
+fn single_literal(level: &LevelPattern) -> Option<String> {
+    match finite_literals(level)?.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
+fn shadowed(checked: &Checked, out: &mut Vec<Diagnostic>) {
+    let index = DenyIndex::new(checked);
+    let mut budget = SHADOW_BUDGET;
+    let allows = checked.rules.iter().filter(|r| r.effect == Effect::Allow);
+    for allow in allows.filter(|r| !r.identities.is_empty()) {
+        for deny in index.candidates(allow) {
+            if budget == 0 {
+                return;
+            }
+            budget -= 1;
+            if deny_covers(deny, allow) {
+                out.push(shadow_warning(allow.span, deny));
+                break;
+            }
+        }
+    }
+}
+
+fn shadow_warning(span: Span, deny: &CheckedRule) -> Diagnostic {
+    Diagnostic::warning(
+        "lint::shadowed-allow",
+        span,
+        format!(
+            "this allow never takes effect: the deny at {} covers every identity, action and topic it allows",
+            deny.loc
+        ),
+    )
+    .with_label("shadowed by a deny")
+    .with_help(format!(
+        "deny always wins, whatever the order: remove this allow, or narrow `{}` if this access should be granted",
+        deny.text
+    ))
+}
+
+/// True when `deny` applies to every identity and action of `allow`, and its template
+/// contains the allow's.
+fn deny_covers(deny: &CheckedRule, allow: &CheckedRule) -> bool {
+    allow.actions.0 & !deny.actions.0 == 0
+        && allow.identities.iter().all(|i| deny.identities.contains(i))
+        && match (&deny.topic, &allow.topic) {
+            (None, None) => true,
+            (Some(outer), Some(inner)) => template_contains(outer, inner),
+            _ => false,
+        }
+}
+
+// ---------------------------------------------------------------- containment
+
+/// True when every topic `inner` matches is also matched by `outer`, for any one session.
+///
+/// Decided symbolically, level by level; `false` means "not proved", not "proved not".
+/// Attributes are opaque symbols (`{pid}` contains only `{pid}`); `+` contains any single
+/// level; a trailing `#` in `outer` contains everything from its position on, including
+/// no further level; a finite level (literal, `{a|b}`, `{x in set}`, text around them) is
+/// contained when each of its literals is; any level contains an identical level. A
+/// leading `+` or `#` never reaches a topic starting with `$`, so it does not contain a
+/// first level that may start with `$`.
+pub fn template_contains(outer: &TopicPattern, inner: &TopicPattern) -> bool {
+    if outer.levels.is_empty() && outer.hash {
+        return !inner.levels.first().is_some_and(may_start_with_dollar);
+    }
+    let levels_contained = outer
+        .levels
+        .iter()
+        .zip(&inner.levels)
+        .enumerate()
+        .all(|(at, (o, i))| level_contains(o, i, at == 0));
+    if !levels_contained {
+        return false;
+    }
+    match outer.levels.len().cmp(&inner.levels.len()) {
+        std::cmp::Ordering::Less => outer.hash,
+        std::cmp::Ordering::Equal => outer.hash || !inner.hash,
+        std::cmp::Ordering::Greater => false,
+    }
+}
+
+/// One level: does `outer` match every value `inner` can match? `first`: this is the
+/// topic's first level, where a wildcard never matches a value starting with `$`.
+fn level_contains(outer: &LevelPattern, inner: &LevelPattern, first: bool) -> bool {
+    match (outer, inner) {
+        (LevelPattern::Literal(o), LevelPattern::Literal(i)) => return o == i,
+        (LevelPattern::Any { .. }, _) => return !(first && may_start_with_dollar(inner)),
+        (LevelPattern::Pieces(o), LevelPattern::Pieces(i)) if same_pieces(o, i) => return true,
+        _ => {}
+    }
+    finite_literals(inner)
+        .is_some_and(|literals| literals.iter().all(|l| matches_literal(outer, l, first)))
+}
+
+/// The same pieces, capture names aside.
+fn same_pieces(outer: &[Piece], inner: &[Piece]) -> bool {
+    outer.len() == inner.len()
+        && outer.iter().zip(inner).all(|pair| match pair {
+            (Piece::Text(a), Piece::Text(b)) | (Piece::Attr(a), Piece::Attr(b)) => a == b,
+            (Piece::Capture(_), Piece::Capture(_)) => true,
+            (Piece::OneOf { values: a, .. }, Piece::OneOf { values: b, .. }) => a == b,
+            _ => false,
+        })
+}
+
+/// Does `outer` match the literal level `value`? Only answered without attributes.
+fn matches_literal(outer: &LevelPattern, value: &str, first: bool) -> bool {
+    let first_dollar = first && value.starts_with('$');
+    match outer {
+        LevelPattern::Any { .. } => !first_dollar,
+        LevelPattern::Literal(text) => text == value,
+        LevelPattern::Pieces(pieces) if pieces.iter().any(|p| matches!(p, Piece::Attr(_))) => false,
+        LevelPattern::Pieces(_) => crate::decide::reference::match_level(
+            outer,
+            value,
+            first_dollar,
+            &BTreeMap::new(),
+            &mut Vec::new(),
+        ),
+    }
+}
+
+/// Every value a level can match, when that is a small finite set of literals.
+fn finite_literals(level: &LevelPattern) -> Option<Vec<String>> {
+    let pieces = match level {
+        LevelPattern::Literal(text) => return Some(vec![text.clone()]),
+        LevelPattern::Any { .. } => return None,
+        LevelPattern::Pieces(pieces) => pieces,
+    };
+    let mut literals = vec![String::new()];
+    for piece in pieces {
+        let choices: Vec<&str> = match piece {
+            Piece::Text(text) => vec![text.as_str()],
+            Piece::OneOf { values, .. } => values.iter().map(String::as_str).collect(),
+            Piece::Attr(_) | Piece::Capture(_) => return None,
+        };
+        if literals.len() * choices.len() > MAX_EXPANSION {
+            return None;
+        }
+        literals = literals
+            .iter()
+            .flat_map(|prefix| choices.iter().map(move |c| format!("{prefix}{c}")))
+            .collect();
+    }
+    Some(literals)
+}
+
+/// Can this level, as a topic's first level, match a value starting with `$`? `true`
+/// when unsure. Attribute values never contain `$` (the identity-value grammar rejects it).
+fn may_start_with_dollar(level: &LevelPattern) -> bool {
+    match level {
+        LevelPattern::Any { .. } => false,
+        LevelPattern::Literal(text) => text.starts_with('$'),
+        LevelPattern::Pieces(pieces) => match pieces.first() {
+            Some(Piece::Attr(_)) => false,
+            Some(Piece::Text(text)) if !text.is_empty() => text.starts_with('$'),
+            _ => finite_literals(level).is_none_or(|l| l.iter().any(|v| v.starts_with('$'))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    /// The checked topic of `allow any publish "<template>"` in a policy with one identity.
+    fn topic(template: &str) -> TopicPattern {
+        let text = format!(
+            "identity u from jwt {{\n    pid = claim \"pid\"\n    client \"c-{{pid}}\"\n}}\nset s = a, b, $x\nset t = a, b, c\nallow u publish \"{template}\"\n"
+        );
+        let source = Source::new("t", text);
+        let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
+        let out = crate::check::check(&source, &ast).unwrap_or_else(|e| panic!("{e}"));
+        out.checked.rules[0].topic.clone().expect("a topic rule")
+    }
+
+    fn contains(outer: &str, inner: &str) -> bool {
+        template_contains(&topic(outer), &topic(inner))
+    }
+
+    #[test]
+    fn identical_templates_contain_each_other() {
+        for t in [
+            "a/b",
+            "a/+/c",
+            "a/#",
+            "#",
+            "{pid}/x",
+            "a/{pid}_{+r}",
+            "a/{v in s}",
+            "$SYS/x",
+        ] {
+            assert!(contains(t, t), "{t}");
+        }
+    }
+
+    #[test]
+    fn wildcards_contain_single_levels_and_tails() {
+        assert!(contains("a/+", "a/b"));
+        assert!(contains("a/+", "a/{pid}"));
+        assert!(contains("a/+", "a/{+rid}"));
+        assert!(contains("+/+", "{pid}/{v in t}"));
+        assert!(contains("a/#", "a"));
+        assert!(contains("a/#", "a/b/c/d"));
+        assert!(contains("a/#", "a/+/#"));
+        assert!(contains("#", "a/b/#"));
+        assert!(contains("#", "{pid}/b"));
+    }
+
+    #[test]
+    fn finite_levels_contain_literals_and_subsets() {
+        assert!(contains("a/{x|y|z}", "a/y"));
+        assert!(!contains("a/{v in t}", "a/{x in s}"));
+        assert!(contains("a/{v in t}", "a/{a|b}"));
+        assert!(contains("a/{a|b|c|d}", "a/{v in t}"));
+        assert!(contains("a/{+r}_x", "a/foo_x"));
+        assert!(contains("a/x{a|b}", "a/xa"));
+        assert!(contains("a/b", "a/{b|b}"));
+    }
+
+    #[test]
+    fn not_contained_when_unsure_or_wrong() {
+        assert!(!contains("a/b", "a/+"));
+        assert!(!contains("a/b", "a/c"));
+        assert!(!contains("a/{x|y}", "a/{v in t}"));
+        assert!(!contains("a/{pid}", "a/P1"));
+        assert!(!contains("a/{pid}", "a/+"));
+        assert!(!contains("{pid}_x/b", "{pid}_y/b"));
+        assert!(!contains("a/+", "a/b/c"));
+        assert!(!contains("a/+", "a/#"));
+        assert!(!contains("a/+/#", "a/#"));
+        assert!(!contains("a/b/#", "a"));
+        assert!(!contains("a", "a/#"));
+        assert!(!contains("a/{+r}_x", "a/foo_y"));
+    }
+
+    #[test]
+    fn leading_wildcards_never_contain_dollar_topics() {
+        assert!(!contains("#", "$SYS/x"));
+        assert!(!contains("+/#", "$SYS/x"));
+        assert!(!contains("+/x", "$SYS/x"));
+        assert!(!contains("+/x", "{v in s}/x"));
+        assert!(!contains("#", "{v in s}/x"));
+        assert!(!contains("{+r}/x", "$SYS/x"));
+        assert!(contains("$SYS/#", "$SYS/x"));
+        assert!(contains("+/x", "{v in t}/x"));
+        assert!(contains("#", "#"));
+        assert!(contains("x/+", "x/$SYS"));
+    }
+
+    /// Soundness against the reference matcher: whenever containment is claimed, every
+    /// topic (of a pool mixing literals, attribute values and `$` levels) that the inner
+    /// template matches is matched by the outer one too.
+    #[test]
+    fn claimed_containment_holds_on_sampled_topics() {
+        const LEVELS: &[&str] = &[
+            "a", "b", "$x", "+", "{pid}", "{+r}", "{+r}_x", "{v in s}", "{a|b}", "x{a|b}",
+            "{pid}_x", "",
+        ];
+        const TOPIC_LEVELS: &[&str] = &[
+            "a", "b", "$x", "P1", "P1_x", "foo_x", "_x", "xa", "xb", "", "c",
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut rules = String::new();
+        for _ in 0..150 {
+            let levels: Vec<&str> = (0..1 + next(3))
+                .map(|_| LEVELS[next(LEVELS.len())])
+                .collect();
+            let hash = if next(3) == 0 { "/#" } else { "" };
+            rules.push_str(&format!("allow u publish \"{}{hash}\"\n", levels.join("/")));
+        }
+        let topics: Vec<String> = (0..400)
+            .map(|_| {
+                let n = 1 + next(4);
+                let levels: Vec<&str> = (0..n)
+                    .map(|_| TOPIC_LEVELS[next(TOPIC_LEVELS.len())])
+                    .collect();
+                levels.join("/")
+            })
+            .collect();
+        let text = format!(
+            "identity u from jwt {{\n    pid = claim \"pid\"\n    client \"c-{{pid}}\"\n}}\nset s = a, b, $x\n{rules}"
+        );
+        let source = Source::new("t", text);
+        let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
+        let checked = crate::check::check(&source, &ast)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .checked;
+        let attrs: BTreeMap<String, String> = [("pid", "P1"), ("client", "c-P1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let matches = |t: &TopicPattern, topic: &str| {
+            crate::decide::reference::match_topic(t, topic, &attrs).is_some()
+        };
+        let patterns: Vec<&TopicPattern> = checked
+            .rules
+            .iter()
+            .filter_map(|r| r.topic.as_ref())
+            .collect();
+        let mut claimed = 0;
+        for outer in &patterns {
+            for inner in &patterns {
+                if !template_contains(outer, inner) {
+                    continue;
+                }
+                claimed += 1;
+                for topic in topics.iter().filter(|t| matches(inner, t)) {
+                    assert!(
+                        matches(outer, topic),
+                        "{outer:?} claimed to contain {inner:?}, but not {topic}"
+                    );
+                }
+            }
+        }
+        assert!(claimed > 1000, "too few containments exercised: {claimed}");
+    }
 }

@@ -57,38 +57,78 @@ fn known_settings(kind: IdentityKind) -> &'static [&'static str] {
 
 /// Checks a parsed policy. Errors and warnings are all collected; any error fails.
 pub fn check(source: &Source, policy: &ast::Policy) -> Result<CheckOutput, Diagnostics> {
-    let mut errors = Vec::new();
-    let identities = identities(policy, &mut errors);
-    let sets = sets(policy, &mut errors);
-    let mut checked = Checked {
-        source: source.clone(),
-        identities,
-        sets,
-        rules: Vec::new(),
-    };
-    for rule in policy.items.iter().filter_map(|i| match i {
-        Item::Rule(r) => Some(r),
-        _ => None,
-    }) {
-        if let Some(r) = resolve_rule(&checked, rule, &mut errors) {
-            checked.rules.push(r);
+    let mut checker = Checker::new(source, policy);
+    for item in &policy.items {
+        if let Item::Rule(rule) = item {
+            checker.rule(rule);
         }
     }
-    let mut diagnostics = Diagnostics::new(source.clone());
-    diagnostics.items = errors;
-    if diagnostics.has_errors() {
-        diagnostics.sort();
-        return Err(diagnostics);
-    }
-    diagnostics.items.extend(lint::lint(&checked));
-    diagnostics.sort();
-    Ok(CheckOutput {
-        checked,
-        warnings: diagnostics,
-    })
+    checker.finish()
 }
 
-fn identities(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<IdentityDef> {
+/// A check in steps: declarations first, then one rule at a time, in file order.
+///
+/// [`check`] is this over a whole AST; a loader that parses rules one by one (see
+/// [`crate::parse::split`]) uses it to keep only the checked form of each rule.
+pub struct Checker {
+    checked: Checked,
+    errors: Vec<Diagnostic>,
+}
+
+impl Checker {
+    /// Resolves the identities and sets of `declarations` (its rules are ignored).
+    pub fn new(source: &Source, declarations: &ast::Policy) -> Checker {
+        let mut errors = Vec::new();
+        let identities = identities(source, declarations, &mut errors);
+        let sets = sets(declarations, &mut errors);
+        Checker {
+            checked: Checked {
+                source: source.clone(),
+                identities,
+                sets,
+                rules: Vec::new(),
+            },
+            errors,
+        }
+    }
+
+    /// Resolves the next rule of the file.
+    pub fn rule(&mut self, rule: &ast::Rule) {
+        if let Some(r) = resolve_rule(&self.checked, rule, &mut self.errors) {
+            self.checked.rules.push(r);
+        }
+    }
+
+    /// All errors, or the checked policy with its warnings.
+    pub fn finish(self) -> Result<CheckOutput, Diagnostics> {
+        let Checker {
+            mut checked,
+            errors,
+        } = self;
+        checked.rules.shrink_to_fit();
+        for i in 0..checked.identities.len() {
+            checked.identities[i].separators = attribute_separators(&checked, IdentityId(i as u16));
+        }
+        let mut diagnostics = Diagnostics::new(checked.source.clone());
+        diagnostics.items = errors;
+        if diagnostics.has_errors() {
+            diagnostics.sort();
+            return Err(diagnostics);
+        }
+        diagnostics.items.extend(lint::lint(&checked));
+        diagnostics.sort();
+        Ok(CheckOutput {
+            checked,
+            warnings: diagnostics,
+        })
+    }
+}
+
+fn identities(
+    source: &Source,
+    policy: &ast::Policy,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<IdentityDef> {
     let mut out: Vec<IdentityDef> = Vec::new();
     for identity in policy.items.iter().filter_map(|i| match i {
         Item::Identity(d) => Some(d),
@@ -104,8 +144,8 @@ fn identities(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<Identit
                 )
                 .with_label("second definition")
                 .with_help(format!(
-                    "the first definition is at byte {}; rename or merge them",
-                    loc.start
+                    "the first definition is at {}; rename or merge them",
+                    source.loc(loc.start)
                 )),
             );
             continue;
@@ -142,6 +182,7 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
         client: Vec::new(),
         settings: Vec::new(),
         filtered_subscriptions: false,
+        separators: Vec::new(),
     };
     let mut bound: Vec<(String, crate::source::Span)> = Vec::new();
     let bind_name = |bound: &mut Vec<(String, crate::source::Span)>,
@@ -335,15 +376,14 @@ fn setting(
                 }
             }
         }
-        "leeway" => {
-            if texts.len() != 1 || texts[0].parse::<u32>().map_or(true, |s| s > 300) {
-                errors.push(Diagnostic::error(
-                    "check::bad-setting",
-                    key.span,
-                    "`leeway` is a number of seconds from 0 to 300",
-                ));
-            }
+        "leeway" if texts.len() != 1 || texts[0].parse::<u32>().map_or(true, |s| s > 300) => {
+            errors.push(Diagnostic::error(
+                "check::bad-setting",
+                key.span,
+                "`leeway` is a number of seconds from 0 to 300",
+            ));
         }
+        "leeway" => {}
         _ if texts.len() != 1 => {
             errors.push(Diagnostic::error(
                 "check::bad-setting",
@@ -413,7 +453,13 @@ fn check_adjacent_captures(
     errors: &mut Vec<Diagnostic>,
 ) {
     let free = |p: &ClientPiece| !matches!(p, ClientPiece::Text(_));
-    if pieces.windows(2).any(|w| free(&w[0]) && free(&w[1])) {
+    if let Some(ClientPiece::Attr(attr)) = pieces.windows(2).find_map(|w| match (&w[0], &w[1]) {
+        (ClientPiece::Attr(_), b) if free(b) => Some(&w[0]),
+        (a, ClientPiece::Attr(_)) if free(a) => Some(&w[1]),
+        _ => None,
+    }) {
+        errors.push(ambiguous_attr(attr, template.span));
+    } else if pieces.windows(2).any(|w| free(&w[0]) && free(&w[1])) {
         errors.push(
             Diagnostic::error(
                 "check::ambiguous-template",
@@ -538,6 +584,8 @@ fn resolve_rule(
         return None;
     }
     let loc = checked.source.loc(rule.span.start);
+    let mut identities = identities;
+    identities.shrink_to_fit();
     Some(CheckedRule {
         id: RuleId(checked.rules.len() as u32),
         effect: rule.effect,
@@ -615,6 +663,7 @@ fn topic_pattern(
         }
         levels.push(level_pattern(checked, level, who, errors)?);
     }
+    levels.shrink_to_fit();
     Some(TopicPattern { levels, hash })
 }
 
@@ -729,5 +778,93 @@ fn level_pattern(
             (_, piece) => pieces.push(piece),
         }
     }
+    if let Some(attr) = unseparated_attr(&pieces) {
+        errors.push(ambiguous_attr(&attr, level.span));
+        return None;
+    }
+    pieces.shrink_to_fit();
     Some(LevelPattern::Pieces(pieces))
+}
+
+/// The first attribute that touches a capture, a set, alternatives or another attribute.
+///
+/// `{pid}{+x}` or `{a|ab}{pid}` would let one account's values produce another account's
+/// levels; literal text on both sides (or the level's edge) keeps every split unique, once
+/// values are kept free of the separating characters (see [`attribute_separators`]).
+fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
+    let is_text = |p: Option<&Piece>| p.is_none_or(|p| matches!(p, Piece::Text(_)));
+    (0..pieces.len()).find_map(|i| match &pieces[i] {
+        Piece::Attr(name)
+            if !is_text(i.checked_sub(1).map(|j| &pieces[j])) || !is_text(pieces.get(i + 1)) =>
+        {
+            Some(name.clone())
+        }
+        _ => None,
+    })
+}
+
+fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnostic {
+    Diagnostic::error(
+        "check::ambiguous-template",
+        span,
+        format!("attribute `{{{attr}}}` touches a capture, a set or another attribute"),
+    )
+    .with_label("no literal text between them")
+    .with_help("separate it with literal text, e.g. `{pid}_{aid}` or `{pid}-{+rid}`, so one account's values can never form another account's topic")
+}
+
+/// For each attribute, the characters its values may not contain, so that every template
+/// of the identity splits back into its values in exactly one way.
+///
+/// Ambiguity needs text between two values: in `{pid}_{aid}`, `P1` + `A1_B` and `P1_A1` +
+/// `B` would both render `P1_A1_B`. For each literal text between two variable pieces,
+/// the attribute before it may not contain the text's first character (the split is then
+/// found from the left); if the piece before is a capture or a set, the attribute after it
+/// may not contain the text's last character (the split is found from the right). Text
+/// anchored at either end of a level needs no rule.
+pub fn attribute_separators(checked: &Checked, identity: IdentityId) -> Vec<(String, char)> {
+    let def = &checked.identities[identity.0 as usize];
+    let mut out: Vec<(String, char)> = Vec::new();
+    let mut add = |pieces: Vec<Piece>| {
+        for window in pieces.windows(3) {
+            let [before, Piece::Text(text), after] = window else {
+                continue;
+            };
+            if matches!(before, Piece::Text(_)) || matches!(after, Piece::Text(_)) {
+                continue;
+            }
+            let rule = match (before, after) {
+                (Piece::Attr(name), _) => text.chars().next().map(|c| (name.clone(), c)),
+                (_, Piece::Attr(name)) => text.chars().last().map(|c| (name.clone(), c)),
+                _ => None,
+            };
+            if let Some(rule) = rule {
+                if !out.contains(&rule) {
+                    out.push(rule);
+                }
+            }
+        }
+    };
+    let as_pieces = |client: &[ClientPiece]| -> Vec<Piece> {
+        client
+            .iter()
+            .map(|p| match p {
+                ClientPiece::Text(t) => Piece::Text(t.clone()),
+                ClientPiece::Attr(a) | ClientPiece::Capture(a) => Piece::Attr(a.clone()),
+            })
+            .collect()
+    };
+    add(as_pieces(&def.client));
+    for (_, extract) in &def.extracts {
+        add(as_pieces(extract));
+    }
+    for rule in checked.rules.iter().filter(|r| r.applies_to(identity)) {
+        for level in rule.topic.iter().flat_map(|t| &t.levels) {
+            if let LevelPattern::Pieces(pieces) = level {
+                add(pieces.clone());
+            }
+        }
+    }
+    out.sort();
+    out
 }

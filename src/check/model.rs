@@ -88,6 +88,9 @@ pub struct IdentityDef {
     pub settings: Vec<(String, Vec<String>)>,
     /// `subscriptions filtered`: broader filters are granted; `receive` filters delivery.
     pub filtered_subscriptions: bool,
+    /// Characters each attribute's values may not contain, because they separate it from
+    /// its neighbours in some template (see [`crate::check::attribute_separators`]).
+    pub separators: Vec<(String, char)>,
 }
 
 impl IdentityDef {

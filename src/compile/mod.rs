@@ -161,6 +161,10 @@ impl<'a> Builder<'a> {
                 limit: self.limits.max_template_levels,
             });
         }
+        if topic.levels == [LevelPattern::Literal(String::new())] && !topic.hash {
+            // `""` matches only the empty topic, which is no topic name: it never matches.
+            return Ok(());
+        }
         for id in &rule.identities {
             let mut at = self.automaton.roots[id.0 as usize];
             for (i, level) in topic.levels.iter().enumerate() {

@@ -48,22 +48,27 @@ impl Engine {
 
     /// Compiles a checked policy with explicit limits.
     pub fn with_limits(checked: &Checked, limits: Limits) -> Result<Engine, CompileError> {
-        let automaton = crate::compile::compile(checked, &limits)?;
+        Engine::shared(Arc::new(checked.clone()), limits)
+    }
+
+    /// Compiles a loaded policy, sharing its checked rules rather than copying them.
+    pub fn from_policy(policy: &crate::Policy) -> Result<Engine, CompileError> {
+        Engine::shared(policy.checked.clone(), Limits::default())
+    }
+
+    /// Compiles shared checked rules with explicit limits.
+    pub fn shared(checked: Arc<Checked>, limits: Limits) -> Result<Engine, CompileError> {
+        let automaton = crate::compile::compile(&checked, &limits)?;
         #[cfg(debug_assertions)]
         if let Err(problem) = automaton.verify() {
             panic!("compiler bug: automaton failed verification: {problem}");
         }
         Ok(Engine {
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
-            checked: Arc::new(checked.clone()),
+            checked,
             automaton,
             limits,
         })
-    }
-
-    /// Compiles a loaded policy.
-    pub fn from_policy(policy: &crate::Policy) -> Result<Engine, CompileError> {
-        Engine::new(&policy.checked)
     }
 
     pub fn checked(&self) -> &Checked {

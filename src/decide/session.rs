@@ -26,6 +26,7 @@ pub enum BindError {
     RequireEqual { left: String, right: String },
     RequireCheck { attr: String, check: String },
     ClientIdMismatch { client_id: String, template: String },
+    SeparatorInValue { attr: String, separator: char },
 }
 
 impl fmt::Display for BindError {
@@ -45,6 +46,10 @@ impl fmt::Display for BindError {
             BindError::RequireCheck { attr, check } => {
                 write!(f, "require {attr} is {check} does not hold")
             }
+            BindError::SeparatorInValue { attr, separator } => write!(
+                f,
+                "attribute `{attr}` contains `{separator}`, which separates it from its neighbours in a template: another account's values could form the same topic"
+            ),
             BindError::ClientIdMismatch {
                 client_id,
                 template,
@@ -222,6 +227,7 @@ fn bind_attrs(
     }
     attrs.insert("client".to_string(), client_id.to_string());
     check_requires(&def.requires, &attrs)?;
+    check_separators(&def.separators, &attrs)?;
     Ok(attrs)
 }
 
@@ -230,6 +236,21 @@ fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
         attr: attr.to_string(),
         reason: e.to_string(),
     })
+}
+
+fn check_separators(
+    separators: &[(String, char)],
+    attrs: &BTreeMap<String, String>,
+) -> Result<(), BindError> {
+    for (attr, separator) in separators {
+        if attrs.get(attr).is_some_and(|v| v.contains(*separator)) {
+            return Err(BindError::SeparatorInValue {
+                attr: attr.clone(),
+                separator: *separator,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Result<(), BindError> {

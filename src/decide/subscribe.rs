@@ -1,19 +1,25 @@
 //! SUBSCRIBE: a filter is granted only if every topic it can match is allowed.
 //!
 //! The filter is walked through the automaton symbolically. A literal level steps like a
-//! topic; `+` stands for every possible level at once; `#` for every continuation.
+//! topic; `+` stands for every possible level at once; `#` for every continuation, the
+//! parent topic included (except for a filter that is only `#`). The empty topic is no
+//! topic name, so `+` alone never stands for it.
 //!
 //! * **Deny overlap** (existential): if some topic of the filter matches a deny rule, the
-//!   filter is explicitly denied. `+` follows every edge; `#` searches the whole subtree.
+//!   filter is explicitly denied, citing the first such rule. `+` follows every edge; `#`
+//!   searches the whole subtree.
 //! * **Allow coverage** (universal): every topic of the filter must match an allow rule.
 //!   For `+`, the binding case is a level value that no literal, set or pattern mentions
 //!   (there are always infinitely many: every pattern needs some literal text), which only
 //!   `+` edges accept; any mentioned value reaches a superset of those nodes, so covering
-//!   the `+` edges is necessary and sufficient. `#` is covered only by a `#` allow.
+//!   the `+` edges is necessary and sufficient. Under `#` every depth is such a topic, and
+//!   each depth may be covered by a different rule (`a` and `a/+/#` together cover `a/#`).
 //!
 //! `$share/<group>/` is stripped first; a filter's leading `+` or `#` never reaches a `$`
-//! topic. Identities with `subscriptions filtered` get the broader check instead: granted
-//! when some topic of the filter is allowed, denied only when all of it is denied; their
+//! topic. Identities with `subscriptions filtered` get the broader check instead: denied
+//! when every topic of the filter is denied (coverage by deny rules); granted when some
+//! topic is allowed, i.e. matched by an allow rule and by no deny rule. That search tries,
+//! for each `+`, every value the current edges mention and one that none mentions. Their
 //! deliveries are then filtered by `receive`. Work is bounded by
 //! [`crate::compile::Limits::subscribe_budget`]; past it the answer is a deny.
 
@@ -23,8 +29,9 @@ use super::walk::{States, invalid_topic, step};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
 use crate::automaton::{Accept, Automaton, Node, NodeId};
-use crate::check::RuleId;
+use crate::check::{Piece, RuleId};
 use smallvec::SmallVec;
+use std::collections::BTreeMap;
 
 const ACTION: Action = Action::Subscribe;
 
@@ -82,16 +89,16 @@ impl Containment<'_> {
             return decision(Verdict::ExplicitDeny, Some(rule), Reason::Rules);
         }
         match self.covered(root, 0, Effect::Allow) {
-            Some(rule) => decision(Verdict::Allowed, Some(rule), Reason::Rules),
-            None => decision(Verdict::ImplicitDeny, None, Reason::NoRuleMatched),
+            (true, rule) => decision(Verdict::Allowed, rule, Reason::Rules),
+            (false, _) => decision(Verdict::ImplicitDeny, None, Reason::NoRuleMatched),
         }
     }
 
     fn filtered(&mut self, root: &States) -> Decision {
-        if let Some(rule) = self.covered(root, 0, Effect::Deny) {
-            return decision(Verdict::ExplicitDeny, Some(rule), Reason::Rules);
+        if let (true, rule) = self.covered(root, 0, Effect::Deny) {
+            return decision(Verdict::ExplicitDeny, rule, Reason::Rules);
         }
-        match self.overlap(root, 0, Effect::Allow) {
+        match self.some_allowed(root, 0, Seen::default(), false) {
             Some(rule) => decision(Verdict::Allowed, Some(rule), Reason::FilteredSubscription),
             None => decision(Verdict::ImplicitDeny, None, Reason::NoRuleMatched),
         }
@@ -112,27 +119,35 @@ impl Containment<'_> {
         i > 0 || !self.levels[0].starts_with('$')
     }
 
-    /// Some rule of `effect` matching every topic of the filter from level `i`.
-    fn covered(&mut self, states: &[NodeId], i: usize, effect: Effect) -> Option<RuleId> {
+    /// A `#` at level `i` also stands for the parent topic, unless there is none (the filter
+    /// is only `#`) or it is the empty topic (`/#`), which is no topic name.
+    fn has_parent(&self, i: usize) -> bool {
+        i > 0 && !(i == 1 && self.levels[0].is_empty())
+    }
+
+    /// Whether every topic of the filter from level `i` matches a rule of `effect`, and the
+    /// first such rule met on the way.
+    ///
+    /// Only the topics whose wildcard levels hold a value no rule mentions are followed
+    /// (`+` edges only): any other value reaches a superset of their nodes, so they are
+    /// the binding case. Under `#`, each depth is a topic of its own: every depth must be
+    /// matched (a `#` rule on the way covers all deeper ones), possibly by different rules.
+    fn covered(&mut self, states: &[NodeId], i: usize, effect: Effect) -> (bool, Option<RuleId>) {
         if !self.spend(states.len()) {
-            return None;
+            return (false, None);
         }
-        if self.hash_applies(i) {
-            if let Some(rule) = live(self.auto, states)
-                .filter_map(|n| first_rule(&n.hash, effect))
-                .min()
-            {
-                return Some(rule);
-            }
-        }
+        let here = if self.hash_applies(i) {
+            first_of(self.auto, states, &|n| &n.hash, effect)
+        } else {
+            None
+        };
         let Some(&level) = self.levels.get(i) else {
-            return live(self.auto, states)
-                .filter_map(|n| first_rule(&n.exact, effect))
-                .min();
+            let exact = first_of(self.auto, states, &|n| &n.exact, effect);
+            return (here.is_some() || exact.is_some(), min(here, exact));
         };
         let mut next: States = SmallVec::new();
         match level {
-            "#" => return None,
+            "#" => return self.covered_continuations(states, i, here, effect),
             "+" => next.extend(live(self.auto, states).filter_map(|n| n.any)),
             literal => {
                 let first_dollar = i == 0 && literal.starts_with('$');
@@ -148,11 +163,173 @@ impl Containment<'_> {
                 }
             }
         }
-        if next.is_empty() {
-            None
+        let (below, rule) = if next.is_empty() {
+            (false, None)
         } else {
             self.covered(&next, i + 1, effect)
+        };
+        (here.is_some() || below, min(here, rule))
+    }
+
+    /// [`Self::covered`] for a trailing `#` at level `i`: the parent topic (unless the
+    /// filter is only `#`), then one more level at a time over `+` edges until no node is
+    /// left. `hashed`: the first `#` rule of `effect` already met at `states`.
+    fn covered_continuations(
+        &mut self,
+        states: &[NodeId],
+        i: usize,
+        hashed: Option<RuleId>,
+        effect: Effect,
+    ) -> (bool, Option<RuleId>) {
+        let mut best = hashed;
+        let mut hash_seen = hashed.is_some();
+        let mut all = true;
+        if self.has_parent(i) {
+            let exact = first_of(self.auto, states, &|n| &n.exact, effect);
+            all &= hash_seen || exact.is_some();
+            best = min(best, exact);
         }
+        let mut current: States = states.iter().copied().collect();
+        loop {
+            let next: States = live(self.auto, &current).filter_map(|n| n.any).collect();
+            if next.is_empty() || !self.spend(next.len()) {
+                return (all && hash_seen, best);
+            }
+            let hash = first_of(self.auto, &next, &|n| &n.hash, effect);
+            let exact = first_of(self.auto, &next, &|n| &n.exact, effect);
+            hash_seen |= hash.is_some();
+            all &= hash_seen || exact.is_some();
+            best = min(best, min(hash, exact));
+            current = next;
+        }
+    }
+
+    /// The first allow rule of some topic of the filter (from level `i`, `states` reached)
+    /// that no deny rule matches. `seen`: what the levels so far decided for every topic
+    /// extending them; `empty`: the levels so far are the one empty level.
+    ///
+    /// A `+` level tries each value the edges of `states` mention (every alternative, and
+    /// patterns with their captures filled with a character no rule mentions) and one value
+    /// no edge mentions: any other value reaches the same nodes as one of these.
+    fn some_allowed(
+        &mut self,
+        states: &[NodeId],
+        i: usize,
+        seen: Seen,
+        empty: bool,
+    ) -> Option<RuleId> {
+        if !self.spend(states.len()) {
+            return None;
+        }
+        let mut seen = seen;
+        if self.hash_applies(i) {
+            seen.absorb(self.auto, states, |n| &n.hash);
+        }
+        if seen.denied {
+            return None;
+        }
+        let Some(&level) = self.levels.get(i) else {
+            return if empty {
+                None
+            } else {
+                seen.ending(self.auto, states)
+            };
+        };
+        let values = match level {
+            "#" => {
+                let parent = if i > 0 && !empty {
+                    seen.ending(self.auto, states)
+                } else {
+                    None
+                };
+                return min(parent, self.some_allowed_below(states, i, seen));
+            }
+            "+" => self.level_values(states, i == 0),
+            literal => vec![literal.to_string()],
+        };
+        let mut best = None;
+        for value in values {
+            let next = self.step_all(states, &value, i == 0);
+            best = min(
+                best,
+                self.some_allowed(&next, i + 1, seen, i == 0 && value.is_empty()),
+            );
+        }
+        best
+    }
+
+    /// [`Self::some_allowed`] over the levels a trailing `#` at level `j` adds: one or more,
+    /// each taking the values a `+` would.
+    fn some_allowed_below(&mut self, states: &[NodeId], j: usize, seen: Seen) -> Option<RuleId> {
+        let mut best = None;
+        for value in self.level_values(states, j == 0) {
+            let next = self.step_all(states, &value, j == 0);
+            if !self.spend(next.len() + 1) {
+                return None;
+            }
+            let mut seen = seen;
+            seen.absorb(self.auto, &next, |n| &n.hash);
+            if seen.denied {
+                continue;
+            }
+            let empty = j == 0 && value.is_empty();
+            if live(self.auto, &next).next().is_none() {
+                best = min(best, seen.allowed());
+                continue;
+            }
+            if !empty {
+                best = min(best, seen.ending(self.auto, &next));
+            }
+            best = min(best, self.some_allowed_below(&next, j + 1, seen));
+        }
+        best
+    }
+
+    /// Every node one level value reaches from `states`.
+    fn step_all(&self, states: &[NodeId], value: &str, first: bool) -> States {
+        let first_dollar = first && value.starts_with('$');
+        let mut next: States = SmallVec::new();
+        for node in live(self.auto, states) {
+            step(
+                self.auto,
+                self.session,
+                node,
+                value,
+                first_dollar,
+                &mut next,
+            );
+        }
+        next
+    }
+
+    /// The values worth trying for a wildcard level at `states`: what their edges mention,
+    /// and [`UNMENTIONED`]. At the first level, none starting with `$`.
+    fn level_values(&self, states: &[NodeId], first: bool) -> Vec<String> {
+        let mut values = vec![UNMENTIONED.to_string()];
+        for node in live(self.auto, states) {
+            values.extend(
+                node.literal
+                    .sorted()
+                    .into_iter()
+                    .map(|(t, _)| t.to_string()),
+            );
+            for (set, _) in &node.one_of {
+                let set = &self.auto.sets[set.0 as usize];
+                values.extend(set.values.iter().map(|v| v.to_string()));
+            }
+            for (slot, _) in &node.slot {
+                let pieces = &self.auto.slots[slot.0 as usize].pieces;
+                values.extend(witnesses(pieces, self.session.attrs()));
+            }
+            for (pattern, _) in &node.pattern {
+                let pieces = &self.auto.patterns[pattern.0 as usize].pieces;
+                values.extend(witnesses(pieces, self.session.attrs()));
+            }
+        }
+        values.sort_unstable();
+        values.dedup();
+        values.retain(|v| !(first && v.starts_with('$')));
+        values
     }
 
     /// The first rule of `effect` matching some topic of the filter from level `i`.
@@ -177,7 +354,7 @@ impl Containment<'_> {
         match level {
             "#" => {
                 let below = self.subtree(states, i == 0, effect);
-                let here = if i > 0 {
+                let here = if self.has_parent(i) {
                     live(self.auto, states)
                         .filter_map(|n| first_rule(&n.exact, effect))
                         .min()
@@ -187,8 +364,9 @@ impl Containment<'_> {
                 return min(best, min(below, here));
             }
             "+" => {
+                let only_level = i == 0 && self.levels.len() == 1;
                 for node in live(self.auto, states) {
-                    self.every_edge(node, i == 0, &mut next);
+                    self.every_edge(node, i == 0, only_level, &mut next);
                 }
             }
             literal => {
@@ -211,11 +389,13 @@ impl Containment<'_> {
         best
     }
 
-    /// Every child some level value can reach (at the first level, not `$` values).
-    fn every_edge(&self, node: &Node, first: bool, out: &mut States) {
+    /// Every child some level value can reach (at the first level, not `$` values; when
+    /// `whole_topic`, not the empty level: the empty topic is no topic name).
+    fn every_edge(&self, node: &Node, first: bool, whole_topic: bool, out: &mut States) {
         let auto = self.auto;
         for (text, next) in node.literal.sorted() {
-            if !(first && text.starts_with('$')) {
+            let unreachable = (first && text.starts_with('$')) || (whole_topic && text.is_empty());
+            if !unreachable {
                 out.push(next);
             }
         }
@@ -244,7 +424,7 @@ impl Containment<'_> {
         let mut stack: Vec<NodeId> = Vec::new();
         let mut children: States = SmallVec::new();
         for node in live(self.auto, states) {
-            self.every_edge(node, first, &mut children);
+            self.every_edge(node, first, false, &mut children);
         }
         stack.extend(children.drain(..));
         let mut best = None;
@@ -263,11 +443,70 @@ impl Containment<'_> {
                     first_rule(&node.hash, effect),
                 ),
             );
-            self.every_edge(node, false, &mut children);
+            self.every_edge(node, false, false, &mut children);
             stack.extend(children.drain(..));
         }
         best
     }
+}
+
+/// A level value no rule mentions (only `+` edges take it).
+const UNMENTIONED: &str = "\u{E000}";
+
+/// What fills a capture in a pattern's witness: a character no rule mentions.
+const CAPTURE_FILL: &str = "\u{E001}";
+
+/// The rules met so far on the way to a topic (for filtered subscriptions).
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    denied: bool,
+    allow: Option<RuleId>,
+}
+
+impl Seen {
+    /// Takes in the subscribe rules of one accept list of the live `states`.
+    fn absorb(
+        &mut self,
+        auto: &Automaton,
+        states: &[NodeId],
+        accepts: impl Fn(&Node) -> &[Accept],
+    ) {
+        self.denied |= first_of(auto, states, &accepts, Effect::Deny).is_some();
+        self.allow = min(self.allow, first_of(auto, states, &accepts, Effect::Allow));
+    }
+
+    /// The first allow, if the topic is allowed.
+    fn allowed(self) -> Option<RuleId> {
+        if self.denied { None } else { self.allow }
+    }
+
+    /// The first allow of the topic that ends at `states`, if it is allowed.
+    fn ending(mut self, auto: &Automaton, states: &[NodeId]) -> Option<RuleId> {
+        self.absorb(auto, states, |n| &n.exact);
+        self.allowed()
+    }
+}
+
+/// Texts a level's pieces match: each alternative combination, captures filled with
+/// [`CAPTURE_FILL`], attributes rendered (none if one is missing).
+fn witnesses(pieces: &[Piece], attrs: &BTreeMap<String, String>) -> Vec<String> {
+    let mut texts = vec![String::new()];
+    for piece in pieces {
+        let options: Vec<&str> = match piece {
+            Piece::Text(text) => vec![text],
+            Piece::Attr(name) => match attrs.get(name) {
+                Some(value) => vec![value],
+                None => return Vec::new(),
+            },
+            Piece::Capture(_) => vec![CAPTURE_FILL],
+            Piece::OneOf { values, .. } => values.iter().map(String::as_str).collect(),
+        };
+        texts = texts
+            .iter()
+            .flat_map(|t| options.iter().map(move |o| format!("{t}{o}")))
+            .collect();
+    }
+    texts
 }
 
 /// The nodes among `states` that hold some subscribe rule at or below them.
@@ -276,6 +515,18 @@ fn live<'a>(auto: &'a Automaton, states: &'a [NodeId]) -> impl Iterator<Item = &
         .iter()
         .map(move |s| auto.node(*s))
         .filter(|n| n.actions_below.contains(ACTION))
+}
+
+/// The first rule of `effect` for subscribe among one accept list of the live `states`.
+fn first_of(
+    auto: &Automaton,
+    states: &[NodeId],
+    accepts: &impl Fn(&Node) -> &[Accept],
+    effect: Effect,
+) -> Option<RuleId> {
+    live(auto, states)
+        .filter_map(|n| first_rule(accepts(n), effect))
+        .min()
 }
 
 /// The first rule of `effect` for subscribe among `accepts`.

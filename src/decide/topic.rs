@@ -20,6 +20,7 @@ pub enum TopicError {
     BadShareName,
     EmptySharedFilter,
     UnsupportedShare,
+    SharePrefixInName,
 }
 
 impl fmt::Display for TopicError {
@@ -42,6 +43,9 @@ impl fmt::Display for TopicError {
             TopicError::UnsupportedShare => {
                 "uses $queue/, which is not supported (use $share/<group>/)"
             }
+            TopicError::SharePrefixInName => {
+                "starts with $share/ or $queue/, which only subscription filters may"
+            }
         })
     }
 }
@@ -51,6 +55,9 @@ pub fn check_name(topic: &str, limits: &Limits) -> Result<(), TopicError> {
     check_common(topic, limits)?;
     if topic.bytes().any(|b| b == b'+' || b == b'#') {
         return Err(TopicError::WildcardInName);
+    }
+    if topic.starts_with("$share/") || topic.starts_with("$queue/") {
+        return Err(TopicError::SharePrefixInName);
     }
     Ok(())
 }

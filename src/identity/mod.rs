@@ -5,8 +5,20 @@
 //! certificate (see the `jwt` and `x509` modules), or, for policy tests and the CLI, are
 //! asserted by the operator with [`Identity::asserted`]. Every value is checked by
 //! [`attrs::validate_value`] when it is bound into a session; an identity never bypasses it.
+//! [`select::Verifier`] is the entry point for credentials: it picks the policy identity block
+//! a JWT or certificate chain belongs to and returns only what [`jwt`] or [`x509`] verified.
 
 pub mod attrs;
+pub mod der;
+#[cfg(feature = "runtime")]
+pub mod dev;
+pub mod extract;
+pub mod files;
+pub mod jwt;
+pub mod keys;
+pub mod ocsp;
+pub mod select;
+pub mod x509;
 
 use std::collections::BTreeMap;
 

@@ -42,6 +42,58 @@ pub fn parse(source: &Source) -> Result<ast::Policy, Diagnostics> {
     }
 }
 
+/// A policy cut in two for low-memory loading: the declarations (identities, sets,
+/// comments) parsed, and the byte ranges of the rule statements, still unparsed.
+pub struct Split {
+    pub declarations: ast::Policy,
+    pub rule_chunks: Vec<(usize, usize)>,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Parses everything but the rules, and returns where the rules are.
+///
+/// With [`parse_rules`], a loader can parse and check one rule at a time, so the syntax
+/// trees of a 100,000-rule policy never exist all at once. Errors are the same as
+/// [`parse`]'s.
+pub fn split(source: &Source) -> Split {
+    let text = source.text();
+    let bom = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    let mut rule_chunks = Vec::new();
+    for (start, end) in chunks(text, bom) {
+        let word = text[start..end].split_whitespace().next().unwrap_or("");
+        if word == "allow" || word == "deny" {
+            rule_chunks.push((start, end));
+            continue;
+        }
+        match parse_chunk(&text[start..end], start) {
+            Ok(mut chunk_items) => items.append(&mut chunk_items),
+            Err(mut chunk_errors) => errors.append(&mut chunk_errors),
+        }
+    }
+    Split {
+        declarations: lower::normalize_blanks(items),
+        rule_chunks,
+        errors,
+    }
+}
+
+/// Parses one chunk that [`split`] set aside, handing each rule to `on_rule`.
+pub fn parse_rules(
+    source: &Source,
+    chunk: (usize, usize),
+    mut on_rule: impl FnMut(&ast::Rule),
+) -> Result<(), Vec<Diagnostic>> {
+    let text = source.text().get(chunk.0..chunk.1).unwrap_or("");
+    for item in parse_chunk(text, chunk.0)? {
+        if let ast::Item::Rule(rule) = item {
+            on_rule(&rule);
+        }
+    }
+    Ok(())
+}
+
 /// Cuts the text into byte ranges: one per line, or one per identity block.
 fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -78,8 +130,33 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
 }
 
 fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnostic>> {
-    let mut pairs =
-        PolicyParser::parse(Rule::policy, chunk).map_err(|e| vec![pest_error(e, offset)])?;
+    // The grammar tolerates a BOM at the start of its input; only the file's own start
+    // may have one (`parse` skips it), not the start of a later chunk.
+    if chunk.starts_with('\u{FEFF}') {
+        let bom = Diagnostic::error(
+            "parse::forbidden-character",
+            Span::new(offset, offset + '\u{FEFF}'.len_utf8()),
+            "byte order mark (U+FEFF) after the start of the file",
+        )
+        .with_label("here")
+        .with_help(
+            "remove the invisible U+FEFF character; only a file's first character may be one",
+        );
+        return Err(vec![bom]);
+    }
+    let mut pairs = PolicyParser::parse(Rule::policy, chunk).map_err(|e| {
+        let unclosed = unclosed_block(chunk, offset);
+        let at_end = match e.location {
+            pest::error::InputLocation::Pos(p) | pest::error::InputLocation::Span((p, _)) => {
+                p >= chunk.trim_end().len()
+            }
+        };
+        match unclosed {
+            Some(unclosed) if at_end => vec![unclosed],
+            Some(unclosed) => vec![unclosed, pest_error(e, offset)],
+            None => vec![pest_error(e, offset)],
+        }
+    })?;
     let policy = pairs
         .next()
         .expect("the policy rule always yields one pair");
@@ -90,6 +167,26 @@ fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnos
     } else {
         Err(template_errors)
     }
+}
+
+/// An identity block that `chunks` had to end because no line starting with `}` closed it.
+fn unclosed_block(chunk: &str, offset: usize) -> Option<Diagnostic> {
+    let body = chunk.trim_start();
+    let closed = chunk.lines().any(|l| l.trim_start().starts_with('}'));
+    if !body.starts_with("identity") || closed {
+        return None;
+    }
+    let start = offset + chunk.len() - body.len();
+    let head = body.lines().next().unwrap_or("").trim_end();
+    Some(
+        Diagnostic::error(
+            "parse::unclosed-block",
+            Span::new(start, start + head.len()),
+            "this identity block is never closed",
+        )
+        .with_label("opened here")
+        .with_help("end the block with a line holding only `}` before the next statement"),
+    )
 }
 
 /// Turns a pest error into a diagnostic with a readable "expected ..." message.
@@ -147,7 +244,7 @@ fn describe(expected: Rule) -> &'static str {
         Rule::effect => "`allow` or `deny`",
         Rule::who | Rule::any => "`any` or an identity name",
         Rule::actions | Rule::action => "an action (connect, publish, retain, subscribe, receive)",
-        Rule::policy => "a policy",
+        Rule::policy => "a statement (`identity`, `set`, `allow` or `deny`) or a comment",
         Rule::nl => "end of line",
         Rule::WHITESPACE => "a space",
     }

@@ -28,6 +28,7 @@ pub fn parse_template(
     for (start, piece) in split_levels(text, kind) {
         levels.push(parse_level(piece, offset + start, kind, errors));
     }
+    levels.shrink_to_fit();
     Template {
         text: text.to_string(),
         span,
@@ -88,6 +89,7 @@ fn parse_level(
         rest = &rest[consumed..];
         at += consumed;
     }
+    parts.shrink_to_fit();
     Level { parts, span }
 }
 
@@ -234,7 +236,11 @@ fn parse_expression(
         let set_offset = inner.rfind(set).unwrap_or(lead);
         let (capture, set) = (name_at(capture, capture_offset), name_at(set, set_offset));
         let ok = check_name(&capture, errors) & check_name(&set, errors);
-        return ok.then_some(Part::SetRef { capture, set, span });
+        return ok.then_some(Part::SetRef {
+            capture: Box::new(capture),
+            set: Box::new(set),
+            span,
+        });
     }
     let name = name_at(trimmed, lead);
     check_name(&name, errors).then_some(Part::Attr { name })

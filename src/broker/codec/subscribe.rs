@@ -1,0 +1,299 @@
+//! SUBSCRIBE, SUBACK, UNSUBSCRIBE and UNSUBACK.
+//!
+//! Every filter is syntax-checked ([`super::topic::check_filter`]); a SUBSCRIBE or
+//! UNSUBSCRIBE with no filter is a protocol error (MQTT-3.8.3-3, MQTT-3.10.3-2).
+//! Subscription options: QoS 3 is malformed; in 3.1.1 the upper six bits are reserved
+//! (MQTT-3.8.3-4), in 5.0 the upper two (MQTT-3-8.3-5), Retain Handling 3 is a protocol
+//! error, and No Local on a `$share/` filter is a protocol error (MQTT-3.8.3-4 in 5.0).
+//! Whether a filter is *allowed* is not decided here.
+
+use super::error::CodecError;
+use super::properties::{Properties, PropertyContext};
+use super::publish::read_packet_id;
+use super::reason::ReasonCode;
+use super::topic::{check_filter, is_shared};
+use super::wire::{Reader, put_string};
+use super::{DecodeContext, ProtocolVersion, QoS};
+use bytes::{BufMut, BytesMut};
+
+/// When retained messages are sent for a new subscription (5.0; 3.1.1 always sends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetainHandling {
+    /// Send retained messages at subscribe time.
+    OnSubscribe = 0,
+    /// Send them only if the subscription did not exist.
+    OnNewSubscription = 1,
+    /// Never send them.
+    Never = 2,
+}
+
+/// The options byte of one subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriptionOptions {
+    pub qos: QoS,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub retain_handling: RetainHandling,
+}
+
+impl SubscriptionOptions {
+    pub fn qos(qos: QoS) -> SubscriptionOptions {
+        SubscriptionOptions {
+            qos,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: RetainHandling::OnSubscribe,
+        }
+    }
+
+    fn decode(byte: u8, version: ProtocolVersion) -> Result<SubscriptionOptions, CodecError> {
+        let reserved = match version {
+            ProtocolVersion::V311 => 0xFC,
+            ProtocolVersion::V5 => 0xC0,
+        };
+        if byte & reserved != 0 {
+            return Err(CodecError::ReservedBits {
+                field: "subscription options",
+            });
+        }
+        let retain_handling = match (byte >> 4) & 0x03 {
+            0 => RetainHandling::OnSubscribe,
+            1 => RetainHandling::OnNewSubscription,
+            2 => RetainHandling::Never,
+            _ => return Err(CodecError::RetainHandlingThree),
+        };
+        Ok(SubscriptionOptions {
+            qos: QoS::from_bits(byte & 0x03, "subscription QoS")?,
+            no_local: byte & 0x04 != 0,
+            retain_as_published: byte & 0x08 != 0,
+            retain_handling,
+        })
+    }
+
+    fn encode(&self, version: ProtocolVersion) -> u8 {
+        let mut byte = self.qos as u8;
+        if version == ProtocolVersion::V5 {
+            byte |= u8::from(self.no_local) << 2;
+            byte |= u8::from(self.retain_as_published) << 3;
+            byte |= (self.retain_handling as u8) << 4;
+        }
+        byte
+    }
+}
+
+/// One filter of a SUBSCRIBE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeFilter {
+    pub filter: String,
+    pub options: SubscriptionOptions,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscribe {
+    pub packet_id: u16,
+    pub filters: Vec<SubscribeFilter>,
+    pub properties: Properties,
+}
+
+/// SUBACK: one reason code per filter (3.1.1: 0, 1, 2 or 0x80).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubAck {
+    pub packet_id: u16,
+    pub reasons: Vec<ReasonCode>,
+    pub properties: Properties,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsubscribe {
+    pub packet_id: u16,
+    pub filters: Vec<String>,
+    pub properties: Properties,
+}
+
+/// UNSUBACK: 5.0 carries one reason code per filter; 3.1.1 none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsubAck {
+    pub packet_id: u16,
+    pub reasons: Vec<ReasonCode>,
+    pub properties: Properties,
+}
+
+fn properties(
+    r: &mut Reader,
+    ctx: &DecodeContext,
+    at: PropertyContext,
+) -> Result<Properties, CodecError> {
+    match ctx.version {
+        ProtocolVersion::V5 => Properties::decode(r, at, ctx.max_user_properties),
+        ProtocolVersion::V311 => Ok(Properties::default()),
+    }
+}
+
+impl Subscribe {
+    pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<Subscribe, CodecError> {
+        let packet_id = read_packet_id(&mut r)?;
+        let properties = properties(&mut r, ctx, PropertyContext::Subscribe)?;
+        let mut filters = Vec::new();
+        while !r.is_empty() {
+            let filter = r.string("topic filter")?;
+            check_filter(&filter)?;
+            let options = SubscriptionOptions::decode(r.u8("subscription options")?, ctx.version)?;
+            if options.no_local && is_shared(&filter) {
+                return Err(CodecError::NoLocalOnSharedSubscription);
+            }
+            filters.push(SubscribeFilter { filter, options });
+        }
+        if filters.is_empty() {
+            return Err(CodecError::NoTopicFilters { packet: r.packet() });
+        }
+        Ok(Subscribe {
+            packet_id,
+            filters,
+            properties,
+        })
+    }
+
+    pub(super) fn encode(
+        &self,
+        version: ProtocolVersion,
+        b: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        b.put_u16(self.packet_id);
+        if version == ProtocolVersion::V5 {
+            self.properties.encode(b)?;
+        }
+        for f in &self.filters {
+            put_string(b, &f.filter, "topic filter")?;
+            b.put_u8(f.options.encode(version));
+        }
+        Ok(())
+    }
+}
+
+fn suback_code_allowed(version: ProtocolVersion, code: u8) -> bool {
+    match version {
+        ProtocolVersion::V311 => matches!(code, 0x00 | 0x01 | 0x02 | 0x80),
+        ProtocolVersion::V5 => matches!(
+            code,
+            0x00 | 0x01 | 0x02 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91 | 0x97 | 0x9E | 0xA1 | 0xA2
+        ),
+    }
+}
+
+impl SubAck {
+    pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<SubAck, CodecError> {
+        let packet_id = read_packet_id(&mut r)?;
+        let properties = properties(&mut r, ctx, PropertyContext::SubAck)?;
+        let mut reasons = Vec::new();
+        while !r.is_empty() {
+            let code = r.u8("SUBACK reason code")?;
+            if !suback_code_allowed(ctx.version, code) {
+                return Err(CodecError::InvalidReasonCode {
+                    packet: r.packet(),
+                    code,
+                });
+            }
+            reasons.push(ReasonCode(code));
+        }
+        if reasons.is_empty() {
+            return Err(CodecError::NoTopicFilters { packet: r.packet() });
+        }
+        Ok(SubAck {
+            packet_id,
+            reasons,
+            properties,
+        })
+    }
+
+    pub(super) fn encode(
+        &self,
+        version: ProtocolVersion,
+        b: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        b.put_u16(self.packet_id);
+        if version == ProtocolVersion::V5 {
+            self.properties.encode(b)?;
+        }
+        for reason in &self.reasons {
+            b.put_u8(reason.0);
+        }
+        Ok(())
+    }
+}
+
+impl Unsubscribe {
+    pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<Unsubscribe, CodecError> {
+        let packet_id = read_packet_id(&mut r)?;
+        let properties = properties(&mut r, ctx, PropertyContext::Unsubscribe)?;
+        let mut filters = Vec::new();
+        while !r.is_empty() {
+            let filter = r.string("topic filter")?;
+            check_filter(&filter)?;
+            filters.push(filter);
+        }
+        if filters.is_empty() {
+            return Err(CodecError::NoTopicFilters { packet: r.packet() });
+        }
+        Ok(Unsubscribe {
+            packet_id,
+            filters,
+            properties,
+        })
+    }
+
+    pub(super) fn encode(
+        &self,
+        version: ProtocolVersion,
+        b: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        b.put_u16(self.packet_id);
+        if version == ProtocolVersion::V5 {
+            self.properties.encode(b)?;
+        }
+        for filter in &self.filters {
+            put_string(b, filter, "topic filter")?;
+        }
+        Ok(())
+    }
+}
+
+impl UnsubAck {
+    pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<UnsubAck, CodecError> {
+        let packet_id = read_packet_id(&mut r)?;
+        let properties = properties(&mut r, ctx, PropertyContext::UnsubAck)?;
+        let mut reasons = Vec::new();
+        if ctx.version == ProtocolVersion::V5 {
+            while !r.is_empty() {
+                let code = r.u8("UNSUBACK reason code")?;
+                if !matches!(code, 0x00 | 0x11 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91) {
+                    return Err(CodecError::InvalidReasonCode {
+                        packet: r.packet(),
+                        code,
+                    });
+                }
+                reasons.push(ReasonCode(code));
+            }
+        }
+        r.finish()?;
+        Ok(UnsubAck {
+            packet_id,
+            reasons,
+            properties,
+        })
+    }
+
+    pub(super) fn encode(
+        &self,
+        version: ProtocolVersion,
+        b: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        b.put_u16(self.packet_id);
+        if version == ProtocolVersion::V5 {
+            self.properties.encode(b)?;
+            for reason in &self.reasons {
+                b.put_u8(reason.0);
+            }
+        }
+        Ok(())
+    }
+}

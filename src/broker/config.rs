@@ -1,0 +1,101 @@
+//! Broker limits, each with a safe default and the rule applied when it is exceeded.
+//!
+//! Every resource a client can make the broker hold is bounded here, and every overflow
+//! has one stated outcome (a reason code and a disconnect, a refusal, or dropping the
+//! oldest queued message) — never growing memory. This module must never read files or
+//! the environment: the CLI builds a [`BrokerConfig`] from `topicguard.toml`.
+
+use crate::broker::codec::CodecLimits;
+use std::time::Duration;
+
+/// The broker's limits. `BrokerConfig::default()` is what `topicguard serve` uses.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Largest packet accepted, fixed header included. Default 128 KiB of payload plus
+    /// 4 KiB for topic and properties. Over it: DISCONNECT 0x95 (5.0) or close (3.1.1),
+    /// decided from the fixed header before the body is buffered.
+    pub max_packet_size: usize,
+    /// User properties per property block. Over it: DISCONNECT 0x97 / close.
+    pub max_user_properties: usize,
+    /// Time from accepting a TCP connection to a complete CONNECT. Over it: close.
+    pub connect_timeout: Duration,
+    /// Largest keep-alive accepted, in seconds. A 5.0 client asking for more (or for 0
+    /// when `allow_zero_keep_alive` is false) gets this value as Server Keep Alive; a 3.1.1
+    /// client gets CONNACK 0x02 (as mosquitto does), since 3.1.1 cannot say otherwise.
+    pub max_keep_alive: u16,
+    /// Whether keep-alive 0 (never time out) is accepted.
+    pub allow_zero_keep_alive: bool,
+    /// Outgoing QoS 1/2 messages awaiting acknowledgement per client (further capped by
+    /// the client's Receive Maximum). Beyond it, messages wait in the queue.
+    pub max_inflight: u16,
+    /// Incoming QoS 2 messages awaiting PUBREL per client; announced as Receive Maximum.
+    /// Over it: DISCONNECT 0x93 (5.0) or close (3.1.1).
+    pub receive_maximum: u16,
+    /// Messages queued per session (online or offline). Over it: the oldest queued message
+    /// is dropped and counted.
+    pub max_queued_messages: usize,
+    /// Levels in a topic or filter. Over it: PUBACK/PUBREC 0x90 or SUBACK 0x8F (5.0),
+    /// silently dropped or SUBACK 0x80 (3.1.1).
+    pub max_topic_levels: usize,
+    /// Topic aliases a 5.0 client may define. Alias 0 or above: DISCONNECT 0x94.
+    pub topic_alias_maximum: u16,
+    /// Subscriptions per client. Over it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter.
+    pub max_subscriptions_per_client: usize,
+    /// Concurrent connections. At the cap, new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Retained topics. At the cap, a retained PUBLISH to a new topic is delivered but not
+    /// retained, and a warning is logged.
+    pub max_retained_messages: usize,
+    /// Longest session expiry, in seconds; also the expiry of a 3.1.1 clean-session-false
+    /// session. A 5.0 client asking for more is told this value in CONNACK.
+    pub max_session_expiry: u32,
+    /// How long a takeover waits for the old connection to close before taking its session.
+    pub takeover_timeout: Duration,
+    /// How long one write to a client may block before the connection is dropped.
+    pub write_timeout: Duration,
+    /// How long `serve` waits for connections to close after the shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            max_packet_size: 128 * 1024 + 4096,
+            max_user_properties: 32,
+            connect_timeout: Duration::from_secs(10),
+            max_keep_alive: 1200,
+            allow_zero_keep_alive: false,
+            max_inflight: 32,
+            receive_maximum: 32,
+            max_queued_messages: 1000,
+            max_topic_levels: 32,
+            topic_alias_maximum: 16,
+            max_subscriptions_per_client: 100,
+            max_connections: 10_000,
+            max_retained_messages: 10_000,
+            max_session_expiry: 24 * 60 * 60,
+            takeover_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl BrokerConfig {
+    pub fn codec_limits(&self) -> CodecLimits {
+        CodecLimits {
+            max_packet_size: self.max_packet_size,
+            max_user_properties: self.max_user_properties,
+        }
+    }
+
+    /// Levels in `topic` (`a/b` has 2), counted without allocating.
+    pub fn topic_levels(topic: &str) -> usize {
+        topic.bytes().filter(|b| *b == b'/').count() + 1
+    }
+
+    /// True when a topic or filter has more levels than allowed.
+    pub fn too_deep(&self, topic: &str) -> bool {
+        BrokerConfig::topic_levels(topic) > self.max_topic_levels
+    }
+}

@@ -1,0 +1,340 @@
+//! Packets from the client after CONNECT: the PUBLISH and SUBSCRIBE authorization points,
+//! the QoS handshakes, UNSUBSCRIBE, PINGREQ and DISCONNECT.
+//!
+//! PUBLISH: the topic alias is resolved first, the level cap applied, then the policy
+//! decides the *resolved* topic with its retain flag. A denied QoS 1/2 publish gets
+//! PUBACK/PUBREC 0x87 (5.0) or a plain acknowledgement (3.1.1, which cannot say no);
+//! QoS 0 is dropped. A QoS 2 message is routed on PUBLISH and its id remembered until
+//! PUBREL; more than Receive Maximum unreleased ids is DISCONNECT 0x93.
+//! SUBSCRIBE: each filter is decided on its own (`$share/<g>/` is judged by the engine
+//! without its prefix); a refused filter gets 0x80 (3.1.1) or 0x87/0x8F/0x97 (5.0) in its
+//! SUBACK slot. Retained messages for granted filters are queued after the SUBACK and,
+//! like every delivery, receive-checked when sent. This module must never route a
+//! message or store a subscription the policy refused.
+
+use super::{Connection, Exit};
+use crate::broker::codec::{
+    Ack, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
+    Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
+};
+use crate::broker::message::{Delivery, Message};
+use crate::broker::router::{Entry, split_share};
+use crate::broker::session::Stage;
+use crate::decide::Request;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    pub(super) async fn handle(&mut self, packet: Packet) -> Result<(), Exit> {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish).await,
+            Packet::PubAck(ack) => {
+                self.on_final_ack(ack.packet_id, Stage::AwaitAck);
+                Ok(())
+            }
+            Packet::PubRec(ack) => self.on_pubrec(ack).await,
+            Packet::PubRel(ack) => self.on_pubrel(ack).await,
+            Packet::PubComp(ack) => {
+                self.on_final_ack(ack.packet_id, Stage::AwaitComp);
+                Ok(())
+            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe).await,
+            Packet::PingReq => self.send(Packet::PingResp).await,
+            Packet::Disconnect(disconnect) => Err(self.on_disconnect(disconnect)),
+            Packet::Auth(_) => Err(Exit::protocol(
+                ReasonCode::PROTOCOL_ERROR,
+                "AUTH received but no enhanced authentication was started",
+            )),
+            other => Err(Exit::protocol(
+                ReasonCode::PROTOCOL_ERROR,
+                format!("unexpected {} from a client", other.packet_type()),
+            )),
+        }
+    }
+
+    /// Resolves a 5.0 topic alias (MQTT-3.3.2-7..-12).
+    fn resolve_topic(&mut self, publish: &Publish) -> Result<Arc<str>, Exit> {
+        let Some(alias) = publish.properties.topic_alias else {
+            return Ok(publish.topic.as_str().into());
+        };
+        if alias == 0 || alias > self.broker.config.topic_alias_maximum {
+            return Err(Exit::protocol(
+                ReasonCode::TOPIC_ALIAS_INVALID,
+                format!(
+                    "topic alias {alias} is outside 1..={}",
+                    self.broker.config.topic_alias_maximum
+                ),
+            ));
+        }
+        if publish.topic.is_empty() {
+            return self.aliases.get(&alias).cloned().ok_or_else(|| {
+                Exit::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    format!("topic alias {alias} was never defined"),
+                )
+            });
+        }
+        let topic: Arc<str> = publish.topic.as_str().into();
+        self.aliases.insert(alias, topic.clone());
+        Ok(topic)
+    }
+
+    async fn on_publish(&mut self, publish: Publish) -> Result<(), Exit> {
+        let topic = self.resolve_topic(&publish)?;
+        let id = publish.packet_id;
+        if publish.qos == QoS::ExactlyOnce {
+            let (resent, full) = {
+                let state = self.slot.state();
+                let limit = usize::from(self.broker.config.receive_maximum.max(1));
+                let resent = state.awaiting_release.contains(&id);
+                (resent, !resent && state.awaiting_release.len() >= limit)
+            };
+            if resent {
+                return self.send(Packet::PubRec(Ack::new(id))).await;
+            }
+            if full {
+                return Err(Exit::protocol(
+                    ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                    "more unreleased QoS 2 messages than Receive Maximum",
+                ));
+            }
+        }
+        if self.broker.config.too_deep(&topic) {
+            tracing::info!(target: "topicguard::deny", client = %self.client_id, topic = %topic, "publish refused: too many topic levels");
+            return self
+                .refuse_publish(&publish, ReasonCode::TOPIC_NAME_INVALID)
+                .await;
+        }
+        let request = Request::Publish {
+            topic: &topic,
+            retain: publish.retain,
+        };
+        if !self.authorizer.decide(request).is_allowed() {
+            return self
+                .refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED)
+                .await;
+        }
+        let qos = publish.qos;
+        let message = Arc::new(Message::from_publish(
+            publish,
+            topic,
+            self.client_id.clone(),
+        ));
+        if message.retain {
+            self.broker.retain(&message);
+        }
+        self.broker.publish(&message);
+        match qos {
+            QoS::AtMostOnce => Ok(()),
+            QoS::AtLeastOnce => self.send(Packet::PubAck(Ack::new(id))).await,
+            QoS::ExactlyOnce => {
+                self.slot.state().awaiting_release.insert(id);
+                self.send(Packet::PubRec(Ack::new(id))).await
+            }
+        }
+    }
+
+    /// Acknowledges a refused publish without routing it.
+    async fn refuse_publish(&mut self, publish: &Publish, reason: ReasonCode) -> Result<(), Exit> {
+        let id = publish.packet_id;
+        let v5 = self.version == ProtocolVersion::V5;
+        let ack = if v5 {
+            Ack::with_reason(id, reason)
+        } else {
+            Ack::new(id)
+        };
+        match publish.qos {
+            QoS::AtMostOnce => Ok(()),
+            QoS::AtLeastOnce => self.send(Packet::PubAck(ack)).await,
+            QoS::ExactlyOnce => {
+                if !v5 {
+                    self.slot.state().awaiting_release.insert(id);
+                }
+                self.send(Packet::PubRec(ack)).await
+            }
+        }
+    }
+
+    fn on_final_ack(&mut self, id: u16, stage: Stage) {
+        let mut state = self.slot.state();
+        match state.find_outgoing(id, stage) {
+            Some(index) => {
+                state.outgoing.remove(index);
+            }
+            None => {
+                tracing::debug!(client = %self.client_id, id, "acknowledgement for an unknown packet id")
+            }
+        }
+    }
+
+    async fn on_pubrec(&mut self, ack: Ack) -> Result<(), Exit> {
+        let id = ack.packet_id;
+        let reply = {
+            let mut state = self.slot.state();
+            match state.find_outgoing(id, Stage::AwaitRec) {
+                Some(index) if ack.reason.is_failure() => {
+                    state.outgoing.remove(index);
+                    None
+                }
+                Some(index) => {
+                    state.outgoing[index].stage = Stage::AwaitComp;
+                    Some(Ack::new(id))
+                }
+                None if state.find_outgoing(id, Stage::AwaitComp).is_some() => Some(Ack::new(id)),
+                None => Some(self.not_found(id)),
+            }
+        };
+        match reply {
+            Some(rel) => self.send(Packet::PubRel(rel)).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn on_pubrel(&mut self, ack: Ack) -> Result<(), Exit> {
+        let id = ack.packet_id;
+        let known = self.slot.state().awaiting_release.remove(&id);
+        let comp = if known {
+            Ack::new(id)
+        } else {
+            self.not_found(id)
+        };
+        self.send(Packet::PubComp(comp)).await
+    }
+
+    fn not_found(&self, id: u16) -> Ack {
+        match self.version {
+            ProtocolVersion::V5 => Ack::with_reason(id, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND),
+            ProtocolVersion::V311 => Ack::new(id),
+        }
+    }
+
+    fn failure(&self, v5_reason: ReasonCode) -> ReasonCode {
+        match self.version {
+            ProtocolVersion::V5 => v5_reason,
+            ProtocolVersion::V311 => ReasonCode::UNSPECIFIED_ERROR,
+        }
+    }
+
+    async fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
+        let subscription_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
+        let mut reasons = Vec::with_capacity(subscribe.filters.len());
+        let mut retained_for = Vec::new();
+        for filter in &subscribe.filters {
+            let (reason, send_retained) = self.subscribe_one(filter, subscription_id);
+            if send_retained {
+                retained_for.push(filter);
+            }
+            reasons.push(reason);
+        }
+        let suback = SubAck {
+            packet_id: subscribe.packet_id,
+            reasons,
+            properties: Default::default(),
+        };
+        self.send(Packet::SubAck(suback)).await?;
+        for filter in retained_for {
+            self.queue_retained(filter, subscription_id);
+        }
+        Ok(())
+    }
+
+    /// Decides and stores one filter; returns its SUBACK code and whether retained
+    /// messages are to be sent for it.
+    fn subscribe_one(
+        &mut self,
+        filter: &SubscribeFilter,
+        subscription_id: Option<u32>,
+    ) -> (ReasonCode, bool) {
+        let text = filter.filter.as_str();
+        if self.broker.config.too_deep(text) {
+            tracing::info!(target: "topicguard::deny", client = %self.client_id, filter = text, "subscribe refused: too many topic levels");
+            return (self.failure(ReasonCode::TOPIC_FILTER_INVALID), false);
+        }
+        let full = {
+            let state = self.slot.state();
+            !state.subscriptions.contains_key(text)
+                && state.subscriptions.len() >= self.broker.config.max_subscriptions_per_client
+        };
+        if full {
+            tracing::info!(target: "topicguard::deny", client = %self.client_id, filter = text, "subscribe refused: subscription limit reached");
+            return (self.failure(ReasonCode::QUOTA_EXCEEDED), false);
+        }
+        if !self
+            .authorizer
+            .decide(Request::subscribe(text))
+            .is_allowed()
+        {
+            return (self.failure(ReasonCode::NOT_AUTHORIZED), false);
+        }
+        let entry = Entry {
+            options: filter.options,
+            subscription_id,
+        };
+        let replaced = self.broker.subscribe(&self.slot, text, entry);
+        let shared = split_share(text).0.is_some();
+        let send_retained = !shared
+            && match filter.options.retain_handling {
+                RetainHandling::OnSubscribe => true,
+                RetainHandling::OnNewSubscription => !replaced,
+                RetainHandling::Never => false,
+            };
+        (ReasonCode(filter.options.qos as u8), send_retained)
+    }
+
+    fn queue_retained(&mut self, filter: &SubscribeFilter, subscription_id: Option<u32>) {
+        let max = self.broker.config.max_queued_messages;
+        for message in self.broker.retained_for(&filter.filter) {
+            let delivery = Delivery {
+                qos: message.qos.min(filter.options.qos),
+                message,
+                retain: true,
+                subscription_ids: subscription_id.into_iter().collect(),
+            };
+            self.slot.deliver(delivery, max);
+        }
+    }
+
+    async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), Exit> {
+        let mut reasons = Vec::new();
+        for filter in &unsubscribe.filters {
+            let existed = self.broker.unsubscribe(&self.slot, filter);
+            reasons.push(if existed {
+                ReasonCode::SUCCESS
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED
+            });
+        }
+        if self.version == ProtocolVersion::V311 {
+            reasons.clear();
+        }
+        let unsuback = UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            reasons,
+            properties: Default::default(),
+        };
+        self.send(Packet::UnsubAck(unsuback)).await
+    }
+
+    fn on_disconnect(&mut self, disconnect: Disconnect) -> Exit {
+        if let Some(asked) = disconnect.properties.session_expiry_interval {
+            if self.connect_expiry == 0 && asked != 0 {
+                return Exit::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "DISCONNECT set a session expiry after CONNECT set 0 (MQTT-3.14.2-2)",
+                );
+            }
+            self.slot.state().expiry = asked.min(self.broker.config.max_session_expiry);
+        }
+        Exit::Disconnect {
+            publish_will: disconnect.reason == ReasonCode::DISCONNECT_WITH_WILL,
+        }
+    }
+}

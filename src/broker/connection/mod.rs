@@ -1,0 +1,229 @@
+//! One task per client connection: CONNECT, then packets in and deliveries out until the
+//! connection ends, then the will and the session hand-off.
+//!
+//! [`run`] reads CONNECT within the deadline and authorizes it ([`handshake`]), then
+//! loops over: incoming packets ([`inbound`] — the PUBLISH and SUBSCRIBE authorization
+//! points), queued deliveries ([`outbound`] — the per-delivery RECEIVE check), the
+//! keep-alive deadline, a takeover kick, and server shutdown. Every way out is an
+//! [`Exit`]; [`Connection::finish`] tells a 5.0 client why (DISCONNECT with a reason code),
+//! publishes the will when the loss was not a clean DISCONNECT ([`will`]), and detaches
+//! from the session. This module must never share mutable state except through
+//! [`Broker`] and the session slot.
+
+mod handshake;
+mod inbound;
+mod outbound;
+mod will;
+
+use crate::broker::authorize::Authorizer;
+use crate::broker::codec::{
+    CodecError, Disconnect, MqttCodec, Packet, ProtocolVersion, ReasonCode, Will,
+};
+use crate::broker::session::SessionSlot;
+use crate::broker::state::Broker;
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// The client sent DISCONNECT; 5.0 reason 0x04 asks for the will anyway.
+    Disconnect {
+        publish_will: bool,
+    },
+    /// We close because the client broke the protocol or a limit.
+    Protocol {
+        reason: ReasonCode,
+        why: String,
+    },
+    KeepAliveTimeout,
+    TakenOver,
+    Shutdown,
+    /// The network connection ended without DISCONNECT.
+    Closed,
+}
+
+impl Exit {
+    fn from_codec(error: CodecError) -> Exit {
+        match error {
+            CodecError::Io(_) => Exit::Closed,
+            other => Exit::Protocol {
+                reason: other.reason_code(),
+                why: other.to_string(),
+            },
+        }
+    }
+
+    pub(crate) fn protocol(reason: ReasonCode, why: impl Into<String>) -> Exit {
+        Exit::Protocol {
+            reason,
+            why: why.into(),
+        }
+    }
+
+    /// The reason code a 5.0 client is told, if any.
+    fn disconnect_reason(&self) -> Option<ReasonCode> {
+        match self {
+            Exit::Protocol { reason, .. } => Some(*reason),
+            Exit::KeepAliveTimeout => Some(ReasonCode::KEEP_ALIVE_TIMEOUT),
+            Exit::TakenOver => Some(ReasonCode::SESSION_TAKEN_OVER),
+            Exit::Shutdown => Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            Exit::Disconnect { .. } | Exit::Closed => None,
+        }
+    }
+
+    /// Whether the will is published: on every loss except a normal DISCONNECT and
+    /// the server's own shutdown.
+    fn publishes_will(&self) -> bool {
+        match self {
+            Exit::Disconnect { publish_will } => *publish_will,
+            Exit::Shutdown => false,
+            _ => true,
+        }
+    }
+}
+
+/// An established, authorized connection.
+pub(crate) struct Connection<S> {
+    framed: Framed<S, MqttCodec>,
+    broker: Arc<Broker>,
+    peer: SocketAddr,
+    id: u64,
+    version: ProtocolVersion,
+    client_id: Arc<str>,
+    slot: Arc<SessionSlot>,
+    authorizer: Authorizer,
+    will: Option<Will>,
+    keep_alive: Option<Duration>,
+    /// Outgoing QoS 1/2 messages allowed in flight.
+    inflight_limit: usize,
+    /// The client's Maximum Packet Size (5.0).
+    peer_max_packet: Option<usize>,
+    aliases: HashMap<u16, Arc<str>>,
+    kick: CancellationToken,
+    /// Session expiry asked for at CONNECT (a DISCONNECT may not raise it from 0).
+    connect_expiry: u32,
+}
+
+/// Serves one accepted stream until it closes.
+pub(crate) async fn run<S>(stream: S, peer: SocketAddr, broker: Arc<Broker>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let framed = Framed::new(stream, MqttCodec::server(broker.config.codec_limits()));
+    if let Some(connection) = handshake::establish(framed, peer, broker).await {
+        connection.serve().await;
+    }
+}
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn serve(mut self) {
+        let exit = self.serve_packets().await;
+        self.finish(exit).await;
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.keep_alive.map(|k| Instant::now() + k.mul_f32(1.5))
+    }
+
+    async fn serve_packets(&mut self) -> Exit {
+        if let Err(exit) = self.resume().await {
+            return exit;
+        }
+        let mut deadline = self.next_deadline();
+        loop {
+            if let Err(exit) = self.pump().await {
+                return exit;
+            }
+            let keep_alive = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = self.kick.cancelled() => return Exit::TakenOver,
+                _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
+                frame = self.framed.next() => {
+                    deadline = self.next_deadline();
+                    let result = match frame {
+                        None => Err(Exit::Closed),
+                        Some(Err(error)) => Err(Exit::from_codec(error)),
+                        Some(Ok(packet)) => self.handle(packet).await,
+                    };
+                    if let Err(exit) = result {
+                        return exit;
+                    }
+                }
+                _ = self.slot.wake.notified() => {}
+                _ = keep_alive => return Exit::KeepAliveTimeout,
+            }
+        }
+    }
+
+    /// Queues a packet for sending (bounded by the write timeout).
+    async fn feed(&mut self, packet: Packet) -> Result<(), Exit> {
+        let timeout = self.broker.config.write_timeout;
+        match tokio::time::timeout(timeout, self.framed.feed(packet)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(CodecError::Io(_))) | Err(_) => Err(Exit::Closed),
+            Ok(Err(error)) => Err(Exit::protocol(
+                ReasonCode::IMPLEMENTATION_SPECIFIC,
+                format!("could not encode a packet: {error}"),
+            )),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Exit> {
+        let timeout = self.broker.config.write_timeout;
+        match tokio::time::timeout(timeout, self.framed.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Exit::Closed),
+        }
+    }
+
+    /// Sends one packet now.
+    async fn send(&mut self, packet: Packet) -> Result<(), Exit> {
+        self.feed(packet).await?;
+        self.flush().await
+    }
+
+    async fn finish(mut self, exit: Exit) {
+        self.log_exit(&exit);
+        let reason = exit.disconnect_reason();
+        if let Some(reason) = reason.filter(|_| self.version == ProtocolVersion::V5) {
+            let _ = self.send(Packet::Disconnect(Disconnect::new(reason))).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.framed.close()).await;
+        let will = self.will.take().filter(|_| exit.publishes_will());
+        let connection = self.id;
+        let (broker, slot) = (self.broker.clone(), self.slot.clone());
+        if let Some(will) = will {
+            will::publish_after_loss(&broker, &slot, self.authorizer, will);
+        }
+        broker.detach(&slot, connection);
+    }
+
+    fn log_exit(&self, exit: &Exit) {
+        match exit {
+            Exit::Protocol { reason, why } => tracing::info!(
+                client = %self.client_id, peer = %self.peer, reason = %reason,
+                "closing connection: {why}"
+            ),
+            other => {
+                tracing::debug!(client = %self.client_id, peer = %self.peer, "connection ended: {other:?}")
+            }
+        }
+    }
+}

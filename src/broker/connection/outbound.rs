@@ -1,0 +1,147 @@
+//! Deliveries to the client: the RECEIVE authorization point and outgoing QoS 1/2 flow.
+//!
+//! [`Connection::pump`] takes queued deliveries in order while the in-flight window
+//! (min of our limit and the client's Receive Maximum) has room, drops expired ones,
+//! asks the policy whether this client may *receive* the topic — for every delivery,
+//! including retained messages and messages queued while the client was away — and only
+//! then assigns a packet id and sends. A message larger than the client's Maximum Packet
+//! Size is dropped (MQTT-3.1.2-25). On a resumed session, [`Connection::resume`] resends
+//! unacknowledged PUBLISHes (DUP set, receive-checked again) and pending PUBRELs. This
+//! module must never send a message the policy does not let this client receive.
+
+use super::{Connection, Exit};
+use crate::broker::codec::{Ack, Packet, Properties, ProtocolVersion, Publish, QoS};
+use crate::broker::message::Delivery;
+use crate::broker::session::{Outgoing, Stage};
+use crate::decide::Request;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// The next queued delivery the in-flight window allows.
+    fn take_next(&mut self) -> Option<Delivery> {
+        let mut state = self.slot.state();
+        let front = state.queue.front()?;
+        if front.qos != QoS::AtMostOnce && state.outgoing.len() >= self.inflight_limit {
+            return None;
+        }
+        state.queue.pop_front()
+    }
+
+    /// Whether this client may receive the delivery now.
+    fn may_receive(&mut self, delivery: &Delivery, now: Instant) -> bool {
+        !delivery.message.expired(now)
+            && self
+                .authorizer
+                .decide(Request::receive(&delivery.message.topic))
+                .is_allowed()
+    }
+
+    /// Sends every deliverable queued message.
+    pub(super) async fn pump(&mut self) -> Result<(), Exit> {
+        let mut sent = false;
+        while let Some(delivery) = self.take_next() {
+            let now = Instant::now();
+            if !self.may_receive(&delivery, now) {
+                continue;
+            }
+            let packet_id = self.track(&delivery);
+            let publish = self.publish_packet(&delivery, packet_id, false, now);
+            if !self.fits_peer(&publish) {
+                self.untrack(packet_id);
+                continue;
+            }
+            self.feed(publish).await?;
+            sent = true;
+        }
+        if sent {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Records a QoS 1/2 delivery as in flight; returns its packet id (0 for QoS 0).
+    fn track(&mut self, delivery: &Delivery) -> u16 {
+        let stage = match delivery.qos {
+            QoS::AtMostOnce => return 0,
+            QoS::AtLeastOnce => Stage::AwaitAck,
+            QoS::ExactlyOnce => Stage::AwaitRec,
+        };
+        let mut state = self.slot.state();
+        let packet_id = state.next_packet_id();
+        state.outgoing.push_back(Outgoing {
+            packet_id,
+            delivery: delivery.clone(),
+            stage,
+        });
+        packet_id
+    }
+
+    fn untrack(&mut self, packet_id: u16) {
+        if packet_id != 0 {
+            self.slot
+                .state()
+                .outgoing
+                .retain(|o| o.packet_id != packet_id);
+        }
+    }
+
+    fn fits_peer(&self, packet: &Packet) -> bool {
+        let Some(max) = self.peer_max_packet else {
+            return true;
+        };
+        let fits = packet.encoded_len(self.version).is_ok_and(|len| len <= max);
+        if !fits {
+            tracing::debug!(client = %self.client_id, max, "dropped a message larger than the client's maximum packet size");
+        }
+        fits
+    }
+
+    fn publish_packet(
+        &self,
+        delivery: &Delivery,
+        packet_id: u16,
+        dup: bool,
+        now: Instant,
+    ) -> Packet {
+        let message = &delivery.message;
+        let properties = match self.version {
+            ProtocolVersion::V311 => Properties::default(),
+            ProtocolVersion::V5 => Properties {
+                message_expiry_interval: message.remaining_expiry(now),
+                subscription_identifiers: delivery.subscription_ids.to_vec(),
+                ..message.properties.clone()
+            },
+        };
+        Packet::Publish(Publish {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: message.topic.to_string(),
+            packet_id,
+            payload: message.payload.clone(),
+            properties,
+        })
+    }
+
+    /// Resends what a resumed session left in flight, re-checking each PUBLISH.
+    pub(super) async fn resume(&mut self) -> Result<(), Exit> {
+        let pending: Vec<Outgoing> = self.slot.state().outgoing.iter().cloned().collect();
+        let now = Instant::now();
+        for outgoing in pending {
+            let packet = match outgoing.stage {
+                Stage::AwaitComp => Packet::PubRel(Ack::new(outgoing.packet_id)),
+                _ if !self.may_receive(&outgoing.delivery, now) => {
+                    self.untrack(outgoing.packet_id);
+                    continue;
+                }
+                _ => self.publish_packet(&outgoing.delivery, outgoing.packet_id, true, now),
+            };
+            self.feed(packet).await?;
+        }
+        self.flush().await
+    }
+}

@@ -1,0 +1,273 @@
+//! The state all connections share, behind a narrow interface (the mini-redis `Db`).
+//!
+//! [`Broker`] owns the router, the session slots and the retained store. Connections call
+//! [`Broker::publish`], [`Broker::subscribe`], [`Broker::attach`], [`Broker::detach`] and
+//! never touch the tables directly. Lock order, to stay deadlock-free: the sessions map,
+//! then a slot's live marker, then a slot's state, then the router or retained store;
+//! no lock is held across an `.await`. This module must never decide authorization: the
+//! connection asks the policy before calling in, and again for each delivery.
+
+use crate::broker::auth::Authenticator;
+use crate::broker::authorize::SharedEngine;
+use crate::broker::config::BrokerConfig;
+use crate::broker::message::{Delivery, Message};
+use crate::broker::retained::{RetainedStore, Stored};
+use crate::broker::router::{ClientKey, Entry, Router};
+use crate::broker::session::{Enqueued, SessionSlot};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The shared broker state.
+pub struct Broker {
+    pub engines: SharedEngine,
+    pub config: BrokerConfig,
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    router: RwLock<Router>,
+    sessions: Mutex<HashMap<ClientKey, Arc<SessionSlot>>>,
+    retained: RwLock<RetainedStore>,
+    next_connection: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Broker {
+    pub fn new(
+        engines: SharedEngine,
+        config: BrokerConfig,
+        authenticator: Arc<dyn Authenticator>,
+    ) -> Broker {
+        let retained = RetainedStore::new(config.max_retained_messages);
+        Broker {
+            engines,
+            config,
+            authenticator,
+            shutdown: CancellationToken::new(),
+            router: RwLock::new(Router::new()),
+            sessions: Mutex::new(HashMap::new()),
+            retained: RwLock::new(retained),
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sessions currently known (online or offline).
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Routes an authorized message to every matching subscriber's queue. Returns the
+    /// number of subscribers it was offered to.
+    pub fn publish(&self, message: &Arc<Message>) -> usize {
+        let routes = self
+            .router
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .route(&message.topic);
+        if routes.is_empty() {
+            return 0;
+        }
+        let slots: Vec<Option<Arc<SessionSlot>>> = {
+            let sessions = lock(&self.sessions);
+            routes
+                .iter()
+                .map(|r| sessions.get(&r.client).cloned())
+                .collect()
+        };
+        let mut offered = 0;
+        for (route, slot) in routes.into_iter().zip(slots) {
+            let Some(slot) = slot else { continue };
+            let own = message.publisher.as_ref() == Some(&route.client);
+            if own && !route.shared && self.no_local(&slot, &message.topic) {
+                continue;
+            }
+            let delivery = Delivery {
+                message: message.clone(),
+                qos: message.qos.min(route.qos),
+                retain: route.retain_as_published && message.retain,
+                subscription_ids: route.subscription_ids,
+            };
+            if slot.deliver(delivery, self.config.max_queued_messages) == Enqueued::DroppedOldest {
+                let dropped = slot.state().dropped;
+                if dropped == 1 || dropped % 1000 == 0 {
+                    tracing::warn!(client = %slot.client_id, dropped, "queue full: dropped the oldest message");
+                }
+            }
+            offered += 1;
+        }
+        offered
+    }
+
+    /// True if any of the client's matching non-shared subscriptions sets No Local.
+    fn no_local(&self, slot: &SessionSlot, topic: &str) -> bool {
+        slot.state().subscriptions.iter().any(|(filter, entry)| {
+            entry.options.no_local
+                && !filter.starts_with("$share/")
+                && crate::broker::router::matches(filter, topic)
+        })
+    }
+
+    /// Stores (or deletes) a retained message.
+    pub fn retain(&self, message: &Arc<Message>) -> Stored {
+        let stored = self
+            .retained
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .store(message);
+        if stored == Stored::Full {
+            tracing::warn!(topic = %message.topic, "retained store full: message delivered but not retained");
+        }
+        stored
+    }
+
+    /// Retained messages matching a (non-shared) filter.
+    pub fn retained_for(&self, filter: &str) -> Vec<Arc<Message>> {
+        self.retained
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .matching(filter, Instant::now())
+    }
+
+    /// Adds a subscription to the router and the session; true if it replaced one.
+    pub fn subscribe(&self, slot: &SessionSlot, filter: &str, entry: Entry) -> bool {
+        let mut state = slot.state();
+        state
+            .subscriptions
+            .insert(filter.to_string(), entry.clone());
+        self.router
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .subscribe(&slot.client_id, filter, entry)
+    }
+
+    /// Removes a subscription; true if it existed.
+    pub fn unsubscribe(&self, slot: &SessionSlot, filter: &str) -> bool {
+        let mut state = slot.state();
+        let existed = state.subscriptions.remove(filter).is_some();
+        if existed {
+            self.router
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .unsubscribe(&slot.client_id, filter);
+        }
+        existed
+    }
+
+    /// Makes `connection` the live connection of `client_id`'s session, taking it over
+    /// from an older connection. Returns the slot and whether a session was resumed.
+    pub async fn attach(
+        &self,
+        client_id: &str,
+        clean_start: bool,
+        expiry: u32,
+        connection: u64,
+        kick: CancellationToken,
+    ) -> (Arc<SessionSlot>, bool) {
+        let slot = {
+            let mut sessions = lock(&self.sessions);
+            let slot = sessions
+                .entry(client_id.into())
+                .or_insert_with(|| Arc::new(SessionSlot::new(client_id.into())))
+                .clone();
+            slot.attaching.fetch_add(1, Ordering::AcqRel);
+            slot
+        };
+        let guard = slot.attach_lock.lock().await;
+        slot.take_over(self.config.takeover_timeout).await;
+        let present = {
+            let mut state = slot.state();
+            if clean_start || !state.exists {
+                self.unroute(&slot.client_id, state.clear());
+            }
+            let present = state.exists;
+            state.exists = true;
+            state.online = true;
+            state.expiry = expiry;
+            state.generation += 1;
+            present
+        };
+        slot.set_live(connection, kick);
+        drop(guard);
+        slot.attaching.fetch_sub(1, Ordering::AcqRel);
+        (slot, present)
+    }
+
+    fn unroute(&self, client: &ClientKey, filters: Vec<String>) {
+        if filters.is_empty() {
+            return;
+        }
+        let mut router = self.router.write().unwrap_or_else(|p| p.into_inner());
+        for filter in filters {
+            router.unsubscribe(client, &filter);
+        }
+    }
+
+    /// Ends `connection`'s hold on its session: ends the session (expiry 0) or starts its
+    /// expiry timer. Does nothing if another connection took the session over.
+    pub fn detach(self: &Arc<Self>, slot: &Arc<SessionSlot>, connection: u64) {
+        if !slot.is_live_connection(connection) {
+            return;
+        }
+        let (expiry, generation) = {
+            let mut state = slot.state();
+            state.online = false;
+            if state.expiry == 0 {
+                self.unroute(&slot.client_id, state.clear());
+            }
+            (state.expiry, state.generation)
+        };
+        slot.release(connection);
+        if expiry == 0 {
+            self.remove_if_idle(slot);
+        } else if expiry != u32::MAX {
+            self.schedule_expiry(slot.clone(), generation, expiry);
+        }
+    }
+
+    fn schedule_expiry(self: &Arc<Self>, slot: Arc<SessionSlot>, generation: u64, secs: u32) {
+        let broker = Arc::clone(self);
+        tokio::spawn(async move {
+            let wait = tokio::time::sleep(Duration::from_secs(u64::from(secs)));
+            tokio::select! {
+                _ = wait => {}
+                _ = broker.shutdown.cancelled() => return,
+            }
+            {
+                let mut state = slot.state();
+                if state.generation != generation || state.online {
+                    return;
+                }
+                broker.unroute(&slot.client_id, state.clear());
+            }
+            tracing::debug!(client = %slot.client_id, "session expired");
+            broker.remove_if_idle(&slot);
+        });
+    }
+
+    /// Forgets a slot that has no session, no live connection and no attach in progress.
+    fn remove_if_idle(&self, slot: &Arc<SessionSlot>) {
+        let mut sessions = lock(&self.sessions);
+        let same = sessions
+            .get(&slot.client_id)
+            .is_some_and(|s| Arc::ptr_eq(s, slot));
+        if same && slot.attaching() == 0 && !slot.is_live() && !slot.state().exists {
+            sessions.remove(&slot.client_id);
+        }
+    }
+
+    /// The generation of a session, if its slot is still the current one.
+    pub fn generation(&self, slot: &SessionSlot) -> u64 {
+        slot.state().generation
+    }
+}

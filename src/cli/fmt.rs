@@ -1,0 +1,122 @@
+//! `topicguard fmt [--check] POLICY...`: rewrite policies in the canonical layout.
+//!
+//! Uses [`crate::fmt::format`]. A file is only rewritten when it parses and its formatted
+//! text parses back to the same formatting (so a formatter bug can never lose a rule);
+//! the new text is written to a temporary file beside it and renamed over it. With
+//! `--check` nothing is written: the files that would change are listed and the exit is 1.
+//! A file that does not parse is never touched (exit 2).
+
+use super::output::{CliError, Exit, Out, error_json, render_error};
+use crate::source::Source;
+use std::path::Path;
+
+/// Arguments of `topicguard fmt`.
+#[derive(Debug, clap::Args)]
+pub struct FmtArgs {
+    /// Do not write: list the files that are not canonically formatted and exit 1 if any.
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub policies: super::PolicyFiles,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Outcome {
+    Unchanged,
+    Formatted,
+    WouldReformat,
+}
+
+/// Runs `topicguard fmt`.
+pub fn run(args: &FmtArgs, out: Out) -> Exit {
+    let mut worst = Exit::Ok;
+    let mut results = Vec::new();
+    for path in &args.policies.files {
+        let file = path.display().to_string();
+        match format_file(path, args.check) {
+            Ok(outcome) => {
+                if outcome == Outcome::WouldReformat {
+                    worst = worst.max(Exit::Failure);
+                }
+                if !out.is_json() {
+                    print_outcome(out, &file, outcome);
+                }
+                results.push(serde_json::json!({ "file": file, "outcome": outcome }));
+            }
+            Err(error) => {
+                worst = Exit::Usage;
+                if !out.is_json() {
+                    out.eprint(&render_error(&error));
+                }
+                results.push(serde_json::json!({ "file": file, "error": error_json(&error) }));
+            }
+        }
+    }
+    if out.is_json() {
+        out.json(&serde_json::json!({ "check": args.check, "files": results }));
+    }
+    worst
+}
+
+fn print_outcome(out: Out, file: &str, outcome: Outcome) {
+    match outcome {
+        Outcome::Unchanged => {}
+        Outcome::Formatted => out.print(&format!("formatted {file}\n")),
+        Outcome::WouldReformat => out.print(&format!("would reformat {file}\n")),
+    }
+}
+
+/// Formats one file (or only compares, with `check`).
+fn format_file(path: &Path, check: bool) -> Result<Outcome, CliError> {
+    let source = Source::read(path)?;
+    let formatted = canonical_text(&source)?;
+    if formatted == source.text() {
+        return Ok(Outcome::Unchanged);
+    }
+    if check {
+        return Ok(Outcome::WouldReformat);
+    }
+    write_replacing(path, &formatted)?;
+    Ok(Outcome::Formatted)
+}
+
+/// The canonical text of a source, verified to be stable under a second formatting.
+pub fn canonical_text(source: &Source) -> Result<String, CliError> {
+    let ast = crate::parse::parse(source).map_err(CliError::Invalid)?;
+    let formatted = crate::fmt::format(&ast);
+    let again = Source::new(source.name(), formatted.as_str());
+    let stable = crate::parse::parse(&again)
+        .map(|reparsed| crate::fmt::format(&reparsed) == formatted)
+        .unwrap_or(false);
+    if !stable {
+        return Err(CliError::Usage(format!(
+            "refusing to format `{}`: the formatted text does not parse back to itself \
+             (a formatter bug; please report it)",
+            source.name()
+        )));
+    }
+    Ok(formatted)
+}
+
+/// Writes beside the file, then renames over it, so an interrupted write loses nothing.
+fn write_replacing(path: &Path, text: &str) -> Result<(), CliError> {
+    let write_error = |cause| CliError::Write {
+        path: path.display().to_string(),
+        cause,
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "policy".into(), |n| n.to_string_lossy().into_owned());
+    let temporary = path.with_file_name(format!(".{name}.topicguard-fmt"));
+    std::fs::write(&temporary, text).map_err(write_error)?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&temporary, metadata.permissions());
+    }
+    std::fs::rename(&temporary, path).map_err(|cause| {
+        let _ = std::fs::remove_file(&temporary);
+        write_error(cause)
+    })
+}

@@ -1,0 +1,199 @@
+//! Where a command-line decision's identity comes from: `--identity NAME --attr K=V...`.
+//!
+//! The operator asserts the identity and its attributes (nothing is verified); the client id
+//! defaults to the identity's client template rendered with those attributes. The values
+//! still go through [`crate::Engine::bind`], so a bad value is a deny with its reason, never
+//! a wider match. [`IdentityArgs::resolve`] is the one place that turns these options into
+//! an `(Identity, client id)` pair. Instead of `--identity`, a credential can be given and
+//! verified: `--jwt FILE|- --jwks FILE`, or `--cert FILE --ca FILE [--crl FILE]` (see
+//! [`crate::identity::files`]); the identity block is then chosen by the credential and the
+//! attributes are the verified ones. This module never decides anything.
+
+use super::output::CliError;
+use crate::check::Checked;
+use crate::identity::Identity;
+use crate::identity::files::{self, FileCredentialError};
+use crate::identity::select::Verified;
+use crate::testcases::{ClientIdError, default_client_id};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The identity options shared by commands that decide.
+#[derive(Debug, clap::Args)]
+pub struct IdentityArgs {
+    /// The policy identity to decide for, e.g. `mobile` (an `identity NAME from ...` block).
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["jwt", "cert"], conflicts_with_all = ["jwt", "cert"])]
+    pub identity: Option<String>,
+
+    /// An attribute of the identity as NAME=VALUE; repeat for each attribute the identity
+    /// binds (e.g. --attr pid=P1 --attr aid=A1). These are asserted, not verified.
+    #[arg(long = "attr", value_name = "NAME=VALUE", value_parser = parse_attr, conflicts_with_all = ["jwt", "cert"])]
+    pub attrs: Vec<(String, String)>,
+
+    /// Instead of --identity: a JWT to verify (a file, or `-` for standard input). The
+    /// identity and its attributes come from the verified token.
+    #[arg(
+        long,
+        value_name = "FILE|-",
+        requires = "jwks",
+        conflicts_with = "cert"
+    )]
+    pub jwt: Option<PathBuf>,
+
+    /// The JWKS file holding the keys --jwt tokens are verified with.
+    #[arg(long, value_name = "FILE", requires = "jwt")]
+    pub jwks: Option<PathBuf>,
+
+    /// Instead of --identity: a PEM client certificate chain (leaf first) to verify. The
+    /// identity and its attributes come from the verified certificate.
+    #[arg(long, value_name = "FILE", requires = "ca")]
+    pub cert: Option<PathBuf>,
+
+    /// A PEM file of trusted CA certificates for --cert; repeat for several.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub ca: Vec<PathBuf>,
+
+    /// A PEM CRL for --cert; repeat for several. With CRLs, every certificate of the chain
+    /// needs a current CRL (unknown status is denied); without, revocation is not checked.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub crl: Vec<PathBuf>,
+
+    /// The client id given at CONNECT. Default: the identity's `client` template rendered
+    /// with the attributes (required when the template has a `{+capture}`).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+}
+
+impl IdentityArgs {
+    /// The identity and the client id to bind, or a usage error saying what is missing.
+    pub fn resolve(&self, checked: &Checked) -> Result<(Identity, String), CliError> {
+        if let Some(verified) = self.verify_credential(checked)? {
+            let client_id = match (&self.client_id, verified.client_id) {
+                (Some(id), _) => id.clone(),
+                (None, Some(id)) => id,
+                (None, None) => {
+                    return Err(CliError::Usage(format!(
+                        "identity `{}` has a client template with a `{{+capture}}`: pass --client-id",
+                        verified.identity.kind
+                    )));
+                }
+            };
+            return Ok((verified.identity, client_id));
+        }
+        let Some(identity) = &self.identity else {
+            return Err(CliError::Usage(
+                "give --identity, --jwt with --jwks, or --cert with --ca".to_string(),
+            ));
+        };
+        let mut attrs = BTreeMap::new();
+        for (name, value) in &self.attrs {
+            if attrs.insert(name.clone(), value.clone()).is_some() {
+                return Err(CliError::Usage(format!(
+                    "--attr {name} is given more than once"
+                )));
+            }
+        }
+        let rendered = default_client_id(checked, identity, &attrs);
+        let client_id = match (&self.client_id, rendered) {
+            (_, Err(e @ ClientIdError::UnknownIdentity { .. })) => {
+                return Err(CliError::Usage(e.to_string()));
+            }
+            (Some(id), _) => id.clone(),
+            (None, Ok(id)) => id,
+            (None, Err(e)) => {
+                return Err(CliError::Usage(format!(
+                    "cannot derive the client id: {e}; pass --client-id or the missing --attr"
+                )));
+            }
+        };
+        Ok((Identity::asserted(identity, attrs), client_id))
+    }
+
+    /// The verified identity from --jwt or --cert, if one was given.
+    fn verify_credential(&self, checked: &Checked) -> Result<Option<Verified>, CliError> {
+        let rejected = |e: FileCredentialError| CliError::Usage(e.to_string());
+        if let (Some(jwt), Some(jwks)) = (&self.jwt, &self.jwks) {
+            let token = files::read_token(jwt).map_err(rejected)?;
+            return files::verify_jwt(checked, &token, jwks)
+                .map(Some)
+                .map_err(rejected);
+        }
+        if let Some(cert) = &self.cert {
+            let cas: Vec<&std::path::Path> = self.ca.iter().map(PathBuf::as_path).collect();
+            let crls: Vec<&std::path::Path> = self.crl.iter().map(PathBuf::as_path).collect();
+            let now = rustls_pki_types::UnixTime::now();
+            return files::verify_certificate(checked, cert, &cas, &crls, now)
+                .map(Some)
+                .map_err(rejected);
+        }
+        Ok(None)
+    }
+}
+
+/// Parses `NAME=VALUE` (the value may contain `=`; the name may not be empty).
+pub fn parse_attr(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Policy;
+    use crate::source::Source;
+
+    const POLICY: &str = "identity m from jwt {\n    p = claim \"p\"\n    client \"c:{p}\"\n}\n\
+        identity s from certificate {\n    n = subject.CN\n    client \"s:{n}:{+i}\"\n}\n";
+
+    fn resolve(identity: &str, attrs: &[(&str, &str)], client_id: Option<&str>) -> String {
+        let policy = Policy::from_source(&Source::new("t", POLICY)).expect("valid policy");
+        let args = IdentityArgs {
+            identity: Some(identity.to_string()),
+            jwt: None,
+            jwks: None,
+            cert: None,
+            ca: Vec::new(),
+            crl: Vec::new(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            client_id: client_id.map(str::to_string),
+        };
+        match args.resolve(&policy.checked) {
+            Ok((identity, id)) => format!("{} {:?} {id}", identity.kind, identity.attrs),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn the_client_id_defaults_to_the_rendered_template() {
+        assert_eq!(resolve("m", &[("p", "P1")], None), r#"m {"p": "P1"} c:P1"#);
+        assert_eq!(
+            resolve("m", &[("p", "P1")], Some("x")),
+            r#"m {"p": "P1"} x"#
+        );
+    }
+
+    #[test]
+    fn says_what_is_missing() {
+        let missing = resolve("m", &[], None);
+        assert!(missing.contains("needs attribute `p`"), "{missing}");
+        let capture = resolve("s", &[("n", "N")], None);
+        assert!(capture.contains("captures `{+i}`"), "{capture}");
+        let unknown = resolve("x", &[], Some("id"));
+        assert!(unknown.contains("defines no identity `x`"), "{unknown}");
+        let twice = resolve("m", &[("p", "1"), ("p", "2")], None);
+        assert!(twice.contains("more than once"), "{twice}");
+    }
+
+    #[test]
+    fn attr_syntax() {
+        assert_eq!(parse_attr("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_attr("a="), Ok(("a".into(), String::new())));
+        assert!(parse_attr("=b").is_err());
+        assert!(parse_attr("ab").is_err());
+    }
+}

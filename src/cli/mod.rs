@@ -1,0 +1,136 @@
+//! The `topicguard` command line: the clap structure and the dispatch, nothing else.
+//!
+//! Each subcommand lives in its own module and returns an [`Exit`]: 0 ok, 1 denied or a
+//! failed test (or `fmt --check` found work), 2 a usage, policy or test-file error. The
+//! global `--format text|json` applies to every command. This module must never hold a
+//! command's logic; it only parses arguments and calls the command.
+
+mod check;
+mod compile;
+mod decide;
+mod dev;
+mod fmt;
+pub mod identity_args;
+pub mod output;
+mod test;
+
+pub use output::{Exit, Format};
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// topicguard: an MQTT authorization engine driven by a policy file.
+///
+/// A policy says which identities may connect, publish, retain, subscribe and receive on
+/// which topics. These commands check, format, compile and test policies, and answer single
+/// authorization questions with an explanation citing the deciding rule.
+///
+/// Exit status: 0 ok or allowed; 1 denied, a test failed, or `fmt --check` found a file to
+/// reformat; 2 usage error, or a policy or test file that cannot be used.
+#[derive(Debug, Parser)]
+#[command(name = "topicguard", version, max_term_width = 100)]
+pub struct Cli {
+    /// Output format: `text` for people (diagnostics with source snippets on stderr), or
+    /// `json`: one JSON document on stdout, errors and diagnostics included.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check policy files: print warnings and errors, and a summary of each file
+    /// (identities with their kind and attributes, sets, rule counts by effect and action).
+    ///
+    /// Exits 2 if any file has errors.
+    Check(check::CheckArgs),
+    /// Decide one request for one identity and explain the answer: the deciding rule with
+    /// its file:line, every other matching rule, and the captured levels.
+    ///
+    /// Exits 0 if allowed, 1 if denied.
+    ///
+    /// Example: topicguard decide --policy policies/xfinity.policy --identity mobile
+    /// --attr pid=P1 --attr aid=A1 --attr jti=J1 publish c/xfi/P1_A1/lights/xfi:P1_A1:clt:J1/r1
+    Decide(decide::DecideArgs),
+    /// Run policy test files (*.test.toml) through the compiled engine and the reference
+    /// interpreter: a case passes when both give the expected answer.
+    ///
+    /// Prints each failing case with its explanation; the last line is `N passed, N failed`.
+    /// Exits 1 if any case failed, 2 if a test file or its policy cannot be used.
+    Test(test::TestArgs),
+    /// Rewrite policy files in the canonical layout (in place).
+    ///
+    /// With --check, only report which files would change (exit 1 if any). A file that
+    /// does not parse is never touched (exit 2).
+    Fmt(fmt::FmtArgs),
+    /// Compile a policy and print statistics: rules, identities, automaton nodes, literal
+    /// sets, attribute slots, patterns, approximate heap bytes, and how long loading and
+    /// compiling took. With --dump, also print the automaton.
+    Compile(compile::CompileArgs),
+    /// Generate development-only credentials: `dev pki` (a test CA with gateway and service
+    /// certificates) and `dev token` (a signed JWT and its JWKS). Never for production.
+    Dev(dev::DevArgs),
+}
+
+/// Runs the command line of this process.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version exit 0; usage errors exit 2 (clap's convention matches ours).
+        Err(e) => e.exit(),
+    };
+    run_cli(cli).into()
+}
+
+/// Runs a parsed command line.
+pub fn run_cli(cli: Cli) -> Exit {
+    let out = output::Out { format: cli.format };
+    match &cli.command {
+        Command::Check(args) => check::run(args, out),
+        Command::Decide(args) => decide::run(args, out),
+        Command::Test(args) => test::run(args, out),
+        Command::Fmt(args) => fmt::run(args, out),
+        Command::Compile(args) => compile::run(args, out),
+        Command::Dev(args) => dev::run(args, out),
+    }
+}
+
+/// Policy file paths: at least one.
+#[derive(Debug, clap::Args)]
+pub struct PolicyFiles {
+    /// Policy files.
+    #[arg(value_name = "POLICY", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_clap_structure_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_and_argument_is_documented() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+            for arg in sub.get_arguments() {
+                let documented = arg.get_help().is_some() || arg.get_id() == "help";
+                assert!(
+                    documented,
+                    "{} {} has no help",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,731 @@
+//! Certificate verification: a client certificate chain and a `from certificate` identity
+//! block → a verified [`Identity`].
+//!
+//! `x509-parser` only parses, so the chain goes to `rustls-webpki` first: trust anchors from
+//! the configured CA files, validity at the given time, the clientAuth extended key usage
+//! *required* on the leaf (webpki's `client_auth()` accepts a leaf without an EKU extension,
+//! so the leaf's EKU is also checked here; intermediates may omit it), a CA certificate is never accepted as the client, and CRL revocation for
+//! every certificate of the chain with stale CRLs refused and unknown status denied. With
+//! [`RevocationPolicy::Ocsp`] a supplied OCSP response is verified by [`super::ocsp`].
+//!
+//! Attributes are then read with `x509-parser` exactly as the identity block says: each
+//! field gives exactly one value from exactly one place. A missing, duplicated or
+//! multi-valued field, a multi-valued RDN, a second DirName, an invalid SAN entry, a
+//! duplicate extension, a string in an unexpected ASN.1 type or a value outside the
+//! attribute grammar is a rejection with a reason: never an empty string, never a fallback
+//! to another field, never a value parsed from a name's `to_string()`. This module must never
+//! return attributes from a certificate whose chain it did not verify.
+
+use super::extract::{self, RequireError, SplitError};
+use super::ocsp::{self, OcspError};
+use super::{Identity, Provenance, attrs::validate_value};
+use crate::ast::{AttrSource, IdentityKind};
+use crate::check::{ClientPiece, IdentityDef, Require};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use webpki::{
+    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
+    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
+};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
+
+/// Signature algorithms accepted in certificate chains, CRLs and OCSP responses.
+pub(crate) static SIGNATURE_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+/// How revocation is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationPolicy {
+    /// A current CRL for every certificate in the chain; unknown status is denied.
+    Crls,
+    /// A current, good OCSP response for the leaf must be supplied with the chain.
+    Ocsp,
+    /// Revocation is not checked (development only; reported with each identity).
+    NotChecked,
+}
+
+/// Why a certificate was rejected or could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum X509Error {
+    #[error("no certificate was presented")]
+    NoCertificate,
+    #[error("certificate chain rejected: {0}")]
+    Chain(ChainFailure),
+    #[error("certificate is not valid DER: {reason}")]
+    Parse { reason: String },
+    #[error("certificate has the extension {oid} more than once")]
+    DuplicateExtension { oid: String },
+    #[error("`{field}`: {error}")]
+    Field { field: String, error: FieldError },
+    #[error("`{field}` does not split as \"{template}\": value {error}")]
+    Split {
+        field: String,
+        template: String,
+        error: SplitError,
+    },
+    #[error("{0}")]
+    Require(RequireError),
+    #[error("issued by `{found}`, but identity `{identity}` accepts only issuer `{expected}`")]
+    IssuerMismatch {
+        identity: String,
+        expected: String,
+        found: String,
+    },
+    #[error("revocation: {0}")]
+    Ocsp(OcspError),
+    #[error("revocation policy is OCSP, and no OCSP response was supplied")]
+    OcspMissing,
+}
+
+/// Why `rustls-webpki` refused the chain.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainFailure {
+    #[error("certificate expired (notAfter {not_after})")]
+    Expired { not_after: u64 },
+    #[error("certificate not valid yet (notBefore {not_before})")]
+    NotValidYet { not_before: u64 },
+    #[error("issuer is not a configured trust anchor (unknown issuer)")]
+    UnknownIssuer,
+    #[error("certificate is revoked")]
+    Revoked,
+    #[error("a CRL is stale (nextUpdate {next_update} is past)")]
+    CrlExpired { next_update: u64 },
+    #[error("revocation status unknown (no CRL covers a certificate of the chain)")]
+    UnknownRevocationStatus,
+    #[error("the leaf lacks the clientAuth extended key usage")]
+    ClientAuthMissing,
+    #[error("a CA certificate cannot be a client certificate")]
+    CaUsedAsEndEntity,
+    #[error("an extension is duplicated or its value is invalid")]
+    InvalidExtension,
+    #[error("a name constraint of an issuing CA is violated or unsupported")]
+    NameConstraintViolation,
+    #[error("a signature does not verify")]
+    BadSignature,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<webpki::Error> for ChainFailure {
+    fn from(error: webpki::Error) -> ChainFailure {
+        use webpki::Error as E;
+        match error {
+            E::CertExpired { not_after, .. } => ChainFailure::Expired {
+                not_after: not_after.as_secs(),
+            },
+            E::CertNotValidYet { not_before, .. } => ChainFailure::NotValidYet {
+                not_before: not_before.as_secs(),
+            },
+            E::UnknownIssuer => ChainFailure::UnknownIssuer,
+            E::CertRevoked => ChainFailure::Revoked,
+            E::CrlExpired { next_update, .. } => ChainFailure::CrlExpired {
+                next_update: next_update.as_secs(),
+            },
+            E::UnknownRevocationStatus => ChainFailure::UnknownRevocationStatus,
+            E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => {
+                ChainFailure::ClientAuthMissing
+            }
+            E::CaUsedAsEndEntity => ChainFailure::CaUsedAsEndEntity,
+            E::ExtensionValueInvalid | E::MalformedExtensions => ChainFailure::InvalidExtension,
+            E::NameConstraintViolation => ChainFailure::NameConstraintViolation,
+            E::InvalidSignatureForPublicKey => ChainFailure::BadSignature,
+            other => ChainFailure::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// A problem with one certificate field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("the certificate has no subjectAltName extension")]
+    NoSan,
+    #[error("the subjectAltName extension cannot be used: {reason}")]
+    BadSan { reason: String },
+    #[error("subjectAltName entry {index} is not valid (tag {tag}); the certificate is refused")]
+    InvalidSanEntry { index: usize, tag: u32 },
+    #[error("subjectAltName has no {kind}")]
+    NoSanEntry { kind: &'static str },
+    #[error("subjectAltName has {count} {kind} entries; exactly one is required")]
+    SeveralSanEntries { kind: &'static str, count: usize },
+    #[error("a multi-valued RDN is not accepted")]
+    MultiValuedRdn,
+    #[error("the attribute is missing")]
+    Missing,
+    #[error("the attribute appears {count} times; exactly one is required")]
+    Duplicated { count: usize },
+    #[error("the attribute is encoded as ASN.1 tag {tag}, not a UTF8, Printable or IA5 string")]
+    BadEncoding { tag: u32 },
+    #[error("the value {reason}")]
+    BadValue { reason: String },
+}
+
+/// An attribute of a distinguished name that a field can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameAttr {
+    O,
+    OU,
+    CN,
+    UID,
+    SerialNumber,
+}
+
+impl NameAttr {
+    /// The attribute type's OID, DER content bytes.
+    fn oid(self) -> &'static [u8] {
+        match self {
+            NameAttr::CN => &[0x55, 0x04, 0x03],
+            NameAttr::SerialNumber => &[0x55, 0x04, 0x05],
+            NameAttr::O => &[0x55, 0x04, 0x0a],
+            NameAttr::OU => &[0x55, 0x04, 0x0b],
+            // 0.9.2342.19200300.100.1.1 (userId)
+            NameAttr::UID => &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
+        }
+    }
+
+    fn parse(name: &str) -> Option<NameAttr> {
+        Some(match name {
+            "O" => NameAttr::O,
+            "OU" => NameAttr::OU,
+            "CN" => NameAttr::CN,
+            "UID" => NameAttr::UID,
+            "serialNumber" => NameAttr::SerialNumber,
+            _ => return None,
+        })
+    }
+}
+
+/// A certificate field an attribute comes from (see `check::CERTIFICATE_FIELDS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertField {
+    SanDirName(NameAttr),
+    SanUri,
+    SanDns,
+    Subject(NameAttr),
+}
+
+impl CertField {
+    pub fn parse(path: &str) -> Option<CertField> {
+        match path.split_once('.')? {
+            ("san", "uri") => Some(CertField::SanUri),
+            ("san", "dns") => Some(CertField::SanDns),
+            ("san", rest) => {
+                NameAttr::parse(rest.strip_prefix("dirname.")?).map(CertField::SanDirName)
+            }
+            ("subject", attr) => NameAttr::parse(attr).map(CertField::Subject),
+            _ => None,
+        }
+    }
+}
+
+/// Trust anchors, CRLs and the revocation policy.
+#[derive(Debug)]
+pub struct TrustStore {
+    anchors: Vec<TrustAnchor<'static>>,
+    anchor_certs: Vec<CertificateDer<'static>>,
+    crls: Vec<CertRevocationList<'static>>,
+    revocation: RevocationPolicy,
+}
+
+/// A problem with CA or CRL material (configuration, not a client certificate).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    #[error("{origin}: {reason}")]
+    Pem { origin: String, reason: String },
+    #[error("{origin}: not a usable CA certificate: {reason}")]
+    BadAnchor { origin: String, reason: String },
+    #[error("{origin}: not a usable CRL: {reason}")]
+    BadCrl { origin: String, reason: String },
+    #[error("no CA certificate configured")]
+    NoAnchors,
+    #[error("revocation policy `crls` needs at least one CRL")]
+    NoCrls,
+}
+
+impl TrustStore {
+    /// Anchors and CRLs as DER. The policy is `Crls` if any CRL is given.
+    pub fn new(
+        anchors: Vec<CertificateDer<'static>>,
+        crls: Vec<Vec<u8>>,
+    ) -> Result<TrustStore, TrustError> {
+        if anchors.is_empty() {
+            return Err(TrustError::NoAnchors);
+        }
+        let mut store = TrustStore {
+            anchors: Vec::new(),
+            anchor_certs: Vec::new(),
+            crls: Vec::new(),
+            revocation: RevocationPolicy::NotChecked,
+        };
+        for (i, der) in anchors.into_iter().enumerate() {
+            let anchor = webpki::anchor_from_trusted_cert(&der)
+                .map_err(|e| TrustError::BadAnchor {
+                    origin: format!("CA {i}"),
+                    reason: format!("{e:?}"),
+                })?
+                .to_owned();
+            store.anchors.push(anchor);
+            store.anchor_certs.push(der);
+        }
+        for (i, der) in crls.iter().enumerate() {
+            let crl = OwnedCertRevocationList::from_der(der).map_err(|e| TrustError::BadCrl {
+                origin: format!("CRL {i}"),
+                reason: format!("{e:?}"),
+            })?;
+            store.crls.push(CertRevocationList::Owned(crl));
+        }
+        if !store.crls.is_empty() {
+            store.revocation = RevocationPolicy::Crls;
+        }
+        Ok(store)
+    }
+
+    /// Loads CA certificates and CRLs from PEM files.
+    pub fn from_pem_files(cas: &[&Path], crls: &[&Path]) -> Result<TrustStore, TrustError> {
+        let mut anchors = Vec::new();
+        for path in cas {
+            let origin = path.display().to_string();
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| pem_error(&origin, e))? {
+                anchors.push(cert.map_err(|e| pem_error(&origin, e))?);
+            }
+        }
+        let mut crl_ders = Vec::new();
+        for path in crls {
+            let origin = path.display().to_string();
+            let iter = CertificateRevocationListDer::pem_file_iter(path)
+                .map_err(|e| pem_error(&origin, e))?;
+            for crl in iter {
+                crl_ders.push(crl.map_err(|e| pem_error(&origin, e))?.as_ref().to_vec());
+            }
+        }
+        TrustStore::new(anchors, crl_ders)
+    }
+
+    /// Requires an OCSP response for each leaf instead of (or on top of) CRLs.
+    pub fn require_ocsp(mut self) -> TrustStore {
+        self.revocation = RevocationPolicy::Ocsp;
+        self
+    }
+
+    /// Sets the policy to `Crls` (the default when CRLs are given); errors without CRLs.
+    pub fn require_crls(mut self) -> Result<TrustStore, TrustError> {
+        if self.crls.is_empty() {
+            return Err(TrustError::NoCrls);
+        }
+        self.revocation = RevocationPolicy::Crls;
+        Ok(self)
+    }
+
+    pub fn revocation(&self) -> RevocationPolicy {
+        self.revocation
+    }
+
+    /// Verifies the chain (leaf first) for client authentication at `now`; returns the
+    /// DER of the certificate that issued the leaf.
+    pub fn verify_chain(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<Vec<u8>, X509Error> {
+        let (leaf, intermediates) = chain.split_first().ok_or(X509Error::NoCertificate)?;
+        let end_entity =
+            EndEntityCert::try_from(leaf).map_err(|e| X509Error::Chain(ChainFailure::from(e)))?;
+        let crl_refs: Vec<&CertRevocationList<'static>> = self.crls.iter().collect();
+        let revocation = match self.revocation {
+            RevocationPolicy::Crls => RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
+                b.with_depth(RevocationCheckDepth::Chain)
+                    .with_status_policy(UnknownStatusPolicy::Deny)
+                    .with_expiration_policy(ExpirationPolicy::Enforce)
+                    .build()
+            }),
+            _ => None,
+        };
+        if self.revocation == RevocationPolicy::Crls && revocation.is_none() {
+            return Err(X509Error::Chain(ChainFailure::UnknownRevocationStatus));
+        }
+        let path = end_entity
+            .verify_for_usage(
+                SIGNATURE_ALGORITHMS,
+                &self.anchors,
+                intermediates,
+                now,
+                KeyUsage::client_auth(),
+                revocation,
+                None,
+            )
+            .map_err(|e| X509Error::Chain(ChainFailure::from(e)))?;
+        let parsed_leaf = parse_cert(leaf)?;
+        require_client_auth_eku(&parsed_leaf)?;
+        let leaf_issuer = parsed_leaf.issuer().as_raw().to_vec();
+        for cert in path.intermediate_certificates() {
+            let der = cert.der();
+            if parse_cert(&der)?.subject().as_raw() == leaf_issuer.as_slice() {
+                return Ok(der.as_ref().to_vec());
+            }
+        }
+        let anchor = path.anchor();
+        self.anchors
+            .iter()
+            .position(|a| a.subject_public_key_info == anchor.subject_public_key_info)
+            .map(|i| self.anchor_certs[i].as_ref().to_vec())
+            .ok_or_else(|| X509Error::Chain(ChainFailure::Other("issuer not found".into())))
+    }
+}
+
+/// The leaf must carry an EKU extension listing clientAuth. webpki checks the EKU of every
+/// certificate in the path "if present" (`KeyUsage::required` would also refuse intermediates
+/// without an EKU extension, which RFC 5280 allows), so presence on the leaf is checked here.
+fn require_client_auth_eku(leaf: &X509Certificate<'_>) -> Result<(), X509Error> {
+    match leaf.extended_key_usage() {
+        Ok(Some(eku)) if eku.value.client_auth => Ok(()),
+        Ok(_) => Err(X509Error::Chain(ChainFailure::ClientAuthMissing)),
+        Err(_) => Err(X509Error::Chain(ChainFailure::InvalidExtension)),
+    }
+}
+
+fn pem_error(origin: &str, e: rustls_pki_types::pem::Error) -> TrustError {
+    TrustError::Pem {
+        origin: origin.to_string(),
+        reason: format!("{e:?}"),
+    }
+}
+
+fn parse_cert<'a>(der: &'a [u8]) -> Result<X509Certificate<'a>, X509Error> {
+    match X509Certificate::from_der(der) {
+        Ok(([], cert)) => Ok(cert),
+        Ok(_) => Err(X509Error::Parse {
+            reason: "trailing bytes after the certificate".to_string(),
+        }),
+        Err(e) => Err(X509Error::Parse {
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// One field the identity reads.
+#[derive(Clone, Debug)]
+enum FieldUse {
+    Bind {
+        attr: String,
+        path: String,
+        field: CertField,
+    },
+    Split {
+        path: String,
+        field: CertField,
+        pieces: Vec<ClientPiece>,
+    },
+}
+
+/// A problem with a `from certificate` identity block.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertConfigError {
+    #[error("identity `{0}` is not a `from certificate` identity")]
+    NotCertificate(String),
+    #[error("identity `{identity}`: `{field}` is not a certificate field")]
+    UnknownField { identity: String, field: String },
+}
+
+/// A certificate that passed verification, and what it proved.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VerifiedCert {
+    pub identity: Identity,
+    /// The issuing CA's subject CN, when it has exactly one.
+    pub issuer_cn: Option<String>,
+    /// The leaf's serial number, lowercase hex.
+    pub serial: String,
+    pub revocation: RevocationPolicy,
+}
+
+/// A `from certificate` identity block ready to verify certificates.
+#[derive(Clone, Debug)]
+pub struct CertVerifier {
+    identity: String,
+    issuer: Option<String>,
+    fields: Vec<FieldUse>,
+    requires: Vec<Require>,
+    trust: Arc<TrustStore>,
+}
+
+impl CertVerifier {
+    pub fn new(def: &IdentityDef, trust: Arc<TrustStore>) -> Result<CertVerifier, CertConfigError> {
+        if def.kind != IdentityKind::Certificate {
+            return Err(CertConfigError::NotCertificate(def.name.clone()));
+        }
+        let field = |source: &AttrSource| match source {
+            AttrSource::Field { path, .. } => CertField::parse(path)
+                .map(|f| (path.clone(), f))
+                .ok_or_else(|| CertConfigError::UnknownField {
+                    identity: def.name.clone(),
+                    field: path.clone(),
+                }),
+            AttrSource::Claim { name, .. } => Err(CertConfigError::UnknownField {
+                identity: def.name.clone(),
+                field: format!("claim \"{name}\""),
+            }),
+        };
+        let mut fields = Vec::new();
+        for (attr, source) in &def.binds {
+            let (path, field) = field(source)?;
+            fields.push(FieldUse::Bind {
+                attr: attr.clone(),
+                path,
+                field,
+            });
+        }
+        for (source, pieces) in &def.extracts {
+            let (path, field) = field(source)?;
+            fields.push(FieldUse::Split {
+                path,
+                field,
+                pieces: pieces.clone(),
+            });
+        }
+        Ok(CertVerifier {
+            identity: def.name.clone(),
+            issuer: def.setting("issuer").and_then(|v| v.first()).cloned(),
+            fields,
+            requires: def.requires.clone(),
+            trust,
+        })
+    }
+
+    pub fn identity_name(&self) -> &str {
+        &self.identity
+    }
+
+    /// The `issuer` setting: the issuing CA's subject CN this identity accepts.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// Verifies the chain (leaf first) and extracts the identity's attributes.
+    pub fn verify(
+        &self,
+        chain: &[CertificateDer<'_>],
+        ocsp_response: Option<&[u8]>,
+        now: UnixTime,
+    ) -> Result<VerifiedCert, X509Error> {
+        let issuer_der = self.trust.verify_chain(chain, now)?;
+        let leaf = parse_cert(chain.first().ok_or(X509Error::NoCertificate)?.as_ref())?;
+        match (self.trust.revocation, ocsp_response) {
+            (RevocationPolicy::Ocsp, None) => return Err(X509Error::OcspMissing),
+            (_, Some(response)) => {
+                ocsp::check_response(response, &leaf, &issuer_der, now.as_secs())
+                    .map_err(X509Error::Ocsp)?
+            }
+            _ => {}
+        }
+        let issuer_cn = name_value(leaf.issuer(), NameAttr::CN)
+            .ok()
+            .map(str::to_string);
+        if let Some(expected) = &self.issuer
+            && issuer_cn.as_deref() != Some(expected.as_str())
+        {
+            return Err(X509Error::IssuerMismatch {
+                identity: self.identity.clone(),
+                expected: expected.clone(),
+                found: issuer_cn.unwrap_or_else(|| "(no single CN)".to_string()),
+            });
+        }
+        let attrs = self.extract_parsed(&leaf)?;
+        let not_after = leaf.validity().not_after.timestamp();
+        Ok(VerifiedCert {
+            identity: Identity {
+                kind: self.identity.clone(),
+                attrs,
+                expires_at: u64::try_from(not_after).ok(),
+                provenance: Provenance::Certificate,
+            },
+            issuer_cn,
+            serial: leaf
+                .raw_serial()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            revocation: self.trust.revocation,
+        })
+    }
+
+    /// Reads the attributes from a leaf certificate whose chain was already verified.
+    pub fn extract(&self, leaf_der: &[u8]) -> Result<BTreeMap<String, String>, X509Error> {
+        self.extract_parsed(&parse_cert(leaf_der)?)
+    }
+
+    fn extract_parsed(
+        &self,
+        leaf: &X509Certificate<'_>,
+    ) -> Result<BTreeMap<String, String>, X509Error> {
+        if let Err(e) = leaf.tbs_certificate.extensions_map() {
+            return Err(duplicate_extension(leaf, e));
+        }
+        let mut attrs = BTreeMap::new();
+        for field_use in &self.fields {
+            match field_use {
+                FieldUse::Bind { attr, path, field } => {
+                    let value = read_field(leaf, *field).and_then(|v| {
+                        validate_value(v)
+                            .map(|()| v)
+                            .map_err(|e| FieldError::BadValue {
+                                reason: e.to_string(),
+                            })
+                    });
+                    let value = value.map_err(|error| X509Error::Field {
+                        field: path.clone(),
+                        error,
+                    })?;
+                    attrs.insert(attr.clone(), value.to_string());
+                }
+                FieldUse::Split {
+                    path,
+                    field,
+                    pieces,
+                } => {
+                    let value = read_field(leaf, *field).map_err(|error| X509Error::Field {
+                        field: path.clone(),
+                        error,
+                    })?;
+                    let parts =
+                        extract::split(value, pieces).map_err(|error| X509Error::Split {
+                            field: path.clone(),
+                            template: extract::template_text(pieces),
+                            error,
+                        })?;
+                    attrs.extend(parts);
+                }
+            }
+        }
+        extract::check_requires(&self.requires, &attrs).map_err(X509Error::Require)?;
+        Ok(attrs)
+    }
+}
+
+fn duplicate_extension(
+    leaf: &X509Certificate<'_>,
+    error: x509_parser::error::X509Error,
+) -> X509Error {
+    let mut seen = Vec::new();
+    for ext in leaf.extensions() {
+        if seen.contains(&&ext.oid) {
+            return X509Error::DuplicateExtension {
+                oid: ext.oid.to_id_string(),
+            };
+        }
+        seen.push(&ext.oid);
+    }
+    X509Error::Parse {
+        reason: error.to_string(),
+    }
+}
+
+/// Reads one field: exactly one value from exactly one place.
+fn read_field<'a>(leaf: &'a X509Certificate<'a>, field: CertField) -> Result<&'a str, FieldError> {
+    match field {
+        CertField::Subject(attr) => name_value(leaf.subject(), attr),
+        CertField::SanDirName(attr) => {
+            let names = san_entries(leaf)?;
+            let dirname = exactly_one(
+                names.iter().filter_map(|n| match n {
+                    GeneralName::DirectoryName(name) => Some(name),
+                    _ => None,
+                }),
+                "DirName",
+            )?;
+            name_value(dirname, attr)
+        }
+        CertField::SanUri => exactly_one(
+            san_entries(leaf)?.iter().filter_map(|n| match n {
+                GeneralName::URI(uri) => Some(*uri),
+                _ => None,
+            }),
+            "URI",
+        ),
+        CertField::SanDns => exactly_one(
+            san_entries(leaf)?.iter().filter_map(|n| match n {
+                GeneralName::DNSName(dns) => Some(*dns),
+                _ => None,
+            }),
+            "DNS name",
+        ),
+    }
+}
+
+/// The SAN entries, refusing a missing, duplicated or partly invalid SAN.
+fn san_entries<'a>(leaf: &'a X509Certificate<'a>) -> Result<&'a [GeneralName<'a>], FieldError> {
+    let san = leaf
+        .subject_alternative_name()
+        .map_err(|e| FieldError::BadSan {
+            reason: e.to_string(),
+        })?
+        .ok_or(FieldError::NoSan)?;
+    let names = &san.value.general_names;
+    for (index, name) in names.iter().enumerate() {
+        if let GeneralName::Invalid(tag, _) = name {
+            return Err(FieldError::InvalidSanEntry { index, tag: tag.0 });
+        }
+    }
+    Ok(names)
+}
+
+fn exactly_one<T>(mut items: impl Iterator<Item = T>, kind: &'static str) -> Result<T, FieldError> {
+    let first = items.next().ok_or(FieldError::NoSanEntry { kind })?;
+    match items.count() {
+        0 => Ok(first),
+        more => Err(FieldError::SeveralSanEntries {
+            kind,
+            count: more + 1,
+        }),
+    }
+}
+
+/// The single value of `attr` in `name`; a name with a multi-valued RDN is refused.
+fn name_value<'a>(name: &'a X509Name<'a>, attr: NameAttr) -> Result<&'a str, FieldError> {
+    let mut found = Vec::new();
+    for rdn in name.iter() {
+        if rdn.iter().count() != 1 {
+            return Err(FieldError::MultiValuedRdn);
+        }
+        found.extend(
+            rdn.iter()
+                .filter(|a| a.attr_type().as_bytes() == attr.oid()),
+        );
+    }
+    match found.as_slice() {
+        [] => Err(FieldError::Missing),
+        [one] => one.as_str().map_err(|_| FieldError::BadEncoding {
+            tag: one.attr_value().tag().0,
+        }),
+        many => Err(FieldError::Duplicated { count: many.len() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_field_is_understood() {
+        for path in crate::check::CERTIFICATE_FIELDS {
+            assert!(CertField::parse(path).is_some(), "{path}");
+        }
+        assert_eq!(CertField::parse("san.dirname.X"), None);
+        assert_eq!(CertField::parse("subject"), None);
+    }
+}

@@ -1,0 +1,175 @@
+//! `topicguard dev pki|token` output used with `topicguard decide --jwt/--cert`, end to end.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn topicguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tg-identity-cli-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    dir
+}
+
+fn path(dir: &Path, file: &str) -> String {
+    dir.join(file).display().to_string()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn dev_token_output_decides_end_to_end() {
+    let dir = temp_dir("token");
+    let out = dir.display().to_string();
+    let made = topicguard(&[
+        "dev", "token", "--claim", "pid=P1", "--claim", "aid=A1", "--out", &out,
+    ]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    assert!(stdout(&made).contains("DEVELOPMENT ONLY"));
+    let jwks = std::fs::read_to_string(dir.join("jwks.json")).unwrap();
+    assert!(jwks.contains("DEVELOPMENT ONLY"));
+    let (token, keys) = (path(&dir, "token.jwt"), path(&dir, "jwks.json"));
+    let base = [
+        "--format",
+        "json",
+        "decide",
+        "--policy",
+        "policies/xfinity.policy",
+        "--jwt",
+        &token,
+        "--jwks",
+        &keys,
+    ];
+    let allowed = topicguard(
+        &[
+            &base[..],
+            &["publish", "c/xfi/P1_A1/lights/xfi:P1_A1:clt:J1/r1"],
+        ]
+        .concat(),
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", stdout(&allowed));
+    let denied = topicguard(
+        &[
+            &base[..],
+            &["publish", "c/xfi/P2_A1/lights/xfi:P1_A1:clt:J1/r1"],
+        ]
+        .concat(),
+    );
+    assert_eq!(denied.status.code(), Some(1), "{}", stdout(&denied));
+    let other = temp_dir("token-other");
+    let other_out = other.display().to_string();
+    assert_eq!(
+        topicguard(&["dev", "token", "--alg", "EdDSA", "--out", &other_out])
+            .status
+            .code(),
+        Some(0)
+    );
+    let foreign_keys = path(&other, "jwks.json");
+    let rejected = topicguard(&[
+        "--format",
+        "json",
+        "decide",
+        "--policy",
+        "policies/xfinity.policy",
+        "--jwt",
+        &token,
+        "--jwks",
+        &foreign_keys,
+        "connect",
+    ]);
+    assert_eq!(rejected.status.code(), Some(2));
+    let error: Value = serde_json::from_str(&stdout(&rejected)).unwrap();
+    let message = error["error"]["message"].as_str().unwrap_or("");
+    assert_eq!(
+        message,
+        "credential rejected: identity `mobile`: key `dev-1` (Ed25519) cannot verify ES256"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&other).ok();
+}
+
+#[test]
+fn dev_pki_output_decides_end_to_end() {
+    let dir = temp_dir("pki");
+    let out = dir.display().to_string();
+    let made = topicguard(&["dev", "pki", "--out", &out]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    for file in [
+        "ca.pem",
+        "gateway.pem",
+        "gateway-key.pem",
+        "service.pem",
+        "crl.pem",
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(text.starts_with("# DEVELOPMENT ONLY"), "{file}");
+    }
+    let (cert, ca, crl) = (
+        path(&dir, "gateway.pem"),
+        path(&dir, "ca.pem"),
+        path(&dir, "crl.pem"),
+    );
+    let client = "iot:P1_A1:adp:xhf:550e8400-e29b-41d4-a716-446655440000";
+    let topic = format!("c/iot/P1_A1/{client}/presence");
+    let gateway = topicguard(&[
+        "decide",
+        "--policy",
+        "policies/xfinity.policy",
+        "--cert",
+        &cert,
+        "--ca",
+        &ca,
+        "--crl",
+        &crl,
+        "publish",
+        &topic,
+    ]);
+    assert_eq!(gateway.status.code(), Some(0), "{}", stdout(&gateway));
+    assert!(stdout(&gateway).contains("for gateway"));
+    let service = path(&dir, "service.pem");
+    let needs_id = topicguard(&[
+        "decide",
+        "--policy",
+        "policies/xfinity.policy",
+        "--cert",
+        &service,
+        "--ca",
+        &ca,
+        "connect",
+    ]);
+    assert_eq!(needs_id.status.code(), Some(2));
+    let with_id = topicguard(&[
+        "decide",
+        "--policy",
+        "policies/xfinity.policy",
+        "--cert",
+        &service,
+        "--ca",
+        &ca,
+        "--client-id",
+        "svc:lights:1",
+        "subscribe",
+        "c/+/+/lights/+/+",
+    ]);
+    assert_eq!(with_id.status.code(), Some(0), "{}", stdout(&with_id));
+    let wrong_ca = topicguard(&[
+        "decide",
+        "--policy",
+        "policies/xfinity.policy",
+        "--cert",
+        &cert,
+        "--ca",
+        &service,
+        "connect",
+    ]);
+    assert_eq!(wrong_ca.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
