@@ -1,14 +1,31 @@
 #!/bin/sh
-# Installs the third-party MQTT clients the broker's integration tests drive
-# (Debian's mosquitto_pub / mosquitto_sub). Safe to run repeatedly; CI runs it first.
+# Installs the third-party MQTT clients the broker's integration tests drive: Debian's
+# mosquitto_pub / mosquitto_sub (apt) and Python's paho-mqtt (pip). Safe to run
+# repeatedly: each is installed only when missing. CI runs it first.
 set -eu
-if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
-    echo "mosquitto-clients already installed: $(mosquitto_pub --help 2>/dev/null | sed -n 2p)"
-    exit 0
-fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
-$SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends mosquitto-clients
+if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
+    echo "mosquitto-clients already installed: $(mosquitto_pub --help 2>/dev/null | sed -n 2p)"
+else
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends mosquitto-clients
+fi
+if python3 -c "import paho.mqtt.client" >/dev/null 2>&1; then
+    echo "paho-mqtt already installed: $(python3 -c 'import paho.mqtt; print(paho.mqtt.__version__)')"
+else
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        $SUDO apt-get update
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-pip
+    fi
+    # Debian's system Python refuses plain `pip install` (PEP 668); fall back to the flag.
+    python3 -m pip install --user "paho-mqtt>=2,<3" 2>/dev/null \
+        || python3 -m pip install "paho-mqtt>=2,<3" 2>/dev/null \
+        || python3 -m pip install --break-system-packages "paho-mqtt>=2,<3"
+    python3 -c "import paho.mqtt.client" || {
+        echo "paho-mqtt installed but python3 still cannot import it" >&2
+        exit 1
+    }
+fi

@@ -30,6 +30,8 @@ pub mod fmt;
 pub mod identity;
 pub mod parse;
 pub mod policy;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod source;
 pub mod testcases;
 

@@ -429,7 +429,9 @@ fn acceptable_grant(checked: &Checked, session: &Session, filter: &str, rule: De
     let pattern = cited.topic.as_ref();
     let overlaps = topics.is_some_and(|topics| {
         topics.iter().any(|(t, _)| {
-            pattern.is_some_and(|p| reference::match_topic(p, t, session.attrs()).is_some())
+            pattern.is_some_and(|p| {
+                topicguard::check::matches::match_topic(p, t, session.attrs()).is_some()
+            })
         })
     });
     of_identity && overlaps

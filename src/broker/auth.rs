@@ -1,16 +1,45 @@
 //! Authentication at CONNECT: credentials in, a verified [`Identity`] out.
 //!
-//! The broker asks an [`Authenticator`] once per connection. The JWT and certificate
-//! verifiers of [`crate::identity`] plug in here; [`AnonymousAuthenticator`] serves the
-//! policy's `anonymous` identity kind, which exists only if the policy declares one. An
-//! authenticator must never authorize: what the identity may do is the policy's business,
-//! decided afterwards by the engine.
+//! The broker asks an [`Authenticator`] once per connection. [`IdentityAuthenticator`] is
+//! the production one: a JWT (the CONNECT password, or on WebSockets a bearer token) or the
+//! TLS client certificate chain, verified by [`crate::identity::select::Verifier`];
+//! [`AnonymousAuthenticator`] serves the policy's `anonymous` identity kind, which exists
+//! only if the policy declares one. [`Transport`] is what the listener learnt before
+//! CONNECT (the verified certificate chain, a WebSocket token). An authenticator must never
+//! authorize: what the identity may do is the policy's business, decided afterwards by the
+//! engine.
 
 use crate::Engine;
 use crate::ast::IdentityKind;
+use crate::broker::authorize::SharedEngine;
+use crate::check::Checked;
+use crate::identity::select::{ConfigError, Credential, CredentialConfig, SelectError, Verifier};
 use crate::identity::{Identity, Provenance};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// What the listener established before CONNECT.
+#[derive(Clone, Debug, Default)]
+pub struct Transport {
+    /// The listener's name (`tcp`, `tls`, `ws`, `wss`, ...), for logs.
+    pub listener: Arc<str>,
+    /// The client certificate chain, leaf first, already verified by the TLS handshake.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// A token from the WebSocket upgrade (`Authorization: Bearer` or `?token=`).
+    pub bearer_token: Option<String>,
+}
+
+impl Transport {
+    /// A plain TCP connection: nothing established before CONNECT.
+    pub fn plain() -> Transport {
+        Transport {
+            listener: Arc::from("tcp"),
+            ..Transport::default()
+        }
+    }
+}
 
 /// What a CONNECT presents.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +48,7 @@ pub struct Credentials<'a> {
     pub username: Option<&'a str>,
     pub password: Option<&'a [u8]>,
     pub peer: SocketAddr,
+    pub transport: &'a Transport,
 }
 
 /// Why authentication failed. The message is logged, never sent to the client.
@@ -82,5 +112,96 @@ impl Authenticator for AnonymousAuthenticator {
             expires_at: None,
             provenance: Provenance::Anonymous,
         })
+    }
+}
+
+/// Verifies JWTs and client certificates through the identity layer; falls back to the
+/// policy's `anonymous` identity (if it declares one) when no credential is presented.
+///
+/// A JWT is taken from the CONNECT password, else from the WebSocket upgrade; without a
+/// JWT, the TLS client certificate is used. A credential that is presented and fails is
+/// never replaced by another one or by the anonymous identity.
+pub struct IdentityAuthenticator {
+    config: CredentialConfig,
+    engines: SharedEngine,
+    /// The verifier for the engine it was built from (kept alive so the pointer stays unique).
+    cache: Mutex<Option<(Arc<Engine>, Arc<Verifier>)>>,
+}
+
+impl IdentityAuthenticator {
+    /// Checks that `config` can verify credentials for the current policy.
+    pub fn new(
+        config: CredentialConfig,
+        engines: SharedEngine,
+    ) -> Result<IdentityAuthenticator, ConfigError> {
+        Verifier::new(engines.load().checked(), &config)?;
+        Ok(IdentityAuthenticator {
+            config,
+            engines,
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// Whether the credential material can serve `checked` (run before a policy swap).
+    pub fn check_policy(&self, checked: &Checked) -> Result<(), ConfigError> {
+        Verifier::new(checked, &self.config).map(|_| ())
+    }
+
+    fn verifier_for(&self, engine: &Engine) -> Result<Arc<Verifier>, AuthError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached, verifier)) = cache.as_ref()
+            && std::ptr::eq(Arc::as_ptr(cached), engine)
+        {
+            return Ok(verifier.clone());
+        }
+        let verifier = Arc::new(
+            Verifier::new(engine.checked(), &self.config)
+                .map_err(|e| AuthError::NotAuthorized(format!("credential configuration: {e}")))?,
+        );
+        let current = self.engines.load_full();
+        if std::ptr::eq(Arc::as_ptr(&current), engine) {
+            *cache = Some((current, verifier.clone()));
+        }
+        Ok(verifier)
+    }
+}
+
+impl Authenticator for IdentityAuthenticator {
+    fn authenticate(
+        &self,
+        credentials: &Credentials<'_>,
+        engine: &Engine,
+    ) -> Result<Identity, AuthError> {
+        let token = presented_token(credentials)?;
+        let chain = &credentials.transport.peer_certificates;
+        let credential = match token {
+            Some(token) => Credential::Jwt(token),
+            None if !chain.is_empty() => Credential::Certificate { chain, ocsp: None },
+            None => return AnonymousAuthenticator.authenticate(credentials, engine),
+        };
+        let verifier = self.verifier_for(engine)?;
+        verifier
+            .verify(credential, UnixTime::now())
+            .map(|verified| verified.identity)
+            .map_err(refusal)
+    }
+}
+
+/// The JWT a client presented: the CONNECT password, else the WebSocket token.
+fn presented_token<'a>(credentials: &Credentials<'a>) -> Result<Option<&'a str>, AuthError> {
+    match credentials.password {
+        Some(password) => std::str::from_utf8(password)
+            .map(|text| Some(text.trim()))
+            .map_err(|_| AuthError::BadCredentials("the password is not a UTF-8 JWT".into())),
+        None => Ok(credentials.transport.bearer_token.as_deref()),
+    }
+}
+
+/// A token that does not verify is a bad credential (0x86 / 4); a credential no identity
+/// block accepts is not authorized (0x87 / 5).
+fn refusal(error: SelectError) -> AuthError {
+    match error {
+        SelectError::Jwt { .. } => AuthError::BadCredentials(error.to_string()),
+        other => AuthError::NotAuthorized(other.to_string()),
     }
 }

@@ -9,6 +9,7 @@
 //! This module must never change a decision.
 
 use crate::Engine;
+use crate::broker::observe::{DecisionRecord, Observer, now_rfc3339};
 use crate::decide::{Decision, Request, Session};
 use crate::identity::Identity;
 use arc_swap::ArcSwap;
@@ -23,6 +24,10 @@ pub struct Authorizer {
     engine: Arc<Engine>,
     identity: Identity,
     session: Session,
+    /// Set when a swapped engine was bound, until [`Authorizer::take_policy_change`].
+    policy_changed: bool,
+    /// Counts every decision and writes the decision log (set with [`Authorizer::observed`]).
+    observer: Option<Observer>,
 }
 
 impl Authorizer {
@@ -35,7 +40,15 @@ impl Authorizer {
             engine,
             identity,
             session,
+            policy_changed: false,
+            observer: None,
         }
+    }
+
+    /// Reports every decision to `observer` (metrics and the decision log).
+    pub fn observed(mut self, observer: Observer) -> Authorizer {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn session(&self) -> &Session {
@@ -53,6 +66,10 @@ impl Authorizer {
         if !decision.is_allowed() {
             self.log_denial(&request, &decision);
         }
+        if let Some(observer) = &self.observer {
+            let record = || self.record(&request, &decision);
+            observer.decision(request.action(), decision.is_allowed(), record);
+        }
         decision
     }
 
@@ -62,6 +79,31 @@ impl Authorizer {
         if !Arc::ptr_eq(&current, &self.engine) {
             self.engine = arc_swap::Guard::into_inner(current);
             self.session = self.engine.bind(&self.identity, self.session.client_id());
+            self.policy_changed = true;
+        }
+    }
+
+    /// True once after the policy was swapped (the caller re-checks its subscriptions).
+    pub fn take_policy_change(&mut self) -> bool {
+        self.refresh();
+        std::mem::take(&mut self.policy_changed)
+    }
+
+    fn rule_location(&self, decision: &Decision) -> Option<String> {
+        let rule = decision.rule?;
+        Some(self.engine.checked().rule(rule).loc.to_string())
+    }
+
+    fn record(&self, request: &Request<'_>, decision: &Decision) -> DecisionRecord {
+        DecisionRecord {
+            time: now_rfc3339(),
+            client: self.session.client_id().to_string(),
+            identity: self.identity.kind.clone(),
+            action: request.action().as_str(),
+            topic: request.topic().map(str::to_string),
+            verdict: decision.verdict.to_string(),
+            rule: self.rule_location(decision),
+            reason: decision.reason.to_string(),
         }
     }
 

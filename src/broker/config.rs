@@ -6,6 +6,7 @@
 //! the environment: the CLI builds a [`BrokerConfig`] from `topicguard.toml`.
 
 use crate::broker::codec::CodecLimits;
+use crate::broker::observe::Observer;
 use std::time::Duration;
 
 /// The broker's limits. `BrokerConfig::default()` is what `topicguard serve` uses.
@@ -55,6 +56,15 @@ pub struct BrokerConfig {
     pub write_timeout: Duration,
     /// How long `serve` waits for connections to close after the shutdown signal.
     pub shutdown_grace: Duration,
+    /// Where counters and (optionally) the JSON-lines decision log go; see `observe`.
+    pub observer: Observer,
+    /// FOR MEASUREMENT ONLY (`scripts/bench-broker`): deliver without the per-delivery
+    /// RECEIVE check, to measure what that check costs. Never set in a real deployment:
+    /// it lets clients receive topics the policy denies them.
+    pub skip_receive_checks_for_measurement: bool,
+    /// Where device shadows are persisted (one JSON file per thing); `None` keeps them in
+    /// memory only.
+    pub shadow_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -77,6 +87,9 @@ impl Default for BrokerConfig {
             takeover_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            observer: Observer::new(),
+            skip_receive_checks_for_measurement: false,
+            shadow_dir: None,
         }
     }
 }

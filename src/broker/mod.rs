@@ -24,11 +24,15 @@ pub mod authorize;
 pub mod codec;
 pub mod config;
 mod connection;
+pub mod listener;
 pub mod message;
+pub mod observe;
 pub mod retained;
+pub mod reload;
 pub mod router;
 mod server;
 pub mod session;
+pub mod shadow;
 pub mod state;
 
 pub use auth::{AnonymousAuthenticator, AuthError, Authenticator, Credentials};

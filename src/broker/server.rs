@@ -7,7 +7,7 @@
 //! `shutdown_grace` for them. Tests bind port 0 and pass a oneshot receiver. This module
 //! must never handle packets itself.
 
-use crate::broker::auth::Authenticator;
+use crate::broker::auth::{Authenticator, Transport};
 use crate::broker::authorize::SharedEngine;
 use crate::broker::config::BrokerConfig;
 use crate::broker::connection;
@@ -56,7 +56,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let broker = broker.clone();
         tracker.spawn(async move {
-            connection::run(stream, peer, broker).await;
+            connection::run(stream, peer, Transport::plain(), broker).await;
             drop(permit);
         });
     }

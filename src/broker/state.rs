@@ -31,6 +31,8 @@ pub struct Broker {
     sessions: Mutex<HashMap<ClientKey, Arc<SessionSlot>>>,
     retained: RwLock<RetainedStore>,
     next_connection: AtomicU64,
+    /// The device shadow service (`$aws/things/<thing>/shadow/...`).
+    pub shadows: crate::broker::shadow::ShadowService,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,7 +48,9 @@ impl Broker {
         authenticator: Arc<dyn Authenticator>,
     ) -> Broker {
         let retained = RetainedStore::new(config.max_retained_messages);
+        let shadows = crate::broker::shadow::ShadowService::new(config.shadow_dir.clone());
         Broker {
+            shadows,
             engines,
             config,
             authenticator,
@@ -60,6 +64,14 @@ impl Broker {
 
     pub fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Wakes every session's connection, so each re-checks its subscriptions after a
+    /// policy swap (see `reload`).
+    pub fn wake_all(&self) {
+        for slot in lock(&self.sessions).values() {
+            slot.wake.notify_one();
+        }
     }
 
     /// Sessions currently known (online or offline).
@@ -99,6 +111,7 @@ impl Broker {
                 subscription_ids: route.subscription_ids,
             };
             if slot.deliver(delivery, self.config.max_queued_messages) == Enqueued::DroppedOldest {
+                self.config.observer.metrics().dropped_queue_full();
                 let dropped = slot.state().dropped;
                 if dropped == 1 || dropped % 1000 == 0 {
                     tracing::warn!(client = %slot.client_id, dropped, "queue full: dropped the oldest message");

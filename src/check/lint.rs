@@ -365,7 +365,7 @@ fn matches_literal(outer: &LevelPattern, value: &str, first: bool) -> bool {
         LevelPattern::Any { .. } => !first_dollar,
         LevelPattern::Literal(text) => text == value,
         LevelPattern::Pieces(pieces) if pieces.iter().any(|p| matches!(p, Piece::Attr(_))) => false,
-        LevelPattern::Pieces(_) => crate::decide::reference::match_level(
+        LevelPattern::Pieces(_) => super::matches::match_level(
             outer,
             value,
             first_dollar,
@@ -553,7 +553,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let matches = |t: &TopicPattern, topic: &str| {
-            crate::decide::reference::match_topic(t, topic, &attrs).is_some()
+            crate::check::matches::match_topic(t, topic, &attrs).is_some()
         };
         let patterns: Vec<&TopicPattern> = checked
             .rules

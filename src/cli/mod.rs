@@ -5,13 +5,19 @@
 //! global `--format text|json` applies to every command. This module must never hold a
 //! command's logic; it only parses arguments and calls the command.
 
+mod bench;
 mod check;
 mod compile;
 mod decide;
 mod dev;
 mod fmt;
+mod gateway;
+mod mobile;
+mod service;
 pub mod identity_args;
 pub mod output;
+mod serve;
+pub mod serve_config;
 mod test;
 
 pub use output::{Exit, Format};
@@ -74,6 +80,25 @@ pub enum Command {
     /// Generate development-only credentials: `dev pki` (a test CA with gateway and service
     /// certificates) and `dev token` (a signed JWT and its JWKS). Never for production.
     Dev(dev::DevArgs),
+    /// Run a residential gateway (issue 5): presence with a retained last will, simulated
+    /// light, thermostat and door lock reported to their device shadows, desired-state
+    /// deltas applied, a multi-part inventory request to a service. Runs until Ctrl-C.
+    Gateway(gateway::GatewayArgs),
+    /// Run a backend service that answers requests addressed to its service id with
+    /// success|failure responses. Runs until Ctrl-C.
+    Service(service::ServiceArgs),
+    /// One mobile-app operation: a service request, or setting or reading a device shadow.
+    Mobile(mobile::MobileArgs),
+    /// Run the reference MQTT broker: TCP, TLS, WebSocket and secure WebSocket listeners,
+    /// JWT and client-certificate authentication, the policy enforced on every packet and
+    /// reloaded on SIGHUP or when its file changes.
+    ///
+    /// Example: topicguard serve --config topicguard.example.toml
+    Serve(serve::ServeArgs),
+    /// Load-test an MQTT broker on a loopback address: N publishers and M subscribers at
+    /// QoS 0 or 1, reporting messages/s and latency percentiles; or connects/s
+    /// (--connects N); or hold N idle connections (--idle N) while memory is measured.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line of this process.
@@ -96,6 +121,11 @@ pub fn run_cli(cli: Cli) -> Exit {
         Command::Fmt(args) => fmt::run(args, out),
         Command::Compile(args) => compile::run(args, out),
         Command::Dev(args) => dev::run(args, out),
+        Command::Gateway(args) => gateway::run(args),
+        Command::Service(args) => service::run(args),
+        Command::Mobile(args) => mobile::run(args),
+        Command::Serve(args) => serve::run(args, out),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

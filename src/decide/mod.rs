@@ -12,6 +12,7 @@
 //! subscribe means containment (`$share/<group>/` stripped); `$` topics are never matched
 //! by a leading wildcard; a retained publish needs `retain` too.
 
+mod explain;
 pub mod reference;
 mod request;
 mod session;
@@ -113,7 +114,7 @@ impl Engine {
 
     /// Decides and explains: every matching rule, with locations and captures.
     pub fn explain(&self, session: &Session, request: Request<'_>) -> Explanation {
-        walk::explain(self, session, request)
+        explain::explain(self, session, request)
     }
 
     pub(crate) fn id(&self) -> u64 {

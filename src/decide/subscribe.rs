@@ -544,29 +544,3 @@ fn min(a: Option<RuleId>, b: Option<RuleId>) -> Option<RuleId> {
         (None, y) => y,
     }
 }
-
-/// A sentence for explanations of subscribe decisions.
-pub(crate) fn detail(
-    _engine: &Engine,
-    _session: &Session,
-    filter: &str,
-    decision: &Decision,
-) -> String {
-    match (decision.verdict, decision.reason) {
-        (Verdict::Allowed, Reason::FilteredSubscription) => {
-            format!("`{filter}` overlaps allowed topics; each delivery is checked against receive")
-        }
-        (Verdict::Allowed, _) => {
-            format!("every topic `{filter}` can match is allowed for subscribe")
-        }
-        (Verdict::ExplicitDeny, Reason::Rules) => {
-            format!("some topic `{filter}` can match is denied")
-        }
-        (Verdict::ImplicitDeny, _) => {
-            format!(
-                "not every topic `{filter}` can match is allowed for subscribe (subscribe means containment)"
-            )
-        }
-        (_, reason) => reason.to_string(),
-    }
-}

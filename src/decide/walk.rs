@@ -9,7 +9,7 @@
 
 use super::session::Session;
 use super::topic::{TopicError, check_name};
-use super::{Decision, Engine, Explanation, Reason, Request, RuleRef, Verdict};
+use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
 use crate::automaton::{Accept, Automaton, Node, NodeId};
 use crate::check::RuleId;
@@ -112,7 +112,7 @@ pub(crate) fn step(
     }
 }
 
-fn collect(accepts: &[Accept], action: Action, c: &mut impl Collector) {
+pub(crate) fn collect(accepts: &[Accept], action: Action, c: &mut impl Collector) {
     for a in accepts {
         if a.actions.contains(action) {
             c.accept(a);
@@ -236,88 +236,4 @@ pub(crate) fn decide_connect(engine: &Engine, session: &Session) -> Decision {
         &mut first,
     );
     first.decision()
-}
-
-fn rule_ref(engine: &Engine, id: RuleId) -> RuleRef {
-    let rule = engine.checked().rule(id);
-    RuleRef {
-        id,
-        effect: rule.effect,
-        loc: rule.loc.clone(),
-        text: rule.text.clone(),
-    }
-}
-
-/// Every rule for `action` matching a topic, in file order.
-fn all_matches(engine: &Engine, session: &Session, topic: &str, action: Action) -> Vec<RuleId> {
-    let Some(id) = session.identity_id() else {
-        return Vec::new();
-    };
-    let auto = engine.automaton();
-    let mut all = AllMatches::default();
-    if action == Action::Connect {
-        collect(&auto.connect[id.0 as usize], action, &mut all);
-    } else if check_name(topic, engine.limits()).is_ok() {
-        walk(
-            auto,
-            session,
-            auto.roots[id.0 as usize],
-            topic,
-            action,
-            &mut all,
-        );
-    }
-    all.rules.sort_unstable();
-    all.rules
-}
-
-/// The full explanation of a request.
-pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) -> Explanation {
-    let decision = engine.decide(session, request);
-    let mut matched: Vec<RuleId> = match request {
-        Request::Connect => all_matches(engine, session, "", Action::Connect),
-        Request::Publish { topic, retain } => {
-            let mut rules = all_matches(engine, session, topic, Action::Publish);
-            if retain {
-                rules.extend(all_matches(engine, session, topic, Action::Retain));
-            }
-            rules
-        }
-        Request::Receive { topic } => all_matches(engine, session, topic, Action::Receive),
-        Request::Subscribe { .. } => decision.rule.into_iter().collect(),
-    };
-    matched.sort_unstable();
-    matched.dedup();
-    let refs: Vec<RuleRef> = matched.into_iter().map(|r| rule_ref(engine, r)).collect();
-    let (denies, allows): (Vec<RuleRef>, Vec<RuleRef>) =
-        refs.into_iter().partition(|r| r.effect == Effect::Deny);
-    let deciding = decision.rule.map(|r| rule_ref(engine, r));
-    let captures = match (decision.rule, request) {
-        (Some(rule), Request::Publish { topic, .. } | Request::Receive { topic }) => {
-            let pattern = engine.checked().rule(rule).topic.as_ref();
-            pattern
-                .and_then(|p| super::reference::match_topic(p, topic, session.attrs()))
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
-    let detail = match (session.error(), request) {
-        (Some(error), _) => Some(error.to_string()),
-        (None, Request::Subscribe { filter }) => {
-            Some(super::subscribe::detail(engine, session, filter, &decision))
-        }
-        _ => None,
-    };
-    Explanation {
-        identity: session.kind().to_string(),
-        client_id: session.client_id().to_string(),
-        action: request.action(),
-        topic: request.topic().map(str::to_string),
-        decision,
-        deciding,
-        denies,
-        allows,
-        captures,
-        detail,
-    }
 }

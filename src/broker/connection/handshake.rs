@@ -10,7 +10,7 @@
 //! says why. This module must never attach a session before every check has passed.
 
 use super::Connection;
-use crate::broker::auth::{AuthError, Credentials};
+use crate::broker::auth::{AuthError, Credentials, Transport};
 use crate::broker::authorize::Authorizer;
 use crate::broker::codec::{
     ConnAck, Connect, MqttCodec, Packet, Properties, ProtocolVersion, ReasonCode,
@@ -33,6 +33,7 @@ type Io<S> = Framed<S, MqttCodec>;
 pub(super) async fn establish<S>(
     mut framed: Io<S>,
     peer: SocketAddr,
+    transport: &Transport,
     broker: Arc<Broker>,
 ) -> Option<Connection<S>>
 where
@@ -40,7 +41,7 @@ where
 {
     let connect = read_connect(&mut framed, peer, &broker).await?;
     let version = connect.version;
-    match Admission::check(&connect, peer, &broker) {
+    match Admission::check(&connect, peer, transport, &broker) {
         Err((reason, why)) => {
             tracing::info!(target: "topicguard::deny", peer = %peer, client = %connect.client_id, reason = %reason, "CONNECT refused: {why}");
             refuse(&mut framed, version, reason).await;
@@ -119,7 +120,12 @@ struct Admission {
 }
 
 impl Admission {
-    fn check(connect: &Connect, peer: SocketAddr, broker: &Broker) -> Result<Admission, Refusal> {
+    fn check(
+        connect: &Connect,
+        peer: SocketAddr,
+        transport: &Transport,
+        broker: &Broker,
+    ) -> Result<Admission, Refusal> {
         let connection = broker.next_connection_id();
         let (client_id, assigned) = client_id(connect, connection)?;
         if connect.properties.authentication_method.is_some() {
@@ -129,7 +135,7 @@ impl Admission {
             ));
         }
         let (keep_alive, server_keep_alive) = keep_alive(connect, broker)?;
-        let authorizer = authorize(connect, &client_id, peer, broker)?;
+        let authorizer = authorize(connect, &client_id, peer, transport, broker)?;
         let (expiry, expiry_clamped) = session_expiry(connect, broker);
         Ok(Admission {
             connection,
@@ -249,6 +255,7 @@ fn authorize(
     connect: &Connect,
     client_id: &str,
     peer: SocketAddr,
+    transport: &Transport,
     broker: &Broker,
 ) -> Result<Authorizer, Refusal> {
     let credentials = Credentials {
@@ -256,6 +263,7 @@ fn authorize(
         username: connect.username.as_deref(),
         password: connect.password.as_deref(),
         peer,
+        transport,
     };
     let identity = broker
         .authenticator
@@ -266,7 +274,8 @@ fn authorize(
             }
             AuthError::NotAuthorized(_) => (ReasonCode::NOT_AUTHORIZED, error.to_string()),
         })?;
-    let mut authorizer = Authorizer::bind(broker.engines.clone(), identity, client_id);
+    let mut authorizer = Authorizer::bind(broker.engines.clone(), identity, client_id)
+        .observed(broker.config.observer.clone());
     let decision = authorizer.decide(Request::Connect);
     if !decision.is_allowed() {
         let reason = match decision.reason {

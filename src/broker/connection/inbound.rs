@@ -127,7 +127,13 @@ where
         if message.retain {
             self.broker.retain(&message);
         }
+        let metrics = self.broker.config.observer.metrics();
+        metrics.message_in(message.payload.len());
         self.broker.publish(&message);
+        // An authorized shadow request: the shadow service answers through the router.
+        self.broker
+            .shadows
+            .handle(&self.broker, &message.topic, &message.payload);
         match qos {
             QoS::AtMostOnce => Ok(()),
             QoS::AtLeastOnce => self.send(Packet::PubAck(Ack::new(id))).await,

@@ -13,8 +13,10 @@
 mod handshake;
 mod inbound;
 mod outbound;
+mod revalidate;
 mod will;
 
+use crate::broker::auth::Transport;
 use crate::broker::authorize::Authorizer;
 use crate::broker::codec::{
     CodecError, Disconnect, MqttCodec, Packet, ProtocolVersion, ReasonCode, Will,
@@ -112,13 +114,22 @@ pub(crate) struct Connection<S> {
     connect_expiry: u32,
 }
 
+/// Sleeps until `at`, or forever.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves one accepted stream until it closes.
-pub(crate) async fn run<S>(stream: S, peer: SocketAddr, broker: Arc<Broker>)
+pub(crate) async fn run<S>(stream: S, peer: SocketAddr, transport: Transport, broker: Arc<Broker>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let _open = broker.config.observer.metrics().connection_opened();
     let framed = Framed::new(stream, MqttCodec::server(broker.config.codec_limits()));
-    if let Some(connection) = handshake::establish(framed, peer, broker).await {
+    if let Some(connection) = handshake::establish(framed, peer, &transport, broker).await {
         connection.serve().await;
     }
 }
@@ -137,11 +148,14 @@ where
     }
 
     async fn serve_packets(&mut self) -> Exit {
+        self.recheck_subscriptions(true);
         if let Err(exit) = self.resume().await {
             return exit;
         }
         let mut deadline = self.next_deadline();
+        let expiry = self.credential_deadline();
         loop {
+            self.recheck_subscriptions(false);
             if let Err(exit) = self.pump().await {
                 return exit;
             }
@@ -168,6 +182,7 @@ where
                 }
                 _ = self.slot.wake.notified() => {}
                 _ = keep_alive => return Exit::KeepAliveTimeout,
+                _ = until(expiry) => return revalidate::credential_expired(),
             }
         }
     }

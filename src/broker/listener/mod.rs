@@ -1,0 +1,214 @@
+//! Listeners: plain TCP, TLS, WebSocket and secure WebSocket, all feeding the one
+//! connection task.
+//!
+//! A [`Listener`] is a bound socket and a [`Protocol`]. [`serve_listeners`] runs one accept
+//! loop per listener over a shared [`Broker`]: at most `max_connections` connections in all
+//! (at the cap, loops stop accepting and clients wait in the backlog); each accepted socket
+//! gets its own task, which does the TLS handshake and/or WebSocket upgrade within the
+//! CONNECT deadline, records what it established in a [`Transport`] (the verified client
+//! chain, a WebSocket token), and hands the resulting byte stream to the connection task.
+//! On shutdown the loops stop, connections are told and awaited for `shutdown_grace`.
+//! This module must never look inside MQTT packets: it only adapts streams.
+
+pub mod tls;
+pub mod ws;
+
+use crate::broker::auth::Transport;
+use crate::broker::connection;
+use crate::broker::state::Broker;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How a listener's connections carry MQTT.
+#[derive(Clone)]
+pub enum Protocol {
+    Tcp,
+    Tls(TlsAcceptor),
+    Ws,
+    Wss(TlsAcceptor),
+}
+
+impl Protocol {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Tls(_) => "tls",
+            Protocol::Ws => "ws",
+            Protocol::Wss(_) => "wss",
+        }
+    }
+}
+
+/// A bound socket and how to speak on it.
+pub struct Listener {
+    pub socket: TcpListener,
+    pub protocol: Protocol,
+}
+
+/// Runs `broker` on every listener until `shutdown` resolves.
+pub async fn serve_listeners(listeners: Vec<Listener>, broker: Arc<Broker>, shutdown: impl Future) {
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+    let tracker = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let mut loops = Vec::new();
+    for listener in listeners {
+        let accept = accept_loop(
+            listener,
+            broker.clone(),
+            limit.clone(),
+            tracker.clone(),
+            stop.clone(),
+        );
+        loops.push(tokio::spawn(accept));
+    }
+    shutdown.await;
+    tracing::info!("broker shutting down");
+    stop.cancel();
+    for accept in loops {
+        let _ = accept.await;
+    }
+    broker.shutdown.cancel();
+    tracker.close();
+    if tokio::time::timeout(broker.config.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period");
+    }
+}
+
+async fn accept_loop(
+    listener: Listener,
+    broker: Arc<Broker>,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+) {
+    let name = listener.protocol.name();
+    if let Ok(address) = listener.socket.local_addr() {
+        tracing::info!(%address, listener = name, "broker listening");
+    }
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.cancelled() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.socket.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, listener = name, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let (broker, protocol) = (broker.clone(), listener.protocol.clone());
+        tracker.spawn(async move {
+            adapt(stream, peer, protocol, broker).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Completes the transport handshake (bounded by the CONNECT deadline) and runs the
+/// connection on the resulting stream.
+async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: Arc<Broker>) {
+    let mut transport = Transport {
+        listener: Arc::from(protocol.name()),
+        ..Transport::default()
+    };
+    let deadline = broker.config.connect_timeout;
+    let max_packet = broker.config.max_packet_size;
+    match protocol {
+        Protocol::Tcp => connection::run(stream, peer, transport, broker).await,
+        Protocol::Tls(acceptor) => {
+            let Some(tls) = tls_handshake(&acceptor, stream, peer, deadline, &mut transport).await
+            else {
+                return;
+            };
+            connection::run(tls, peer, transport, broker).await
+        }
+        Protocol::Ws => {
+            let Some(ws) = ws_upgrade(stream, peer, deadline, max_packet, &mut transport).await
+            else {
+                return;
+            };
+            connection::run(ws, peer, transport, broker).await
+        }
+        Protocol::Wss(acceptor) => {
+            let started = tokio::time::Instant::now();
+            let Some(tls) = tls_handshake(&acceptor, stream, peer, deadline, &mut transport).await
+            else {
+                return;
+            };
+            let left = deadline.saturating_sub(started.elapsed());
+            let Some(ws) = ws_upgrade(tls, peer, left, max_packet, &mut transport).await else {
+                return;
+            };
+            connection::run(ws, peer, transport, broker).await
+        }
+    }
+}
+
+async fn tls_handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    deadline: Duration,
+    transport: &mut Transport,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+        Err(_) => {
+            tracing::info!(%peer, "closing: no TLS handshake within {deadline:?}");
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::info!(%peer, "TLS handshake failed: {error}");
+            None
+        }
+        Ok(Ok(tls)) => {
+            let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+            transport.peer_certificates = chain.to_vec();
+            Some(tls)
+        }
+    }
+}
+
+async fn ws_upgrade<S>(
+    stream: S,
+    peer: SocketAddr,
+    deadline: Duration,
+    max_packet: usize,
+    transport: &mut Transport,
+) -> Option<ws::WsStream<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(deadline, ws::accept(stream, max_packet)).await {
+        Err(_) => {
+            tracing::info!(%peer, "closing: no WebSocket upgrade within {deadline:?}");
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::info!(%peer, "WebSocket upgrade failed: {error}");
+            None
+        }
+        Ok(Ok((ws, token))) => {
+            transport.bearer_token = token;
+            Some(ws)
+        }
+    }
+}

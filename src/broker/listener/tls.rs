@@ -1,0 +1,150 @@
+//! TLS for the `tls` and `wss` listeners: rustls (ring), TLS 1.2 and 1.3, with client
+//! certificates off, optional or required.
+//!
+//! Client certificates are verified by [`ClientTrust`], which calls the identity layer's
+//! [`TrustStore::verify_chain`] — the same anchors, CRLs, EKU and signature algorithms as
+//! `identity::x509`, so a chain the handshake accepts is one the identity layer accepts,
+//! and a certificate gives the same identity on every listener. This module must never map
+//! a certificate to an identity: that happens at CONNECT, in `broker::auth`.
+
+use crate::identity::x509::TrustStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use std::path::Path;
+use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
+use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
+use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use tokio_rustls::rustls::{
+    self, CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
+
+/// Whether a TLS listener asks for client certificates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificates {
+    /// Never asked for: clients authenticate with a JWT (or anonymously).
+    None,
+    /// Asked for; a presented certificate must verify, but none is needed.
+    Optional,
+    /// A verified certificate is needed to complete the handshake.
+    Required,
+}
+
+/// Why a TLS listener could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{path}: {reason}")]
+    Pem { path: String, reason: String },
+    #[error("client certificates are {mode:?} but no CA is configured ([identity] ca)")]
+    NoTrust { mode: ClientCertificates },
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Builds the acceptor from a PEM certificate chain and key, and the client trust.
+pub fn acceptor(
+    certificate: &Path,
+    key: &Path,
+    clients: ClientCertificates,
+    trust: Option<Arc<TrustStore>>,
+) -> Result<TlsAcceptor, TlsSetupError> {
+    let pem_error = |path: &Path, e: rustls_pki_types::pem::Error| TlsSetupError::Pem {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .map_err(|e| pem_error(certificate, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(certificate, e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
+    let provider = Arc::new(ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let config = match (clients, trust) {
+        (ClientCertificates::None, _) => {
+            builder.with_no_client_auth().with_single_cert(chain, key)?
+        }
+        (mode, Some(trust)) => {
+            let verifier = ClientTrust {
+                trust,
+                required: mode == ClientCertificates::Required,
+                provider,
+            };
+            builder
+                .with_client_cert_verifier(Arc::new(verifier))
+                .with_single_cert(chain, key)?
+        }
+        (mode, None) => return Err(TlsSetupError::NoTrust { mode }),
+    };
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Verifies client certificate chains with the identity layer's trust store.
+#[derive(Debug)]
+struct ClientTrust {
+    trust: Arc<TrustStore>,
+    required: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for ClientTrust {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.required
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let mut chain = Vec::with_capacity(intermediates.len() + 1);
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        match self.trust.verify_chain(&chain, now) {
+            Ok(_) => Ok(ClientCertVerified::assertion()),
+            Err(error) => {
+                tracing::info!(target: "topicguard::deny", "TLS client certificate refused: {error}");
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

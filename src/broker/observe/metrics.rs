@@ -1,0 +1,200 @@
+//! The broker's counters and their Prometheus text rendering.
+//!
+//! Every counter is a relaxed atomic, bumped where the event happens (a connection
+//! opened, a message accepted or sent, a decision, a message dropped); [`Metrics::render`]
+//! writes them in the Prometheus text exposition format 0.0.4. This module must never
+//! lock, allocate on the hot path, or block.
+
+use crate::ast::Action;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters for one broker.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connections_current: AtomicU64,
+    connections_total: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Indexed by `Action as usize`, then 0 = allowed, 1 = denied.
+    decisions: [[AtomicU64; 2]; Action::ALL.len()],
+    dropped_queue_full: AtomicU64,
+    decision_log_dropped: AtomicU64,
+}
+
+/// Decrements `connections_current` when dropped.
+pub struct ConnectionGuard(Arc<Metrics>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections_current.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// Counts a new connection; the guard counts it closed.
+    pub fn connection_opened(self: &Arc<Self>) -> ConnectionGuard {
+        bump(&self.connections_total, 1);
+        bump(&self.connections_current, 1);
+        ConnectionGuard(self.clone())
+    }
+
+    /// An authorized PUBLISH accepted from a client (`bytes` of payload).
+    pub fn message_in(&self, bytes: usize) {
+        bump(&self.messages_in, 1);
+        bump(&self.bytes_in, bytes as u64);
+    }
+
+    /// A PUBLISH sent to a client (`bytes` of payload).
+    pub fn message_out(&self, bytes: usize) {
+        bump(&self.messages_out, 1);
+        bump(&self.bytes_out, bytes as u64);
+    }
+
+    pub fn decision(&self, action: Action, allowed: bool) {
+        bump(&self.decisions[action as usize][usize::from(!allowed)], 1);
+    }
+
+    /// A queued message dropped because the client's queue was full (drop-oldest rule).
+    pub fn dropped_queue_full(&self) {
+        bump(&self.dropped_queue_full, 1);
+    }
+
+    /// A decision-log record dropped because the log's channel was full.
+    pub fn decision_log_dropped(&self) -> u64 {
+        self.decision_log_dropped.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Decisions counted so far for `action` (allowed, denied).
+    pub fn decisions(&self, action: Action) -> (u64, u64) {
+        let [allowed, denied] = &self.decisions[action as usize];
+        (
+            allowed.load(Ordering::Relaxed),
+            denied.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let simple: [(&str, &str, &str, &AtomicU64); 7] = [
+            (
+                "connections_current",
+                "gauge",
+                "Open client connections.",
+                &self.connections_current,
+            ),
+            (
+                "connections_total",
+                "counter",
+                "Client connections accepted.",
+                &self.connections_total,
+            ),
+            (
+                "messages_received_total",
+                "counter",
+                "Authorized PUBLISH packets accepted from clients.",
+                &self.messages_in,
+            ),
+            (
+                "messages_sent_total",
+                "counter",
+                "PUBLISH packets sent to clients.",
+                &self.messages_out,
+            ),
+            (
+                "bytes_received_total",
+                "counter",
+                "Payload bytes of accepted PUBLISH packets.",
+                &self.bytes_in,
+            ),
+            (
+                "bytes_sent_total",
+                "counter",
+                "Payload bytes of PUBLISH packets sent.",
+                &self.bytes_out,
+            ),
+            (
+                "decision_log_dropped_total",
+                "counter",
+                "Decision-log records dropped because the log channel was full.",
+                &self.decision_log_dropped,
+            ),
+        ];
+        for (name, kind, help, counter) in simple {
+            let _ = writeln!(
+                out,
+                "# HELP topicguard_{name} {help}\n# TYPE topicguard_{name} {kind}\ntopicguard_{name} {}",
+                get(counter)
+            );
+        }
+        out.push_str("# HELP topicguard_decisions_total Authorization decisions by action and verdict.\n# TYPE topicguard_decisions_total counter\n");
+        for action in Action::ALL {
+            let (allowed, denied) = self.decisions(action);
+            let _ = writeln!(
+                out,
+                "topicguard_decisions_total{{action=\"{action}\",verdict=\"allowed\"}} {allowed}"
+            );
+            let _ = writeln!(
+                out,
+                "topicguard_decisions_total{{action=\"{action}\",verdict=\"denied\"}} {denied}"
+            );
+        }
+        out.push_str("# HELP topicguard_messages_dropped_total Messages dropped by the broker, by reason.\n# TYPE topicguard_messages_dropped_total counter\n");
+        let _ = writeln!(
+            out,
+            "topicguard_messages_dropped_total{{reason=\"queue_full\"}} {}",
+            get(&self.dropped_queue_full)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_appear_in_the_rendering() {
+        let metrics = Arc::new(Metrics::default());
+        let guard = metrics.connection_opened();
+        metrics.message_in(64);
+        metrics.message_out(64);
+        metrics.message_out(10);
+        metrics.decision(Action::Publish, true);
+        metrics.decision(Action::Receive, false);
+        metrics.dropped_queue_full();
+        let text = metrics.render();
+        assert!(
+            text.contains("topicguard_connections_current 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("topicguard_bytes_sent_total 74\n"), "{text}");
+        assert!(
+            text.contains("topicguard_decisions_total{action=\"receive\",verdict=\"denied\"} 1\n")
+        );
+        assert!(
+            text.contains("topicguard_decisions_total{action=\"publish\",verdict=\"allowed\"} 1\n")
+        );
+        assert!(text.contains("topicguard_messages_dropped_total{reason=\"queue_full\"} 1\n"));
+        drop(guard);
+        assert!(
+            metrics
+                .render()
+                .contains("topicguard_connections_current 0\n")
+        );
+        assert!(
+            metrics
+                .render()
+                .contains("topicguard_connections_total 1\n")
+        );
+    }
+}

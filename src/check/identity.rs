@@ -1,0 +1,383 @@
+//! Identity blocks → [`IdentityDef`]s: attribute bindings, extractions, requires, the
+//! client template and settings.
+//!
+//! Every attribute must come from exactly one place; names that are reserved (`client`,
+//! `any`), sources a kind cannot have, unknown settings and ambiguous templates are errors.
+//! This module never looks at a credential.
+
+use super::rule::ambiguous_attr;
+use super::*;
+use crate::ast::{self, AttrSource, IdentityKind, IdentityLine, IdentityStatement, Item, Part};
+use crate::diagnostic::Diagnostic;
+use crate::source::Source;
+use std::collections::BTreeSet;
+
+pub(super) fn identities(
+    source: &Source,
+    policy: &ast::Policy,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<IdentityDef> {
+    let mut out: Vec<IdentityDef> = Vec::new();
+    for identity in policy.items.iter().filter_map(|i| match i {
+        Item::Identity(d) => Some(d),
+        _ => None,
+    }) {
+        if let Some(first) = out.iter().find(|d| d.name == identity.name.text) {
+            let loc = first.span;
+            errors.push(
+                Diagnostic::error(
+                    "check::duplicate-identity",
+                    identity.name.span,
+                    format!("identity `{}` is defined twice", identity.name.text),
+                )
+                .with_label("second definition")
+                .with_help(format!(
+                    "the first definition is at {}; rename or merge them",
+                    source.loc(loc.start)
+                )),
+            );
+            continue;
+        }
+        if identity.name.text == "any" {
+            errors.push(Diagnostic::error(
+                "check::reserved-name",
+                identity.name.span,
+                "`any` is reserved: it means every identity in rules",
+            ));
+        }
+        if out.len() >= 64 {
+            errors.push(Diagnostic::error(
+                "check::too-many-identities",
+                identity.name.span,
+                "a policy may define at most 64 identities",
+            ));
+            continue;
+        }
+        out.push(identity_def(identity, errors));
+    }
+    out
+}
+
+fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> IdentityDef {
+    let mut def = IdentityDef {
+        name: identity.name.text.clone(),
+        kind: identity.kind,
+        span: identity.name.span,
+        attrs: Vec::new(),
+        binds: Vec::new(),
+        extracts: Vec::new(),
+        requires: Vec::new(),
+        client: Vec::new(),
+        settings: Vec::new(),
+        filtered_subscriptions: false,
+        separators: Vec::new(),
+    };
+    let mut bound: Vec<(String, crate::source::Span)> = Vec::new();
+    let bind_name = |bound: &mut Vec<(String, crate::source::Span)>,
+                     name: &ast::Name,
+                     errors: &mut Vec<Diagnostic>| {
+        if name.text == "client" {
+            errors.push(Diagnostic::error(
+                "check::reserved-name",
+                name.span,
+                "`client` is reserved: it is the verified client id",
+            ));
+        } else if bound.iter().any(|(n, _)| *n == name.text) {
+            errors.push(
+                Diagnostic::error(
+                    "check::duplicate-attribute",
+                    name.span,
+                    format!(
+                        "attribute `{}` is bound twice in identity `{}`",
+                        name.text, identity.name.text
+                    ),
+                )
+                .with_help("each attribute must come from exactly one place"),
+            );
+        } else {
+            bound.push((name.text.clone(), name.span));
+        }
+    };
+    let mut client = None;
+    let mut requires = Vec::new();
+    for line in &identity.lines {
+        let IdentityLine::Statement { statement, .. } = line else {
+            continue;
+        };
+        match statement {
+            IdentityStatement::Client(template) => {
+                if client.is_some() {
+                    errors.push(Diagnostic::error(
+                        "check::duplicate-client",
+                        template.span,
+                        "a second `client` template",
+                    ));
+                }
+                client = Some(template);
+            }
+            IdentityStatement::Bind { attr, source, .. } => {
+                check_source(identity.kind, source, errors);
+                bind_name(&mut bound, attr, errors);
+                def.binds.push((attr.text.clone(), source.clone()));
+            }
+            IdentityStatement::Extract {
+                source, template, ..
+            } => {
+                check_source(identity.kind, source, errors);
+                let pieces = client_pieces(template, errors);
+                for part in template.levels.iter().flat_map(|l| &l.parts) {
+                    if let Part::Attr { name } = part {
+                        bind_name(&mut bound, name, errors);
+                    }
+                }
+                check_adjacent_captures(&pieces, template, errors);
+                def.extracts.push((source.clone(), pieces));
+            }
+            IdentityStatement::RequireEq { left, right, .. } => {
+                requires.push((left, Some(right), None))
+            }
+            IdentityStatement::RequireIs { attr, check, .. } => {
+                requires.push((attr, None, Some(check)))
+            }
+            IdentityStatement::Setting { key, values, .. } => {
+                setting(&mut def, key, values, errors)
+            }
+        }
+    }
+    if identity.kind == IdentityKind::Anonymous && !def.binds.is_empty() {
+        errors.push(Diagnostic::error(
+            "check::anonymous-binds",
+            identity.name.span,
+            "an anonymous identity has no credential to bind attributes from",
+        ));
+    }
+    let Some(client) = client else {
+        errors.push(
+            Diagnostic::error("check::missing-client", identity.name.span, format!("identity `{}` has no `client` template", identity.name.text))
+                .with_help("every identity needs `client \"...\"`: CONNECT is allowed only with exactly that client id"),
+        );
+        return finish_attrs(def, bound);
+    };
+    def.client = client_pieces(client, errors);
+    check_adjacent_captures(&def.client, client, errors);
+    for part in client.levels.iter().flat_map(|l| &l.parts) {
+        match part {
+            Part::Capture { name } => bind_name(&mut bound, name, errors),
+            Part::Attr { name }
+                if name.text != "client" && !bound.iter().any(|(b, _)| *b == name.text) =>
+            {
+                errors.push(unknown_attr(name, &identity.name.text, &bound));
+            }
+            Part::Attr { name } if name.text == "client" => {
+                errors.push(Diagnostic::error(
+                    "check::client-in-client",
+                    name.span,
+                    "the client template cannot refer to `{client}` itself",
+                ));
+            }
+            _ => {}
+        }
+    }
+    for (attr, other, check) in requires {
+        for name in std::iter::once(attr).chain(other) {
+            if !bound.iter().any(|(b, _)| *b == name.text) {
+                errors.push(unknown_attr(name, &identity.name.text, &bound));
+            }
+        }
+        if let Some(other) = other {
+            def.requires
+                .push(Require::Equal(attr.text.clone(), other.text.clone()));
+        }
+        if let Some(check) = check {
+            match AttrCheck::parse(&check.text) {
+                Some(c) => def.requires.push(Require::Check(attr.text.clone(), c)),
+                None => errors.push(
+                    Diagnostic::error(
+                        "check::unknown-check",
+                        check.span,
+                        format!("unknown check `{}`", check.text),
+                    )
+                    .with_help("known checks: eui64, uuid"),
+                ),
+            }
+        }
+    }
+    finish_attrs(def, bound)
+}
+
+fn finish_attrs(mut def: IdentityDef, bound: Vec<(String, crate::source::Span)>) -> IdentityDef {
+    let mut attrs: BTreeSet<String> = bound.into_iter().map(|(n, _)| n).collect();
+    attrs.insert("client".to_string());
+    def.attrs = attrs.into_iter().collect();
+    def
+}
+
+fn setting(
+    def: &mut IdentityDef,
+    key: &ast::Name,
+    values: &[ast::Value],
+    errors: &mut Vec<Diagnostic>,
+) {
+    let known = known_settings(def.kind);
+    if !known.contains(&key.text.as_str()) {
+        errors.push(
+            Diagnostic::error(
+                "check::unknown-setting",
+                key.span,
+                format!("`{}` is not a setting of a {} identity", key.text, def.kind),
+            )
+            .with_help(format!("known settings: {}", known.join(", "))),
+        );
+        return;
+    }
+    if def.settings.iter().any(|(k, _)| *k == key.text) {
+        errors.push(Diagnostic::error(
+            "check::duplicate-setting",
+            key.span,
+            format!("`{}` is set twice", key.text),
+        ));
+        return;
+    }
+    let texts: Vec<String> = values.iter().map(|v| v.text.clone()).collect();
+    match key.text.as_str() {
+        "subscriptions" => match texts.as_slice() {
+            [v] if v == "filtered" => def.filtered_subscriptions = true,
+            [v] if v == "contained" => {}
+            _ => errors.push(Diagnostic::error(
+                "check::bad-setting",
+                key.span,
+                "`subscriptions` is `contained` (the default) or `filtered`",
+            )),
+        },
+        "algorithms" => {
+            for v in values {
+                if ![
+                    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                    "EdDSA", "HS256", "HS384", "HS512",
+                ]
+                .contains(&v.text.as_str())
+                {
+                    errors.push(
+                        Diagnostic::error("check::unknown-algorithm", v.span, format!("unknown JWT algorithm `{}`", v.text))
+                            .with_help("use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, or HS256/384/512 with an explicit shared secret"),
+                    );
+                }
+            }
+        }
+        "leeway" if texts.len() != 1 || texts[0].parse::<u32>().map_or(true, |s| s > 300) => {
+            errors.push(Diagnostic::error(
+                "check::bad-setting",
+                key.span,
+                "`leeway` is a number of seconds from 0 to 300",
+            ));
+        }
+        "leeway" => {}
+        _ if texts.len() != 1 => {
+            errors.push(Diagnostic::error(
+                "check::bad-setting",
+                key.span,
+                format!("`{}` takes exactly one value", key.text),
+            ));
+        }
+        _ => {}
+    }
+    def.settings.push((key.text.clone(), texts));
+}
+
+fn check_source(kind: IdentityKind, source: &AttrSource, errors: &mut Vec<Diagnostic>) {
+    match (kind, source) {
+        (IdentityKind::Jwt, AttrSource::Claim { name, span }) => {
+            if name.is_empty() {
+                errors.push(Diagnostic::error("check::bad-source", *span, "empty claim name"));
+            }
+        }
+        (IdentityKind::Certificate, AttrSource::Field { path, span }) => {
+            if !CERTIFICATE_FIELDS.contains(&path.as_str()) {
+                errors.push(
+                    Diagnostic::error("check::bad-source", *span, format!("unknown certificate field `{path}`"))
+                        .with_help(format!("known fields: {}", CERTIFICATE_FIELDS.join(", "))),
+                );
+            }
+        }
+        (kind, source) => errors.push(
+            Diagnostic::error("check::bad-source", source.span(), format!("a {kind} identity cannot take attributes from here"))
+                .with_help("jwt identities use `claim \"name\"`; certificate identities use fields such as `san.dirname.O`"),
+        ),
+    }
+}
+
+/// Client-id and extraction templates: text, attributes and captures only.
+fn client_pieces(template: &ast::Template, errors: &mut Vec<Diagnostic>) -> Vec<ClientPiece> {
+    let mut pieces = Vec::new();
+    for part in template.levels.iter().flat_map(|l| &l.parts) {
+        match part {
+            Part::Text { text, span } => {
+                if let Some(c) = text
+                    .chars()
+                    .find(|c| !crate::identity::attrs::is_value_char(*c))
+                {
+                    errors.push(
+                        Diagnostic::error("check::bad-client-text", *span, format!("`{}` may not appear in a client id or extraction template", c.escape_default()))
+                            .with_help("client ids are used as topic levels: no `/`, `+`, `#`, `$`, spaces or non-ASCII"),
+                    );
+                }
+                pieces.push(ClientPiece::Text(text.clone()));
+            }
+            Part::Attr { name } => pieces.push(ClientPiece::Attr(name.text.clone())),
+            Part::Capture { name } => pieces.push(ClientPiece::Capture(name.text.clone())),
+            other => errors.push(Diagnostic::error(
+                "check::bad-client-part",
+                other.span(),
+                "client and extraction templates hold only text, `{attr}` and `{+capture}`",
+            )),
+        }
+    }
+    pieces
+}
+
+fn check_adjacent_captures(
+    pieces: &[ClientPiece],
+    template: &ast::Template,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let free = |p: &ClientPiece| !matches!(p, ClientPiece::Text(_));
+    if let Some(ClientPiece::Attr(attr)) = pieces.windows(2).find_map(|w| match (&w[0], &w[1]) {
+        (ClientPiece::Attr(_), b) if free(b) => Some(&w[0]),
+        (a, ClientPiece::Attr(_)) if free(a) => Some(&w[1]),
+        _ => None,
+    }) {
+        errors.push(ambiguous_attr(attr, template.span));
+    } else if pieces.windows(2).any(|w| free(&w[0]) && free(&w[1])) {
+        errors.push(
+            Diagnostic::error(
+                "check::ambiguous-template",
+                template.span,
+                "two values side by side with no text between them",
+            )
+            .with_help("put a separator between them, e.g. `{a}:{b}`, so the split is unambiguous"),
+        );
+    }
+}
+
+pub(super) fn unknown_attr(
+    name: &ast::Name,
+    identity: &str,
+    bound: &[(String, crate::source::Span)],
+) -> Diagnostic {
+    let known: Vec<&str> = bound.iter().map(|(n, _)| n.as_str()).collect();
+    Diagnostic::error(
+        "check::unknown-attribute",
+        name.span,
+        format!("identity `{identity}` binds no attribute `{}`", name.text),
+    )
+    .with_label("unknown attribute")
+    .with_help(format!(
+        "attributes of `{identity}`: {}; write `{{+{}}}` for a free capture",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ") + ", client"
+        },
+        name.text
+    ))
+}

@@ -1,0 +1,342 @@
+//! Rules → [`CheckedRule`]s: identities resolved, actions collected, topic templates
+//! normalized into [`TopicPattern`]s, sets expanded.
+//!
+//! Also computes, per identity, the characters each attribute may not contain so that no
+//! two accounts' values can render the same topic ([`attribute_separators`]). This module
+//! never matches a topic.
+
+use super::identity::unknown_attr;
+use super::*;
+use crate::ast::{self, Part, Who};
+use crate::diagnostic::Diagnostic;
+use std::sync::Arc;
+
+pub(super) fn resolve_rule(
+    checked: &Checked,
+    rule: &ast::Rule,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<CheckedRule> {
+    let before = errors.len();
+    let identities = resolve_who(checked, &rule.who, errors);
+    let mut actions = ActionSet::default();
+    for (action, span) in &rule.actions {
+        if actions.contains(*action) {
+            errors.push(Diagnostic::warning(
+                "check::duplicate-action",
+                *span,
+                format!("`{action}` is listed twice"),
+            ));
+        }
+        actions.insert(*action);
+    }
+    let connect = actions.contains(Action::Connect);
+    let topic = match (&rule.template, connect) {
+        (Some(t), true) => {
+            errors.push(
+                Diagnostic::error("check::connect-with-topic", t.span, "`connect` takes no topic")
+                    .with_help("the client id is checked against the identity's `client` template; write connect as its own rule: `allow mobile connect`"),
+            );
+            None
+        }
+        (None, false) => {
+            errors.push(
+                Diagnostic::error(
+                    "check::missing-topic",
+                    rule.span,
+                    "this rule needs a topic template",
+                )
+                .with_help("e.g. `allow mobile publish \"c/{pid}/#\"`"),
+            );
+            None
+        }
+        (None, true) => None,
+        (Some(t), false) => topic_pattern(checked, t, &identities, errors),
+    };
+    if errors[before..].iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let loc = checked.source.loc(rule.span.start);
+    let mut identities = identities;
+    identities.shrink_to_fit();
+    Some(CheckedRule {
+        id: RuleId(checked.rules.len() as u32),
+        effect: rule.effect,
+        identities,
+        actions,
+        topic,
+        loc,
+        span: rule.span,
+        text: checked.source.slice(rule.span).trim().to_string(),
+    })
+}
+
+fn resolve_who(checked: &Checked, who: &Who, errors: &mut Vec<Diagnostic>) -> Vec<IdentityId> {
+    match who {
+        Who::Any(_) => (0..checked.identities.len())
+            .map(|i| IdentityId(i as u16))
+            .collect(),
+        Who::Identities(names) => {
+            let mut ids = Vec::new();
+            for name in names {
+                match checked.identity(&name.text) {
+                    Some((id, _)) if !ids.contains(&id) => ids.push(id),
+                    Some(_) => {}
+                    None => {
+                        let known: Vec<&str> =
+                            checked.identities.iter().map(|d| d.name.as_str()).collect();
+                        errors.push(
+                            Diagnostic::error(
+                                "check::unknown-identity",
+                                name.span,
+                                format!("no identity named `{}`", name.text),
+                            )
+                            .with_label("unknown identity")
+                            .with_help(format!(
+                                "defined identities: {}",
+                                if known.is_empty() {
+                                    "none".into()
+                                } else {
+                                    known.join(", ")
+                                }
+                            )),
+                        );
+                    }
+                }
+            }
+            ids
+        }
+    }
+}
+
+fn topic_pattern(
+    checked: &Checked,
+    template: &ast::Template,
+    who: &[IdentityId],
+    errors: &mut Vec<Diagnostic>,
+) -> Option<TopicPattern> {
+    let mut levels = Vec::new();
+    let mut hash = false;
+    let count = template.levels.len();
+    for (i, level) in template.levels.iter().enumerate() {
+        if let [Part::Hash { span }] = level.parts.as_slice() {
+            if i + 1 != count {
+                errors.push(
+                    Diagnostic::error(
+                        "check::hash-not-last",
+                        *span,
+                        "`#` must be the last level of a topic template",
+                    )
+                    .with_label("followed by more levels")
+                    .with_help("use `+` to match exactly one level"),
+                );
+            }
+            hash = true;
+            continue;
+        }
+        levels.push(level_pattern(checked, level, who, errors)?);
+    }
+    levels.shrink_to_fit();
+    Some(TopicPattern { levels, hash })
+}
+
+fn level_pattern(
+    checked: &Checked,
+    level: &ast::Level,
+    who: &[IdentityId],
+    errors: &mut Vec<Diagnostic>,
+) -> Option<LevelPattern> {
+    match level.parts.as_slice() {
+        [] => return Some(LevelPattern::Literal(String::new())),
+        [Part::Plus { .. }] => return Some(LevelPattern::Any { capture: None }),
+        [Part::Capture { name }] => {
+            return Some(LevelPattern::Any {
+                capture: Some(name.text.clone()),
+            });
+        }
+        [Part::Text { text, .. }] => return Some(LevelPattern::Literal(text.clone())),
+        _ => {}
+    }
+    let mut pieces: Vec<Piece> = Vec::new();
+    for part in &level.parts {
+        let piece = match part {
+            Part::Text { text, .. } => Piece::Text(text.clone()),
+            Part::Attr { name } => {
+                for id in who {
+                    let def = &checked.identities[id.0 as usize];
+                    if !def.binds_attr(&name.text) {
+                        let bound: Vec<(String, crate::source::Span)> = def
+                            .attrs
+                            .iter()
+                            .filter(|a| *a != "client")
+                            .map(|a| (a.clone(), name.span))
+                            .collect();
+                        errors.push(unknown_attr(name, &def.name, &bound));
+                        return None;
+                    }
+                }
+                Piece::Attr(name.text.clone())
+            }
+            Part::Capture { name } => Piece::Capture(name.text.clone()),
+            Part::SetRef { capture, set, .. } => {
+                match checked.sets.iter().find(|s| s.name == set.text) {
+                    Some(def) if def.values.is_empty() => {
+                        errors.push(Diagnostic::error(
+                            "check::empty-set",
+                            set.span,
+                            format!("set `{}` is empty, so this rule can never match", set.text),
+                        ));
+                        return None;
+                    }
+                    Some(def) => Piece::OneOf {
+                        capture: Some(capture.text.clone()),
+                        values: def.values.clone(),
+                    },
+                    None => {
+                        let known: Vec<&str> =
+                            checked.sets.iter().map(|s| s.name.as_str()).collect();
+                        errors.push(
+                            Diagnostic::error(
+                                "check::unknown-set",
+                                set.span,
+                                format!("no set named `{}`", set.text),
+                            )
+                            .with_help(format!(
+                                "defined sets: {}",
+                                if known.is_empty() {
+                                    "none".into()
+                                } else {
+                                    known.join(", ")
+                                }
+                            )),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Part::Alternatives { items, .. } => {
+                let mut values: Vec<String> = Vec::new();
+                for item in items {
+                    if !values.contains(&item.text) {
+                        values.push(item.text.clone());
+                    }
+                }
+                Piece::OneOf {
+                    capture: None,
+                    values: Arc::from(values),
+                }
+            }
+            Part::Plus { span } | Part::Hash { span } => {
+                errors.push(Diagnostic::error(
+                    "check::wildcard-in-level",
+                    *span,
+                    "a wildcard must be a whole level",
+                ));
+                return None;
+            }
+        };
+        match (pieces.last_mut(), piece) {
+            (Some(Piece::Text(prev)), Piece::Text(next)) => prev.push_str(&next),
+            (Some(Piece::Capture(_)), Piece::Capture(_)) => {
+                errors.push(
+                    Diagnostic::error(
+                        "check::ambiguous-template",
+                        level.span,
+                        "two free captures side by side in one level",
+                    )
+                    .with_help("put literal text between them, e.g. `{+a}_{+b}`"),
+                );
+                return None;
+            }
+            (_, piece) => pieces.push(piece),
+        }
+    }
+    if let Some(attr) = unseparated_attr(&pieces) {
+        errors.push(ambiguous_attr(&attr, level.span));
+        return None;
+    }
+    pieces.shrink_to_fit();
+    Some(LevelPattern::Pieces(pieces))
+}
+
+/// The first attribute that touches a capture, a set, alternatives or another attribute.
+///
+/// `{pid}{+x}` or `{a|ab}{pid}` would let one account's values produce another account's
+/// levels; literal text on both sides (or the level's edge) keeps every split unique, once
+/// values are kept free of the separating characters (see [`attribute_separators`]).
+fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
+    let is_text = |p: Option<&Piece>| p.is_none_or(|p| matches!(p, Piece::Text(_)));
+    (0..pieces.len()).find_map(|i| match &pieces[i] {
+        Piece::Attr(name)
+            if !is_text(i.checked_sub(1).map(|j| &pieces[j])) || !is_text(pieces.get(i + 1)) =>
+        {
+            Some(name.clone())
+        }
+        _ => None,
+    })
+}
+
+pub(super) fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnostic {
+    Diagnostic::error(
+        "check::ambiguous-template",
+        span,
+        format!("attribute `{{{attr}}}` touches a capture, a set or another attribute"),
+    )
+    .with_label("no literal text between them")
+    .with_help("separate it with literal text, e.g. `{pid}_{aid}` or `{pid}-{+rid}`, so one account's values can never form another account's topic")
+}
+
+/// For each attribute, the characters its values may not contain, so that every template
+/// of the identity splits back into its values in exactly one way.
+///
+/// Ambiguity needs text between two values: in `{pid}_{aid}`, `P1` + `A1_B` and `P1_A1` +
+/// `B` would both render `P1_A1_B`. For each literal text between two variable pieces,
+/// the attribute before it may not contain the text's first character (the split is then
+/// found from the left); if the piece before is a capture or a set, the attribute after it
+/// may not contain the text's last character (the split is found from the right). Text
+/// anchored at either end of a level needs no rule.
+pub fn attribute_separators(checked: &Checked, identity: IdentityId) -> Vec<(String, char)> {
+    let def = &checked.identities[identity.0 as usize];
+    let mut out: Vec<(String, char)> = Vec::new();
+    let mut add = |pieces: Vec<Piece>| {
+        for window in pieces.windows(3) {
+            let [before, Piece::Text(text), after] = window else {
+                continue;
+            };
+            if matches!(before, Piece::Text(_)) || matches!(after, Piece::Text(_)) {
+                continue;
+            }
+            let rule = match (before, after) {
+                (Piece::Attr(name), _) => text.chars().next().map(|c| (name.clone(), c)),
+                (_, Piece::Attr(name)) => text.chars().last().map(|c| (name.clone(), c)),
+                _ => None,
+            };
+            if let Some(rule) = rule {
+                if !out.contains(&rule) {
+                    out.push(rule);
+                }
+            }
+        }
+    };
+    let as_pieces = |client: &[ClientPiece]| -> Vec<Piece> {
+        client
+            .iter()
+            .map(|p| match p {
+                ClientPiece::Text(t) => Piece::Text(t.clone()),
+                ClientPiece::Attr(a) | ClientPiece::Capture(a) => Piece::Attr(a.clone()),
+            })
+            .collect()
+    };
+    add(as_pieces(&def.client));
+    for (_, extract) in &def.extracts {
+        add(as_pieces(extract));
+    }
+    for rule in checked.rules.iter().filter(|r| r.applies_to(identity)) {
+        for level in rule.topic.iter().flat_map(|t| &t.levels) {
+            if let LevelPattern::Pieces(pieces) = level {
+                add(pieces.clone());
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,238 @@
+//! `topicguard serve`: runs the reference broker from `topicguard.toml` (and flags).
+//!
+//! Loads the configuration ([`super::serve_config`]), lets flags override it, loads and
+//! compiles the policy, builds the credential verifier (JWKS, CA, CRLs), the TLS acceptors
+//! and the listeners, then serves until Ctrl-C / SIGTERM, reloading the policy on SIGHUP and
+//! when the file changes ([`crate::broker::reload`]). Logs go to stderr (`RUST_LOG` filters,
+//! default `info`). Any configuration problem is reported before a socket is opened. This
+//! module must never handle a connection itself.
+
+use super::output::{CliError, Exit, Out};
+use super::serve_config::{ListenerConfig, ListenerProtocol, ServeConfig};
+use crate::broker::auth::IdentityAuthenticator;
+use crate::broker::listener::tls::{self, ClientCertificates};
+use crate::broker::listener::{Listener, Protocol, serve_listeners};
+use crate::broker::reload::PolicyReloader;
+use crate::broker::state::Broker;
+use crate::identity::jwt::JwtKeys;
+use crate::identity::keys::{DEFAULT_RELOAD_COOLDOWN, KeySource, KeyStore};
+use crate::identity::select::CredentialConfig;
+use crate::identity::x509::TrustStore;
+use crate::{Engine, Policy};
+use arc_swap::ArcSwap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `topicguard serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (see topicguard.example.toml). Without it, flags only.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The policy file (overrides `policy` in the configuration).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Listen here instead of the configured listeners: `tcp://HOST:PORT`, `tls://`,
+    /// `ws://`, `wss://`, or a bare HOST:PORT (tcp). Repeat for several.
+    #[arg(long, value_name = "URL")]
+    pub listen: Vec<String>,
+    /// Client certificates on tls/wss listeners given with --listen: none, optional, required.
+    #[arg(long, value_name = "MODE", default_value = "optional", value_parser = ["none", "optional", "required"])]
+    pub client_certificates: String,
+    /// JWKS file with the keys that sign client JWTs (overrides [identity] jwks).
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// CA certificate (PEM) for client certificates (overrides [identity] ca; repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// CRL (PEM) for client certificates (overrides [identity] crl; repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// The server's certificate chain (PEM) for tls/wss (overrides [tls] certificate).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The server's private key (PEM) for tls/wss (overrides [tls] key).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+/// Runs `topicguard serve`.
+pub fn run(args: &ServeArgs, out: Out) -> Exit {
+    init_logging();
+    let result = settings(args).and_then(|config| {
+        let runtime = tokio::runtime::Runtime::new()
+            .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?;
+        runtime.block_on(serve(config))
+    });
+    match result {
+        Ok(()) => Exit::Ok,
+        Err(error) => out.error(&error),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn usage(message: impl Into<String>) -> CliError {
+    CliError::Usage(message.into())
+}
+
+/// The configuration file with the flags applied.
+fn settings(args: &ServeArgs) -> Result<ServeConfig, CliError> {
+    let mut config = match &args.config {
+        Some(path) => ServeConfig::load(path).map_err(usage)?,
+        None => ServeConfig::default(),
+    };
+    if args.policy.is_some() {
+        config.policy.clone_from(&args.policy);
+    }
+    if !args.listen.is_empty() {
+        config.listeners = listen_flags(args)?;
+    }
+    if args.jwks.is_some() {
+        config.identity.jwks.clone_from(&args.jwks);
+    }
+    if !args.ca.is_empty() {
+        config.identity.ca.clone_from(&args.ca);
+    }
+    if !args.crl.is_empty() {
+        config.identity.crl.clone_from(&args.crl);
+    }
+    if args.cert.is_some() {
+        config.tls.certificate.clone_from(&args.cert);
+    }
+    if args.key.is_some() {
+        config.tls.key.clone_from(&args.key);
+    }
+    if config.listeners.is_empty() {
+        return Err(usage(
+            "no listener: add a [[listener]] to the configuration or pass --listen",
+        ));
+    }
+    Ok(config)
+}
+
+fn listen_flags(args: &ServeArgs) -> Result<Vec<ListenerConfig>, CliError> {
+    let client_certificates = match args.client_certificates.as_str() {
+        "none" => ClientCertificates::None,
+        "required" => ClientCertificates::Required,
+        _ => ClientCertificates::Optional,
+    };
+    args.listen
+        .iter()
+        .map(|text| {
+            let (protocol, bind) = ListenerProtocol::split(text).map_err(usage)?;
+            Ok(ListenerConfig {
+                protocol,
+                bind: bind.to_string(),
+                client_certificates,
+            })
+        })
+        .collect()
+}
+
+fn credential_config(config: &ServeConfig) -> Result<CredentialConfig, CliError> {
+    let mut credentials = CredentialConfig::default();
+    if let Some(jwks) = &config.identity.jwks {
+        let store = KeyStore::load(KeySource::JwksFile(jwks.clone()), DEFAULT_RELOAD_COOLDOWN)
+            .map_err(|e| usage(e.to_string()))?;
+        credentials.jwt = Some(JwtKeys::new(Arc::new(store)));
+    }
+    if !config.identity.ca.is_empty() {
+        let cas: Vec<&Path> = config.identity.ca.iter().map(PathBuf::as_path).collect();
+        let crls: Vec<&Path> = config.identity.crl.iter().map(PathBuf::as_path).collect();
+        let trust = TrustStore::from_pem_files(&cas, &crls).map_err(|e| usage(e.to_string()))?;
+        credentials.trust = Some(Arc::new(trust));
+    }
+    Ok(credentials)
+}
+
+fn tls_acceptor(
+    config: &ServeConfig,
+    listener: &ListenerConfig,
+    trust: &Option<Arc<TrustStore>>,
+) -> Result<TlsAcceptor, CliError> {
+    let (Some(cert), Some(key)) = (&config.tls.certificate, &config.tls.key) else {
+        return Err(usage(format!(
+            "listener {}: tls and wss need [tls] certificate and key (or --cert/--key)",
+            listener.bind
+        )));
+    };
+    tls::acceptor(cert, key, listener.client_certificates, trust.clone())
+        .map_err(|e| usage(format!("listener {}: {e}", listener.bind)))
+}
+
+async fn bind_listeners(
+    config: &ServeConfig,
+    trust: Option<Arc<TrustStore>>,
+) -> Result<Vec<Listener>, CliError> {
+    let mut listeners = Vec::new();
+    for listener in &config.listeners {
+        let socket = tokio::net::TcpListener::bind(&listener.bind)
+            .await
+            .map_err(|e| usage(format!("cannot listen on {}: {e}", listener.bind)))?;
+        let protocol = match listener.protocol {
+            ListenerProtocol::Tcp => Protocol::Tcp,
+            ListenerProtocol::Ws => Protocol::Ws,
+            ListenerProtocol::Tls => Protocol::Tls(tls_acceptor(config, listener, &trust)?),
+            ListenerProtocol::Wss => Protocol::Wss(tls_acceptor(config, listener, &trust)?),
+        };
+        listeners.push(Listener { socket, protocol });
+    }
+    Ok(listeners)
+}
+
+async fn serve(config: ServeConfig) -> Result<(), CliError> {
+    let policy_path = config
+        .policy
+        .clone()
+        .ok_or_else(|| usage("no policy: set `policy` in the configuration or pass --policy"))?;
+    let policy = Policy::load(&policy_path)?;
+    let engines = Arc::new(ArcSwap::from_pointee(Engine::new(&policy.checked)?));
+    let credentials = credential_config(&config)?;
+    let trust = credentials.trust.clone();
+    let authenticator = Arc::new(
+        IdentityAuthenticator::new(credentials, engines.clone())
+            .map_err(|e| usage(e.to_string()))?,
+    );
+    let listeners = bind_listeners(&config, trust).await?;
+    let broker_config = config.limits.broker_config();
+    let broker = Arc::new(Broker::new(
+        engines.clone(),
+        broker_config,
+        authenticator.clone(),
+    ));
+    let stop = CancellationToken::new();
+    let reloader = PolicyReloader::new(&policy_path, engines, broker.clone(), Some(authenticator));
+    let interval = Duration::from_millis(config.policy_poll_ms);
+    tokio::spawn(reloader.run(interval, stop.clone()));
+    serve_listeners(listeners, broker, termination()).await;
+    stop.cancel();
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

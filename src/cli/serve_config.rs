@@ -1,0 +1,225 @@
+//! `topicguard.toml`: the configuration `topicguard serve` reads (see
+//! `topicguard.example.toml`).
+//!
+//! The file names the policy, the listeners (`tcp`, `tls`, `ws`, `wss` with their bind
+//! addresses and client-certificate mode), the TLS server certificate, the identity
+//! material (JWKS, CA, CRLs) and the limits, which map onto [`BrokerConfig`]; anything
+//! left out keeps its documented default. Unknown keys are errors, so a typo never silently
+//! drops a setting. Relative paths are relative to the configuration file. This module
+//! must never open sockets or start the broker.
+
+use crate::broker::BrokerConfig;
+use crate::broker::listener::tls::ClientCertificates;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The policy file.
+    pub policy: Option<PathBuf>,
+    /// How often the policy file's modification time is checked, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub policy_poll_ms: u64,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    #[serde(default)]
+    pub tls: TlsFiles,
+    #[serde(default)]
+    pub identity: IdentityFiles,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn default_poll_ms() -> u64 {
+    2000
+}
+
+/// One `[[listener]]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub protocol: ListenerProtocol,
+    /// `host:port`; port 0 picks a free port.
+    pub bind: String,
+    /// For `tls` and `wss`: `none`, `optional` (the default) or `required`.
+    #[serde(default = "default_client_certificates")]
+    pub client_certificates: ClientCertificates,
+}
+
+fn default_client_certificates() -> ClientCertificates {
+    ClientCertificates::Optional
+}
+
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+impl ListenerProtocol {
+    /// `tcp://addr`, `tls://addr`, `ws://addr`, `wss://addr`, or a bare address (tcp).
+    pub fn split(text: &str) -> Result<(ListenerProtocol, &str), String> {
+        let Some((scheme, address)) = text.split_once("://") else {
+            return Ok((ListenerProtocol::Tcp, text));
+        };
+        let protocol = match scheme {
+            "tcp" | "mqtt" => ListenerProtocol::Tcp,
+            "tls" | "mqtts" => ListenerProtocol::Tls,
+            "ws" => ListenerProtocol::Ws,
+            "wss" => ListenerProtocol::Wss,
+            other => {
+                return Err(format!(
+                    "--listen {text}: unknown scheme `{other}` (tcp, tls, ws, wss)"
+                ));
+            }
+        };
+        Ok((protocol, address))
+    }
+}
+
+/// `[tls]`: the server's certificate chain and key (PEM), for `tls` and `wss` listeners.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// `[identity]`: what verifies client credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFiles {
+    /// JWKS with the keys that sign client JWTs.
+    pub jwks: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates chain to.
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+    /// CRLs (PEM); with any, revocation is checked for the whole chain.
+    #[serde(default)]
+    pub crl: Vec<PathBuf>,
+}
+
+/// `[limits]`: each key overrides one [`BrokerConfig`] default (see its docs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_packet_size: Option<usize>,
+    pub connect_timeout_secs: Option<u64>,
+    pub max_keep_alive: Option<u16>,
+    pub allow_zero_keep_alive: Option<bool>,
+    pub max_inflight: Option<u16>,
+    pub receive_maximum: Option<u16>,
+    pub max_queued_messages: Option<usize>,
+    pub max_topic_levels: Option<usize>,
+    pub topic_alias_maximum: Option<u16>,
+    pub max_subscriptions_per_client: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_retained_messages: Option<usize>,
+    pub max_session_expiry: Option<u32>,
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *target = value;
+    }
+}
+
+impl Limits {
+    /// The broker configuration: defaults, overridden by what is set here.
+    pub fn broker_config(&self) -> BrokerConfig {
+        let mut c = BrokerConfig::default();
+        set(&mut c.max_packet_size, self.max_packet_size);
+        set(
+            &mut c.connect_timeout,
+            self.connect_timeout_secs.map(Duration::from_secs),
+        );
+        set(&mut c.max_keep_alive, self.max_keep_alive);
+        set(&mut c.allow_zero_keep_alive, self.allow_zero_keep_alive);
+        set(&mut c.max_inflight, self.max_inflight);
+        set(&mut c.receive_maximum, self.receive_maximum);
+        set(&mut c.max_queued_messages, self.max_queued_messages);
+        set(&mut c.max_topic_levels, self.max_topic_levels);
+        set(&mut c.topic_alias_maximum, self.topic_alias_maximum);
+        set(
+            &mut c.max_subscriptions_per_client,
+            self.max_subscriptions_per_client,
+        );
+        set(&mut c.max_connections, self.max_connections);
+        set(&mut c.max_retained_messages, self.max_retained_messages);
+        set(&mut c.max_session_expiry, self.max_session_expiry);
+        c
+    }
+}
+
+impl ServeConfig {
+    /// Reads and parses a file; paths in it become relative to its directory.
+    pub fn load(path: &Path) -> Result<ServeConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut config: ServeConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.rebase(base);
+        Ok(config)
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| *p = base.join(&*p);
+        self.policy.iter_mut().for_each(join);
+        self.tls.certificate.iter_mut().for_each(join);
+        self.tls.key.iter_mut().for_each(join);
+        self.identity.jwks.iter_mut().for_each(join);
+        self.identity.ca.iter_mut().for_each(join);
+        self.identity.crl.iter_mut().for_each(join);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses_and_maps_its_limits() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/topicguard.example.toml"
+        ));
+        let config = ServeConfig::load(path).expect("the example parses");
+        let protocols: Vec<_> = config.listeners.iter().map(|l| l.protocol).collect();
+        use ListenerProtocol::*;
+        assert_eq!(protocols, [Tcp, Tls, Ws, Wss]);
+        assert_eq!(config.listeners[3].bind, "0.0.0.0:443");
+        assert!(
+            config
+                .policy
+                .expect("a policy")
+                .ends_with("policies/xfinity.policy")
+        );
+        assert_eq!(
+            config.limits.broker_config().max_packet_size,
+            128 * 1024 + 4096
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_schemes_are_errors() {
+        let typo = toml::from_str::<ServeConfig>("[limits]\nmax_packet_sise = 10\n");
+        assert!(typo.is_err_and(|e| e.to_string().contains("max_packet_sise")));
+        assert_eq!(
+            ListenerProtocol::split("127.0.0.1:1"),
+            Ok((ListenerProtocol::Tcp, "127.0.0.1:1"))
+        );
+        assert_eq!(
+            ListenerProtocol::split("wss://[::1]:443"),
+            Ok((ListenerProtocol::Wss, "[::1]:443"))
+        );
+        assert!(ListenerProtocol::split("http://x:1").is_err());
+    }
+}

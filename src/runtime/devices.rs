@@ -1,0 +1,115 @@
+//! The simulated devices a gateway bridges: a light, a thermostat and a door lock. Each
+//! holds its state as a JSON object (what it reports to its shadow) and applies a desired
+//! delta only if every key is known and every value is in range — all or nothing. This
+//! module must never do I/O.
+
+use serde_json::{Map, Value, json};
+use std::fmt;
+
+/// The kinds of simulated device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Light,
+    Thermostat,
+    DoorLock,
+}
+
+impl Kind {
+    /// The device part of its thing name (`<pid>_<aid>_<device>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Light => "light",
+            Kind::Thermostat => "thermostat",
+            Kind::DoorLock => "lock",
+        }
+    }
+
+    pub fn all() -> [Kind; 3] {
+        [Kind::Light, Kind::Thermostat, Kind::DoorLock]
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One simulated device.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Device {
+    pub kind: Kind,
+    pub state: Map<String, Value>,
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl Device {
+    /// A device in its power-on state.
+    pub fn new(kind: Kind) -> Device {
+        let state = match kind {
+            Kind::Light => json!({"on": false, "brightness": 100}),
+            Kind::Thermostat => json!({"setpoint": 20, "mode": "heat"}),
+            Kind::DoorLock => json!({"locked": true}),
+        };
+        Device {
+            kind,
+            state: object(state),
+        }
+    }
+
+    /// Applies a desired delta; on any invalid key or value nothing changes.
+    pub fn apply(&mut self, delta: &Map<String, Value>) -> Result<(), String> {
+        for (key, value) in delta {
+            self.check(key, value)?;
+        }
+        for (key, value) in delta {
+            self.state.insert(key.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    fn check(&self, key: &str, value: &Value) -> Result<(), String> {
+        let ok = match (self.kind, key) {
+            (Kind::Light, "on") | (Kind::DoorLock, "locked") => value.is_boolean(),
+            (Kind::Light, "brightness") => value.as_u64().is_some_and(|b| b <= 100),
+            (Kind::Thermostat, "setpoint") => {
+                value.as_f64().is_some_and(|t| (10.0..=30.0).contains(&t))
+            }
+            (Kind::Thermostat, "mode") => matches!(value.as_str(), Some("heat" | "cool" | "off")),
+            _ => return Err(format!("the {} has no setting `{key}`", self.kind)),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("the {} cannot set `{key}` to {value}", self.kind))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_deltas_apply_and_invalid_ones_change_nothing() {
+        let mut t = Device::new(Kind::Thermostat);
+        t.apply(&object(json!({"setpoint": 22.5}))).unwrap();
+        assert_eq!(t.state["setpoint"], json!(22.5));
+        let before = t.clone();
+        assert!(
+            t.apply(&object(json!({"mode": "cool", "setpoint": 99})))
+                .is_err()
+        );
+        assert!(t.apply(&object(json!({"colour": "red"}))).is_err());
+        assert_eq!(t, before);
+        let mut lock = Device::new(Kind::DoorLock);
+        lock.apply(&object(json!({"locked": false}))).unwrap();
+        assert_eq!(lock.state["locked"], json!(false));
+    }
+}

@@ -1,0 +1,332 @@
+//! The broker over TLS with real clients: `mosquitto_pub`/`mosquitto_sub` with a client
+//! certificate from a development PKI generated here, and with a JWT password; a
+//! certificate from another CA, a revoked one, or none where one is required is refused.
+//!
+//! Also the shared fixture of the transport tests ([`SecureBroker`]): a broker on
+//! 127.0.0.1 port 0 with tcp, tls (optional and required client certificates), ws and wss
+//! listeners, the [`IdentityAuthenticator`] with a dev JWKS, CA and CRL, and the policy of
+//! the broker harness (xfinity plus an anonymous `dev` identity).
+
+use crate::broker_harness::{mosquitto, test_config, test_policy};
+use arc_swap::ArcSwap;
+use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair, SanType};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use topicguard::broker::auth::IdentityAuthenticator;
+use topicguard::broker::listener::tls::{self, ClientCertificates};
+use topicguard::broker::listener::{Listener, Protocol, serve_listeners};
+use topicguard::broker::state::Broker;
+use topicguard::broker::{BrokerConfig, SharedEngine};
+use topicguard::identity::dev::{self, DevAlg, DevCa, DevSigner, GatewaySpec};
+use topicguard::identity::jwt::JwtKeys;
+use topicguard::identity::keys::{DEFAULT_RELOAD_COOLDOWN, KeySource, KeyStore};
+use topicguard::identity::select::CredentialConfig;
+use topicguard::identity::x509::TrustStore;
+use topicguard::{Engine, Policy};
+
+pub const GATEWAY_ID: &str = "iot:P1_A1:adp:xhf:550e8400-e29b-41d4-a716-446655440000";
+pub const MOBILE_ID: &str = "xfi:P1_A1:clt:J1";
+
+/// A fresh directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("topicguard-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// Development credentials written to a directory: CA + CRL (revoking serial 9), server
+/// certificate for 127.0.0.1, a gateway certificate (serial 2), a revoked gateway (serial
+/// 9), a gateway from another CA, and a JWT signer whose JWKS is `jwks.json`.
+pub struct Pki {
+    pub dir: PathBuf,
+    pub signer: DevSigner,
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write a PKI file");
+}
+
+fn server_params(now: u64) -> CertificateParams {
+    let mut params = dev::leaf_params(5, now);
+    params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params
+}
+
+fn issue(ca: &DevCa, dir: &Path, name: &str, params: &CertificateParams) {
+    let (cert, key): (_, KeyPair) = ca.issue(params).expect("issue a certificate");
+    write(dir, &format!("{name}.pem"), &cert.pem());
+    write(dir, &format!("{name}-key.pem"), &key.serialize_pem());
+}
+
+impl Pki {
+    pub fn generate(name: &str) -> Pki {
+        let dir = temp_dir(name);
+        let now = dev::unix_now();
+        let ca = DevCa::new("test CA", now).expect("CA");
+        let other = DevCa::new("other CA", now).expect("other CA");
+        write(&dir, "ca.pem", &ca.cert.pem());
+        let crl = ca.crl(now - 60, now + 86_400, &[9]).expect("CRL");
+        write(&dir, "crl.pem", &crl.pem().expect("CRL PEM"));
+        let spec = GatewaySpec::default();
+        issue(&ca, &dir, "server", &server_params(now));
+        issue(&ca, &dir, "gateway", &dev::gateway_params(&spec, 2, now));
+        issue(&ca, &dir, "revoked", &dev::gateway_params(&spec, 9, now));
+        issue(
+            &other,
+            &dir,
+            "stranger",
+            &dev::gateway_params(&spec, 2, now),
+        );
+        let signer = DevSigner::generate(DevAlg::ES256, "k1").expect("signer");
+        let jwks = serde_json::to_string(&dev::jwks(&[&signer])).expect("JWKS");
+        write(&dir, "jwks.json", &jwks);
+        Pki { dir, signer }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// A mobile JWT for P1/A1/J1 expiring `exp_in` seconds from now (negative: expired).
+    pub fn token(&self, exp_in: i64) -> String {
+        let now = dev::unix_now();
+        let mut claims = dev::default_claims(now, "J1");
+        claims["pid"] = Value::from("P1");
+        claims["aid"] = Value::from("A1");
+        claims["exp"] = Value::from(now.saturating_add_signed(exp_in));
+        self.signer.sign(&claims).expect("sign")
+    }
+
+    fn credentials(&self) -> (CredentialConfig, Arc<TrustStore>) {
+        let source = KeySource::JwksFile(self.dir.join("jwks.json"));
+        let store = KeyStore::load(source, DEFAULT_RELOAD_COOLDOWN).expect("load the JWKS");
+        let ca = self.dir.join("ca.pem");
+        let crl = self.dir.join("crl.pem");
+        let trust = TrustStore::from_pem_files(&[&ca], &[&crl]).expect("trust store");
+        let trust = Arc::new(trust);
+        let config = CredentialConfig {
+            jwt: Some(JwtKeys::new(Arc::new(store))),
+            trust: Some(trust.clone()),
+            ..CredentialConfig::default()
+        };
+        (config, trust)
+    }
+}
+
+/// A broker with every kind of listener.
+pub struct SecureBroker {
+    pub tcp: SocketAddr,
+    pub tls: SocketAddr,
+    pub tls_required: SocketAddr,
+    pub ws: SocketAddr,
+    pub wss: SocketAddr,
+    pub engines: SharedEngine,
+    pub broker: Arc<Broker>,
+    pub authenticator: Arc<IdentityAuthenticator>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+async fn bind(protocol: Protocol) -> (Listener, SocketAddr) {
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    (Listener { socket, protocol }, addr)
+}
+
+impl SecureBroker {
+    pub async fn start(pki: &Pki) -> SecureBroker {
+        SecureBroker::with(pki, test_policy(), test_config()).await
+    }
+
+    pub async fn with(pki: &Pki, policy: Policy, config: BrokerConfig) -> SecureBroker {
+        let engine = Engine::new(&policy.checked).expect("compile");
+        let engines: SharedEngine = Arc::new(ArcSwap::from_pointee(engine));
+        let (credentials, trust) = pki.credentials();
+        let authenticator = Arc::new(
+            IdentityAuthenticator::new(credentials, engines.clone()).expect("authenticator"),
+        );
+        let (cert, key) = (pki.dir.join("server.pem"), pki.dir.join("server-key.pem"));
+        let acceptor = |mode| tls::acceptor(&cert, &key, mode, Some(trust.clone())).expect("TLS");
+        let (tcp, tcp_addr) = bind(Protocol::Tcp).await;
+        let (tls, tls_addr) = bind(Protocol::Tls(acceptor(ClientCertificates::Optional))).await;
+        let (req, req_addr) = bind(Protocol::Tls(acceptor(ClientCertificates::Required))).await;
+        let (ws, ws_addr) = bind(Protocol::Ws).await;
+        let (wss, wss_addr) = bind(Protocol::Wss(acceptor(ClientCertificates::Optional))).await;
+        let broker = Arc::new(Broker::new(engines.clone(), config, authenticator.clone()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listeners = vec![tcp, tls, req, ws, wss];
+        let task = tokio::spawn(serve_listeners(listeners, broker.clone(), async move {
+            let _ = stopped.await;
+        }));
+        SecureBroker {
+            tcp: tcp_addr,
+            tls: tls_addr,
+            tls_required: req_addr,
+            ws: ws_addr,
+            wss: wss_addr,
+            engines,
+            broker,
+            authenticator,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Shuts down and waits (bounded) for the listeners to return.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("serve_listeners did not return after shutdown")
+            .expect("serve_listeners panicked");
+    }
+}
+
+impl Drop for SecureBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs a mosquitto client against `addr` (bounded); returns (exit code, stdout+stderr).
+pub async fn mosquitto_run(binary: &str, addr: SocketAddr, args: &[&str]) -> (i32, String) {
+    let child = tokio::process::Command::new(mosquitto(binary))
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
+    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{binary} did not finish within 15 s"))
+        .expect("wait for the client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn presence_topic() -> String {
+    format!("c/iot/P1_A1/{GATEWAY_ID}/presence")
+}
+
+/// The gateway publishes its retained presence over TLS with its certificate.
+async fn publish_presence(pki: &Pki, addr: SocketAddr, cert: &str, payload: &str) -> (i32, String) {
+    let (ca, cert_file, key) = (
+        pki.path("ca.pem"),
+        pki.path(&format!("{cert}.pem")),
+        pki.path(&format!("{cert}-key.pem")),
+    );
+    let topic = presence_topic();
+    let args = [
+        "--cafile", &ca, "--cert", &cert_file, "--key", &key, "-i", GATEWAY_ID, "-t", &topic, "-m",
+        payload, "-r", "-q", "1",
+    ];
+    mosquitto_run("mosquitto_pub", addr, &args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_certificate_and_a_mobile_jwt_work_over_tls_with_mosquitto() {
+    let pki = Pki::generate("tls-ok");
+    let broker = SecureBroker::start(&pki).await;
+    for addr in [broker.tls, broker.tls_required] {
+        let (code, out) = publish_presence(&pki, addr, "gateway", "online").await;
+        assert_eq!(code, 0, "gateway publish over TLS: {out}");
+    }
+    let token = pki.token(3600);
+    let ca = pki.path("ca.pem");
+    for version in ["mqttv311", "mqttv5"] {
+        let args = [
+            "-V",
+            version,
+            "--cafile",
+            &ca,
+            "-i",
+            MOBILE_ID,
+            "-u",
+            "mobile",
+            "-P",
+            &token,
+            "-t",
+            "c/iot/P1_A1/+/presence",
+            "-v",
+            "-C",
+            "1",
+            "-W",
+            "5",
+        ];
+        let (code, out) = mosquitto_run("mosquitto_sub", broker.tls, &args).await;
+        assert_eq!(code, 0, "mobile subscribe with a JWT ({version}): {out}");
+        assert_eq!(out.trim(), format!("{} online", presence_topic()));
+    }
+    // The mobile's own publish space is allowed; the gateway's is not (5.0 PUBACK 0x87).
+    let mine = format!("c/xfi/P1_A1/lights/{MOBILE_ID}/r1");
+    let args = [
+        "-V", "mqttv5", "--cafile", &ca, "-i", MOBILE_ID, "-u", "m", "-P", &token, "-t", &mine,
+        "-m", "on", "-q", "1",
+    ];
+    assert_eq!(mosquitto_run("mosquitto_pub", broker.tls, &args).await.0, 0);
+    let theirs = presence_topic();
+    let args = [
+        "-V", "mqttv5", "--cafile", &ca, "-i", MOBILE_ID, "-u", "m", "-P", &token, "-t", &theirs,
+        "-m", "x", "-q", "1",
+    ];
+    let (_, out) = mosquitto_run("mosquitto_pub", broker.tls, &args).await;
+    assert!(
+        out.contains("Not authorized"),
+        "a mobile must not publish the gateway's presence: {out}"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_revoked_or_missing_certificate_is_refused_and_the_broker_goes_on() {
+    let pki = Pki::generate("tls-bad");
+    let broker = SecureBroker::start(&pki).await;
+    for cert in ["stranger", "revoked"] {
+        let (code, out) = publish_presence(&pki, broker.tls, cert, "x").await;
+        assert_ne!(code, 0, "the {cert} certificate must be refused: {out}");
+    }
+    let ca = pki.path("ca.pem");
+    let topic = presence_topic();
+    let args = ["--cafile", &ca, "-i", "dev-1", "-t", "dev/x", "-m", "x"];
+    let (code, out) = mosquitto_run("mosquitto_pub", broker.tls_required, &args).await;
+    assert_ne!(
+        code, 0,
+        "no certificate on a listener that requires one: {out}"
+    );
+    // Without a certificate the optional listener falls back to the anonymous `dev`
+    // identity, which may not publish the gateway's presence.
+    let (code, _) = mosquitto_run("mosquitto_pub", broker.tls, &args).await;
+    assert_eq!(code, 0, "anonymous dev identity over TLS");
+    let args = [
+        "-V", "mqttv5", "--cafile", &ca, "-i", "dev-1", "-t", &topic, "-m", "x", "-q", "1",
+    ];
+    let (_, out) = mosquitto_run("mosquitto_pub", broker.tls, &args).await;
+    assert!(
+        out.contains("Not authorized"),
+        "dev may not publish presence: {out}"
+    );
+    let (code, out) = publish_presence(&pki, broker.tls, "gateway", "still-up").await;
+    assert_eq!(code, 0, "the broker still serves good clients: {out}");
+    broker.stop().await;
+}
