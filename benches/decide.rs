@@ -17,8 +17,7 @@ use common::scan::Scan;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use topicguard::ast::Action;
-use topicguard::check::Checked;
-use topicguard::{Engine, Request, Verdict};
+use topicguard::{Engine, Policy, Request, Verdict};
 
 const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 
@@ -51,14 +50,14 @@ fn request(r: &BenchRequest) -> Request<'_> {
 }
 
 /// Times every request on one policy, for topicguard and the scan.
-fn bench_policy(c: &mut Criterion, group: &str, checked: &Checked, requests: &[BenchRequest]) {
-    let engine = Engine::new(checked).expect("benchmark policy compiles");
-    let scan = Scan::new(checked);
+fn bench_policy(c: &mut Criterion, group: &str, policy: &Policy, requests: &[BenchRequest]) {
+    let engine = Engine::from_policy(policy).expect("benchmark policy compiles");
+    let scan = Scan::new(&policy.checked);
     let identity = common::mobile();
     let session = engine.bind(&identity, CLIENT);
     let scan_session = scan.bind(&identity, CLIENT);
     let mut g = c.benchmark_group(group);
-    if checked.rules.len() >= 10_000 {
+    if policy.checked.rules.len() >= 10_000 {
         g.sample_size(20);
     }
     for r in requests {
@@ -99,12 +98,7 @@ fn xfinity(c: &mut Criterion) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
     let text = std::fs::read_to_string(path).expect("policies/xfinity.policy is readable");
     let policy = common::load("xfinity.policy", &text);
-    bench_policy(
-        c,
-        "xfinity",
-        &policy.checked,
-        &policy_gen::xfinity_requests(),
-    );
+    bench_policy(c, "xfinity", &policy, &policy_gen::xfinity_requests());
 }
 
 fn generated(c: &mut Criterion) {
@@ -112,12 +106,7 @@ fn generated(c: &mut Criterion) {
         let generated = policy_gen::generate(n);
         let policy = common::load("generated.policy", &generated.text);
         assert_eq!(policy.checked.rules.len(), generated.rules);
-        bench_policy(
-            c,
-            &format!("rules-{n}"),
-            &policy.checked,
-            &generated.requests(),
-        );
+        bench_policy(c, &format!("rules-{n}"), &policy, &generated.requests());
     }
 }
 

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         }
     };
     let checked_at = start.elapsed();
-    let engine = match Engine::new(&policy.checked) {
+    let engine = match Engine::from_policy(&policy) {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("{e}");

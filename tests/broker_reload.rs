@@ -4,7 +4,7 @@
 //! `file:line`, the running policy kept.
 
 use crate::broker_harness::{TestClient, test_config};
-use crate::broker_tls::{Pki, SecureBroker, temp_dir};
+use crate::broker_tls::{Pki, SecureBroker};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ fn write_policy(path: &Path, rules: &str, bump: u64) {
 
 async fn start(name: &str) -> (Pki, SecureBroker, std::path::PathBuf) {
     let pki = Pki::generate(name);
-    let path = temp_dir(name).join("broker.policy");
+    let path = pki.dir.join("broker.policy");
     write_policy(&path, SUBSCRIBE_ALLOWED, 0);
     let policy = Policy::load(&path).expect("the first policy loads");
     let broker = SecureBroker::with(&pki, policy, test_config()).await;
@@ -226,14 +226,16 @@ async fn topicguard_serve_runs_from_a_config_file_and_reloads_on_sighup() {
     assert_eq!((code, out.trim()), (0, "up"), "mobile with a JWT over TLS");
     std::fs::write(&policy_path, "allow nobody frobnicate\n").expect("break the policy");
     let pid = child.id().expect("the server runs").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
+    // The shell's built-in `kill`: no procps needed.
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -HUP {pid}")])
         .status();
     assert!(status.is_ok_and(|s| s.success()), "send SIGHUP");
     let rejected = line_with(&mut lines, "policy reload (SIGHUP) rejected").await;
-    assert!(rejected.contains("broker.policy"), "{rejected}");
-    let broken_at = line_with(&mut lines, "broker.policy:1:").await;
-    assert!(!broken_at.is_empty());
+    assert!(
+        rejected.contains("broker.policy:1:"),
+        "file:line in {rejected}"
+    );
     let (code, out) = mosquitto_run("mosquitto_sub", tls, &args).await;
     assert_eq!((code, out.trim()), (0, "up"), "the old policy still serves");
     child.kill().await.expect("stop the server");

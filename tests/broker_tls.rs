@@ -124,6 +124,12 @@ impl Pki {
     }
 }
 
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A broker with every kind of listener.
 pub struct SecureBroker {
     pub tcp: SocketAddr,
@@ -252,6 +258,31 @@ async fn a_gateway_certificate_and_a_mobile_jwt_work_over_tls_with_mosquitto() {
         let (code, out) = publish_presence(&pki, addr, "gateway", "online").await;
         assert_eq!(code, 0, "gateway publish over TLS: {out}");
     }
+    for version in ["tlsv1.2", "tlsv1.3"] {
+        let (ca, cert, key) = (
+            pki.path("ca.pem"),
+            pki.path("gateway.pem"),
+            pki.path("gateway-key.pem"),
+        );
+        let args = [
+            "--tls-version",
+            version,
+            "--cafile",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "-i",
+            GATEWAY_ID,
+            "-t",
+            &presence_topic(),
+            "-m",
+            "x",
+        ];
+        let (code, out) = mosquitto_run("mosquitto_pub", broker.tls, &args).await;
+        assert_eq!(code, 0, "{version}: {out}");
+    }
     let token = pki.token(3600);
     let ca = pki.path("ca.pem");
     for version in ["mqttv311", "mqttv5"] {
@@ -329,4 +360,81 @@ async fn a_foreign_revoked_or_missing_certificate_is_refused_and_the_broker_goes
     let (code, out) = publish_presence(&pki, broker.tls, "gateway", "still-up").await;
     assert_eq!(code, 0, "the broker still serves good clients: {out}");
     broker.stop().await;
+}
+
+/// Runs `topicguard ARGS` to completion (bounded).
+fn topicguard_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(args)
+        .output()
+        .expect("the topicguard binary runs")
+}
+
+/// Waits (bounded) until `port` on 127.0.0.1 accepts a TCP connection.
+async fn accepts(port: u16) -> bool {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// `topicguard dev pki` writes a broker certificate signed by its CA, so `topicguard serve`
+/// takes it as is and mosquitto verifies it with `--cafile ca.pem`, by name and by IP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dev_pki_server_certificate_serves_tls_to_mosquitto() {
+    let dir = temp_dir("dev-pki-serve");
+    let made = topicguard_cli(&["dev", "pki", "--out", &dir.display().to_string()]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
+    let listen = format!("tls://127.0.0.1:{port}");
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(["serve", "--policy", policy, "--listen", &listen])
+        .args(["--ca", &file("ca.pem"), "--crl", &file("crl.pem")])
+        .args([
+            "--cert",
+            &file("server.pem"),
+            "--key",
+            &file("server-key.pem"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start topicguard serve");
+    assert!(accepts(port).await, "serve did not listen on {listen}");
+    let (ca, cert, key) = (file("ca.pem"), file("gateway.pem"), file("gateway-key.pem"));
+    let filter = "$aws/things/P1_A1_light/shadow/update/delta";
+    for host in ["localhost", "127.0.0.1"] {
+        let mut sub = tokio::process::Command::new(mosquitto("mosquitto_sub"));
+        sub.args(["-h", host, "-p", &port.to_string(), "--cafile", &ca])
+            .args(["--cert", &cert, "--key", &key, "-i", GATEWAY_ID])
+            .args(["-t", filter, "-q", "1", "-E", "-d"])
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(15), sub.output())
+            .await
+            .expect("mosquitto_sub finished within 15 s")
+            .expect("mosquitto_sub runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(0), "-h {host}: {text}");
+        assert!(text.contains("CONNACK"), "-h {host}: {text}");
+        assert!(text.contains("SUBACK"), "-h {host}: {text}");
+    }
+    serve.start_kill().ok();
+    let _ = serve.wait().await;
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -5,6 +5,8 @@ mod broker_codec;
 #[cfg(feature = "runtime")]
 mod broker_harness;
 #[cfg(feature = "runtime")]
+mod broker_jwt;
+#[cfg(feature = "runtime")]
 mod broker_mosquitto;
 #[cfg(feature = "runtime")]
 mod broker_observe;
@@ -14,8 +16,6 @@ mod broker_paho;
 mod broker_protocol;
 #[cfg(feature = "runtime")]
 mod broker_reload;
-#[cfg(feature = "runtime")]
-mod broker_jwt;
 #[cfg(feature = "runtime")]
 mod broker_tls;
 #[cfg(feature = "runtime")]

@@ -225,6 +225,7 @@ async fn the_flow_service_gateway_mobile_409_and_last_will() {
         log.clone(),
     );
     logged(&lines, "service svc:lights:1: Connected").await;
+    assert!(service.subscribed(STEP).await, "the service's SUBACK");
     let gw = gateway::start(gateway_config(&broker), log.clone());
     let presence = format!("c/iot/P1_A1/iot:P1_A1:adp:xhf:{IID}/presence");
     assert_eq!(
@@ -466,4 +467,275 @@ mod tls {
         }
         broker.stop().await;
     }
+}
+
+/// `topicguard demo`'s scenario end to end: the real `topicguard serve` (TLS with client
+/// certificates, JWT), generated development credentials, the runtimes; every step's
+/// outcome and the policy decision printed for it. Multi-threaded like the command, so the
+/// killed gateway's task can still be running when it is killed (step 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_every_step_with_its_decision() {
+    use topicguard::runtime::demo::{self, DemoSetup};
+    let dir = std::env::temp_dir().join(format!("tg-demo-test-{}", std::process::id()));
+    let setup = DemoSetup {
+        exe: env!("CARGO_BIN_EXE_topicguard").into(),
+        policy: concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy").into(),
+        dir: dir.clone(),
+    };
+    let (log, lines) = recorder();
+    let outcome = demo::run(&setup, log).await;
+    let text = lines.lock().unwrap().join("\n");
+    assert_eq!(outcome, Ok(()), "{text}");
+    for expected in [
+        "policy: mobile xfi:P1_A1:clt:J1 connects (JWT) -> ALLOWED by ",
+        "service svc:lights:1 subscribed to the requests addressed to it",
+        "mobile received c/xfi/P1_A1/xfi:P1_A1:clt:J1/lights/r1/success",
+        "gateway: P1_A1_light applied {\"on\":true}",
+        "reported {\"brightness\":100,\"on\":true}",
+        "reported {\"mode\":\"heat\",\"setpoint\":23}",
+        "code 409 \"Version conflict\"",
+        "publishes $aws/things/P2_B7_light/shadow/update -> DENIED (no rule allows it)",
+        "broker answered PUBACK 0x87 (not authorized)",
+        "broker answered SUBACK 0x87 (not authorized)",
+        "/presence: {\"connected\":false}",
+        "mobile received (missed while offline) c/iot/P1_A1/",
+        "mobile received (missed while offline) $aws/things/P1_A1_light/shadow/update/documents",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `topicguard mobile` command against the test broker: states, the answer, exit codes.
+#[tokio::test]
+async fn the_mobile_command_prints_states_and_the_answer() {
+    let broker = TestBroker::start().await;
+    let run = |args: Vec<String>| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+            .args(args)
+            .kill_on_drop(true)
+            .output()
+    };
+    let base = |aid: &str| -> Vec<String> {
+        let user = format!("mobile:P1:{aid}:J1");
+        let broker = broker.addr.to_string();
+        [
+            "mobile",
+            "--broker",
+            &broker,
+            "--username",
+            &user,
+            "--pid",
+            "P1",
+            "--aid",
+            aid,
+            "--jti",
+            "J1",
+            "--timeout",
+            "5",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut set = base("A1");
+    set.extend(["set", "light", r#"{"on":true}"#].map(String::from));
+    let out = tokio::time::timeout(Duration::from_secs(20), run(set))
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("mobile: Connecting\nmobile: Connected\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("$aws/things/P1_A1_light/shadow/update/accepted {"),
+        "{stdout}"
+    );
+    let mut get = base("A2");
+    get.extend(["get", "light"].map(String::from));
+    let out = tokio::time::timeout(Duration::from_secs(20), run(get))
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "account A2 has no light shadow: {stdout}"
+    );
+    assert!(
+        stdout.contains("$aws/things/P1_A2_light/shadow/get/rejected {\"code\":404"),
+        "{stdout}"
+    );
+    let mut bad = base("A1");
+    bad.extend(["--cert", "x.pem", "--key", "x.key", "get", "light"].map(String::from));
+    let out = tokio::time::timeout(Duration::from_secs(20), run(bad))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cert/--key need --ca"));
+    broker.stop().await;
+}
+
+/// A gateway reads its pid, aid and iid from its certificate the way the policy does.
+#[test]
+fn a_gateway_reads_its_principal_from_its_certificate() {
+    let dir = std::env::temp_dir().join(format!("tg-gateway-cert-{}", std::process::id()));
+    topicguard::runtime::demo::prepare(&dir).unwrap();
+    let policy = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/xfinity.policy"
+    ));
+    let attrs = gateway::attributes_from_certificate(
+        policy,
+        "gateway",
+        &dir.join("gateway-B7.pem"),
+        &dir.join("ca.pem"),
+    )
+    .unwrap();
+    let gw = &topicguard::runtime::demo::GATEWAYS[1];
+    assert_eq!(
+        (
+            attrs["pid"].as_str(),
+            attrs["aid"].as_str(),
+            attrs["iid"].as_str()
+        ),
+        (gw.pid, gw.aid, gw.iid)
+    );
+    let wrong = gateway::attributes_from_certificate(
+        policy,
+        "mobile",
+        &dir.join("gateway-B7.pem"),
+        &dir.join("ca.pem"),
+    );
+    assert!(wrong.is_err(), "mobile is a JWT identity");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A connected client with a last will on `dev/will/<n>`, subscribed to `dev/flood`.
+async fn client_with_will(
+    broker: &TestBroker,
+    n: usize,
+) -> (Client, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    let mut options = ClientOptions::new(broker.addr.to_string(), format!("dev-will-{n}"));
+    options.will = Some(topicguard::broker::codec::Will {
+        topic: format!("dev/will/{n}"),
+        payload: bytes::Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    options.backoff = fast();
+    let (client, mut events) = Client::start(options);
+    client.subscribe("dev/flood", QoS::AtMostOnce);
+    loop {
+        let event = tokio::time::timeout(STEP, events.recv()).await;
+        match event.expect("the SUBACK in time").expect("events open") {
+            Event::Subscribed { .. } => return (client, events),
+            Event::GaveUp => panic!("the client could not connect"),
+            _ => {}
+        }
+    }
+}
+
+/// Whether the watcher receives the will of client `n` within `STEP`.
+async fn will_arrives(watcher: &mut TestClient, n: usize) -> bool {
+    use topicguard::broker::codec::{Ack, Packet};
+    let topic = format!("dev/will/{n}");
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match watcher.recv_within(left).await {
+            None => return false,
+            Some(Packet::Publish(publish)) => {
+                if publish.qos == QoS::AtLeastOnce {
+                    watcher
+                        .send(Packet::PubAck(Ack::new(publish.packet_id)))
+                        .await;
+                }
+                if publish.topic == topic {
+                    return true;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// `Client::kill` while the client's task is busy on another worker thread (a flood of
+/// deliveries keeps it running): the broker must still see a loss, never a DISCONNECT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_busy_client_always_leaves_its_last_will() {
+    let broker = TestBroker::start().await;
+    let mut watcher =
+        TestClient::connect(broker.addr, ProtocolVersion::V5, "dev-watch", None).await;
+    watcher.subscribe("dev/will/+", QoS::AtLeastOnce).await;
+    let mut flooder =
+        TestClient::connect(broker.addr, ProtocolVersion::V5, "dev-flood", None).await;
+    let flood = tokio::spawn(async move {
+        loop {
+            flooder
+                .publish("dev/flood", &[7u8; 512], QoS::AtMostOnce, false)
+                .await;
+            tokio::task::yield_now().await;
+        }
+    });
+    let mut lost = Vec::new();
+    for n in 0..20 {
+        let (client, _events) = client_with_will(&broker, n).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        client.kill();
+        if !will_arrives(&mut watcher, n).await {
+            lost.push(n);
+        }
+    }
+    flood.abort();
+    assert!(
+        lost.is_empty(),
+        "no last will after kill in rounds {lost:?}"
+    );
+    broker.stop().await;
+}
+
+/// Dropping every handle of a connected client (what `kill` does while the task may still
+/// run) ends the connection without DISCONNECT: the broker publishes the will.
+#[tokio::test]
+async fn a_client_whose_handles_are_all_dropped_leaves_its_last_will() {
+    let broker = TestBroker::start().await;
+    let mut watcher =
+        TestClient::connect(broker.addr, ProtocolVersion::V5, "dev-watch", None).await;
+    watcher.subscribe("dev/will/+", QoS::AtLeastOnce).await;
+    let (client, mut events) = client_with_will(&broker, 1).await;
+    drop(client);
+    assert!(
+        will_arrives(&mut watcher, 1).await,
+        "the will was discarded"
+    );
+    let ended = tokio::time::timeout(STEP, async { while events.recv().await.is_some() {} });
+    assert!(ended.await.is_ok(), "the client's task did not end");
+    broker.stop().await;
+}
+
+/// A service whose CONNECT is refused is never reported subscribed.
+#[tokio::test]
+async fn a_refused_service_is_never_reported_subscribed() {
+    let broker = TestBroker::start().await;
+    let (log, lines) = recorder();
+    let config = ServiceConfig {
+        broker: broker.addr.to_string(),
+        sid: "lights".into(),
+        instance: "1".into(),
+        username: Some("mobile:P1:A1:J1".into()),
+        password: None,
+        tls: None,
+        backoff: fast(),
+    };
+    let service = service::start(config, log);
+    logged(&lines, "refused CONNECT").await;
+    assert!(!service.subscribed(Duration::from_millis(200)).await);
+    service.stop().await;
+    broker.stop().await;
 }

@@ -276,3 +276,117 @@ async fn another_account_can_neither_update_nor_watch_a_shadow() {
     assert_eq!(none["code"], 404, "the denied update created no shadow");
     broker.stop().await;
 }
+
+/// A `topicguard serve` child process on a free 127.0.0.1 port, killed when dropped.
+struct ServeProcess {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl ServeProcess {
+    /// Starts `topicguard serve ARGS` and waits (bounded) until `addr` accepts.
+    async fn start(args: &[&str], addr: std::net::SocketAddr) -> ServeProcess {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+            .arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start topicguard serve");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return ServeProcess { child, addr };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("topicguard serve {args:?} did not listen on {addr}");
+    }
+
+    /// Connects the dev token's mobile app (xfi:P1_A1:clt:J1).
+    async fn mobile(&self, token: &str) -> TestClient {
+        let mut connect =
+            crate::broker_harness::connect_packet(ProtocolVersion::V5, "xfi:P1_A1:clt:J1", None);
+        connect.password = Some(bytes::Bytes::from(token.trim().to_string()));
+        let (client, ack) = TestClient::open(self.addr, connect).await;
+        assert_eq!(ack.code, 0, "CONNACK with the dev token: {ack:?}");
+        client
+    }
+
+    /// Ends the broker abruptly (SIGKILL): only what was persisted survives.
+    async fn kill(mut self) {
+        self.child.start_kill().ok();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// The mobile's `get` of the light's shadow on `serve` (then killed): topic and document.
+async fn get_light(serve: ServeProcess, token: &str) -> (String, Value) {
+    let mut app = serve.mobile(token).await;
+    subscribe_all(&mut app, LIGHT, &["get/accepted", "get/rejected"]).await;
+    send(&mut app, &format!("{LIGHT}/get"), json!({})).await;
+    let answer = app.expect_publish().await;
+    serve.kill().await;
+    let document: Value = serde_json::from_slice(&answer.payload).expect("JSON");
+    (answer.topic, document)
+}
+
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+}
+
+/// `topicguard serve` with `[shadows] dir` persists shadows, and a restarted `serve` given
+/// the same directory with `--shadow-dir` reads them back; without either they are lost.
+#[tokio::test]
+async fn serve_keeps_shadows_across_a_restart_with_a_shadow_dir() {
+    let dir = temp_dir("serve-restart");
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(["dev", "token", "--out", &dir.display().to_string()])
+        .output()
+        .expect("dev token runs");
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    let token = std::fs::read_to_string(dir.join("token.jwt")).unwrap();
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
+    let addr = free_addr();
+    let config = format!(
+        "policy = {policy:?}\n[[listener]]\nprotocol = \"tcp\"\nbind = \"{addr}\"\n\
+         [identity]\njwks = \"jwks.json\"\n[shadows]\ndir = \"shadows\"\n"
+    );
+    std::fs::write(dir.join("topicguard.toml"), config).unwrap();
+    let config = dir.join("topicguard.toml").display().to_string();
+    let serve = ServeProcess::start(&["--config", &config], addr).await;
+    let mut app = serve.mobile(&token).await;
+    subscribe_all(&mut app, LIGHT, &["update/accepted"]).await;
+    let desired = json!({"state": {"desired": {"on": true}}});
+    send(&mut app, &format!("{LIGHT}/update"), desired).await;
+    let accepted = expect_json(&mut app, &format!("{LIGHT}/update/accepted")).await;
+    assert_eq!(accepted["version"], 1);
+    serve.kill().await;
+    let shadows = dir.join("shadows");
+    assert!(shadows.join("P1_A1_light.json").is_file(), "persisted");
+
+    let (jwks, shadows) = (dir.join("jwks.json"), shadows.display().to_string());
+    let jwks = jwks.display().to_string();
+    let addr = free_addr();
+    let listen = format!("tcp://{addr}");
+    let common = ["--policy", policy, "--listen", &listen, "--jwks", &jwks];
+    let flag = [&common[..], &["--shadow-dir", &shadows]].concat();
+    let (topic, got) = get_light(ServeProcess::start(&flag, addr).await, &token).await;
+    assert_eq!(topic, format!("{LIGHT}/get/accepted"), "{got}");
+    assert_eq!(got["version"], 1);
+    assert_eq!(got["state"]["desired"], json!({"on": true}));
+
+    let addr = free_addr();
+    let listen = format!("tcp://{addr}");
+    let common = ["--policy", policy, "--listen", &listen, "--jwks", &jwks];
+    let (topic, got) = get_light(ServeProcess::start(&common, addr).await, &token).await;
+    assert_eq!(
+        (topic, got["code"].clone()),
+        (format!("{LIGHT}/get/rejected"), json!(404)),
+        "without a shadow directory a restarted broker starts empty"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -247,7 +247,7 @@ pub fn xfinity_requests() -> Vec<BenchRequest> {
         r(
             "subscribe/deny",
             Kind::Subscribe,
-            format!("c/xfi/P1_A1/+/lights/+/success"),
+            "c/xfi/P1_A1/+/lights/+/success".to_string(),
             Expect::Deny,
         ),
         r(

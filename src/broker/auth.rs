@@ -205,3 +205,51 @@ fn refusal(error: SelectError) -> AuthError {
         other => AuthError::NotAuthorized(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::jwt::JwtError;
+
+    fn credentials<'a>(password: Option<&'a [u8]>, transport: &'a Transport) -> Credentials<'a> {
+        Credentials {
+            client_id: "c",
+            username: None,
+            password,
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            transport,
+        }
+    }
+
+    #[test]
+    fn the_password_wins_over_the_websocket_token() {
+        let transport = Transport {
+            bearer_token: Some("from.the.header".into()),
+            ..Transport::plain()
+        };
+        let given = credentials(Some(b" a.b.c\n"), &transport);
+        assert_eq!(presented_token(&given), Ok(Some("a.b.c")));
+        let none = credentials(None, &transport);
+        assert_eq!(presented_token(&none), Ok(Some("from.the.header")));
+        let binary = credentials(Some(&[0xff, 0xfe]), &transport);
+        assert!(matches!(
+            presented_token(&binary),
+            Err(AuthError::BadCredentials(_))
+        ));
+        let plain = Transport::plain();
+        assert_eq!(presented_token(&credentials(None, &plain)), Ok(None));
+    }
+
+    #[test]
+    fn a_bad_token_is_bad_credentials_and_an_unknown_kind_not_authorized() {
+        let bad = SelectError::Jwt {
+            identity: "mobile".into(),
+            error: Box::new(JwtError::TooLong { len: 9, max: 8 }),
+        };
+        assert!(matches!(refusal(bad), AuthError::BadCredentials(m) if m.contains("mobile")));
+        let unknown = SelectError::NoIdentityForIssuer {
+            issuer: "https://elsewhere/".into(),
+        };
+        assert!(matches!(refusal(unknown), AuthError::NotAuthorized(_)));
+    }
+}

@@ -16,8 +16,10 @@
 //!   swapped, and one log line per denial (target `topicguard::deny`);
 //! - [`config`] — every limit and its overflow rule.
 //!
-//! Not built yet: TLS, WebSocket, JWT/X.509 authentication (the [`auth`] trait is where
-//! they plug in), policy reload re-checking existing subscriptions, observability.
+//! - [`listener`] — TCP, TLS, WebSocket and secure WebSocket listeners: stream adapters
+//!   feeding the one connection task; [`auth`] — JWT / client certificate / anonymous
+//!   authentication through the identity layer; [`reload`] — policy reload (SIGHUP, file
+//!   changes) with existing subscriptions re-checked.
 
 pub mod auth;
 pub mod authorize;
@@ -27,8 +29,8 @@ mod connection;
 pub mod listener;
 pub mod message;
 pub mod observe;
-pub mod retained;
 pub mod reload;
+pub mod retained;
 pub mod router;
 mod server;
 pub mod session;

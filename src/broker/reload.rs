@@ -81,7 +81,8 @@ impl PolicyReloader {
             ),
             Err(error) => tracing::error!(
                 policy = %self.path.display(),
-                "policy reload ({why}) rejected, keeping the running policy:\n{error}"
+                "policy reload ({why}) rejected, keeping the running policy: {}",
+                error.trim().replace('\n', "; ")
             ),
         }
     }

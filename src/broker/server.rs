@@ -1,25 +1,24 @@
-//! The accept loop: `serve` takes an already-bound listener and a shutdown signal.
+//! The single-listener entry point: `serve` takes an already-bound TCP listener and a
+//! shutdown signal (tests bind port 0 and pass a oneshot receiver).
 //!
-//! One task per connection (tracked, so shutdown can wait for them), at most
-//! `max_connections` at once — at the cap the loop stops accepting and new clients wait
-//! in the listen backlog, as in mini-redis. When `shutdown` resolves, the broker stops
-//! accepting, tells every connection (5.0 clients get DISCONNECT 0x8B), and waits up to
-//! `shutdown_grace` for them. Tests bind port 0 and pass a oneshot receiver. This module
-//! must never handle packets itself.
+//! It builds the shared [`Broker`] and runs the accept loop of
+//! [`listener::serve_listeners`](crate::broker::listener::serve_listeners) — one task per
+//! connection (tracked, so shutdown can wait for them), at most `max_connections` at once
+//! (at the cap new clients wait in the listen backlog, as in mini-redis); on shutdown the
+//! broker stops accepting, tells every connection (5.0 clients get DISCONNECT 0x8B) and
+//! waits up to `shutdown_grace`. TLS and WebSocket listeners go through `serve_listeners`
+//! directly. This module must never handle packets itself.
 
-use crate::broker::auth::{Authenticator, Transport};
+use crate::broker::auth::Authenticator;
 use crate::broker::authorize::SharedEngine;
 use crate::broker::config::BrokerConfig;
-use crate::broker::connection;
+use crate::broker::listener::{Listener, Protocol, serve_listeners};
 use crate::broker::state::Broker;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_util::task::TaskTracker;
 
-/// Runs the broker on `listener` until `shutdown` resolves.
+/// Runs the broker on `listener` (plain MQTT over TCP) until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     engine: SharedEngine,
@@ -27,46 +26,10 @@ pub async fn serve(
     authenticator: Arc<dyn Authenticator>,
     shutdown: impl Future,
 ) {
-    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let broker = Arc::new(Broker::new(engine, config, authenticator));
-    let tracker = TaskTracker::new();
-    tokio::pin!(shutdown);
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "broker listening");
-    }
-    loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let broker = broker.clone();
-        tracker.spawn(async move {
-            connection::run(stream, peer, Transport::plain(), broker).await;
-            drop(permit);
-        });
-    }
-    tracing::info!("broker shutting down");
-    broker.shutdown.cancel();
-    tracker.close();
-    if tokio::time::timeout(broker.config.shutdown_grace, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the shutdown grace period");
-    }
+    let listener = Listener {
+        socket: listener,
+        protocol: Protocol::Tcp,
+    };
+    serve_listeners(vec![listener], broker, shutdown).await;
 }

@@ -30,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 const STEP: Duration = Duration::from_secs(10);
 /// Latency samples kept per subscriber.
 const MAX_SAMPLES: usize = 4_000_000;
+/// Bound on one batch of publishes being taken by a (possibly saturated) broker.
+const WRITE_LIMIT: Duration = Duration::from_secs(60);
 /// How long subscribers may keep draining after the publishers stop.
 const DRAIN: Duration = Duration::from_secs(3);
 
@@ -56,8 +58,9 @@ pub struct BenchArgs {
     /// Stop after this many messages in total instead of after --duration.
     #[arg(long)]
     pub messages: Option<u64>,
-    /// `distinct`: publisher i sends on bench/i, subscriber j listens to bench/(j mod N);
-    /// `shared`: everyone uses bench/all (each message fans out to every subscriber).
+    /// `distinct`: publisher i sends on bench/RUN/i, subscriber j listens to
+    /// bench/RUN/(j mod N); `shared`: everyone uses bench/RUN/all (each message fans out to
+    /// every subscriber). RUN is the process id.
     #[arg(long, default_value = "distinct", value_parser = ["distinct", "shared"])]
     pub topics: String,
     /// Target total publish rate in messages/s (paced every 10 ms); unlimited by default,
@@ -215,10 +218,13 @@ async fn open(args: &BenchArgs, client_id: &str) -> Result<Client, String> {
     }
 }
 
+/// Topics carry this process's id, so a broker still draining an earlier run's backlog
+/// cannot deliver stale messages into this run's figures.
 fn topic_for_publisher(args: &BenchArgs, index: usize) -> String {
+    let run = std::process::id();
     match args.topics.as_str() {
-        "shared" => "bench/all".into(),
-        _ => format!("bench/{index}"),
+        "shared" => format!("bench/{run}/all"),
+        _ => format!("bench/{run}/{index}"),
     }
 }
 
@@ -337,29 +343,19 @@ async fn publisher(shared: Arc<Shared>, index: usize) -> Result<(), String> {
         };
         let room = pacer.allow(room).await;
         let batch = room.min(usize::try_from(limit - sent).unwrap_or(usize::MAX));
-        for _ in 0..batch {
-            next_id = next_id.wrapping_add(1).max(1);
-            let packet_id = if qos == QoS::AtMostOnce { 0 } else { next_id };
-            let publish = Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: topic.clone(),
-                packet_id,
-                payload: payload(&shared),
-                properties: Properties::default(),
-            };
-            within("publish", client.feed(Packet::Publish(publish)))
-                .await?
-                .map_err(|e| format!("publish: {e}"))?;
-            sent += 1;
-            inflight += usize::from(qos != QoS::AtMostOnce);
+        let sending = send_batch(&shared, &mut client, &topic, batch, &mut next_id);
+        tokio::select! {
+            outcome = tokio::time::timeout(WRITE_LIMIT, sending) => outcome
+                .map_err(|_| format!("publish: the broker took nothing for {WRITE_LIMIT:?}"))??,
+            // A broker far behind blocks the write; stop without waiting for it.
+            _ = shared.stop_publishing.cancelled() => return Ok(()),
         }
-        within("publish", client.flush())
-            .await?
-            .map_err(|e| format!("publish: {e}"))?;
+        sent += batch as u64;
         shared.sent.fetch_add(batch as u64, Ordering::Relaxed);
-        inflight -= await_acks(&mut client, inflight, window).await?;
+        if qos != QoS::AtMostOnce {
+            inflight += batch;
+            inflight -= await_acks(&mut client, inflight, window).await?;
+        }
     }
     await_acks(&mut client, inflight, 1).await?;
     let _ = within(
@@ -368,6 +364,34 @@ async fn publisher(shared: Arc<Shared>, index: usize) -> Result<(), String> {
     )
     .await;
     Ok(())
+}
+
+/// Writes `batch` PUBLISH packets and flushes them.
+async fn send_batch(
+    shared: &Shared,
+    client: &mut Client,
+    topic: &str,
+    batch: usize,
+    next_id: &mut u16,
+) -> Result<(), String> {
+    let qos = qos_of(&shared.args);
+    for _ in 0..batch {
+        *next_id = next_id.wrapping_add(1).max(1);
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: topic.to_string(),
+            packet_id: if qos == QoS::AtMostOnce { 0 } else { *next_id },
+            payload: payload(shared),
+            properties: Properties::default(),
+        };
+        client
+            .feed(Packet::Publish(publish))
+            .await
+            .map_err(|e| format!("publish: {e}"))?;
+    }
+    client.flush().await.map_err(|e| format!("publish: {e}"))
 }
 
 /// Paces one publisher to its share of `--rate`: at most `per_tick` messages per 10 ms.

@@ -1,8 +1,8 @@
 //! `topicguard dev pki|token`: development-only credentials for trying topicguard end to end.
 //!
 //! `dev pki` writes a test CA, a gateway certificate in the seed paper's layout, a service
-//! certificate, their unprotected keys and an empty CRL; `dev token` signs a JWT with a fresh
-//! key and writes the token and the matching JWKS. Both say "development only" in every file
+//! certificate, a broker certificate for localhost, their unprotected keys and an empty
+//! CRL; `dev token` signs a JWT with a fresh key and writes the token and the matching JWKS. Both say "development only" in every file
 //! and in their output. The generation itself is [`crate::identity::dev`]; this module only
 //! parses options, writes files and reports. It must never be used for real credentials.
 
@@ -26,12 +26,14 @@ pub struct DevArgs {
 pub enum DevCommand {
     /// Write a development CA (ca.pem), a gateway certificate (gateway.pem: SAN DirName
     /// O=PID, CN=AID; Subject UID Model:Serial:AID:IID; SAN URI urn:dev:mac:MAC; clientAuth),
-    /// a service certificate (service.pem: Subject CN = service id), their keys and a
-    /// current empty CRL (crl.pem). Development only.
+    /// a service certificate (service.pem: Subject CN = service id), a broker certificate
+    /// (server.pem: SAN DNS localhost, IP 127.0.0.1 and ::1; serverAuth) for
+    /// `topicguard serve --cert server.pem --key server-key.pem`, their keys and a current
+    /// empty CRL (crl.pem). Development only.
     Pki(PkiArgs),
     /// Sign a development JWT (token.jwt) with a freshly generated key and write the
     /// matching JWKS (jwks.json). Claims default to what policies/xfinity.policy expects
-    /// (iss, aud, exp in one hour, jti). Development only.
+    /// (iss, aud, exp in one hour, pid=P1, aid=A1, jti=J1). Development only.
     Token(TokenArgs),
 }
 
@@ -132,6 +134,9 @@ fn write_pki(args: &PkiArgs) -> Result<Value, CliError> {
     let (service, service_key) = ca
         .issue(&dev::service_params(&args.service, 3, now))
         .map_err(dev_error)?;
+    let (server, server_key) = dev::server_params(4, now)
+        .and_then(|params| ca.issue(&params))
+        .map_err(dev_error)?;
     let crl = ca
         .crl(now.saturating_sub(60), now + 30 * 86_400, &[])
         .map_err(dev_error)?;
@@ -143,6 +148,8 @@ fn write_pki(args: &PkiArgs) -> Result<Value, CliError> {
         ("gateway-key.pem", marked_pem(&gateway_key.serialize_pem())),
         ("service.pem", marked_pem(&service.pem())),
         ("service-key.pem", marked_pem(&service_key.serialize_pem())),
+        ("server.pem", marked_pem(&server.pem())),
+        ("server-key.pem", marked_pem(&server_key.serialize_pem())),
         ("crl.pem", marked_pem(&crl_pem)),
         ("README.txt", format!("{DEV_NOTICE}\n")),
     ];

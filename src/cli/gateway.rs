@@ -98,15 +98,18 @@ pub fn block_on<F: std::future::Future<Output = Exit>>(work: F) -> Exit {
 pub struct GatewayArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Partner id (the certificate's SAN DirName O).
+    /// Partner id (default: the certificate's SAN DirName O, read as the policy reads it).
     #[arg(long)]
-    pub pid: String,
-    /// Account id (the certificate's SAN DirName CN).
+    pub pid: Option<String>,
+    /// Account id (default: the certificate's SAN DirName CN).
     #[arg(long)]
-    pub aid: String,
-    /// Installation id, a UUID (the fourth part of the certificate's Subject UID).
+    pub aid: Option<String>,
+    /// Installation id, a UUID (default: the fourth part of the certificate's Subject UID).
     #[arg(long)]
-    pub iid: String,
+    pub iid: Option<String>,
+    /// The policy whose `gateway` identity block says how to read --cert.
+    #[arg(long, default_value = "policies/xfinity.policy")]
+    pub policy: PathBuf,
     /// The service its device inventory is sent to.
     #[arg(long, default_value = "lights")]
     pub service: String,
@@ -121,11 +124,18 @@ pub fn run(args: &GatewayArgs) -> Exit {
             return Exit::Usage;
         }
     };
+    let (pid, aid, iid) = match principal(args) {
+        Ok(principal) => principal,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
     let config = GatewayConfig {
         broker: args.connect.broker.clone(),
-        pid: args.pid.clone(),
-        aid: args.aid.clone(),
-        iid: args.iid.clone(),
+        pid,
+        aid,
+        iid,
         username: args.connect.username.clone(),
         password: args.connect.password(),
         tls,
@@ -139,4 +149,28 @@ pub fn run(args: &GatewayArgs) -> Exit {
         gateway.stop().await;
         Exit::Ok
     })
+}
+
+/// pid, aid and iid: from the flags, else from the certificate as the policy reads it.
+fn principal(args: &GatewayArgs) -> Result<(String, String, String), String> {
+    if let (Some(pid), Some(aid), Some(iid)) = (&args.pid, &args.aid, &args.iid) {
+        return Ok((pid.clone(), aid.clone(), iid.clone()));
+    }
+    let (Some(cert), Some(ca)) = (&args.connect.cert, &args.connect.ca) else {
+        return Err(
+            "give --pid, --aid and --iid, or --cert and --ca to read them from the certificate"
+                .into(),
+        );
+    };
+    let attrs = gateway::attributes_from_certificate(&args.policy, "gateway", cert, ca)?;
+    let pick = |flag: &Option<String>, name: &str| {
+        flag.clone()
+            .or_else(|| attrs.get(name).cloned())
+            .ok_or_else(|| format!("{}: the certificate gives no `{name}`", cert.display()))
+    };
+    Ok((
+        pick(&args.pid, "pid")?,
+        pick(&args.aid, "aid")?,
+        pick(&args.iid, "iid")?,
+    ))
 }

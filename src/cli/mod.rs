@@ -9,15 +9,16 @@ mod bench;
 mod check;
 mod compile;
 mod decide;
+mod demo;
 mod dev;
 mod fmt;
 mod gateway;
-mod mobile;
-mod service;
 pub mod identity_args;
+mod mobile;
 pub mod output;
 mod serve;
 pub mod serve_config;
+mod service;
 mod test;
 
 pub use output::{Exit, Format};
@@ -89,6 +90,10 @@ pub enum Command {
     Service(service::ServiceArgs),
     /// One mobile-app operation: a service request, or setting or reading a device shadow.
     Mobile(mobile::MobileArgs),
+    /// The whole flow in one command: development credentials, the broker with the policy,
+    /// a service, two gateways of two accounts and a mobile app, a scripted scenario
+    /// printing each step with the policy decision and rule behind it.
+    Demo(demo::DemoArgs),
     /// Run the reference MQTT broker: TCP, TLS, WebSocket and secure WebSocket listeners,
     /// JWT and client-certificate authentication, the policy enforced on every packet and
     /// reloaded on SIGHUP or when its file changes.
@@ -124,6 +129,7 @@ pub fn run_cli(cli: Cli) -> Exit {
         Command::Gateway(args) => gateway::run(args),
         Command::Service(args) => service::run(args),
         Command::Mobile(args) => mobile::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args, out),
         Command::Bench(args) => bench::run(args),
     }

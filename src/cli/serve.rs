@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// The server's private key (PEM) for tls/wss (overrides [tls] key).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Persist device shadows here, one JSON file per thing, read back after a restart
+    /// (overrides [shadows] dir; default: in memory only).
+    #[arg(long, value_name = "DIR")]
+    pub shadow_dir: Option<PathBuf>,
 }
 
 /// Runs `topicguard serve`.
@@ -113,6 +117,9 @@ fn settings(args: &ServeArgs) -> Result<ServeConfig, CliError> {
     }
     if args.key.is_some() {
         config.tls.key.clone_from(&args.key);
+    }
+    if args.shadow_dir.is_some() {
+        config.shadows.dir.clone_from(&args.shadow_dir);
     }
     if config.listeners.is_empty() {
         return Err(usage(
@@ -205,8 +212,12 @@ async fn serve(config: ServeConfig) -> Result<(), CliError> {
         IdentityAuthenticator::new(credentials, engines.clone())
             .map_err(|e| usage(e.to_string()))?,
     );
+    if let Some(dir) = &config.shadows.dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| usage(format!("[shadows] dir {}: {e}", dir.display())))?;
+    }
     let listeners = bind_listeners(&config, trust).await?;
-    let broker_config = config.limits.broker_config();
+    let broker_config = config.broker_config();
     let broker = Arc::new(Broker::new(
         engines.clone(),
         broker_config,

@@ -3,7 +3,8 @@
 //!
 //! The file names the policy, the listeners (`tcp`, `tls`, `ws`, `wss` with their bind
 //! addresses and client-certificate mode), the TLS server certificate, the identity
-//! material (JWKS, CA, CRLs) and the limits, which map onto [`BrokerConfig`]; anything
+//! material (JWKS, CA, CRLs), where device shadows persist, and the limits, which map onto
+//! [`BrokerConfig`]; anything
 //! left out keeps its documented default. Unknown keys are errors, so a typo never silently
 //! drops a setting. Relative paths are relative to the configuration file. This module
 //! must never open sockets or start the broker.
@@ -29,6 +30,8 @@ pub struct ServeConfig {
     pub tls: TlsFiles,
     #[serde(default)]
     pub identity: IdentityFiles,
+    #[serde(default)]
+    pub shadows: Shadows,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -106,6 +109,15 @@ pub struct IdentityFiles {
     pub crl: Vec<PathBuf>,
 }
 
+/// `[shadows]`: where device shadows persist.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shadows {
+    /// One JSON file per thing, read back after a restart; without it, shadows live in
+    /// memory only and are lost when the broker stops.
+    pub dir: Option<PathBuf>,
+}
+
 /// `[limits]`: each key overrides one [`BrokerConfig`] default (see its docs).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +171,14 @@ impl Limits {
 }
 
 impl ServeConfig {
+    /// The broker configuration: the limits, and where shadows persist.
+    pub fn broker_config(&self) -> BrokerConfig {
+        BrokerConfig {
+            shadow_dir: self.shadows.dir.clone(),
+            ..self.limits.broker_config()
+        }
+    }
+
     /// Reads and parses a file; paths in it become relative to its directory.
     pub fn load(path: &Path) -> Result<ServeConfig, String> {
         let text = std::fs::read_to_string(path)
@@ -178,6 +198,7 @@ impl ServeConfig {
         self.identity.jwks.iter_mut().for_each(join);
         self.identity.ca.iter_mut().for_each(join);
         self.identity.crl.iter_mut().for_each(join);
+        self.shadows.dir.iter_mut().for_each(join);
     }
 }
 
@@ -199,6 +220,7 @@ mod tests {
         assert!(
             config
                 .policy
+                .as_ref()
                 .expect("a policy")
                 .ends_with("policies/xfinity.policy")
         );
@@ -206,6 +228,30 @@ mod tests {
             config.limits.broker_config().max_packet_size,
             128 * 1024 + 4096
         );
+        assert_eq!(
+            config.broker_config().shadow_dir,
+            None,
+            "memory only by default"
+        );
+    }
+
+    #[test]
+    fn shadows_stay_in_memory_unless_a_directory_is_configured() {
+        let config: ServeConfig = toml::from_str("policy = \"p.policy\"\n").unwrap();
+        assert_eq!(config.broker_config().shadow_dir, None);
+        let file =
+            std::env::temp_dir().join(format!("tg-serve-config-{}.toml", std::process::id()));
+        std::fs::write(&file, "[shadows]\ndir = \"s\"\n").unwrap();
+        let config = ServeConfig::load(&file).unwrap();
+        std::fs::remove_file(&file).ok();
+        let dir = file.parent().map(|p| p.join("s"));
+        assert_eq!(
+            config.broker_config().shadow_dir,
+            dir,
+            "relative to the file"
+        );
+        let typo = toml::from_str::<ServeConfig>("[shadows]\ndirectory = \"s\"\n");
+        assert!(typo.is_err_and(|e| e.to_string().contains("directory")));
     }
 
     #[test]

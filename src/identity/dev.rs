@@ -1,5 +1,6 @@
 //! Development-only credentials: a test CA with gateway and service certificates in the seed
-//! paper's layout, and signed JWTs with their JWKS (`topicguard dev pki|token`, test suites).
+//! paper's layout, a broker certificate for localhost, and signed JWTs with their JWKS
+//! (`topicguard dev pki|token`, test suites).
 //!
 //! Everything here is generated fresh, with keys written in the clear: it exists so a new user
 //! (or a test) can try topicguard end to end. Every file written says "development only".
@@ -11,7 +12,7 @@ use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CertificateRevocationList,
     CertificateRevocationListParams, CustomExtension, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    RevokedCertParams, SerialNumber,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -219,6 +220,23 @@ pub fn service_params(sid: &str, serial: u64, now: u64) -> CertificateParams {
     params
 }
 
+/// A broker (server) certificate for this machine: Subject CN `localhost`; SAN DNS
+/// `localhost`, IP `127.0.0.1` and `::1`; serverAuth.
+pub fn server_params(serial: u64, now: u64) -> Result<CertificateParams, DevError> {
+    let mut params = leaf_params(serial, now);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let localhost = rcgen::string::Ia5String::try_from("localhost").map_err(DevError::Rcgen)?;
+    params.subject_alt_names = vec![
+        SanType::DnsName(localhost),
+        SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
+    ];
+    Ok(params)
+}
+
 /// The userId attribute type (0.9.2342.19200300.100.1.1).
 pub fn uid_type() -> DnType {
     DnType::CustomDnType(arcs::UID.to_vec())
@@ -351,13 +369,16 @@ pub fn jwks(signers: &[&DevSigner]) -> Value {
     })
 }
 
-/// Claims matching `policies/xfinity.policy`'s `mobile` identity, valid for an hour.
+/// Claims matching `policies/xfinity.policy`'s `mobile` identity (account `P1_A1`), valid
+/// for an hour: every claim its identity block reads, so the token binds as is.
 pub fn default_claims(now: u64, jti: &str) -> Value {
     json!({
         "iss": "https://idp.example.com/",
         "aud": "iot-platform",
         "iat": now,
         "exp": now + 3600,
+        "pid": "P1",
+        "aid": "A1",
         "jti": jti,
     })
 }
@@ -375,4 +396,45 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf, DevErro
 /// PEM text preceded by the development notice (PEM readers skip text outside the markers).
 pub fn marked_pem(pem: &str) -> String {
     format!("# {DEV_NOTICE}\n{pem}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+    #[test]
+    fn the_server_certificate_verifies_for_localhost_names_and_server_auth_only() {
+        let now = unix_now();
+        let ca = DevCa::new("test CA", now).unwrap();
+        let (cert, _) = ca.issue(&server_params(5, now).unwrap()).unwrap();
+        let der = CertificateDer::from(cert.der().to_vec());
+        let leaf = webpki::EndEntityCert::try_from(&der).unwrap();
+        let ca_der = CertificateDer::from(ca.cert.der().to_vec());
+        let anchors = [webpki::anchor_from_trusted_cert(&ca_der).unwrap()];
+        let verify = |usage| {
+            leaf.verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                &[],
+                UnixTime::since_unix_epoch(Duration::from_secs(now)),
+                usage,
+                None,
+                None,
+            )
+            .map(|_| ())
+        };
+        assert_eq!(verify(webpki::KeyUsage::server_auth()), Ok(()));
+        assert!(verify(webpki::KeyUsage::client_auth()).is_err());
+        for name in ["localhost", "127.0.0.1", "::1"] {
+            let name = ServerName::try_from(name).unwrap();
+            assert_eq!(
+                leaf.verify_is_valid_for_subject_name(&name),
+                Ok(()),
+                "{name:?}"
+            );
+        }
+        let other = ServerName::try_from("example.com").unwrap();
+        assert!(leaf.verify_is_valid_for_subject_name(&other).is_err());
+    }
 }

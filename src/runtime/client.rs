@@ -5,7 +5,9 @@
 //! when the broker kept no session, answers QoS 1/2 deliveries, sends keep-alive pings, and
 //! on any failure reconnects with [`Backoff`], reporting every [`ConnectionState`] as an
 //! [`Event`]. Commands (publish, subscribe, disconnect) go to the task over a channel and
-//! are sent once connected. It connects over TCP or TLS ([`TlsClient`]: the broker verified
+//! are sent once connected; only an explicit disconnect sends DISCONNECT (when every
+//! handle is dropped, as by a kill, the connection just ends and the broker publishes the
+//! will). It connects over TCP or TLS ([`TlsClient`]: the broker verified
 //! against a CA, optionally a client certificate); a JWT goes in `password`. This module must never panic on what
 //! the broker sends, nor wait without a bound for a CONNACK.
 
@@ -188,7 +190,8 @@ impl Client {
     }
 
     /// Drops the connection without DISCONNECT, as a crash or a network loss would: the
-    /// broker publishes the last will.
+    /// broker publishes the last will. (Dropping the `Client` and every [`Handle`] does
+    /// the same; only [`Client::disconnect`] says goodbye.)
     pub fn kill(self) {
         self.task.abort();
     }
@@ -264,6 +267,9 @@ async fn run(
                     return;
                 }
             }
+        }
+        if commands.is_closed() {
+            return; // nobody can use the client any more: do not reconnect for no one
         }
         tokio::time::sleep(options.backoff.delay(failures.max(1))).await;
     }
@@ -367,10 +373,14 @@ impl<'e> Session<'e> {
                     _ => Err(()),
                 },
                 command = commands.recv() => match command {
-                    None | Some(Command::Disconnect) => {
+                    Some(Command::Disconnect) => {
                         let _ = self.link.send(Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS))).await;
                         return End::Stopped;
                     }
+                    // Every handle is gone: the client was killed (its task may still be
+                    // running on another worker until the abort lands) or dropped. Say no
+                    // goodbye: a DISCONNECT here would make the broker discard the will.
+                    None => return End::Stopped,
                     Some(command) => self.on_command(command, subscriptions).await,
                 },
                 _ = ping.tick() => self.link.send(Packet::PingReq).await.map_err(|_| ()),

@@ -319,6 +319,37 @@ async fn drive(
     }
 }
 
+/// The attributes the policy's `identity` block reads from the certificate in `cert` (PEM,
+/// leaf first) — what the broker will bind at CONNECT, so the gateway can use the client
+/// id and topics its certificate implies. The chain is not verified here; the broker does.
+pub fn attributes_from_certificate(
+    policy: &std::path::Path,
+    identity: &str,
+    cert: &std::path::Path,
+    ca: &std::path::Path,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    use crate::identity::x509::{CertVerifier, TrustStore};
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let loaded = crate::Policy::load(policy).map_err(|e| format!("{}: {e:?}", policy.display()))?;
+    let def = loaded
+        .checked
+        .identities
+        .iter()
+        .find(|d| *d.name == *identity)
+        .ok_or_else(|| format!("{} declares no identity `{identity}`", policy.display()))?;
+    let trust = TrustStore::from_pem_files(&[ca], &[]).map_err(|e| e.to_string())?;
+    let verifier = CertVerifier::new(def, std::sync::Arc::new(trust)).map_err(|e| e.to_string())?;
+    let leaf = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .next()
+        .ok_or_else(|| format!("{}: no certificate", cert.display()))?
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    verifier
+        .extract(leaf.as_ref())
+        .map_err(|e| format!("{}: {e}", cert.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod client;
 
 pub use backoff::Backoff;
 pub use client::{Client, ClientOptions, ConnectionState, Event, Handle};
+pub mod demo;
 pub mod devices;
 pub mod gateway;
 pub mod parts;

@@ -5,8 +5,9 @@
 //! A request whose payload is JSON succeeds (the answer echoes it); a multi-part request
 //! (`seq`/`total`, see [`parts`]) is collected and answered once, when its last part
 //! arrives; anything unreadable gets a `failure` with the reason. [`ServiceCore`] is the
-//! logic without I/O. This module must never decide who may send it requests: the policy
-//! already did before a request reached it.
+//! logic without I/O; [`Service::subscribed`] tells when the broker has granted its
+//! subscription, so a request published from then on reaches it. This module must never
+//! decide who may send it requests: the policy already did before a request reached it.
 
 use super::client::{Client, ClientOptions, Event};
 use super::parts::{self, Assembly};
@@ -15,6 +16,8 @@ use crate::broker::codec::QoS;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How to run a service.
@@ -140,9 +143,19 @@ impl ServiceCore {
 pub struct Service {
     client: Client,
     task: JoinHandle<()>,
+    /// Becomes true at the first granted SUBACK.
+    subscribed: watch::Receiver<bool>,
 }
 
 impl Service {
+    /// Waits up to `within` until the broker has granted the request subscription (before
+    /// that, a request is routed to no one and lost); whether it did.
+    pub async fn subscribed(&self, within: Duration) -> bool {
+        let mut subscribed = self.subscribed.clone();
+        let granted = tokio::time::timeout(within, subscribed.wait_for(|granted| *granted));
+        matches!(granted.await, Ok(Ok(_)))
+    }
+
     pub async fn stop(self) {
         self.client.disconnect().await;
         self.task.abort();
@@ -161,10 +174,18 @@ pub fn start(config: ServiceConfig, log: Log) -> Service {
     client.subscribe(&core.filter(), QoS::AtLeastOnce);
     let handle = client.handle();
     let id = config.client_id();
+    let (granted, subscribed) = watch::channel(false);
     let task = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
                 Event::State(state) => log(format!("service {id}: {state}")),
+                Event::Subscribed { reason, .. } if !reason.is_failure() => {
+                    let _ = granted.send(true);
+                }
+                Event::Subscribed { filter, reason } => log(format!(
+                    "service {id}: subscribe to {filter} refused (reason 0x{:02x})",
+                    reason.0
+                )),
                 Event::Message { topic, payload, .. } => {
                     if let Some((topic, answer)) = core.on_request(&topic, &payload) {
                         handle.publish(&topic, answer.to_string(), QoS::AtLeastOnce, false);
@@ -178,7 +199,11 @@ pub fn start(config: ServiceConfig, log: Log) -> Service {
             }
         }
     });
-    Service { client, task }
+    Service {
+        client,
+        task,
+        subscribed,
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,54 @@ fn dev_token_output_decides_end_to_end() {
     std::fs::remove_dir_all(&other).ok();
 }
 
+/// The command `dev token` prints after "try:", split into arguments (without `topicguard`).
+fn printed_try_command(output: &Output) -> Vec<String> {
+    let text = stdout(output);
+    let line = text
+        .lines()
+        .skip_while(|line| *line != "try:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no try command in:\n{text}"));
+    let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    assert_eq!(
+        words.first().map(String::as_str),
+        Some("topicguard"),
+        "{line}"
+    );
+    words[1..].to_vec()
+}
+
+#[test]
+fn dev_token_with_default_claims_works_with_the_printed_command() {
+    let dir = temp_dir("token-defaults");
+    let out = dir.display().to_string();
+    let made = topicguard(&["dev", "token", "--out", &out]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    let command = printed_try_command(&made);
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
+    let tried = topicguard(&args);
+    assert_eq!(
+        tried.status.code(),
+        Some(0),
+        "{args:?}: {}{}",
+        stdout(&tried),
+        String::from_utf8_lossy(&tried.stderr)
+    );
+    assert!(stdout(&tried).contains("for mobile"), "{}", stdout(&tried));
+    let report = topicguard(&["--format", "json", "dev", "token", "--out", &out]);
+    let report: Value = serde_json::from_str(&stdout(&report)).expect("a JSON report");
+    assert_eq!(
+        (
+            &report["claims"]["pid"],
+            &report["claims"]["aid"],
+            &report["claims"]["jti"]
+        ),
+        (&Value::from("P1"), &Value::from("A1"), &Value::from("J1"))
+    );
+    assert_eq!(report["client_id"], "xfi:P1_A1:clt:J1");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn dev_pki_output_decides_end_to_end() {
     let dir = temp_dir("pki");
@@ -107,6 +155,8 @@ fn dev_pki_output_decides_end_to_end() {
         "gateway.pem",
         "gateway-key.pem",
         "service.pem",
+        "server.pem",
+        "server-key.pem",
         "crl.pem",
     ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();

@@ -49,8 +49,12 @@ mod tests {
 
     #[test]
     fn every_engine_decides_the_scaled_workload_as_expected() {
-        let workload = Workload::rules(100);
-        assert_eq!(workload.rules, 100);
+        let workload = Workload::rules(1_000);
+        assert_eq!(workload.rules, 1_000);
+        assert!(
+            workload.rego.len() > 2,
+            "the Rego policy is split into modules"
+        );
         all_agree(&workload);
     }
 

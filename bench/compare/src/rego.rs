@@ -29,11 +29,14 @@ fn object(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
 }
 
 impl Rego {
-    pub fn new(text: &str) -> Result<Rego, String> {
+    /// Loads the modules of the policy (one package, several files).
+    pub fn new(modules: &[String]) -> Result<Rego, String> {
         let mut engine = Engine::new();
-        engine
-            .add_policy("mqtt.rego".to_string(), text.to_string())
-            .map_err(|e| e.to_string())?;
+        for (i, text) in modules.iter().enumerate() {
+            engine
+                .add_policy(format!("mqtt{i}.rego"), text.clone())
+                .map_err(|e| e.to_string())?;
+        }
         Ok(Rego { engine })
     }
 

@@ -28,7 +28,9 @@ pub struct Workload {
     pub rules: usize,
     pub topicguard: String,
     pub cedar: String,
-    pub rego: String,
+    /// Rego modules of one package (regorus caps one file at 1 MiB, so large policies
+    /// are split the way a team would split them: a few hundred rules per file).
+    pub rego: Vec<String>,
     /// The service the requests address.
     pub service: String,
 }
@@ -84,6 +86,12 @@ when {
 forbid (principal, action == Action::"publish", resource)
 when { context.n >= 4 && context.l0 == "c" && context.l3 == "admin" };
 "#;
+
+/// Every Rego module starts with this.
+const REGO_HEADER: &str = "package mqtt\n\nimport rego.v1\n";
+
+/// Service rules per Rego module.
+const REGO_SERVICES_PER_MODULE: usize = 250;
 
 const REGO_COMMON: &str = r#"package mqtt
 
@@ -217,6 +225,7 @@ impl Workload {
         let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(rego, "\nservices := {{{}}}", quoted.join(", "));
         rego_rules(&mut rego, &set);
+        let rego = vec![rego];
         Workload {
             name: format!("base-{services}-services"),
             rules: 4,
@@ -232,13 +241,18 @@ impl Workload {
         let services = (rules.max(4) - 2) / 2;
         let mut topicguard = TOPICGUARD_IDENTITY.to_string();
         let mut cedar = CEDAR_COMMON.to_string();
-        let mut rego = REGO_COMMON.to_string();
+        let mut rego = vec![REGO_COMMON.to_string()];
         for i in 0..services {
             let name = format!("svc{i}");
             let one = Service::One(&name);
             topicguard_rules(&mut topicguard, &one);
             cedar_rules(&mut cedar, &one);
-            rego_rules(&mut rego, &one);
+            if i % REGO_SERVICES_PER_MODULE == 0 {
+                rego.push(REGO_HEADER.to_string());
+            }
+            if let Some(module) = rego.last_mut() {
+                rego_rules(module, &one);
+            }
         }
         Workload {
             name: format!("rules-{rules}"),

@@ -28,6 +28,8 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    /// Handles one packet. Replies are only queued (`feed`); the caller flushes them once
+    /// the packets already read are handled (`Connection::on_frames`).
     pub(super) async fn handle(&mut self, packet: Packet) -> Result<(), Exit> {
         match packet {
             Packet::Publish(publish) => self.on_publish(publish).await,
@@ -41,9 +43,10 @@ where
                 self.on_final_ack(ack.packet_id, Stage::AwaitComp);
                 Ok(())
             }
-            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
-            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe).await,
-            Packet::PingReq => self.send(Packet::PingResp).await,
+            // Boxed: rare, and their state would otherwise size every connection's task.
+            Packet::Subscribe(subscribe) => Box::pin(self.on_subscribe(subscribe)).await,
+            Packet::Unsubscribe(unsubscribe) => Box::pin(self.on_unsubscribe(unsubscribe)).await,
+            Packet::PingReq => self.feed(Packet::PingResp).await,
             Packet::Disconnect(disconnect) => Err(self.on_disconnect(disconnect)),
             Packet::Auth(_) => Err(Exit::protocol(
                 ReasonCode::PROTOCOL_ERROR,
@@ -94,7 +97,7 @@ where
                 (resent, !resent && state.awaiting_release.len() >= limit)
             };
             if resent {
-                return self.send(Packet::PubRec(Ack::new(id))).await;
+                return self.feed(Packet::PubRec(Ack::new(id))).await;
             }
             if full {
                 return Err(Exit::protocol(
@@ -136,10 +139,10 @@ where
             .handle(&self.broker, &message.topic, &message.payload);
         match qos {
             QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.send(Packet::PubAck(Ack::new(id))).await,
+            QoS::AtLeastOnce => self.feed(Packet::PubAck(Ack::new(id))).await,
             QoS::ExactlyOnce => {
                 self.slot.state().awaiting_release.insert(id);
-                self.send(Packet::PubRec(Ack::new(id))).await
+                self.feed(Packet::PubRec(Ack::new(id))).await
             }
         }
     }
@@ -155,12 +158,12 @@ where
         };
         match publish.qos {
             QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.send(Packet::PubAck(ack)).await,
+            QoS::AtLeastOnce => self.feed(Packet::PubAck(ack)).await,
             QoS::ExactlyOnce => {
                 if !v5 {
                     self.slot.state().awaiting_release.insert(id);
                 }
-                self.send(Packet::PubRec(ack)).await
+                self.feed(Packet::PubRec(ack)).await
             }
         }
     }
@@ -195,7 +198,7 @@ where
             }
         };
         match reply {
-            Some(rel) => self.send(Packet::PubRel(rel)).await,
+            Some(rel) => self.feed(Packet::PubRel(rel)).await,
             None => Ok(()),
         }
     }
@@ -208,7 +211,7 @@ where
         } else {
             self.not_found(id)
         };
-        self.send(Packet::PubComp(comp)).await
+        self.feed(Packet::PubComp(comp)).await
     }
 
     fn not_found(&self, id: u16) -> Ack {
@@ -245,7 +248,7 @@ where
             reasons,
             properties: Default::default(),
         };
-        self.send(Packet::SubAck(suback)).await?;
+        self.feed(Packet::SubAck(suback)).await?;
         for filter in retained_for {
             self.queue_retained(filter, subscription_id);
         }
@@ -326,7 +329,7 @@ where
             reasons,
             properties: Default::default(),
         };
-        self.send(Packet::UnsubAck(unsuback)).await
+        self.feed(Packet::UnsubAck(unsuback)).await
     }
 
     fn on_disconnect(&mut self, disconnect: Disconnect) -> Exit {

@@ -23,9 +23,11 @@ use crate::broker::codec::{
 };
 use crate::broker::session::SessionSlot;
 use crate::broker::state::Broker;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -61,6 +63,13 @@ impl Exit {
                 why: other.to_string(),
             },
         }
+    }
+
+    fn encoding(error: CodecError) -> Exit {
+        Exit::protocol(
+            ReasonCode::IMPLEMENTATION_SPECIFIC,
+            format!("could not encode a packet: {error}"),
+        )
     }
 
     pub(crate) fn protocol(reason: ReasonCode, why: impl Into<String>) -> Exit {
@@ -114,6 +123,10 @@ pub(crate) struct Connection<S> {
     connect_expiry: u32,
 }
 
+/// The most packets handled from one read before the replies are flushed and queued
+/// deliveries get their turn.
+const READ_BATCH: usize = 64;
+
 /// Sleeps until `at`, or forever.
 async fn until(at: Option<Instant>) {
     match at {
@@ -123,14 +136,36 @@ async fn until(at: Option<Instant>) {
 }
 
 /// Serves one accepted stream until it closes.
-pub(crate) async fn run<S>(stream: S, peer: SocketAddr, transport: Transport, broker: Arc<Broker>)
+///
+/// The connection's whole state is moved into one heap allocation at once, so the task
+/// that awaits this (whose size is the largest state of its own call tree, e.g. every
+/// listener kind's handshake) only holds a pointer to it.
+pub(crate) fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    broker: Arc<Broker>,
+) -> Pin<Box<impl Future<Output = ()> + Send>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    Box::pin(serve_stream(stream, peer, transport, broker))
+}
+
+async fn serve_stream<S>(stream: S, peer: SocketAddr, transport: Transport, broker: Arc<Broker>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let _open = broker.config.observer.metrics().connection_opened();
     let framed = Framed::new(stream, MqttCodec::server(broker.config.codec_limits()));
-    if let Some(connection) = handshake::establish(framed, peer, &transport, broker).await {
-        connection.serve().await;
+    // Boxed: the handshake's state is large and needed once; inline, it would stay part
+    // of every connection's resident state.
+    let established = Box::pin(handshake::establish(framed, peer, &transport, broker)).await;
+    // The connection is kept here and borrowed: moving it into another future would
+    // keep its old place reserved too.
+    if let Some(mut connection) = established {
+        let exit = connection.serve_packets().await;
+        Box::pin(connection.finish(exit)).await;
     }
 }
 
@@ -138,25 +173,23 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    async fn serve(mut self) {
-        let exit = self.serve_packets().await;
-        self.finish(exit).await;
-    }
-
     fn next_deadline(&self) -> Option<Instant> {
         self.keep_alive.map(|k| Instant::now() + k.mul_f32(1.5))
     }
 
     async fn serve_packets(&mut self) -> Exit {
         self.recheck_subscriptions(true);
-        if let Err(exit) = self.resume().await {
+        if let Err(exit) = Box::pin(self.resume()).await {
             return exit;
         }
         let mut deadline = self.next_deadline();
         let expiry = self.credential_deadline();
         loop {
             self.recheck_subscriptions(false);
-            if let Err(exit) = self.pump().await {
+            // Boxed (allocated only when something is queued): the delivery path's
+            // state would otherwise stay part of every idle connection.
+            let queued = !self.slot.state().queue.is_empty();
+            if queued && let Err(exit) = Box::pin(self.pump()).await {
                 return exit;
             }
             let keep_alive = async {
@@ -171,12 +204,8 @@ where
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 frame = self.framed.next() => {
                     deadline = self.next_deadline();
-                    let result = match frame {
-                        None => Err(Exit::Closed),
-                        Some(Err(error)) => Err(Exit::from_codec(error)),
-                        Some(Ok(packet)) => self.handle(packet).await,
-                    };
-                    if let Err(exit) = result {
+                    // Boxed, once per read batch, for the same reason.
+                    if let Err(exit) = Box::pin(self.on_frames(frame)).await {
                         return exit;
                     }
                 }
@@ -187,16 +216,42 @@ where
         }
     }
 
-    /// Queues a packet for sending (bounded by the write timeout).
+    /// Handles `first` and then every further frame that is already readable (at most
+    /// [`READ_BATCH`]), then flushes once: the acknowledgements and replies the handlers
+    /// queued leave in one write, in the order the packets arrived. Nothing is left
+    /// unflushed while waiting for more input: the loop stops at the first frame that is
+    /// not ready yet and flushes before returning.
+    async fn on_frames(&mut self, first: Option<Result<Packet, CodecError>>) -> Result<(), Exit> {
+        let mut frame = first;
+        for _ in 0..READ_BATCH {
+            match frame {
+                None => return Err(Exit::Closed),
+                Some(Err(error)) => return Err(Exit::from_codec(error)),
+                Some(Ok(packet)) => self.handle(packet).await?,
+            }
+            match self.framed.next().now_or_never() {
+                Some(next) => frame = next,
+                None => break,
+            }
+        }
+        self.flush().await
+    }
+
+    /// Queues a packet for sending (bounded by the write timeout): waits until the write
+    /// buffer has room (it is written out when over its limit), then encodes into it.
+    /// Waiting before taking the packet keeps no second copy of it in this future.
     async fn feed(&mut self, packet: Packet) -> Result<(), Exit> {
         let timeout = self.broker.config.write_timeout;
-        match tokio::time::timeout(timeout, self.framed.feed(packet)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(CodecError::Io(_))) | Err(_) => Err(Exit::Closed),
-            Ok(Err(error)) => Err(Exit::protocol(
-                ReasonCode::IMPLEMENTATION_SPECIFIC,
-                format!("could not encode a packet: {error}"),
-            )),
+        let ready = std::future::poll_fn(|cx| self.framed.poll_ready_unpin(cx));
+        match tokio::time::timeout(timeout, ready).await {
+            Ok(Ok(())) => {}
+            Ok(Err(CodecError::Io(_))) | Err(_) => return Err(Exit::Closed),
+            Ok(Err(error)) => return Err(Exit::encoding(error)),
+        }
+        match self.framed.start_send_unpin(packet) {
+            Ok(()) => Ok(()),
+            Err(CodecError::Io(_)) => Err(Exit::Closed),
+            Err(error) => Err(Exit::encoding(error)),
         }
     }
 
@@ -240,5 +295,42 @@ where
                 tracing::debug!(client = %self.client_id, peer = %self.peer, "connection ended: {other:?}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::auth::AnonymousAuthenticator;
+    use crate::{Engine, Policy};
+    use arc_swap::ArcSwap;
+
+    /// The bytes every connection's task holds while it waits for input.
+    const MAX_TASK_FUTURE_BYTES: usize = 4096;
+
+    fn broker() -> Arc<Broker> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
+        let policy = Policy::load(path).expect("policies/xfinity.policy loads");
+        let engine = Engine::new(&policy.checked).expect("policies/xfinity.policy compiles");
+        let engines = Arc::new(ArcSwap::from_pointee(engine));
+        let config = crate::broker::config::BrokerConfig::default();
+        Arc::new(Broker::new(
+            engines,
+            config,
+            Arc::new(AnonymousAuthenticator),
+        ))
+    }
+
+    #[test]
+    fn connection_task_future_stays_small() {
+        let (stream, _client) = tokio::io::duplex(64);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1883));
+        let future = run(stream, peer, Transport::default(), broker());
+        let size = std::mem::size_of_val(&*future);
+        println!("connection::run future: {size} bytes");
+        assert!(
+            size <= MAX_TASK_FUTURE_BYTES,
+            "connection::run future is {size} bytes, over the {MAX_TASK_FUTURE_BYTES}-byte bound"
+        );
     }
 }

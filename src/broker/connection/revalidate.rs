@@ -48,7 +48,8 @@ where
         }
     }
 
-    /// When the credential expires, as a tokio deadline (`None`: it does not).
+    /// When the credential expires, as a tokio deadline (`None`: it does not, or too far
+    /// ahead to represent).
     pub(super) fn credential_deadline(&self) -> Option<Instant> {
         let expires_at = self.authorizer.identity().expires_at?;
         let now = SystemTime::now()
@@ -56,7 +57,8 @@ where
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let left = Duration::from_secs(expires_at.saturating_sub(now));
-        Some(Instant::now() + left)
+        // A far-future `exp` (from the token) may not fit in an Instant: then never.
+        Instant::now().checked_add(left)
     }
 }
 

@@ -176,7 +176,7 @@ async fn tls_handshake(
             None
         }
         Ok(Err(error)) => {
-            tracing::info!(%peer, "TLS handshake failed: {error}");
+            tracing::info!(target: "topicguard::deny", %peer, "TLS handshake failed: {error}");
             None
         }
         Ok(Ok(tls)) => {

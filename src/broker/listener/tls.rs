@@ -111,14 +111,12 @@ impl ClientCertVerifier for ClientTrust {
         let mut chain = Vec::with_capacity(intermediates.len() + 1);
         chain.push(end_entity.clone());
         chain.extend(intermediates.iter().cloned());
+        // The reason travels in the error: the listener logs it once, with the peer.
         match self.trust.verify_chain(&chain, now) {
             Ok(_) => Ok(ClientCertVerified::assertion()),
-            Err(error) => {
-                tracing::info!(target: "topicguard::deny", "TLS client certificate refused: {error}");
-                Err(rustls::Error::InvalidCertificate(
-                    CertificateError::ApplicationVerificationFailure,
-                ))
-            }
+            Err(error) => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(error)),
+            ))),
         }
     }
 
@@ -146,5 +144,38 @@ impl ClientCertVerifier for ClientTrust {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::dev::{self, DevCa};
+
+    fn server_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let now = dev::unix_now();
+        let ca = DevCa::new("unit CA", now).expect("CA");
+        let (cert, key) = ca.issue(&dev::service_params("srv", 2, now)).expect("leaf");
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+        (cert_path, key_path)
+    }
+
+    #[test]
+    fn client_certificates_need_a_ca_and_bad_files_are_named() {
+        let dir = std::env::temp_dir().join(format!("topicguard-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (cert, key) = server_files(&dir);
+        assert!(acceptor(&cert, &key, ClientCertificates::None, None).is_ok());
+        let missing = acceptor(&cert, &key, ClientCertificates::Required, None);
+        assert!(matches!(missing, Err(TlsSetupError::NoTrust { .. })));
+        let swapped = acceptor(&key, &cert, ClientCertificates::None, None);
+        let error = swapped.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.contains("key.pem") || error.contains("cert.pem"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
