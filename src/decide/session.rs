@@ -15,6 +15,7 @@ use crate::identity::attrs::{ValueError, validate_value};
 use regex_automata::meta::Regex;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Why an identity could not be bound.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -63,13 +64,33 @@ impl fmt::Display for BindError {
     }
 }
 
+/// A pattern level with this session's attributes rendered in, compiled on first use.
+///
+/// Building a regex costs tens of microseconds; most sessions never touch most pattern
+/// levels, so binding (every CONNECT) must not pay for them.
+#[derive(Clone, Debug)]
+pub(crate) struct LazyPattern {
+    pieces: Vec<Piece>,
+    first_level: bool,
+    regex: OnceLock<Option<Regex>>,
+}
+
+impl LazyPattern {
+    /// The compiled regex, or `None` if it cannot be built (then it never matches).
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| crate::compile::level_regex(&self.pieces, self.first_level).ok())
+            .as_ref()
+    }
+}
+
 /// What a slot became for this session.
 #[derive(Clone, Debug)]
 pub(crate) enum SlotValue {
     /// The level must equal this text.
     Text(Box<str>),
     /// The level must match this regex.
-    Pattern(Regex),
+    Pattern(LazyPattern),
     /// Could not be rendered: never matches.
     Never,
 }
@@ -83,7 +104,7 @@ impl SlotValue {
     pub(crate) fn matches(&self, level: &str) -> bool {
         match self {
             SlotValue::Text(text) => &**text == level,
-            SlotValue::Pattern(regex) => regex.is_match(level),
+            SlotValue::Pattern(pattern) => pattern.regex().is_some_and(|r| r.is_match(level)),
             SlotValue::Never => false,
         }
     }
@@ -365,10 +386,11 @@ fn render_slot(slot: &SlotTemplate, attrs: &BTreeMap<String, String>) -> SlotVal
             .collect();
         return SlotValue::Text(text.into());
     }
-    match crate::compile::level_regex(&rendered, slot.first_level) {
-        Ok(regex) => SlotValue::Pattern(regex),
-        Err(_) => SlotValue::Never,
-    }
+    SlotValue::Pattern(LazyPattern {
+        pieces: rendered,
+        first_level: slot.first_level,
+        regex: OnceLock::new(),
+    })
 }
 
 #[cfg(test)]

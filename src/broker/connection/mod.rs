@@ -152,12 +152,21 @@ where
     Box::pin(serve_stream(stream, peer, transport, broker))
 }
 
+/// Initial capacity of each `Framed` buffer (tokio-util's default is 8 KiB each, which an
+/// idle connection never uses); both grow when a client is busy.
+const FRAMED_INITIAL_CAPACITY: usize = 2048;
+
+/// Queued output is written out once it reaches this size, even mid-batch.
+const WRITE_BATCH_BYTES: usize = 8192;
+
 async fn serve_stream<S>(stream: S, peer: SocketAddr, transport: Transport, broker: Arc<Broker>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let _open = broker.config.observer.metrics().connection_opened();
-    let framed = Framed::new(stream, MqttCodec::server(broker.config.codec_limits()));
+    let codec = MqttCodec::server(broker.config.codec_limits());
+    let mut framed = Framed::with_capacity(stream, codec, FRAMED_INITIAL_CAPACITY);
+    framed.set_backpressure_boundary(WRITE_BATCH_BYTES);
     // Boxed: the handshake's state is large and needed once; inline, it would stay part
     // of every connection's resident state.
     let established = Box::pin(handshake::establish(framed, peer, &transport, broker)).await;
