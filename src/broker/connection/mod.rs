@@ -7,8 +7,10 @@
 //! keep-alive deadline, a takeover kick, and server shutdown. Every way out is an
 //! [`Exit`]; [`Connection::finish`] tells a 5.0 client why (DISCONNECT with a reason code),
 //! publishes the will when the loss was not a clean DISCONNECT ([`will`]), and detaches
-//! from the session. This module must never share mutable state except through
-//! [`Broker`] and the session slot.
+//! from the session. Replies to a read batch are written with one flush
+//! ([`Connection::on_frames`]); rarely used, large handler states are boxed so an idle
+//! connection's resident future stays small. This module must never share mutable state
+//! except through [`Broker`] and the session slot.
 
 mod handshake;
 mod inbound;
