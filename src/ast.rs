@@ -90,6 +90,8 @@ pub enum IdentityStatement {
     RequireEq { left: Name, right: Name, span: Span },
     /// `require mac is eui64`
     RequireIs { attr: Name, check: Name, span: Span },
+    /// `require pid in partners`: the value must be one of a named set.
+    RequireIn { attr: Name, set: Name, span: Span },
     /// `pid = claim "pid"` / `aid = san.dirname.CN`
     Bind {
         attr: Name,

@@ -110,6 +110,9 @@ fn format_statement(statement: &IdentityStatement) -> String {
         IdentityStatement::RequireIs { attr, check, .. } => {
             format!("require {} is {}", attr.text, check.text)
         }
+        IdentityStatement::RequireIn { attr, set, .. } => {
+            format!("require {} in {}", attr.text, set.text)
+        }
         IdentityStatement::Bind { attr, source, .. } => {
             format!("{} = {}", attr.text, format_source(source))
         }

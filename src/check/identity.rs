@@ -11,6 +11,7 @@ use crate::ast::{self, AttrSource, IdentityKind, IdentityLine, IdentityStatement
 use crate::diagnostic::Diagnostic;
 use crate::source::Source;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 pub(super) fn identities(
     source: &Source,
@@ -138,6 +139,15 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
             }
             IdentityStatement::RequireIs { attr, check, .. } => {
                 requires.push((attr, None, Some(check)))
+            }
+            IdentityStatement::RequireIn { attr, set, .. } => {
+                requires.push((attr, None, None));
+                def.requires.push(Require::InSet {
+                    attr: attr.text.clone(),
+                    set: set.text.clone(),
+                    span: set.span,
+                    values: Arc::from(Vec::new()),
+                });
             }
             IdentityStatement::Setting { key, values, .. } => {
                 setting(&mut def, key, values, errors)

@@ -82,8 +82,9 @@ impl Checker {
     /// Resolves the identities and sets of `declarations` (its rules are ignored).
     pub fn new(source: &Source, declarations: &ast::Policy) -> Checker {
         let mut errors = Vec::new();
-        let identities = identities(source, declarations, &mut errors);
+        let mut identities = identities(source, declarations, &mut errors);
         let sets = sets(declarations, &mut errors);
+        resolve_require_sets(&mut identities, &sets, &mut errors);
         Checker {
             checked: Checked {
                 source: source.clone(),
@@ -170,4 +171,28 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
         });
     }
     out
+}
+
+/// Fills in the values of `require ATTR in SET` lines, now that sets are known.
+fn resolve_require_sets(
+    identities: &mut [IdentityDef],
+    sets: &[SetDef],
+    errors: &mut Vec<Diagnostic>,
+) {
+    for require in identities.iter_mut().flat_map(|d| d.requires.iter_mut()) {
+        let Require::InSet {
+            set, span, values, ..
+        } = require
+        else {
+            continue;
+        };
+        match sets.iter().find(|s| s.name == *set) {
+            Some(def) => *values = def.values.clone(),
+            None => errors.push(
+                Diagnostic::error("check::unknown-set", *span, format!("no set named `{set}`"))
+                    .with_label("unknown set")
+                    .with_help("declare it with `set NAME = a, b, c`"),
+            ),
+        }
+    }
 }

@@ -121,6 +121,13 @@ pub enum ClientPiece {
 pub enum Require {
     Equal(String, String),
     Check(String, AttrCheck),
+    /// `require pid in partners`: the set's values are filled in once sets are resolved.
+    InSet {
+        attr: String,
+        set: String,
+        span: Span,
+        values: Arc<[String]>,
+    },
 }
 
 /// Named value checks for `require ATTR is CHECK`.

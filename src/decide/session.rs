@@ -283,6 +283,14 @@ fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Res
                     right: b.clone(),
                 });
             }
+            Require::InSet {
+                attr, set, values, ..
+            } if !attrs.get(attr).is_some_and(|v| values.contains(v)) => {
+                return Err(BindError::RequireCheck {
+                    attr: attr.clone(),
+                    check: format!("in {set}"),
+                });
+            }
             Require::Check(a, check) if !attrs.get(a).is_some_and(|v| check.accepts(v)) => {
                 let name = match check {
                     AttrCheck::Eui64 => "eui64",

@@ -134,6 +134,12 @@ pub enum RequireError {
         check: &'static str,
         value: String,
     },
+    #[error("require {attr} in {set} does not hold: `{value}` is not in the set")]
+    NotInSet {
+        attr: String,
+        set: String,
+        value: String,
+    },
 }
 
 /// The name of a check as written in the policy.
@@ -162,6 +168,19 @@ pub fn check_requires(
                         right: b.clone(),
                         left_value: va.clone(),
                         right_value: vb.clone(),
+                    });
+                }
+            }
+            Require::InSet {
+                attr, set, values, ..
+            } => {
+                if let Some(value) = attrs.get(attr)
+                    && !values.contains(value)
+                {
+                    return Err(RequireError::NotInSet {
+                        attr: attr.clone(),
+                        set: set.clone(),
+                        value: value.clone(),
                     });
                 }
             }

@@ -117,20 +117,24 @@ fn identity_statement(pair: Pair<Rule>, offset: usize, errors: &mut Errors) -> I
         Rule::require => {
             let attr = name(parts.next().expect("require name"), offset);
             let test = parts.next().expect("require test");
-            let is_eq = test.as_rule() == Rule::require_eq;
+            let kind = test.as_rule();
             let other = name(test.into_inner().next().expect("require operand"), offset);
-            if is_eq {
-                IdentityStatement::RequireEq {
+            match kind {
+                Rule::require_eq => IdentityStatement::RequireEq {
                     left: attr,
                     right: other,
                     span: whole,
-                }
-            } else {
-                IdentityStatement::RequireIs {
+                },
+                Rule::require_in => IdentityStatement::RequireIn {
+                    attr,
+                    set: other,
+                    span: whole,
+                },
+                _ => IdentityStatement::RequireIs {
                     attr,
                     check: other,
                     span: whole,
-                }
+                },
             }
         }
         Rule::bind => {

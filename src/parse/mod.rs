@@ -229,7 +229,7 @@ fn describe(expected: Rule) -> &'static str {
         Rule::identity_kind => "`jwt`, `certificate` or `anonymous`",
         Rule::identity_statement | Rule::identity_line => "an identity statement",
         Rule::client => "`client`",
-        Rule::require | Rule::require_eq | Rule::require_is => {
+        Rule::require | Rule::require_eq | Rule::require_is | Rule::require_in => {
             "`require a == b` or `require a is check`"
         }
         Rule::bind => "`attr = source`",

@@ -524,6 +524,28 @@ fn the_issuer_setting_pins_the_issuing_ca() {
     insta::assert_snapshot!(err.to_string(), @"issued by `Dev Gateway CA`, but identity `gw` accepts only issuer `PID2 Gateway CA`");
 }
 
+#[test]
+fn a_ca_issues_only_for_the_partners_it_is_allowed() {
+    // 44: the CA that issued this gateway certificate (PID `P1`) may issue only for `P2`.
+    let pki = pki();
+    let text = "set dev_ca_partners = P2, P3\nidentity gw from certificate {\n  issuer \"Dev Gateway CA\"\n  \
+                pid = san.dirname.O\n  require pid in dev_ca_partners\n  client \"g:{pid}\"\n}\n";
+    let checked = policy(text);
+    let verifier = CertVerifier::new(def(&checked, "gw"), pki.trust()).unwrap();
+    let err = verifier
+        .verify(&chain(&[&pki.issue(&pki.gateway())]), None, pki.time())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("require pid in dev_ca_partners does not hold: `P1`"),
+        "{err}"
+    );
+    let allowed = policy(&text.replace("P2, P3", "P1, P2"));
+    let verifier = CertVerifier::new(def(&allowed, "gw"), pki.trust()).unwrap();
+    let identity = verifier.verify(&chain(&[&pki.issue(&pki.gateway())]), None, pki.time());
+    assert!(identity.is_ok(), "{identity:?}");
+}
+
 // ---- OCSP (33) ----
 
 struct OcspSpec<'a> {
