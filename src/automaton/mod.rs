@@ -89,6 +89,15 @@ impl LiteralEdges {
         }
     }
 
+    /// All edges in no particular order, without allocating (for walks).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, NodeId)> + '_ {
+        let (few, many) = match self {
+            LiteralEdges::Few(list) => (Some(list.iter().map(|(k, n)| (&**k, *n))), None),
+            LiteralEdges::Many(map) => (None, Some(map.iter().map(|(k, n)| (&**k, *n)))),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+
     /// All edges, sorted by text (for dumps and verification).
     pub fn sorted(&self) -> Vec<(&str, NodeId)> {
         let mut edges: Vec<(&str, NodeId)> = match self {
@@ -131,8 +140,7 @@ impl Node {
     /// Every outgoing edge's target.
     pub fn targets(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.literal
-            .sorted()
-            .into_iter()
+            .iter()
             .map(|(_, n)| n)
             .chain(self.one_of.iter().map(|e| e.1))
             .chain(self.slot.iter().map(|e| e.1))

@@ -393,7 +393,7 @@ impl Containment<'_> {
     /// `whole_topic`, not the empty level: the empty topic is no topic name).
     fn every_edge(&self, node: &Node, first: bool, whole_topic: bool, out: &mut States) {
         let auto = self.auto;
-        for (text, next) in node.literal.sorted() {
+        for (text, next) in node.literal.iter() {
             let unreachable = (first && text.starts_with('$')) || (whole_topic && text.is_empty());
             if !unreachable {
                 out.push(next);
