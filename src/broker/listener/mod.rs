@@ -124,7 +124,8 @@ async fn accept_loop(
 }
 
 /// Completes the transport handshake (bounded by the CONNECT deadline) and runs the
-/// connection on the resulting stream.
+/// connection on the resulting stream. The handshakes are boxed so their state lives on the
+/// heap only while they run, not in every idle connection's task.
 async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: Arc<Broker>) {
     let mut transport = Transport {
         listener: Arc::from(protocol.name()),
@@ -135,14 +136,28 @@ async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: 
     match protocol {
         Protocol::Tcp => connection::run(stream, peer, transport, broker).await,
         Protocol::Tls(acceptor) => {
-            let Some(tls) = tls_handshake(&acceptor, stream, peer, deadline, &mut transport).await
+            let Some(tls) = Box::pin(tls_handshake(
+                &acceptor,
+                stream,
+                peer,
+                deadline,
+                &mut transport,
+            ))
+            .await
             else {
                 return;
             };
             connection::run(tls, peer, transport, broker).await
         }
         Protocol::Ws => {
-            let Some(ws) = ws_upgrade(stream, peer, deadline, max_packet, &mut transport).await
+            let Some(ws) = Box::pin(ws_upgrade(
+                stream,
+                peer,
+                deadline,
+                max_packet,
+                &mut transport,
+            ))
+            .await
             else {
                 return;
             };
@@ -150,12 +165,20 @@ async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: 
         }
         Protocol::Wss(acceptor) => {
             let started = tokio::time::Instant::now();
-            let Some(tls) = tls_handshake(&acceptor, stream, peer, deadline, &mut transport).await
+            let Some(tls) = Box::pin(tls_handshake(
+                &acceptor,
+                stream,
+                peer,
+                deadline,
+                &mut transport,
+            ))
+            .await
             else {
                 return;
             };
             let left = deadline.saturating_sub(started.elapsed());
-            let Some(ws) = ws_upgrade(tls, peer, left, max_packet, &mut transport).await else {
+            let Some(ws) = Box::pin(ws_upgrade(tls, peer, left, max_packet, &mut transport)).await
+            else {
                 return;
             };
             connection::run(ws, peer, transport, broker).await
