@@ -5,7 +5,7 @@
 //! `any`), sources a kind cannot have, unknown settings and ambiguous templates are errors.
 //! This module never looks at a credential.
 
-use super::rule::ambiguous_attr;
+use super::messages::{ambiguous_attr, unknown_attr};
 use super::*;
 use crate::ast::{self, AttrSource, IdentityKind, IdentityLine, IdentityStatement, Item, Part};
 use crate::diagnostic::Diagnostic;
@@ -367,27 +367,4 @@ fn check_adjacent_captures(
             .with_help("put a separator between them, e.g. `{a}:{b}`, so the split is unambiguous"),
         );
     }
-}
-
-pub(super) fn unknown_attr(
-    name: &ast::Name,
-    identity: &str,
-    bound: &[(String, crate::source::Span)],
-) -> Diagnostic {
-    let known: Vec<&str> = bound.iter().map(|(n, _)| n.as_str()).collect();
-    Diagnostic::error(
-        "check::unknown-attribute",
-        name.span,
-        format!("identity `{identity}` binds no attribute `{}`", name.text),
-    )
-    .with_label("unknown attribute")
-    .with_help(format!(
-        "attributes of `{identity}`: {}; write `{{+{}}}` for a free capture",
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ") + ", client"
-        },
-        name.text
-    ))
 }

@@ -3,12 +3,19 @@
 //! The checker reports all problems in one run: unknown identities, attributes and sets,
 //! duplicate names, `#` that is not the last level, ambiguous captures, connect rules with
 //! topics, identity blocks without a client template. [`lint`] adds warnings for rules that
-//! can never match and allow rules wholly shadowed by a deny. The checker never matches a
-//! topic and never looks at credentials.
+//! can never match and allow rules wholly shadowed by a deny. The checker never looks at
+//! credentials.
+//!
+//! * `identity` — identity blocks → [`IdentityDef`]s;
+//! * `rule` — rules → [`CheckedRule`]s, and the attribute separators;
+//! * [`model`] — what the checked policy is;
+//! * [`matches`] — what a template means: the definition topics are matched against;
+//! * [`lint`] — warnings.
 
 mod identity;
 pub mod lint;
 pub mod matches;
+mod messages;
 pub mod model;
 mod rule;
 

@@ -5,7 +5,7 @@
 //! two accounts' values can render the same topic ([`attribute_separators`]). This module
 //! never matches a topic.
 
-use super::identity::unknown_attr;
+use super::messages::{ambiguous_attr, unknown_attr};
 use super::*;
 use crate::ast::{self, Part, Who};
 use crate::diagnostic::Diagnostic;
@@ -273,16 +273,6 @@ fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
         }
         _ => None,
     })
-}
-
-pub(super) fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnostic {
-    Diagnostic::error(
-        "check::ambiguous-template",
-        span,
-        format!("attribute `{{{attr}}}` touches a capture, a set or another attribute"),
-    )
-    .with_label("no literal text between them")
-    .with_help("separate it with literal text, e.g. `{pid}_{aid}` or `{pid}-{+rid}`, so one account's values can never form another account's topic")
 }
 
 /// For each attribute, the characters its values may not contain, so that every template

@@ -1,0 +1,37 @@
+//! Diagnostics that more than one checking step raises, worded in one place.
+
+use crate::ast;
+use crate::diagnostic::Diagnostic;
+
+pub(super) fn unknown_attr(
+    name: &ast::Name,
+    identity: &str,
+    bound: &[(String, crate::source::Span)],
+) -> Diagnostic {
+    let known: Vec<&str> = bound.iter().map(|(n, _)| n.as_str()).collect();
+    Diagnostic::error(
+        "check::unknown-attribute",
+        name.span,
+        format!("identity `{identity}` binds no attribute `{}`", name.text),
+    )
+    .with_label("unknown attribute")
+    .with_help(format!(
+        "attributes of `{identity}`: {}; write `{{+{}}}` for a free capture",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ") + ", client"
+        },
+        name.text
+    ))
+}
+
+pub(super) fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnostic {
+    Diagnostic::error(
+        "check::ambiguous-template",
+        span,
+        format!("attribute `{{{attr}}}` touches a capture, a set or another attribute"),
+    )
+    .with_label("no literal text between them")
+    .with_help("separate it with literal text, e.g. `{pid}_{aid}` or `{pid}-{+rid}`, so one account's values can never form another account's topic")
+}
