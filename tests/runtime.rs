@@ -490,6 +490,10 @@ async fn the_demo_runs_every_step_with_its_decision() {
         "policy: mobile xfi:P1_A1:clt:J1 connects (JWT) -> ALLOWED by ",
         "service svc:lights:1 subscribed to the requests addressed to it",
         "mobile received c/xfi/P1_A1/xfi:P1_A1:clt:J1/lights/r1/success",
+        "policy: service svc:lights:1 publishes c/iot/P1_A1/iot:P1_A1:adp:xhf:",
+        "/lights/status -> ALLOWED by ",
+        "service received the gateway's success: ",
+        "\"request\":\"status\"",
         "gateway: P1_A1_light applied {\"on\":true}",
         "reported {\"brightness\":100,\"on\":true}",
         "reported {\"mode\":\"heat\",\"setpoint\":23}",
@@ -736,6 +740,75 @@ async fn a_refused_service_is_never_reported_subscribed() {
     let service = service::start(config, log);
     logged(&lines, "refused CONNECT").await;
     assert!(!service.subscribed(Duration::from_millis(200)).await);
+    service.stop().await;
+    broker.stop().await;
+}
+
+/// A service asks the gateway (issue 5): the gateway answers `success` for a request it
+/// knows and `failure` for one it does not, each with the request id; a mobile of another
+/// account cannot send a request to that gateway (PUBACK 0x87) and the gateway never sees it.
+#[tokio::test]
+async fn a_service_asks_the_gateway_and_another_accounts_mobile_cannot() {
+    use topicguard::broker::codec::ReasonCode;
+    let broker = TestBroker::start().await;
+    let (log, lines) = recorder();
+    let config = ServiceConfig {
+        broker: broker.addr.to_string(),
+        sid: "lights".into(),
+        instance: "1".into(),
+        username: Some("service:lights".into()),
+        password: None,
+        tls: None,
+        backoff: fast(),
+    };
+    let service = service::start(config, log.clone());
+    assert!(service.subscribed(STEP).await, "the service's SUBACKs");
+    let gw = gateway::start(gateway_config(&broker), log.clone());
+    // The inventory's answer arrives after the gateway's subscriptions were granted.
+    logged(&lines, "/inventory/success").await;
+    let gateway_id = format!("iot:P1_A1:adp:xhf:{IID}");
+    let status = service
+        .ask("P1_A1", &gateway_id, "status", &json!({}), STEP)
+        .await
+        .expect("the gateway's answer");
+    assert_eq!(status.outcome, "success");
+    assert_eq!(status.body["request"], json!("status"));
+    assert_eq!(status.body["devices"], json!(3));
+    let unknown = service
+        .ask("P1_A1", &gateway_id, "reboot", &json!({}), STEP)
+        .await
+        .expect("the gateway's answer");
+    assert_eq!(unknown.outcome, "failure");
+    assert_eq!(unknown.body["request"], json!("reboot"));
+
+    let mut intruder = TestClient::connect(
+        broker.addr,
+        ProtocolVersion::V5,
+        "xfi:P1_A2:clt:J1",
+        Some("mobile:P1:A2:J1"),
+    )
+    .await;
+    let request = format!("c/iot/P1_A1/{gateway_id}/lights/intrusion");
+    let reason = intruder
+        .publish(&request, b"{}", QoS::AtLeastOnce, false)
+        .await;
+    assert_eq!(reason, ReasonCode::NOT_AUTHORIZED);
+    // A request the gateway does get, sent after the refused one, is answered; the refused one never was.
+    let after = service
+        .ask("P1_A1", &gateway_id, "inventory", &json!({}), STEP)
+        .await
+        .expect("the gateway's answer");
+    assert_eq!(after.outcome, "success");
+    assert!(
+        !lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("intrusion")),
+        "{:#?}",
+        lines.lock().unwrap()
+    );
+    gw.stop().await;
     service.stop().await;
     broker.stop().await;
 }

@@ -13,7 +13,7 @@
 use super::client::{Client, ClientOptions, Event};
 use super::devices::Kind;
 use super::gateway::{self, GatewayConfig};
-use super::service::{self, ServiceConfig};
+use super::service::{self, Service, ServiceConfig};
 use super::tls::TlsClient;
 use super::{Backoff, Log};
 use crate::broker::codec::QoS;
@@ -445,6 +445,9 @@ async fn scenario(n: &Narrator, dir: &Path, tcp: u16, tls_port: u16) -> Result<(
     .await?;
     n.say(format!("mobile received {answer}"));
 
+    n.step("2b. the lights service asks gateway 1 for its status; the gateway answers success");
+    service_asks_gateway(n, &svc, &gw1_id).await?;
+
     n.step("3. turn the light on (desired state); the gateway applies the delta and reports");
     shadow_step(
         n,
@@ -550,6 +553,36 @@ async fn scenario(n: &Narrator, dir: &Path, tcp: u16, tls_port: u16) -> Result<(
         gw.stop().await;
     }
     svc.stop().await;
+    Ok(())
+}
+
+/// The service sends a `status` request to gateway 1 and awaits its `success` answer.
+async fn service_asks_gateway(n: &Narrator, svc: &Service, gw1_id: &str) -> Result<(), String> {
+    let request = format!("c/iot/P1_A1/{gw1_id}/lights/status");
+    n.decision(
+        &Identity::asserted("service", [("sid", "lights")]),
+        "svc:lights:1",
+        Request::publish(&request),
+        &format!("service svc:lights:1 publishes {request}"),
+    );
+    let answer_topic = format!("c/iot/P1_A1/lights/{gw1_id}/status/success");
+    n.decision(
+        &gateway_identity(&GATEWAYS[0]),
+        gw1_id,
+        Request::publish(&answer_topic),
+        &format!("gateway publishes {answer_topic}"),
+    );
+    let answer = svc.ask("P1_A1", gw1_id, "status", &json!({}), STEP).await?;
+    n.say(format!(
+        "service received the gateway's {}: {}",
+        answer.outcome, answer.body
+    ));
+    if answer.outcome != "success" {
+        return Err(format!(
+            "expected the gateway's success, got {}",
+            answer.outcome
+        ));
+    }
     Ok(())
 }
 

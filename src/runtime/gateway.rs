@@ -8,8 +8,11 @@
 //! device and asks for each shadow (to catch desired state set while it was away), then sends
 //! its device inventory to a service as a multi-part request (each part stamped with `seq`
 //! and `total`) and logs the service's `success|failure` response. A delta (or a get) whose
-//! version is not newer than the last one applied is stale and ignored. [`start`] drives
-//! the core with a [`Client`]. This module must never decide what the gateway may publish:
+//! version is not newer than the last one applied is stale and ignored. It also answers the
+//! requests its service sends to it on `c/iot/<pid>_<aid>/<gateway cid>/<sid>/<rid>` with
+//! `.../<sid>/<gateway cid>/<rid>/<success|failure>` (see [`GatewayCore::answer`]): the
+//! requests it knows (`inventory`, `status`) succeed, any other fails; every answer carries
+//! the request id. [`start`] drives the core with a [`Client`]. This module must never decide what the gateway may publish:
 //! the broker's policy does.
 
 use super::client::{Client, ClientOptions, ConnectionState, Event, Handle};
@@ -127,7 +130,61 @@ impl GatewayCore {
         );
         filters.push(format!("{responses}/success"));
         filters.push(format!("{responses}/failure"));
+        filters.push(self.requests_filter());
         filters
+    }
+
+    /// The filter for requests the configured service addresses to this gateway.
+    pub fn requests_filter(&self) -> String {
+        format!(
+            "{}/{}/{}/+",
+            self.area(),
+            self.config.client_id(),
+            self.config.service
+        )
+    }
+
+    /// If `topic` is a request addressed to this gateway, `(service, request id)`.
+    fn parse_request<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str)> {
+        let rest = topic.strip_prefix(&format!("{}/{}/", self.area(), self.config.client_id()))?;
+        match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [sid, rid] if !sid.is_empty() && !rid.is_empty() => Some((sid, rid)),
+            _ => None,
+        }
+    }
+
+    /// The answer to request `rid` from service `sid`: `success` with the gateway's
+    /// `inventory` or `status`, `failure` for a request it does not know.
+    pub fn answer(&self, sid: &str, rid: &str) -> Out {
+        let (outcome, mut body) = match rid {
+            "inventory" => {
+                let things: Vec<Value> = self
+                    .devices
+                    .iter()
+                    .map(|d| json!({"thing": self.config.thing(d.kind), "state": d.state}))
+                    .collect();
+                ("success", json!({"devices": things}))
+            }
+            "status" => (
+                "success",
+                json!({"connected": true, "devices": self.devices.len()}),
+            ),
+            _ => (
+                "failure",
+                json!({"error": format!("unknown request `{rid}`")}),
+            ),
+        };
+        body["request"] = json!(rid);
+        (self.log)(format!(
+            "gateway {}: request {rid} from {sid} -> {outcome}",
+            self.config.client_id()
+        ));
+        let topic = format!(
+            "{}/{sid}/{}/{rid}/{outcome}",
+            self.area(),
+            self.config.client_id()
+        );
+        out(topic, body)
     }
 
     /// After CONNACK: presence, every device's reported state, a get per shadow, the inventory.
@@ -169,6 +226,9 @@ impl GatewayCore {
 
     /// A delivered message; returns what to publish.
     pub fn on_message(&mut self, topic: &str, payload: &[u8]) -> Vec<Out> {
+        if let Some((sid, rid)) = self.parse_request(topic) {
+            return vec![self.answer(sid, rid)];
+        }
         let Some(kind) = self
             .config
             .devices
@@ -393,6 +453,41 @@ mod tests {
         assert_eq!(
             (parts[2]["seq"].clone(), parts[2]["total"].clone()),
             (json!(3), json!(3))
+        );
+    }
+
+    #[test]
+    fn answers_known_requests_with_success_and_unknown_ones_with_failure() {
+        let (mut core, lines) = core();
+        let gw = "iot:P1_A1:adp:xhf:0f8fad5b-d9cb-469f-a165-70867728950e";
+        assert_eq!(core.requests_filter(), format!("c/iot/P1_A1/{gw}/lights/+"));
+        let outs = core.on_message(&format!("c/iot/P1_A1/{gw}/lights/status"), b"{}");
+        assert_eq!(outs.len(), 1);
+        assert_eq!(
+            outs[0].topic,
+            format!("c/iot/P1_A1/lights/{gw}/status/success")
+        );
+        let body: Value = serde_json::from_str(&outs[0].payload).unwrap();
+        assert_eq!(
+            (body["request"].clone(), body["devices"].clone()),
+            (json!("status"), json!(3))
+        );
+        let outs = core.on_message(&format!("c/iot/P1_A1/{gw}/lights/reboot"), b"{}");
+        assert_eq!(
+            outs[0].topic,
+            format!("c/iot/P1_A1/lights/{gw}/reboot/failure")
+        );
+        let body: Value = serde_json::from_str(&outs[0].payload).unwrap();
+        assert_eq!(body["request"], json!("reboot"));
+        // A response to the gateway's own request (one level deeper) is not a request.
+        let response = format!("c/iot/P1_A1/{gw}/lights/inventory/success");
+        assert!(core.on_message(&response, b"{}").is_empty());
+        assert!(
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("reboot from lights -> failure"))
         );
     }
 

@@ -6,7 +6,10 @@
 //! (`seq`/`total`, see [`parts`]) is collected and answered once, when its last part
 //! arrives; anything unreadable gets a `failure` with the reason. [`ServiceCore`] is the
 //! logic without I/O; [`Service::subscribed`] tells when the broker has granted its
-//! subscription, so a request published from then on reaches it. This module must never
+//! subscriptions, so a request published from then on reaches it. A service may also ask a
+//! gateway ([`Service::ask`]): it publishes on `c/iot/<pid>_<aid>/<gateway cid>/<sid>/<rid>`
+//! and awaits the gateway's answer on `c/iot/<pid>_<aid>/<sid>/<gateway cid>/<rid>/<outcome>`.
+//! This module must never
 //! decide who may send it requests: the policy already did before a request reached it.
 
 use super::client::{Client, ClientOptions, Event};
@@ -15,9 +18,10 @@ use super::{Backoff, Log};
 use crate::broker::codec::QoS;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// How to run a service.
@@ -82,6 +86,11 @@ impl ServiceCore {
         format!("c/+/+/{}/+/+", self.sid)
     }
 
+    /// The filters for gateways' answers to this service's requests.
+    pub fn answer_filters(&self) -> [String; 2] {
+        ["success", "failure"].map(|outcome| format!("c/iot/+/{}/+/+/{outcome}", self.sid))
+    }
+
     /// A request; returns the response topic and payload to publish, if any yet.
     pub fn on_request(&mut self, topic: &str, payload: &[u8]) -> Option<(String, Value)> {
         let request = parse_request(topic, &self.sid)?;
@@ -143,8 +152,27 @@ impl ServiceCore {
 pub struct Service {
     client: Client,
     task: JoinHandle<()>,
-    /// Becomes true at the first granted SUBACK.
+    /// Becomes true once every subscription has been granted.
     subscribed: watch::Receiver<bool>,
+    sid: String,
+    /// Answer topic without its outcome → who awaits it.
+    pending: Pending,
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<(String, Value)>>>>;
+
+/// A gateway's answer to [`Service::ask`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub body: Value,
+}
+
+/// If `topic` ends in `/success` or `/failure`, the awaited topic and the outcome.
+fn split_outcome(topic: &str) -> Option<(&str, &str)> {
+    let (awaited, outcome) = topic.rsplit_once('/')?;
+    matches!(outcome, "success" | "failure").then_some((awaited, outcome))
 }
 
 impl Service {
@@ -154,6 +182,36 @@ impl Service {
         let mut subscribed = self.subscribed.clone();
         let granted = tokio::time::timeout(within, subscribed.wait_for(|granted| *granted));
         matches!(granted.await, Ok(Ok(_)))
+    }
+
+    /// Sends request `rid` (payload `body`) to the gateway `gateway` (its client id) of
+    /// account `account` (`<pid>_<aid>`) and waits up to `within` for its answer.
+    pub async fn ask(
+        &self,
+        account: &str,
+        gateway: &str,
+        rid: &str,
+        body: &Value,
+        within: Duration,
+    ) -> Result<Answer, String> {
+        let awaited = format!("c/iot/{account}/{}/{gateway}/{rid}", self.sid);
+        let (tell, answer) = oneshot::channel();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(awaited.clone(), tell);
+        }
+        let topic = format!("c/iot/{account}/{gateway}/{}/{rid}", self.sid);
+        self.client
+            .publish(&topic, body.to_string(), QoS::AtLeastOnce, false);
+        let outcome = tokio::time::timeout(within, answer).await;
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&awaited);
+        }
+        match outcome {
+            Ok(Ok((outcome, body))) => Ok(Answer { outcome, body }),
+            _ => Err(format!(
+                "no answer on {awaited}/<success|failure> within {within:?}"
+            )),
+        }
     }
 
     pub async fn stop(self) {
@@ -169,47 +227,94 @@ pub fn start(config: ServiceConfig, log: Log) -> Service {
     options.password = config.password.clone();
     options.tls = config.tls.clone();
     options.backoff = config.backoff;
-    let (client, mut events) = Client::start(options);
-    let mut core = ServiceCore::new(&config.sid, log.clone());
-    client.subscribe(&core.filter(), QoS::AtLeastOnce);
-    let handle = client.handle();
-    let id = config.client_id();
+    let (client, events) = Client::start(options);
+    let core = ServiceCore::new(&config.sid, log.clone());
+    let mut filters = vec![core.filter()];
+    filters.extend(core.answer_filters());
+    for filter in &filters {
+        client.subscribe(filter, QoS::AtLeastOnce);
+    }
     let (granted, subscribed) = watch::channel(false);
-    let task = tokio::spawn(async move {
+    let pending = Pending::default();
+    let run = Run {
+        core,
+        handle: client.handle(),
+        id: config.client_id(),
+        log,
+        wanted: filters.into_iter().collect(),
+        granted,
+        pending: pending.clone(),
+    };
+    let task = tokio::spawn(run.drive(events));
+    Service {
+        client,
+        task,
+        subscribed,
+        sid: config.sid,
+        pending,
+    }
+}
+
+/// The service's event loop state.
+struct Run {
+    core: ServiceCore,
+    handle: super::client::Handle,
+    id: String,
+    log: Log,
+    /// Filters not granted yet.
+    wanted: HashSet<String>,
+    granted: watch::Sender<bool>,
+    pending: Pending,
+}
+
+impl Run {
+    async fn drive(mut self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let id = self.id.clone();
         while let Some(event) = events.recv().await {
             match event {
-                Event::State(state) => log(format!("service {id}: {state}")),
-                Event::Subscribed { reason, .. } if !reason.is_failure() => {
-                    let _ = granted.send(true);
+                Event::State(state) => (self.log)(format!("service {id}: {state}")),
+                Event::Subscribed { filter, reason } if !reason.is_failure() => {
+                    self.wanted.remove(&filter);
+                    if self.wanted.is_empty() {
+                        let _ = self.granted.send(true);
+                    }
                 }
-                Event::Subscribed { filter, reason } => log(format!(
+                Event::Subscribed { filter, reason } => (self.log)(format!(
                     "service {id}: subscribe to {filter} refused (reason 0x{:02x})",
                     reason.0
                 )),
-                Event::Message { topic, payload, .. } => {
-                    if let Some((topic, answer)) = core.on_request(&topic, &payload) {
-                        handle.publish(&topic, answer.to_string(), QoS::AtLeastOnce, false);
-                    }
-                }
-                Event::Published { topic, reason } if reason.is_failure() => log(format!(
+                Event::Message { topic, payload, .. } => self.on_message(&topic, &payload),
+                Event::Published { topic, reason } if reason.is_failure() => (self.log)(format!(
                     "service {id}: publish to {topic} refused (reason 0x{:02x})",
                     reason.0
                 )),
                 _ => {}
             }
         }
-    });
-    Service {
-        client,
-        task,
-        subscribed,
+    }
+
+    /// An awaited answer goes to its asker; anything else is a request to answer.
+    fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        if let Some((awaited, outcome)) = split_outcome(topic) {
+            let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(awaited));
+            if let Some(waiter) = waiter {
+                let body = serde_json::from_slice(payload)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into()));
+                (self.log)(format!("service {}: answer on {topic}", self.id));
+                let _ = waiter.send((outcome.to_string(), body));
+                return;
+            }
+        }
+        if let Some((topic, answer)) = self.core.on_request(topic, payload) {
+            self.handle
+                .publish(&topic, answer.to_string(), QoS::AtLeastOnce, false);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn answers_single_and_multi_part_requests() {
@@ -234,5 +339,19 @@ mod tests {
             .unwrap();
         assert_eq!(topic, "c/iot/P1_A1/gw/lights/inventory/success");
         assert_eq!(answer["items"], json!(["a", "b"]));
+    }
+
+    #[test]
+    fn answers_are_told_apart_from_requests() {
+        let core = ServiceCore::new("lights", Arc::new(|_| {}));
+        assert_eq!(
+            core.answer_filters(),
+            ["c/iot/+/lights/+/+/success", "c/iot/+/lights/+/+/failure"]
+        );
+        assert_eq!(
+            split_outcome("c/iot/P1_A1/lights/gw/status/failure"),
+            Some(("c/iot/P1_A1/lights/gw/status", "failure"))
+        );
+        assert_eq!(split_outcome("c/iot/P1_A1/lights/gw/status"), None);
     }
 }
