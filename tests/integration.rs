@@ -7,6 +7,8 @@ mod broker_harness;
 #[cfg(feature = "runtime")]
 mod broker_jwt;
 #[cfg(feature = "runtime")]
+mod broker_keep_alive;
+#[cfg(feature = "runtime")]
 mod broker_mosquitto;
 #[cfg(feature = "runtime")]
 mod broker_observe;
