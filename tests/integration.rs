@@ -17,7 +17,11 @@ mod broker_paho;
 #[cfg(feature = "runtime")]
 mod broker_protocol;
 #[cfg(feature = "runtime")]
+mod broker_publishers;
+#[cfg(feature = "runtime")]
 mod broker_reload;
+#[cfg(feature = "runtime")]
+mod broker_sessions;
 #[cfg(feature = "runtime")]
 mod broker_tls;
 #[cfg(feature = "runtime")]

@@ -3,8 +3,10 @@
 //! [`PolicyReloader::reload`] loads and checks the file, checks that the credential
 //! material can serve the new identity blocks, compiles the engine, and only then swaps it
 //! into the [`SharedEngine`] in one atomic store. Every connection then re-binds its
-//! identity on its next decision, and [`Broker::wake_all`] makes each one re-check its
-//! subscriptions at once (those no longer allowed are removed). A file that does not load
+//! identity on its next decision, [`Broker::wake_all`] makes each one re-check its
+//! subscriptions at once (those no longer allowed are removed), and
+//! [`Broker::recheck_retained`] drops the retained messages whose publishers may no longer
+//! publish and retain them. A file that does not load
 //! is rejected with its diagnostics (`file:line:col`) logged, and the old policy is kept.
 //! This module must never swap in a policy that did not load and compile.
 
@@ -34,6 +36,8 @@ pub struct PolicyReloader {
 pub struct Reloaded {
     pub rules: usize,
     pub warnings: usize,
+    /// Retained messages dropped because their publishers lost the right to retain them.
+    pub retained_dropped: usize,
 }
 
 impl PolicyReloader {
@@ -66,9 +70,11 @@ impl PolicyReloader {
             .map_err(|e| format!("{}: cannot compile: {e}", self.path.display()))?;
         self.engines.store(Arc::new(engine));
         self.broker.wake_all();
+        let retained = self.broker.recheck_retained();
         Ok(Reloaded {
             rules: policy.checked.rules.len(),
             warnings: policy.warnings.items.len(),
+            retained_dropped: retained.dropped,
         })
     }
 
@@ -77,6 +83,7 @@ impl PolicyReloader {
         match self.reload() {
             Ok(done) => tracing::info!(
                 policy = %self.path.display(), rules = done.rules, warnings = done.warnings,
+                retained_dropped = done.retained_dropped,
                 "policy reloaded ({why})"
             ),
             Err(error) => tracing::error!(

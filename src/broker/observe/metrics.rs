@@ -22,6 +22,8 @@ pub struct Metrics {
     /// Indexed by `Action as usize`, then 0 = allowed, 1 = denied.
     decisions: [[AtomicU64; 2]; Action::ALL.len()],
     dropped_queue_full: AtomicU64,
+    /// Retained messages dropped because their publisher lost the right to retain them.
+    dropped_retained_revoked: AtomicU64,
     decision_log_dropped: AtomicU64,
 }
 
@@ -65,6 +67,11 @@ impl Metrics {
     /// A queued message dropped because the client's queue was full (drop-oldest rule).
     pub fn dropped_queue_full(&self) {
         bump(&self.dropped_queue_full, 1);
+    }
+
+    /// A retained message dropped because its publisher may no longer retain it.
+    pub fn retained_revoked(&self) {
+        bump(&self.dropped_retained_revoked, 1);
     }
 
     /// A decision-log record dropped because the log's channel was full.
@@ -154,6 +161,11 @@ impl Metrics {
             "topicguard_messages_dropped_total{{reason=\"queue_full\"}} {}",
             get(&self.dropped_queue_full)
         );
+        let _ = writeln!(
+            out,
+            "topicguard_messages_dropped_total{{reason=\"retained_revoked\"}} {}",
+            get(&self.dropped_retained_revoked)
+        );
         out
     }
 }
@@ -172,6 +184,7 @@ mod tests {
         metrics.decision(Action::Publish, true);
         metrics.decision(Action::Receive, false);
         metrics.dropped_queue_full();
+        metrics.retained_revoked();
         let text = metrics.render();
         assert!(
             text.contains("topicguard_connections_current 1\n"),
@@ -185,6 +198,9 @@ mod tests {
             text.contains("topicguard_decisions_total{action=\"publish\",verdict=\"allowed\"} 1\n")
         );
         assert!(text.contains("topicguard_messages_dropped_total{reason=\"queue_full\"} 1\n"));
+        assert!(
+            text.contains("topicguard_messages_dropped_total{reason=\"retained_revoked\"} 1\n")
+        );
         drop(guard);
         assert!(
             metrics
