@@ -21,6 +21,8 @@ mod broker_publishers;
 #[cfg(feature = "runtime")]
 mod broker_reload;
 #[cfg(feature = "runtime")]
+mod broker_reload_safety;
+#[cfg(feature = "runtime")]
 mod broker_sessions;
 #[cfg(feature = "runtime")]
 mod broker_tls;
