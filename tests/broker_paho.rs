@@ -26,7 +26,7 @@ fn require_paho() {
 }
 
 /// Runs `tests/paho/<script>` against a fresh broker; returns its output.
-async fn run_script(script: &str, protocol: &str) -> String {
+pub async fn run_script(script: &str, protocol: &str) -> String {
     require_paho();
     let broker = TestBroker::start().await;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/paho");
@@ -56,7 +56,7 @@ async fn run_script(script: &str, protocol: &str) -> String {
 }
 
 /// Asserts every named case ran and passed.
-fn assert_cases(output: &str, cases: &[&str]) {
+pub fn assert_cases(output: &str, cases: &[&str]) {
     for case in cases {
         assert!(
             output

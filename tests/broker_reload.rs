@@ -102,7 +102,10 @@ async fn a_bad_policy_file_is_rejected_and_the_old_policy_kept() {
     );
     let (mut sub, mut publisher) = clients(&broker).await;
     write_policy(&path, "allow dev frobnicate \"dev/#\"\n", 1);
-    let error = reloader.reload().expect_err("a bad file must be rejected");
+    let error = reloader
+        .reload()
+        .expect_err("a bad file must be rejected")
+        .to_string();
     let at = format!("{}:5:", path.display());
     assert!(
         error.contains(&at),

@@ -7,6 +7,8 @@ mod broker_harness;
 #[cfg(feature = "runtime")]
 mod broker_jwt;
 #[cfg(feature = "runtime")]
+mod broker_keep_alive;
+#[cfg(feature = "runtime")]
 mod broker_mosquitto;
 #[cfg(feature = "runtime")]
 mod broker_observe;
@@ -15,7 +17,13 @@ mod broker_paho;
 #[cfg(feature = "runtime")]
 mod broker_protocol;
 #[cfg(feature = "runtime")]
+mod broker_publishers;
+#[cfg(feature = "runtime")]
 mod broker_reload;
+#[cfg(feature = "runtime")]
+mod broker_reload_safety;
+#[cfg(feature = "runtime")]
+mod broker_sessions;
 #[cfg(feature = "runtime")]
 mod broker_tls;
 #[cfg(feature = "runtime")]

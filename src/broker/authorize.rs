@@ -6,13 +6,19 @@
 //! reload) and, if so, binds the identity again so the decision uses the current policy.
 //! Every deny is logged once, at `info`, under the target `topicguard::deny`, with the
 //! client, identity, action, topic, verdict, deciding rule (`file:line:col`) and reason.
+//!
+//! [`PublisherCheck`] asks the same question for a message that outlives its publish — a
+//! retained message — on behalf of the [`Publisher`] it carries: may that principal, with
+//! that client id, still publish and retain it under the current policy?
 //! This module must never change a decision.
 
 use crate::Engine;
 use crate::broker::observe::{DecisionRecord, Observer, now_rfc3339};
+use crate::broker::principal::{Principal, Publisher};
 use crate::decide::{Decision, Request, Session};
 use crate::identity::Identity;
 use arc_swap::ArcSwap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The policy engine as shared by the broker: swapped atomically on reload.
@@ -22,7 +28,7 @@ pub type SharedEngine = Arc<ArcSwap<Engine>>;
 pub struct Authorizer {
     engines: SharedEngine,
     engine: Arc<Engine>,
-    identity: Identity,
+    principal: Principal,
     session: Session,
     /// Set when a swapped engine was bound, until [`Authorizer::take_policy_change`].
     policy_changed: bool,
@@ -38,7 +44,7 @@ impl Authorizer {
         Authorizer {
             engines,
             engine,
-            identity,
+            principal: Principal::new(identity),
             session,
             policy_changed: false,
             observer: None,
@@ -56,7 +62,22 @@ impl Authorizer {
     }
 
     pub fn identity(&self) -> &Identity {
-        &self.identity
+        self.principal.identity()
+    }
+
+    /// Who this connection acts as (the owner of its session).
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// This connection as the publisher of a message it was just allowed to publish: its
+    /// principal, its client id, and the engine that made the last decision.
+    pub fn publisher(&self) -> Publisher {
+        Publisher {
+            principal: self.principal.clone(),
+            client_id: self.session.client_id().into(),
+            authorized_under: self.engine.id(),
+        }
     }
 
     /// Decides with the current engine, logging a denial.
@@ -78,7 +99,9 @@ impl Authorizer {
         let current = self.engines.load();
         if !Arc::ptr_eq(&current, &self.engine) {
             self.engine = arc_swap::Guard::into_inner(current);
-            self.session = self.engine.bind(&self.identity, self.session.client_id());
+            self.session = self
+                .engine
+                .bind(self.principal.identity(), self.session.client_id());
             self.policy_changed = true;
         }
     }
@@ -98,7 +121,7 @@ impl Authorizer {
         DecisionRecord {
             time: now_rfc3339(),
             client: self.session.client_id().to_string(),
-            identity: self.identity.kind.clone(),
+            identity: self.identity().kind.clone(),
             action: request.action().as_str(),
             topic: request.topic().map(str::to_string),
             verdict: decision.verdict.to_string(),
@@ -116,7 +139,7 @@ impl Authorizer {
         tracing::info!(
             target: "topicguard::deny",
             client = self.session.client_id(),
-            identity = %self.identity.kind,
+            identity = %self.identity().kind,
             action = %request.action(),
             topic = request.topic().unwrap_or("-"),
             verdict = %decision.verdict,
@@ -127,5 +150,57 @@ impl Authorizer {
             request.action(),
             request.topic().unwrap_or(""),
         );
+    }
+}
+
+/// Authorizes retained messages again for their publishers, against one engine.
+///
+/// Each distinct publisher (principal and client id) is bound once per check, however many
+/// messages it retained. A publisher whose identity no longer binds (the identity was
+/// removed, an attribute is no longer declared, the client template changed) is denied like
+/// any other request of that session.
+pub struct PublisherCheck {
+    engine: Arc<Engine>,
+    sessions: HashMap<(usize, Arc<str>), Session>,
+}
+
+impl PublisherCheck {
+    pub fn new(engine: Arc<Engine>) -> PublisherCheck {
+        PublisherCheck {
+            engine,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// The engine this check decides with.
+    pub fn engine_id(&self) -> u64 {
+        self.engine.id()
+    }
+
+    /// May `publisher` still publish `topic` with the retain flag?
+    pub fn may_retain(&mut self, publisher: &Publisher, topic: &str) -> Decision {
+        let identity = publisher.principal.identity();
+        let key = (
+            std::ptr::from_ref(identity) as usize,
+            publisher.client_id.clone(),
+        );
+        let engine = &self.engine;
+        let session = self
+            .sessions
+            .entry(key)
+            .or_insert_with(|| engine.bind(identity, &publisher.client_id));
+        let request = Request::Publish {
+            topic,
+            retain: true,
+        };
+        engine.decide(session, request)
+    }
+
+    /// Where the deciding rule of `decision` is (`file:line:col`), for logs.
+    pub fn rule_location(&self, decision: &Decision) -> String {
+        decision
+            .rule
+            .map(|id| self.engine.checked().rule(id).loc.to_string())
+            .unwrap_or_else(|| "-".to_string())
     }
 }

@@ -24,7 +24,10 @@ pub struct BrokerConfig {
     /// when `allow_zero_keep_alive` is false) gets this value as Server Keep Alive; a 3.1.1
     /// client gets CONNACK 0x02 (as mosquitto does), since 3.1.1 cannot say otherwise.
     pub max_keep_alive: u16,
-    /// Whether keep-alive 0 (never time out) is accepted.
+    /// Whether keep-alive 0 (the client sends nothing while idle and the broker never
+    /// times it out) is accepted. On by default: it is legal MQTT and common in standard
+    /// clients. Off, a 5.0 client asking for 0 is told `max_keep_alive` and a 3.1.1 client
+    /// is refused (0x02). A connection that dies silently is then found only by TCP.
     pub allow_zero_keep_alive: bool,
     /// Outgoing QoS 1/2 messages awaiting acknowledgement per client (further capped by
     /// the client's Receive Maximum). Beyond it, messages wait in the queue.
@@ -74,7 +77,7 @@ impl Default for BrokerConfig {
             max_user_properties: 32,
             connect_timeout: Duration::from_secs(10),
             max_keep_alive: 1200,
-            allow_zero_keep_alive: false,
+            allow_zero_keep_alive: true,
             max_inflight: 32,
             receive_maximum: 32,
             max_queued_messages: 1000,

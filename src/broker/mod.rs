@@ -10,10 +10,12 @@
 //!   the will), then the four authorization points: connect, publish (+ retain),
 //!   subscribe (per filter), receive (per delivery);
 //! - [`state`] — the shared state behind a narrow interface: [`router`] (subscriptions,
-//!   no policy knowledge), [`session`] (persistent sessions, takeover, bounded queues),
-//!   [`retained`];
+//!   no policy knowledge), [`session`] (persistent sessions, each owned by one principal,
+//!   takeover by that principal only, bounded queues), [`retained`] (each message with
+//!   its publisher, dropped when a reload takes the publisher's right away);
 //! - [`authorize`] — the bound session per connection, re-bound when the engine is
-//!   swapped, and one log line per denial (target `topicguard::deny`);
+//!   swapped, and one log line per denial (target `topicguard::deny`); [`principal`] —
+//!   who owns a session and who published a retained message or will;
 //! - [`config`] — every limit and its overflow rule.
 //!
 //! - [`listener`] — TCP, TLS, WebSocket and secure WebSocket listeners: stream adapters
@@ -29,6 +31,7 @@ mod connection;
 pub mod listener;
 pub mod message;
 pub mod observe;
+pub mod principal;
 pub mod reload;
 pub mod retained;
 pub mod router;

@@ -3,14 +3,17 @@
 //!
 //! A [`SessionSlot`] exists per client id while the session exists. At most one
 //! connection is *live* on it; a new CONNECT with the same client id kicks the live one
-//! and waits for it to let go ([`SessionSlot::take_over`]) — the client-id takeover the
-//! seed paper requires. The queue is bounded: when full, the oldest queued message is
-//! dropped and counted; QoS 0 messages are not queued for an offline session. Locks here
-//! are `std` mutexes held only for short, non-async sections. This module must never
-//! decide authorization.
+//! and waits for it to let go ([`SessionSlot::take_over`]) — the client-id takeover MQTT
+//! requires — but only when it is the same [`Principal`]: the session's owner is recorded
+//! when it is attached, and [`SessionSlot::owned_by_another`] tells the broker to refuse
+//! anyone else while the session exists or a connection is live. The queue is bounded:
+//! when full, the oldest queued message is dropped and counted; QoS 0 messages are not
+//! queued for an offline session. Locks here are `std` mutexes held only for short,
+//! non-async sections. This module must never decide authorization.
 
 use crate::broker::codec::QoS;
 use crate::broker::message::Delivery;
+use crate::broker::principal::Principal;
 use crate::broker::router::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +57,8 @@ pub struct SessionState {
     /// False once the session ended (clean start, expiry): a resume then finds nothing.
     pub exists: bool,
     pub online: bool,
+    /// The principal the session belongs to (set at every attach; cleared with the session).
+    pub owner: Option<Principal>,
     /// Filter (as subscribed, `$share/` included) → subscription.
     pub subscriptions: HashMap<String, Entry>,
     pub queue: VecDeque<Delivery>,
@@ -110,6 +115,7 @@ impl SessionState {
         self.outgoing.clear();
         self.awaiting_release.clear();
         self.exists = false;
+        self.owner = None;
         filters
     }
 }
@@ -210,6 +216,19 @@ impl SessionSlot {
         true
     }
 
+    /// The owner, if the session exists or a connection is live on it and its owner is not
+    /// `principal`. Conservative under races: a session seen live or existing at either
+    /// look counts as held.
+    pub(crate) fn owned_by_another(&self, principal: &Principal) -> Option<Principal> {
+        let live = self.is_live();
+        let state = self.state();
+        let held = live || state.exists;
+        match &state.owner {
+            Some(owner) if held && owner != principal => Some(owner.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn attaching(&self) -> usize {
         self.attaching.load(Ordering::Acquire)
     }
@@ -279,6 +298,39 @@ mod tests {
         });
         assert_eq!(state.next_packet_id(), u16::MAX);
         assert_eq!(state.next_packet_id(), 2);
+    }
+
+    #[test]
+    fn a_held_session_is_owned_by_its_principal_only() {
+        use crate::identity::Identity;
+        let principal = |pid: &str| Principal::new(Identity::asserted("app", [("pid", pid)]));
+        let slot = SessionSlot::new("app-x".into());
+        assert_eq!(
+            slot.owned_by_another(&principal("P2")),
+            None,
+            "no session yet"
+        );
+        {
+            let mut state = slot.state();
+            state.exists = true;
+            state.owner = Some(principal("P1"));
+        }
+        assert_eq!(slot.owned_by_another(&principal("P1")), None);
+        assert_eq!(
+            slot.owned_by_another(&principal("P2")),
+            Some(principal("P1"))
+        );
+        // Offline but persisted, or live with its session just ended: still held.
+        slot.state().online = false;
+        assert!(slot.owned_by_another(&principal("P2")).is_some());
+        slot.set_live(1, CancellationToken::new());
+        slot.state().exists = false;
+        assert!(slot.owned_by_another(&principal("P2")).is_some());
+        // Neither live nor existing: free for anyone.
+        slot.release(1);
+        assert_eq!(slot.owned_by_another(&principal("P2")), None);
+        assert!(slot.state().clear().is_empty());
+        assert_eq!(slot.state().owner, None, "clearing forgets the owner");
     }
 
     #[tokio::test]

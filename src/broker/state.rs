@@ -4,14 +4,24 @@
 //! [`Broker::publish`], [`Broker::subscribe`], [`Broker::attach`], [`Broker::detach`] and
 //! never touch the tables directly. Lock order, to stay deadlock-free: the sessions map,
 //! then a slot's live marker, then a slot's state, then the router or retained store;
-//! no lock is held across an `.await`. This module must never decide authorization: the
-//! connection asks the policy before calling in, and again for each delivery.
+//! no lock is held across an `.await`.
+//!
+//! Two rules keep principals apart here. A session belongs to the [`Principal`] that
+//! created it: [`Broker::attach`] refuses another principal while the session exists or a
+//! connection is live on it, and leaves both untouched. A retained message carries its
+//! [`Publisher`]: after a policy change it is delivered only if that publisher may still
+//! publish and retain it ([`Broker::recheck_retained`] drops the others at reload, and
+//! [`Broker::retained_for`] re-checks any message not yet checked under the current
+//! policy). This module never decides on its own: the connection asks the policy before
+//! calling in and again for each delivery, and retained messages are re-checked through
+//! [`PublisherCheck`].
 
 use crate::broker::auth::Authenticator;
-use crate::broker::authorize::SharedEngine;
+use crate::broker::authorize::{PublisherCheck, SharedEngine};
 use crate::broker::config::BrokerConfig;
 use crate::broker::message::{Delivery, Message};
-use crate::broker::retained::{RetainedStore, Stored};
+use crate::broker::principal::{Principal, Publisher};
+use crate::broker::retained::{Retained, RetainedStore, Stored};
 use crate::broker::router::{ClientKey, Entry, Router};
 use crate::broker::session::{Enqueued, SessionSlot};
 use std::collections::HashMap;
@@ -19,6 +29,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// Why [`Broker::attach`] refused a connection.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AttachError {
+    /// The client id's session (live or persisted) belongs to another principal.
+    #[error("client id `{client_id}` has a session of another principal ({owner})")]
+    OwnedByAnother { client_id: String, owner: String },
+}
+
+/// What [`Broker::recheck_retained`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetainedRecheck {
+    pub kept: usize,
+    pub dropped: usize,
+}
 
 /// The shared broker state.
 pub struct Broker {
@@ -131,25 +156,100 @@ impl Broker {
         })
     }
 
-    /// Stores (or deletes) a retained message.
-    pub fn retain(&self, message: &Arc<Message>) -> Stored {
+    /// Stores (or deletes) a retained message, with the publisher the policy allowed to
+    /// retain it.
+    pub fn retain(&self, message: &Arc<Message>, publisher: Publisher) -> Stored {
         let stored = self
             .retained
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .store(message);
+            .store(message, publisher);
         if stored == Stored::Full {
             tracing::warn!(topic = %message.topic, "retained store full: message delivered but not retained");
         }
         stored
     }
 
-    /// Retained messages matching a (non-shared) filter.
+    /// Retained messages matching a (non-shared) filter whose publishers may still publish
+    /// and retain them. A message not yet checked under the current policy (retained while
+    /// a reload was in progress) is checked now, and dropped if its publisher lost the right.
     pub fn retained_for(&self, filter: &str) -> Vec<Arc<Message>> {
-        self.retained
+        let found = self
+            .retained
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .matching(filter, Instant::now())
+            .matching(filter, Instant::now());
+        let current = self.engines.load().id();
+        let (checked, unchecked): (Vec<Retained>, Vec<Retained>) = found
+            .into_iter()
+            .partition(|r| r.publisher.authorized_under == current);
+        let mut messages: Vec<Arc<Message>> = checked.into_iter().map(|r| r.message).collect();
+        if !unchecked.is_empty() {
+            let check = PublisherCheck::new(self.engines.load_full());
+            messages.extend(self.reauthorize(unchecked, check).0);
+        }
+        messages
+    }
+
+    /// Authorizes every retained message again for its publisher under the current policy
+    /// and drops those it no longer allows (one log line each). Run after a policy swap.
+    pub fn recheck_retained(&self) -> RetainedRecheck {
+        let all = self
+            .retained
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .all();
+        let check = PublisherCheck::new(self.engines.load_full());
+        let (kept, dropped) = self.reauthorize(all, check);
+        RetainedRecheck {
+            kept: kept.len(),
+            dropped,
+        }
+    }
+
+    /// Decides each retained message for its publisher (outside the store's lock), then
+    /// drops the denied ones and marks the others as checked under `check`'s engine.
+    fn reauthorize(
+        &self,
+        entries: Vec<Retained>,
+        mut check: PublisherCheck,
+    ) -> (Vec<Arc<Message>>, usize) {
+        let mut allowed = Vec::with_capacity(entries.len());
+        let mut denied = Vec::new();
+        for entry in entries {
+            let decision = check.may_retain(&entry.publisher, &entry.message.topic);
+            if decision.is_allowed() {
+                allowed.push(entry);
+            } else {
+                let rule = check.rule_location(&decision);
+                denied.push((entry, decision.reason.to_string(), rule));
+            }
+        }
+        let engine = check.engine_id();
+        let mut store = self.retained.write().unwrap_or_else(|p| p.into_inner());
+        for entry in &allowed {
+            store.reauthorized(entry, engine);
+        }
+        let mut dropped = 0;
+        for (entry, reason, rule) in &denied {
+            if store.remove(entry) {
+                dropped += 1;
+                self.config.observer.metrics().retained_revoked();
+                let publisher = &entry.publisher;
+                tracing::info!(
+                    target: "topicguard::deny",
+                    topic = %entry.message.topic,
+                    client = %publisher.client_id,
+                    publisher = %publisher.principal,
+                    rule = %rule,
+                    reason = %reason,
+                    "retained message dropped: its publisher may no longer publish and retain it"
+                );
+            }
+        }
+        drop(store);
+        let kept = allowed.into_iter().map(|r| r.message).collect();
+        (kept, dropped)
     }
 
     /// Adds a subscription to the router and the session; true if it replaced one.
@@ -178,15 +278,18 @@ impl Broker {
     }
 
     /// Makes `connection` the live connection of `client_id`'s session, taking it over
-    /// from an older connection. Returns the slot and whether a session was resumed.
+    /// from an older connection of the same principal. Returns the slot and whether a
+    /// session was resumed. Refuses (touching nothing) when the session — live or
+    /// persisted — belongs to another principal.
     pub async fn attach(
         &self,
         client_id: &str,
+        principal: &Principal,
         clean_start: bool,
         expiry: u32,
         connection: u64,
         kick: CancellationToken,
-    ) -> (Arc<SessionSlot>, bool) {
+    ) -> Result<(Arc<SessionSlot>, bool), AttachError> {
         let slot = {
             let mut sessions = lock(&self.sessions);
             let slot = sessions
@@ -197,6 +300,15 @@ impl Broker {
             slot
         };
         let guard = slot.attach_lock.lock().await;
+        if let Some(owner) = slot.owned_by_another(principal) {
+            drop(guard);
+            slot.attaching.fetch_sub(1, Ordering::AcqRel);
+            self.remove_if_idle(&slot);
+            return Err(AttachError::OwnedByAnother {
+                client_id: client_id.to_string(),
+                owner: owner.to_string(),
+            });
+        }
         slot.take_over(self.config.takeover_timeout).await;
         let present = {
             let mut state = slot.state();
@@ -204,6 +316,7 @@ impl Broker {
                 self.unroute(&slot.client_id, state.clear());
             }
             let present = state.exists;
+            state.owner = Some(principal.clone());
             state.exists = true;
             state.online = true;
             state.expiry = expiry;
@@ -213,7 +326,7 @@ impl Broker {
         slot.set_live(connection, kick);
         drop(guard);
         slot.attaching.fetch_sub(1, Ordering::AcqRel);
-        (slot, present)
+        Ok((slot, present))
     }
 
     fn unroute(&self, client: &ClientKey, filters: Vec<String>) {

@@ -224,7 +224,8 @@ async fn serve(config: ServeConfig) -> Result<(), CliError> {
         authenticator.clone(),
     ));
     let stop = CancellationToken::new();
-    let reloader = PolicyReloader::new(&policy_path, engines, broker.clone(), Some(authenticator));
+    let reloader = PolicyReloader::new(&policy_path, engines, broker.clone(), Some(authenticator))
+        .with_options(config.reload_options());
     let interval = Duration::from_millis(config.policy_poll_ms);
     tokio::spawn(reloader.run(interval, stop.clone()));
     serve_listeners(listeners, broker, termination()).await;

@@ -11,6 +11,7 @@
 
 use crate::broker::BrokerConfig;
 use crate::broker::listener::tls::ClientCertificates;
+use crate::broker::reload::ReloadOptions;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,14 @@ pub struct ServeConfig {
     /// How often the policy file's modification time is checked, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub policy_poll_ms: u64,
+    /// How long a changed policy file must stay the same before it is reloaded, in
+    /// milliseconds (a file still being written is never loaded half-way).
+    #[serde(default = "default_settle_ms")]
+    pub policy_settle_ms: u64,
+    /// Whether a reloaded policy with no rules (which denies everything) may replace the
+    /// running one. Off by default: such a file is usually unfinished.
+    #[serde(default)]
+    pub allow_empty_policy_reload: bool,
     #[serde(default, rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
     #[serde(default)]
@@ -38,6 +47,10 @@ pub struct ServeConfig {
 
 fn default_poll_ms() -> u64 {
     2000
+}
+
+fn default_settle_ms() -> u64 {
+    1000
 }
 
 /// One `[[listener]]`.
@@ -179,6 +192,14 @@ impl ServeConfig {
         }
     }
 
+    /// How cautious a policy reload is.
+    pub fn reload_options(&self) -> ReloadOptions {
+        ReloadOptions {
+            settle: Duration::from_millis(self.policy_settle_ms),
+            allow_empty: self.allow_empty_policy_reload,
+        }
+    }
+
     /// Reads and parses a file; paths in it become relative to its directory.
     pub fn load(path: &Path) -> Result<ServeConfig, String> {
         let text = std::fs::read_to_string(path)
@@ -233,6 +254,19 @@ mod tests {
             None,
             "memory only by default"
         );
+    }
+
+    #[test]
+    fn reload_settles_for_a_second_and_refuses_empty_policies_by_default() {
+        let config: ServeConfig = toml::from_str("policy = \"p.policy\"\n").unwrap();
+        assert_eq!(config.reload_options(), ReloadOptions::default());
+        assert_eq!(config.reload_options().settle, Duration::from_secs(1));
+        assert!(!config.reload_options().allow_empty);
+        let text = "policy_settle_ms = 250\nallow_empty_policy_reload = true\n";
+        let config: ServeConfig = toml::from_str(text).unwrap();
+        let options = config.reload_options();
+        assert_eq!(options.settle, Duration::from_millis(250));
+        assert!(options.allow_empty);
     }
 
     #[test]

@@ -58,6 +58,7 @@ class Client:
         self.messages = queue.Queue()
         self.connected = threading.Event()
         self.connack = None
+        self.connack_properties = None
         self.acks = {}
         self.subacks = {}
         self.done = threading.Condition()
@@ -68,6 +69,7 @@ class Client:
 
     def _on_connect(self, client, userdata, flags, reason, properties):
         self.connack = code(reason)
+        self.connack_properties = properties
         self.connected.set()
 
     def _on_publish(self, client, userdata, mid, reason, properties):
@@ -80,8 +82,8 @@ class Client:
             self.subacks[mid] = [code(r) for r in reasons]
             self.done.notify_all()
 
-    def connect(self, expect=0):
-        self.mqtt.connect("127.0.0.1", self.port, keepalive=30)
+    def connect(self, expect=0, keepalive=30):
+        self.mqtt.connect("127.0.0.1", self.port, keepalive=keepalive)
         self.mqtt.loop_start()
         assert self.connected.wait(STEP), f"{self.client_id}: no CONNACK within {STEP}s"
         assert self.connack == expect, f"{self.client_id}: CONNACK {self.connack:#x}, expected {expect:#x}"

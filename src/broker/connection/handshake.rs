@@ -6,8 +6,11 @@
 //! keep-alive within bounds; the authenticator's verified identity; the policy's
 //! `connect` decision for that identity and client id; the will's topic, authorized as a
 //! publish (and retain). Only then is the session attached — taking it over from an older
-//! connection — and CONNACK sent. A refused client learns only the reason code; the log
-//! says why. This module must never attach a session before every check has passed.
+//! connection of the same principal — and CONNACK sent. A client id whose session (live or
+//! persisted) belongs to another principal is refused with 0x87 Not authorized (3.1.1: 5),
+//! and that session and its connection are left untouched. A refused client learns only
+//! the reason code; the log says why. This module must never attach a session before every
+//! check has passed.
 
 use super::Connection;
 use crate::broker::auth::{AuthError, Credentials, Transport};
@@ -47,7 +50,7 @@ where
             refuse(&mut framed, version, reason).await;
             None
         }
-        Ok(admission) => Some(admission.attach(framed, *connect, peer, broker).await),
+        Ok(admission) => admission.attach(framed, *connect, peer, broker).await,
     }
 }
 
@@ -149,31 +152,46 @@ impl Admission {
         })
     }
 
+    /// Attaches the session and sends CONNACK; refuses (and closes) when the client id's
+    /// session belongs to another principal.
     async fn attach<S>(
         self,
         mut framed: Io<S>,
         connect: Connect,
         peer: SocketAddr,
         broker: Arc<Broker>,
-    ) -> Connection<S>
+    ) -> Option<Connection<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let kick = CancellationToken::new();
-        let (slot, present) = broker
+        let attached = broker
             .attach(
                 &self.client_id,
+                self.authorizer.principal(),
                 connect.clean_start,
                 self.expiry,
                 self.connection,
                 kick.clone(),
             )
             .await;
+        let (slot, present) = match attached {
+            Ok(attached) => attached,
+            Err(refused) => {
+                tracing::info!(
+                    target: "topicguard::deny", peer = %peer, client = %self.client_id,
+                    principal = %self.authorizer.principal(), reason = %ReasonCode::NOT_AUTHORIZED,
+                    "CONNECT refused: {refused}"
+                );
+                refuse(&mut framed, connect.version, ReasonCode::NOT_AUTHORIZED).await;
+                return None;
+            }
+        };
         let properties = self.connack_properties(&connect, &broker);
         let _ = framed.send(connack(0, present, properties)).await;
         tracing::debug!(client = %self.client_id, peer = %peer, session_present = present, "connected");
         let client_receive_max = connect.properties.receive_maximum.unwrap_or(u16::MAX);
-        Connection {
+        Some(Connection {
             framed,
             peer,
             id: self.connection,
@@ -189,7 +207,7 @@ impl Admission {
             kick,
             connect_expiry: self.expiry,
             broker,
-        }
+        })
     }
 
     fn connack_properties(&self, connect: &Connect, broker: &Broker) -> Properties {

@@ -128,7 +128,7 @@ where
             self.client_id.clone(),
         ));
         if message.retain {
-            self.broker.retain(&message);
+            self.broker.retain(&message, self.authorizer.publisher());
         }
         let metrics = self.broker.config.observer.metrics();
         metrics.message_in(message.payload.len());

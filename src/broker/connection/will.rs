@@ -2,9 +2,12 @@
 //!
 //! After a loss other than a clean DISCONNECT, the will is published — at once, or (5.0)
 //! after its Will Delay Interval or when the session ends, whichever is first, and only
-//! if the client has not reconnected meanwhile (MQTT-3.1.3-9). The publish is decided
-//! again with the current policy before it is routed: a policy change since CONNECT
-//! can withdraw it. This module must never publish a will the policy does not allow.
+//! if the client has not reconnected meanwhile (MQTT-3.1.3-9). A pending will carries its
+//! publisher — the connection's [`Authorizer`]: the principal and client id that registered
+//! it — and the publish is decided again for that publisher with the current policy before
+//! it is routed: a policy change since CONNECT discards it (logged). A retained will is
+//! stored with its publisher like any retained message. This module must never publish a
+//! will the policy does not allow.
 
 use crate::broker::authorize::Authorizer;
 use crate::broker::codec::Will;
@@ -50,6 +53,10 @@ fn publish(broker: &Broker, mut authorizer: Authorizer, will: Will, client: &Arc
         retain: will.retain,
     };
     if !authorizer.decide(request).is_allowed() {
+        tracing::info!(
+            target: "topicguard::deny", client = %client, topic = %will.topic,
+            "will discarded: the current policy no longer lets its publisher publish it"
+        );
         return;
     }
     let expires_at = will
@@ -66,7 +73,7 @@ fn publish(broker: &Broker, mut authorizer: Authorizer, will: Will, client: &Arc
         publisher: Some(client.clone()),
     });
     if message.retain {
-        broker.retain(&message);
+        broker.retain(&message, authorizer.publisher());
     }
     let offered = broker.publish(&message);
     tracing::debug!(client = %client, topic = %message.topic, offered, "published will");

@@ -22,7 +22,13 @@ pub struct Metrics {
     /// Indexed by `Action as usize`, then 0 = allowed, 1 = denied.
     decisions: [[AtomicU64; 2]; Action::ALL.len()],
     dropped_queue_full: AtomicU64,
+    /// Retained messages dropped because their publisher lost the right to retain them.
+    dropped_retained_revoked: AtomicU64,
     decision_log_dropped: AtomicU64,
+    /// Policy reloads swapped in.
+    policy_reloads_applied: AtomicU64,
+    /// Policy reloads refused (the running policy kept).
+    policy_reloads_rejected: AtomicU64,
 }
 
 /// Decrements `connections_current` when dropped.
@@ -65,6 +71,29 @@ impl Metrics {
     /// A queued message dropped because the client's queue was full (drop-oldest rule).
     pub fn dropped_queue_full(&self) {
         bump(&self.dropped_queue_full, 1);
+    }
+
+    /// A retained message dropped because its publisher may no longer retain it.
+    pub fn retained_revoked(&self) {
+        bump(&self.dropped_retained_revoked, 1);
+    }
+
+    /// A policy reload: swapped in (`applied`) or refused with the running policy kept.
+    pub fn policy_reload(&self, applied: bool) {
+        let counter = if applied {
+            &self.policy_reloads_applied
+        } else {
+            &self.policy_reloads_rejected
+        };
+        bump(counter, 1);
+    }
+
+    /// Policy reloads so far (applied, rejected).
+    pub fn policy_reloads(&self) -> (u64, u64) {
+        (
+            self.policy_reloads_applied.load(Ordering::Relaxed),
+            self.policy_reloads_rejected.load(Ordering::Relaxed),
+        )
     }
 
     /// A decision-log record dropped because the log's channel was full.
@@ -154,6 +183,16 @@ impl Metrics {
             "topicguard_messages_dropped_total{{reason=\"queue_full\"}} {}",
             get(&self.dropped_queue_full)
         );
+        let _ = writeln!(
+            out,
+            "topicguard_messages_dropped_total{{reason=\"retained_revoked\"}} {}",
+            get(&self.dropped_retained_revoked)
+        );
+        let (applied, rejected) = self.policy_reloads();
+        let _ = writeln!(
+            out,
+            "# HELP topicguard_policy_reloads_total Policy reloads by outcome (rejected: the running policy was kept).\n# TYPE topicguard_policy_reloads_total counter\ntopicguard_policy_reloads_total{{outcome=\"applied\"}} {applied}\ntopicguard_policy_reloads_total{{outcome=\"rejected\"}} {rejected}"
+        );
         out
     }
 }
@@ -172,6 +211,8 @@ mod tests {
         metrics.decision(Action::Publish, true);
         metrics.decision(Action::Receive, false);
         metrics.dropped_queue_full();
+        metrics.retained_revoked();
+        metrics.policy_reload(false);
         let text = metrics.render();
         assert!(
             text.contains("topicguard_connections_current 1\n"),
@@ -185,6 +226,11 @@ mod tests {
             text.contains("topicguard_decisions_total{action=\"publish\",verdict=\"allowed\"} 1\n")
         );
         assert!(text.contains("topicguard_messages_dropped_total{reason=\"queue_full\"} 1\n"));
+        assert!(
+            text.contains("topicguard_messages_dropped_total{reason=\"retained_revoked\"} 1\n")
+        );
+        assert!(text.contains("topicguard_policy_reloads_total{outcome=\"applied\"} 0\n"));
+        assert!(text.contains("topicguard_policy_reloads_total{outcome=\"rejected\"} 1\n"));
         drop(guard);
         assert!(
             metrics
