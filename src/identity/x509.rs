@@ -2,19 +2,28 @@
 //! block → a verified [`Identity`].
 //!
 //! `x509-parser` only parses, so the chain goes to `rustls-webpki` first: trust anchors from
-//! the configured CA files, validity at the given time, the clientAuth extended key usage
-//! *required* on the leaf (webpki's `client_auth()` accepts a leaf without an EKU extension,
-//! so the leaf's EKU is also checked here; intermediates may omit it), a CA certificate is never accepted as the client, and CRL revocation for
-//! every certificate of the chain with stale CRLs refused and unknown status denied. With
-//! [`RevocationPolicy::Ocsp`] a supplied OCSP response is verified by [`super::ocsp`].
+//! the identity's own [`TrustStore`] (its `trust` label's CA files), validity at the given
+//! time, the clientAuth extended key usage *required* on the leaf (webpki's `client_auth()`
+//! accepts a leaf without an EKU extension, so the leaf's EKU is also checked here;
+//! intermediates may omit it), a leaf keyUsage extension, when present, must allow
+//! digitalSignature (the key signs the TLS handshake; RFC 5280 lets an end-entity certificate
+//! omit the extension, so its absence is accepted), a CA certificate is never accepted as the
+//! client, and CRL revocation for every certificate of the chain with unknown status denied.
+//! Every current CRL of an issuer is consulted (webpki consults only the first one whose
+//! issuer matches, so the chain is verified once per CRL of the issuer, each first in turn):
+//! a serial revoked in any current CRL is revoked; an issuer whose CRLs are all past their
+//! nextUpdate is refused as stale. With [`RevocationPolicy::Ocsp`] a supplied OCSP response
+//! is verified by [`super::ocsp`].
 //!
 //! Attributes are then read with `x509-parser` exactly as the identity block says: each
 //! field gives exactly one value from exactly one place. A missing, duplicated or
 //! multi-valued field, a multi-valued RDN, a second DirName, an invalid SAN entry, a
-//! duplicate extension, a string in an unexpected ASN.1 type or a value outside the
-//! attribute grammar is a rejection with a reason: never an empty string, never a fallback
-//! to another field, never a value parsed from a name's `to_string()`. This module must never
-//! return attributes from a certificate whose chain it did not verify.
+//! duplicate extension, a string in an unexpected ASN.1 type or outside its type's character
+//! set (PrintableString's letters, digits and ` '()+,-./:=?`; IA5String's ASCII; valid
+//! UTF-8 for UTF8String) or a value outside the attribute grammar is a rejection with a
+//! reason: never an empty string, never a fallback to another field, never a value parsed
+//! from a name's `to_string()`. This module must never return attributes from a certificate
+//! whose chain it did not verify.
 
 use super::extract::{self, RequireError, SplitError};
 use super::ocsp::{self, OcspError};
@@ -112,6 +121,8 @@ pub enum ChainFailure {
     UnknownRevocationStatus,
     #[error("the leaf lacks the clientAuth extended key usage")]
     ClientAuthMissing,
+    #[error("the leaf's keyUsage does not allow digitalSignature")]
+    DigitalSignatureMissing,
     #[error("a CA certificate cannot be a client certificate")]
     CaUsedAsEndEntity,
     #[error("an extension is duplicated or its value is invalid")]
@@ -173,6 +184,8 @@ pub enum FieldError {
     Duplicated { count: usize },
     #[error("the attribute is encoded as ASN.1 tag {tag}, not a UTF8, Printable or IA5 string")]
     BadEncoding { tag: u32 },
+    #[error("the {kind} holds {reason}")]
+    BadCharacters { kind: &'static str, reason: String },
     #[error("the value {reason}")]
     BadValue { reason: String },
 }
@@ -235,13 +248,67 @@ impl CertField {
     }
 }
 
-/// Trust anchors, CRLs and the revocation policy.
+/// Trust anchors, CRLs and the revocation policy: the anchors of one `trust` label (or of
+/// the identities without one).
 #[derive(Debug)]
 pub struct TrustStore {
+    /// Unique per store, so a [`VerifiedChain`] can say which store verified it.
+    id: u64,
     anchors: Vec<TrustAnchor<'static>>,
     anchor_certs: Vec<CertificateDer<'static>>,
-    crls: Vec<CertRevocationList<'static>>,
+    crls: Vec<CrlEntry>,
+    /// Indexes into `crls`, one group per CRL issuer name, newest first.
+    crl_groups: Vec<Vec<usize>>,
     revocation: RevocationPolicy,
+}
+
+/// A CRL with the fields needed to order and select it.
+#[derive(Debug)]
+struct CrlEntry {
+    list: CertRevocationList<'static>,
+    /// thisUpdate, Unix seconds.
+    this_update: i64,
+    /// nextUpdate, Unix seconds (webpki refuses a CRL without one).
+    next_update: i64,
+    /// The cRLNumber extension, big-endian, if present.
+    number: Option<Vec<u8>>,
+}
+
+impl CrlEntry {
+    fn parse(der: &[u8], origin: &str) -> Result<CrlEntry, TrustError> {
+        let bad = |reason: String| TrustError::BadCrl {
+            origin: origin.to_string(),
+            reason,
+        };
+        let list = OwnedCertRevocationList::from_der(der).map_err(|e| bad(format!("{e:?}")))?;
+        let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+            .map_err(|e| bad(e.to_string()))?;
+        let next_update = parsed
+            .next_update()
+            .ok_or_else(|| bad("it has no nextUpdate".to_string()))?;
+        Ok(CrlEntry {
+            list: CertRevocationList::Owned(list),
+            this_update: parsed.last_update().timestamp(),
+            next_update: next_update.timestamp(),
+            number: parsed.crl_number().map(|n| n.to_bytes_be()),
+        })
+    }
+
+    /// Newer first: later thisUpdate, then the higher cRLNumber.
+    fn newer_first(&self, other: &CrlEntry) -> std::cmp::Ordering {
+        let number = |e: &CrlEntry| {
+            e.number
+                .as_ref()
+                .map(|n| (n.len(), n.clone()))
+                .unwrap_or_default()
+        };
+        (other.this_update, number(other)).cmp(&(self.this_update, number(self)))
+    }
+
+    /// Current at `now`: before its nextUpdate (webpki's own expiry rule).
+    fn is_current(&self, now: UnixTime) -> bool {
+        i64::try_from(now.as_secs()).is_ok_and(|now| now < self.next_update)
+    }
 }
 
 /// A problem with CA or CRL material (configuration, not a client certificate).
@@ -265,32 +332,50 @@ impl TrustStore {
         anchors: Vec<CertificateDer<'static>>,
         crls: Vec<Vec<u8>>,
     ) -> Result<TrustStore, TrustError> {
+        let anchors = anchors
+            .into_iter()
+            .enumerate()
+            .map(|(i, der)| (format!("CA {i}"), der))
+            .collect();
+        let crls = crls
+            .into_iter()
+            .enumerate()
+            .map(|(i, der)| (format!("CRL {i}"), der))
+            .collect();
+        TrustStore::from_named(anchors, crls)
+    }
+
+    /// Anchors and CRLs as DER, each with where it came from (a file name) for errors.
+    pub fn from_named(
+        anchors: Vec<(String, CertificateDer<'static>)>,
+        crls: Vec<(String, Vec<u8>)>,
+    ) -> Result<TrustStore, TrustError> {
         if anchors.is_empty() {
             return Err(TrustError::NoAnchors);
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut store = TrustStore {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             anchors: Vec::new(),
             anchor_certs: Vec::new(),
             crls: Vec::new(),
+            crl_groups: Vec::new(),
             revocation: RevocationPolicy::NotChecked,
         };
-        for (i, der) in anchors.into_iter().enumerate() {
+        for (origin, der) in anchors {
             let anchor = webpki::anchor_from_trusted_cert(&der)
                 .map_err(|e| TrustError::BadAnchor {
-                    origin: format!("CA {i}"),
+                    origin: origin.clone(),
                     reason: format!("{e:?}"),
                 })?
                 .to_owned();
             store.anchors.push(anchor);
             store.anchor_certs.push(der);
         }
-        for (i, der) in crls.iter().enumerate() {
-            let crl = OwnedCertRevocationList::from_der(der).map_err(|e| TrustError::BadCrl {
-                origin: format!("CRL {i}"),
-                reason: format!("{e:?}"),
-            })?;
-            store.crls.push(CertRevocationList::Owned(crl));
+        for (origin, der) in &crls {
+            store.crls.push(CrlEntry::parse(der, origin)?);
         }
+        store.crl_groups = group_by_issuer(&store.crls);
         if !store.crls.is_empty() {
             store.revocation = RevocationPolicy::Crls;
         }
@@ -303,7 +388,7 @@ impl TrustStore {
         for path in cas {
             let origin = path.display().to_string();
             for cert in CertificateDer::pem_file_iter(path).map_err(|e| pem_error(&origin, e))? {
-                anchors.push(cert.map_err(|e| pem_error(&origin, e))?);
+                anchors.push((origin.clone(), cert.map_err(|e| pem_error(&origin, e))?));
             }
         }
         let mut crl_ders = Vec::new();
@@ -312,10 +397,11 @@ impl TrustStore {
             let iter = CertificateRevocationListDer::pem_file_iter(path)
                 .map_err(|e| pem_error(&origin, e))?;
             for crl in iter {
-                crl_ders.push(crl.map_err(|e| pem_error(&origin, e))?.as_ref().to_vec());
+                let der = crl.map_err(|e| pem_error(&origin, e))?.as_ref().to_vec();
+                crl_ders.push((origin.clone(), der));
             }
         }
-        TrustStore::new(anchors, crl_ders)
+        TrustStore::from_named(anchors, crl_ders)
     }
 
     /// Requires an OCSP response for each leaf instead of (or on top of) CRLs.
@@ -337,9 +423,26 @@ impl TrustStore {
         self.revocation
     }
 
-    /// Verifies the chain (leaf first) for client authentication at `now`; returns the
-    /// DER of the certificate that issued the leaf.
+    /// Verifies the chain (leaf first) for client authentication at `now`.
     pub fn verify_chain(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedChain, X509Error> {
+        let issuer_der = self.verify_path(chain, now)?;
+        Ok(VerifiedChain {
+            store: self.id,
+            leaf: chain
+                .first()
+                .map(|c| c.as_ref().to_vec())
+                .unwrap_or_default(),
+            at: now,
+            issuer_der,
+        })
+    }
+
+    /// The path check of [`TrustStore::verify_chain`]; returns the DER of the leaf's issuer.
+    fn verify_path(
         &self,
         chain: &[CertificateDer<'_>],
         now: UnixTime,
@@ -347,32 +450,41 @@ impl TrustStore {
         let (leaf, intermediates) = chain.split_first().ok_or(X509Error::NoCertificate)?;
         let end_entity =
             EndEntityCert::try_from(leaf).map_err(|e| X509Error::Chain(ChainFailure::from(e)))?;
-        let crl_refs: Vec<&CertRevocationList<'static>> = self.crls.iter().collect();
-        let revocation = match self.revocation {
-            RevocationPolicy::Crls => RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
-                b.with_depth(RevocationCheckDepth::Chain)
-                    .with_status_policy(UnknownStatusPolicy::Deny)
-                    .with_expiration_policy(ExpirationPolicy::Enforce)
-                    .build()
-            }),
-            _ => None,
+        let runs = match self.revocation {
+            RevocationPolicy::Crls => self.crl_runs(now),
+            _ => vec![Vec::new()],
         };
-        if self.revocation == RevocationPolicy::Crls && revocation.is_none() {
-            return Err(X509Error::Chain(ChainFailure::UnknownRevocationStatus));
+        let chain_error = |e: webpki::Error| X509Error::Chain(ChainFailure::from(e));
+        let mut first_path = None;
+        for crls in &runs {
+            let revocation = match self.revocation {
+                RevocationPolicy::Crls => Some(
+                    RevocationOptionsBuilder::new(crls)
+                        .map_err(|_| X509Error::Chain(ChainFailure::UnknownRevocationStatus))?
+                        .with_depth(RevocationCheckDepth::Chain)
+                        .with_status_policy(UnknownStatusPolicy::Deny)
+                        .with_expiration_policy(ExpirationPolicy::Enforce)
+                        .build(),
+                ),
+                _ => None,
+            };
+            let path = end_entity
+                .verify_for_usage(
+                    SIGNATURE_ALGORITHMS,
+                    &self.anchors,
+                    intermediates,
+                    now,
+                    KeyUsage::client_auth(),
+                    revocation,
+                    None,
+                )
+                .map_err(chain_error)?;
+            first_path.get_or_insert(path);
         }
-        let path = end_entity
-            .verify_for_usage(
-                SIGNATURE_ALGORITHMS,
-                &self.anchors,
-                intermediates,
-                now,
-                KeyUsage::client_auth(),
-                revocation,
-                None,
-            )
-            .map_err(|e| X509Error::Chain(ChainFailure::from(e)))?;
+        let path = first_path.ok_or(X509Error::Chain(ChainFailure::UnknownRevocationStatus))?;
         let parsed_leaf = parse_cert(leaf)?;
         require_client_auth_eku(&parsed_leaf)?;
+        require_digital_signature(&parsed_leaf)?;
         let leaf_issuer = parsed_leaf.issuer().as_raw().to_vec();
         for cert in path.intermediate_certificates() {
             let der = cert.der();
@@ -386,6 +498,97 @@ impl TrustStore {
             .position(|a| a.subject_public_key_info == anchor.subject_public_key_info)
             .map(|i| self.anchor_certs[i].as_ref().to_vec())
             .ok_or_else(|| X509Error::Chain(ChainFailure::Other("issuer not found".into())))
+    }
+}
+
+/// Proof that one [`TrustStore`] verified a chain with this leaf at one time: what
+/// [`CertVerifier::accept`] needs, so a chain verified by one store's anchors can never be
+/// accepted by an identity with other anchors.
+#[derive(Clone, Debug)]
+pub struct VerifiedChain {
+    store: u64,
+    leaf: Vec<u8>,
+    at: UnixTime,
+    issuer_der: Vec<u8>,
+}
+
+impl VerifiedChain {
+    /// The DER of the certificate that issued the leaf.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.issuer_der
+    }
+}
+
+impl TrustStore {
+    /// The CRL lists to verify a chain with, so that every current CRL of every issuer is
+    /// consulted: webpki uses the first CRL whose issuer (and scope) fits, so run `k` puts
+    /// each issuer's `k`-th current CRL first, the issuer's other current CRLs after it (for
+    /// CRLs of a narrower scope). An issuer with no current CRL keeps its newest, which
+    /// webpki then refuses as stale. One run per CRL of the issuer with the most: usually one.
+    fn crl_runs(&self, now: UnixTime) -> Vec<Vec<&CertRevocationList<'static>>> {
+        let groups: Vec<Vec<usize>> = self
+            .crl_groups
+            .iter()
+            .map(|group| {
+                let current: Vec<usize> = group
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.crls[i].is_current(now))
+                    .collect();
+                if current.is_empty() {
+                    group.iter().copied().take(1).collect()
+                } else {
+                    current
+                }
+            })
+            .collect();
+        let runs = groups.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        (0..runs)
+            .map(|k| {
+                groups
+                    .iter()
+                    .flat_map(|group| {
+                        let first = k % group.len().max(1);
+                        group[first..].iter().chain(&group[..first])
+                    })
+                    .map(|&i| &self.crls[i].list)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// CRL indexes grouped by issuer name (raw DER), each group newest first.
+fn group_by_issuer(crls: &[CrlEntry]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+    for (i, crl) in crls.iter().enumerate() {
+        let issuer = crl.list.issuer();
+        match groups
+            .iter_mut()
+            .find(|(name, _)| name.as_slice() == issuer)
+        {
+            Some((_, group)) => group.push(i),
+            None => groups.push((issuer.to_vec(), vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut group)| {
+            group.sort_by(|&a, &b| crls[a].newer_first(&crls[b]));
+            group
+        })
+        .collect()
+}
+
+/// A leaf keyUsage extension, when present, must allow digitalSignature: the client's key
+/// signs the TLS handshake. A leaf without the extension is accepted (RFC 5280 4.2.1.3 lets
+/// end-entity certificates omit it; the clientAuth EKU is required regardless).
+fn require_digital_signature(leaf: &X509Certificate<'_>) -> Result<(), X509Error> {
+    match leaf.key_usage() {
+        Ok(None) => Ok(()),
+        Ok(Some(ku)) if ku.value.digital_signature() => Ok(()),
+        Ok(Some(_)) => Err(X509Error::Chain(ChainFailure::DigitalSignatureMissing)),
+        Err(_) => Err(X509Error::Chain(ChainFailure::InvalidExtension)),
     }
 }
 
@@ -454,10 +657,12 @@ pub struct VerifiedCert {
     pub revocation: RevocationPolicy,
 }
 
-/// A `from certificate` identity block ready to verify certificates.
+/// A `from certificate` identity block ready to verify certificates with its own anchors.
 #[derive(Clone, Debug)]
 pub struct CertVerifier {
     identity: String,
+    /// The `trust` label whose anchors `trust` holds (`None`: the default anchors).
+    label: Option<String>,
     issuer: Option<String>,
     fields: Vec<FieldUse>,
     requires: Vec<Require>,
@@ -500,7 +705,8 @@ impl CertVerifier {
         }
         Ok(CertVerifier {
             identity: def.name.clone(),
-            issuer: def.setting("issuer").and_then(|v| v.first()).cloned(),
+            label: def.trust_label().map(str::to_string),
+            issuer: def.setting_value("issuer").map(str::to_string),
             fields,
             requires: def.requires.clone(),
             trust,
@@ -516,21 +722,54 @@ impl CertVerifier {
         self.issuer.as_deref()
     }
 
-    /// Verifies the chain (leaf first) and extracts the identity's attributes.
+    /// The `trust` label this identity's anchors come from.
+    pub fn trust_label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// This identity's own anchors and CRLs.
+    pub fn trust(&self) -> &Arc<TrustStore> {
+        &self.trust
+    }
+
+    /// Verifies the chain (leaf first) with this identity's anchors and extracts the
+    /// identity's attributes.
     pub fn verify(
         &self,
         chain: &[CertificateDer<'_>],
         ocsp_response: Option<&[u8]>,
         now: UnixTime,
     ) -> Result<VerifiedCert, X509Error> {
-        let issuer_der = self.trust.verify_chain(chain, now)?;
-        let leaf = parse_cert(chain.first().ok_or(X509Error::NoCertificate)?.as_ref())?;
+        let verified = self.trust.verify_chain(chain, now)?;
+        self.accept(chain, &verified, ocsp_response, now)
+    }
+
+    /// The rest of [`CertVerifier::verify`] for a chain that this identity's own trust
+    /// store ([`CertVerifier::trust`]) verified at `now`: OCSP, the `issuer` setting,
+    /// attributes and requirements. A proof from another store, for another leaf or another
+    /// time is refused: a chain is only ever accepted on this identity's own anchors.
+    pub fn accept(
+        &self,
+        chain: &[CertificateDer<'_>],
+        verified: &VerifiedChain,
+        ocsp_response: Option<&[u8]>,
+        now: UnixTime,
+    ) -> Result<VerifiedCert, X509Error> {
+        let leaf_der = chain.first().ok_or(X509Error::NoCertificate)?;
+        if verified.store != self.trust.id
+            || verified.leaf.as_slice() != leaf_der.as_ref()
+            || verified.at != now
+        {
+            return Err(X509Error::Chain(ChainFailure::Other(
+                "the chain was verified with other trust anchors".to_string(),
+            )));
+        }
+        let issuer_der = verified.issuer_der.as_slice();
+        let leaf = parse_cert(leaf_der.as_ref())?;
         match (self.trust.revocation, ocsp_response) {
             (RevocationPolicy::Ocsp, None) => return Err(X509Error::OcspMissing),
-            (_, Some(response)) => {
-                ocsp::check_response(response, &leaf, &issuer_der, now.as_secs())
-                    .map_err(X509Error::Ocsp)?
-            }
+            (_, Some(response)) => ocsp::check_response(response, &leaf, issuer_der, now.as_secs())
+                .map_err(X509Error::Ocsp)?,
             _ => {}
         }
         let issuer_cn = name_value(leaf.issuer(), NameAttr::CN)
@@ -656,14 +895,16 @@ fn read_field<'a>(leaf: &'a X509Certificate<'a>, field: CertField) -> Result<&'a
                 _ => None,
             }),
             "URI",
-        ),
+        )
+        .and_then(|uri| ia5_string(uri.as_bytes(), "SAN URI")),
         CertField::SanDns => exactly_one(
             san_entries(leaf)?.iter().filter_map(|n| match n {
                 GeneralName::DNSName(dns) => Some(*dns),
                 _ => None,
             }),
             "DNS name",
-        ),
+        )
+        .and_then(|dns| ia5_string(dns.as_bytes(), "SAN DNS name")),
     }
 }
 
@@ -709,11 +950,66 @@ fn name_value<'a>(name: &'a X509Name<'a>, attr: NameAttr) -> Result<&'a str, Fie
     }
     match found.as_slice() {
         [] => Err(FieldError::Missing),
-        [one] => one.as_str().map_err(|_| FieldError::BadEncoding {
-            tag: one.attr_value().tag().0,
-        }),
+        [one] => directory_string(one.attr_value().tag().0, one.as_slice()),
         many => Err(FieldError::Duplicated { count: many.len() }),
     }
+}
+
+const UTF8_STRING: u32 = 12;
+const PRINTABLE_STRING: u32 = 19;
+const IA5_STRING: u32 = 22;
+
+/// A name attribute's text, checked against its ASN.1 string type's character set.
+fn directory_string(tag: u32, bytes: &[u8]) -> Result<&str, FieldError> {
+    match tag {
+        UTF8_STRING => std::str::from_utf8(bytes).map_err(|e| FieldError::BadCharacters {
+            kind: "UTF8String",
+            reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        }),
+        PRINTABLE_STRING => checked_ascii(bytes, "PrintableString", is_printable_string_byte),
+        IA5_STRING => ia5_string(bytes, "IA5String"),
+        tag => Err(FieldError::BadEncoding { tag }),
+    }
+}
+
+/// The PrintableString alphabet (X.680 41.4): letters, digits, space and `'()+,-./:=?`.
+fn is_printable_string_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b)
+}
+
+/// An IA5String (ASCII) value; x509-parser hands SAN URIs and DNS names over as any UTF-8.
+fn ia5_string<'a>(bytes: &'a [u8], kind: &'static str) -> Result<&'a str, FieldError> {
+    checked_ascii(bytes, kind, |b| b.is_ascii())
+}
+
+fn checked_ascii<'a>(
+    bytes: &'a [u8],
+    kind: &'static str,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<&'a str, FieldError> {
+    if let Some(at) = bytes.iter().position(|&b| !allowed(b)) {
+        return Err(FieldError::BadCharacters {
+            kind,
+            reason: format!(
+                "byte 0x{:02x} at {at}, outside its character set",
+                bytes[at]
+            ),
+        });
+    }
+    std::str::from_utf8(bytes).map_err(|_| FieldError::BadCharacters {
+        kind,
+        reason: "bytes that are not text".to_string(),
+    })
+}
+
+/// The issuing CA's subject CN as the leaf names it, when it has exactly one well-formed
+/// CN. Only meaningful once the chain is verified (webpki checks that the leaf's issuer
+/// name is its verified issuer's subject); before that, only to rule identities out.
+pub fn leaf_issuer_cn(leaf_der: &[u8]) -> Option<String> {
+    let leaf = parse_cert(leaf_der).ok()?;
+    name_value(leaf.issuer(), NameAttr::CN)
+        .ok()
+        .map(str::to_string)
 }
 
 #[cfg(test)]
