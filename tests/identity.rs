@@ -5,6 +5,7 @@
 
 mod cli_cases;
 mod jwt_cases;
+mod trust_cases;
 mod x509_cases;
 
 use topicguard::Policy;

@@ -304,6 +304,7 @@ fn write_policy_pki(args: &PkiArgs, policy: &Path) -> Result<Value, CliError> {
         "notice": DEV_NOTICE,
         "files": written,
         "identities": report,
+        "policy": policy.display().to_string(),
         "serve_flags": format!("{} --cert {dir}/server.pem --key {dir}/server-key.pem", flags.join(" ")),
         "broker_ca": format!("{dir}/server-ca.pem"),
         "try": first,
@@ -510,7 +511,8 @@ fn text_report(report: &Value) -> String {
     }
     if let Some(flags) = report["serve_flags"].as_str() {
         out.push_str(&format!(
-            "serve with:\n  topicguard serve --policy POLICY --listen tls://127.0.0.1:8883 {flags}\nclients verify the broker with {}\n",
+            "serve with:\n  topicguard serve --policy {} --listen tls://127.0.0.1:8883 {flags}\nclients verify the broker with {}\n",
+            report["policy"].as_str().unwrap_or("POLICY"),
             report["broker_ca"].as_str().unwrap_or("")
         ));
     }

@@ -74,12 +74,17 @@ fn wrong_type(claim: &str, value: &Value, expected: &'static str) -> JwtError {
     }
 }
 
-/// What a JSON value is, for messages (never more than its kind and, for numbers, itself).
+/// What a JSON value is, for messages (its kind, never its content).
 fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".to_string(),
         Value::Bool(_) => "a boolean".to_string(),
-        Value::Number(n) => format!("the number {n}"),
+        Value::Number(n) if n.is_f64() => "a number with a fraction or exponent".to_string(),
+        Value::Number(n) if n.is_i64() && !n.is_u64() => "a negative number".to_string(),
+        Value::Number(n) if n.as_u64().is_some_and(|n| n > MAX_NUMERIC_DATE) => {
+            "a number past 253402300799".to_string()
+        }
+        Value::Number(_) => "a number".to_string(),
         Value::String(_) => "a string".to_string(),
         Value::Array(items) if items.is_empty() => "an empty array".to_string(),
         Value::Array(_) => "an array".to_string(),

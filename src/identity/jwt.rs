@@ -80,7 +80,7 @@ pub enum JwtError {
     #[error("required claim `{claim}` is missing")]
     MissingClaim { claim: String },
     #[error(
-        "claim `{claim}` has the wrong type or format (exp and nbf are non-negative integers; iss and aud strings)"
+        "claim `{claim}` has the wrong type or format (exp, nbf and iat are integer NumericDates; iss a string; aud a string or an array of strings)"
     )]
     ClaimFormat { claim: String },
     #[error("claim `{claim}` appears twice")]

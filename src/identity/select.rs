@@ -98,6 +98,14 @@ pub enum ConfigError {
     Jwt(#[from] JwtConfigError),
     #[error(transparent)]
     Certificate(#[from] CertConfigError),
+    #[error(
+        "the default CA set (--ca, [identity] ca) holds {anchors} CA certificates, and the certificate identities {} share it, told apart only by `issuer` names: any of those CAs can issue a sub-CA with another's name; give each identity a `trust` label with its own CA",
+        identities.join(", ")
+    )]
+    PooledAnchors {
+        anchors: usize,
+        identities: Vec<String>,
+    },
 }
 
 /// Why no identity could be verified from a credential.
@@ -200,8 +208,30 @@ impl Verifier {
         for def in &checked.identities {
             verifier.add(def, config)?;
         }
+        verifier.refuse_pooled_anchors(config)?;
         verifier.unused = unused_anchors(checked, config);
         Ok(verifier)
+    }
+
+    /// Several unlabelled certificate identities may share the default CA set only if it is
+    /// one authority (one anchor, perhaps with intermediates their `issuer`s name). With
+    /// several anchors, each could mint a sub-CA carrying another's name, so an `issuer`
+    /// setting would no longer say which authority issued a certificate: refused.
+    fn refuse_pooled_anchors(&self, config: &CredentialConfig) -> Result<(), ConfigError> {
+        let unlabelled: Vec<String> = self
+            .certificates
+            .iter()
+            .filter(|v| v.trust_label().is_none())
+            .map(|v| v.identity_name().to_string())
+            .collect();
+        let anchors = config.trust.as_ref().map_or(0, |t| t.anchor_count());
+        if unlabelled.len() >= 2 && anchors >= 2 {
+            return Err(ConfigError::PooledAnchors {
+                anchors,
+                identities: unlabelled,
+            });
+        }
+        Ok(())
     }
 
     fn add(&mut self, def: &IdentityDef, config: &CredentialConfig) -> Result<(), ConfigError> {

@@ -423,6 +423,11 @@ impl TrustStore {
         self.revocation
     }
 
+    /// How many CA certificates are trust anchors here.
+    pub fn anchor_count(&self) -> usize {
+        self.anchors.len()
+    }
+
     /// Verifies the chain (leaf first) for client authentication at `now`.
     pub fn verify_chain(
         &self,

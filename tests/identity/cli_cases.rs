@@ -276,3 +276,95 @@ fn dev_pki_output_decides_end_to_end() {
     assert_eq!(wrong_ca.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `dev pki --policy` and `dev token --policy --identity` for every shipped policy: each
+/// report says the credential binds (checked with the written anchors), and `decide` with
+/// the printed command lets it connect.
+#[test]
+fn dev_material_per_trust_label_binds_every_shipped_identity() {
+    for name in ["xfinity", "fleet", "building"] {
+        let policy = format!("policies/{name}.policy");
+        let dir = temp_dir(&format!("policy-{name}"));
+        let out = dir.display().to_string();
+        let pki = topicguard(&[
+            "--format", "json", "dev", "pki", "--policy", &policy, "--out", &out,
+        ]);
+        assert_eq!(pki.status.code(), Some(0), "{pki:?}");
+        let report: Value = serde_json::from_str(&stdout(&pki)).unwrap();
+        let identities = report["identities"].as_array().unwrap();
+        assert!(!identities.is_empty(), "{name}");
+        for identity in identities {
+            assert_eq!(identity["binds"], true, "{name}: {identity}");
+        }
+        let tried = printed_json_try(&report);
+        assert_eq!(tried.status.code(), Some(0), "{name}: {tried:?}");
+        let jwt: Vec<String> = topicguard::Policy::load(&policy)
+            .unwrap()
+            .checked
+            .identities
+            .iter()
+            .filter(|d| d.kind == topicguard::ast::IdentityKind::Jwt)
+            .map(|d| d.name.clone())
+            .collect();
+        for identity in &jwt {
+            let made = topicguard(&[
+                "--format",
+                "json",
+                "dev",
+                "token",
+                "--policy",
+                &policy,
+                "--identity",
+                identity,
+                "--out",
+                &out,
+            ]);
+            assert_eq!(made.status.code(), Some(0), "{made:?}");
+            let report: Value = serde_json::from_str(&stdout(&made)).unwrap();
+            assert_eq!(report["binds"], true, "{name} {identity}: {report}");
+            let tried = printed_json_try(&report);
+            assert_eq!(tried.status.code(), Some(0), "{name} {identity}: {tried:?}");
+        }
+        // Tokens of one label share its key: the first token still verifies.
+        if let Some(first) = jwt.first() {
+            let label = topicguard::Policy::load(&policy)
+                .unwrap()
+                .checked
+                .identity(first)
+                .unwrap()
+                .1
+                .trust_label()
+                .map(str::to_string);
+            let keys = match &label {
+                Some(label) => format!("{label}={}", path(&dir, &format!("jwks-{label}.json"))),
+                None => path(&dir, "jwks.json"),
+            };
+            let flag = if label.is_some() { "--trust" } else { "--jwks" };
+            let again = topicguard(&[
+                "decide",
+                "--policy",
+                &policy,
+                "--jwt",
+                &path(&dir, &format!("{first}.jwt")),
+                flag,
+                &keys,
+                "--client-id",
+                "x",
+                "connect",
+            ]);
+            assert!(
+                !String::from_utf8_lossy(&again.stderr).contains("credential rejected"),
+                "{again:?}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// Runs the `try` command of a JSON report.
+fn printed_json_try(report: &Value) -> Output {
+    let line = report["try"].as_str().expect("a try command");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"topicguard"), "{line}");
+    topicguard(&words[1..])
+}
