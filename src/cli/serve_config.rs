@@ -268,6 +268,10 @@ mod tests {
             None,
             "memory only by default"
         );
+        let trust = config.trust_files();
+        let labels: Vec<&str> = trust.labels.keys().map(String::as_str).collect();
+        assert_eq!(labels, ["devices", "idp", "services"]);
+        assert!(trust.default.is_empty());
     }
 
     #[test]
