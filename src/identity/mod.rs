@@ -12,6 +12,7 @@
 
 pub mod anchors;
 pub mod attrs;
+pub mod chain;
 pub mod claims;
 pub mod der;
 #[cfg(feature = "runtime")]

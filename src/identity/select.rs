@@ -186,6 +186,12 @@ impl std::fmt::Display for Unanchored {
     }
 }
 
+/// The certificate identities that accepted a chain, and the others with their reasons.
+type CertificateOutcomes<'v> = (
+    Vec<(&'v CertVerifier, VerifiedCert)>,
+    Vec<(String, X509Error)>,
+);
+
 /// Verifiers for every identity block whose anchors are configured.
 #[derive(Clone, Debug)]
 pub struct Verifier {
@@ -362,42 +368,7 @@ impl Verifier {
                 kind: IdentityKind::Certificate,
             });
         }
-        let issuer_cn = chain.first().and_then(|leaf| x509::leaf_issuer_cn(leaf));
-        let mut chains: Vec<(&Arc<TrustStore>, Result<VerifiedChain, X509Error>)> = Vec::new();
-        let mut accepted: Vec<(&CertVerifier, VerifiedCert)> = Vec::new();
-        let mut errors = Vec::new();
-        for candidate in &self.certificates {
-            if let Some(expected) = candidate.issuer()
-                && issuer_cn.as_deref() != Some(expected)
-                && self.certificates.len() > 1
-            {
-                errors.push((
-                    candidate.identity_name().to_string(),
-                    X509Error::IssuerMismatch {
-                        identity: candidate.identity_name().to_string(),
-                        expected: expected.to_string(),
-                        found: issuer_cn.clone().unwrap_or_else(|| "(no single CN)".into()),
-                    },
-                ));
-                continue;
-            }
-            let store = candidate.trust();
-            let index = match chains.iter().position(|(s, _)| Arc::ptr_eq(s, store)) {
-                Some(index) => index,
-                None => {
-                    chains.push((store, store.verify_chain(chain, now)));
-                    chains.len() - 1
-                }
-            };
-            let result = match &chains[index].1 {
-                Ok(verified) => candidate.accept(chain, verified, ocsp, now),
-                Err(error) => Err(error.clone()),
-            };
-            match result {
-                Ok(cert) => accepted.push((candidate, cert)),
-                Err(error) => errors.push((candidate.identity_name().to_string(), error)),
-            }
-        }
+        let (mut accepted, mut errors) = self.certificate_outcomes(chain, ocsp, now);
         match (accepted.len(), errors.len()) {
             (1, _) => {
                 let (verifier, cert) = accepted.remove(0);
@@ -414,6 +385,56 @@ impl Verifier {
             (0, _) => Err(SelectError::NoneAccepted(errors)),
             _ => Err(ambiguous(accepted.iter().map(|(v, _)| v.identity_name()))),
         }
+    }
+
+    /// Each certificate identity's verdict on the chain, with its own trust store (a store
+    /// shared by several identities verifies the chain once). An identity whose `issuer` is
+    /// not the leaf's issuer CN is refused without a chain verification.
+    fn certificate_outcomes(
+        &self,
+        chain: &[CertificateDer<'_>],
+        ocsp: Option<&[u8]>,
+        now: UnixTime,
+    ) -> CertificateOutcomes<'_> {
+        let issuer_cn = chain.first().and_then(|leaf| x509::leaf_issuer_cn(leaf));
+        let mut chains: Vec<(&Arc<TrustStore>, Result<VerifiedChain, X509Error>)> = Vec::new();
+        let mut accepted = Vec::new();
+        let mut errors = Vec::new();
+        for candidate in &self.certificates {
+            let name = candidate.identity_name().to_string();
+            if let Some(expected) = candidate.issuer()
+                && issuer_cn.as_deref() != Some(expected)
+                && self.certificates.len() > 1
+            {
+                let found = issuer_cn.clone().unwrap_or_else(|| "(no single CN)".into());
+                let identity = name.clone();
+                let expected = expected.to_string();
+                let mismatch = X509Error::IssuerMismatch {
+                    identity,
+                    expected,
+                    found,
+                };
+                errors.push((name, mismatch));
+                continue;
+            }
+            let store = candidate.trust();
+            let index = match chains.iter().position(|(s, _)| Arc::ptr_eq(s, store)) {
+                Some(index) => index,
+                None => {
+                    chains.push((store, store.verify_chain(chain, now)));
+                    chains.len() - 1
+                }
+            };
+            let result = match &chains[index].1 {
+                Ok(verified) => candidate.accept(chain, verified, ocsp, now),
+                Err(error) => Err(error.clone()),
+            };
+            match result {
+                Ok(cert) => accepted.push((candidate, cert)),
+                Err(error) => errors.push((name, error)),
+            }
+        }
+        (accepted, errors)
     }
 
     fn verified(
