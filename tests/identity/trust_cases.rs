@@ -682,3 +682,122 @@ fn real_credentials_bind_every_identity_of_every_shipped_policy() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// One authority with an intermediate per partner: two identities share the `partners`
+/// label and are told apart by the intermediate that issued each certificate.
+#[test]
+fn identities_of_one_label_are_told_apart_by_their_issuing_intermediates() {
+    let checked = policy(
+        "identity gw_a from certificate {\n    trust \"partners\"\n    issuer \"Partner A Sub CA\"\n    pid = san.dirname.O\n    client \"a:{pid}\"\n}\n\
+         identity gw_b from certificate {\n    trust \"partners\"\n    issuer \"Partner B Sub CA\"\n    pid = san.dirname.O\n    client \"b:{pid}\"\n}\n",
+    );
+    let now = dev::unix_now();
+    let dir = temp_dir("intermediates");
+    let cas = PolicyCas::new(&checked, now).unwrap();
+    assert_eq!(
+        cas.root_cn(Some("partners")),
+        Some("topicguard development CA partners")
+    );
+    let trust = write_anchors(&dir, &cas, &BTreeMap::new());
+    let verifier = Verifier::new(&checked, &trust.load().unwrap()).unwrap();
+    for name in ["gw_a", "gw_b"] {
+        let def = checked.identity(name).unwrap().1;
+        let attrs = dev_policy::sample_attributes(def, &BTreeMap::new()).unwrap();
+        let leaf = cas.issue(def, &attrs).unwrap();
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(leaf.chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        assert_eq!(chain.len(), 2, "leaf and its intermediate");
+        let verified = verifier
+            .verify(
+                Credential::Certificate {
+                    chain: &chain,
+                    ocsp: None,
+                },
+                UnixTime::now(),
+            )
+            .unwrap();
+        assert_eq!(verified.identity.kind, name);
+        // Without its intermediate the leaf chains to nothing the label trusts.
+        assert!(verify_chain_now(&verifier, &chain[..1]).is_err());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn verify_chain_now(
+    verifier: &Verifier,
+    chain: &[CertificateDer<'static>],
+) -> Result<Verified, SelectError> {
+    verifier.verify(
+        Credential::Certificate { chain, ocsp: None },
+        UnixTime::now(),
+    )
+}
+
+/// Anchor files are checked for their role: a private key or a CRL in a CA file, a
+/// certificate in a CRL file, two JWKS for one label, CRLs without a CA, a bad label.
+#[test]
+fn anchor_files_are_checked_for_their_role() {
+    use topicguard::identity::anchors::AnchorError;
+    let dir = temp_dir("anchor-files");
+    let ca = DevCa::new("Devices CA", NOW).unwrap();
+    let signer = DevSigner::generate(DevAlg::ES256, "k").unwrap();
+    let file = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text).unwrap();
+        dir.join(name)
+    };
+    let ca_pem = file("ca.pem", ca.cert.pem());
+    let crl_pem = file(
+        "crl.pem",
+        ca.crl(NOW - 60, NOW + 60, &[]).unwrap().pem().unwrap(),
+    );
+    let with_key = file("ca-and-key.pem", ca.cert.pem() + &signer.private_pem);
+    let with_crl = file(
+        "ca-and-crl.pem",
+        ca.cert.pem() + &std::fs::read_to_string(&crl_pem).unwrap(),
+    );
+    let jwks = file("jwks.json", dev::jwks(&[&signer]).to_string());
+    let load = |edit: &dyn Fn(&mut TrustFiles)| {
+        let mut trust = TrustFiles::default();
+        edit(&mut trust);
+        trust.load().map(|_| ())
+    };
+    assert!(
+        load(&|t| {
+            t.add_trust("devices", &ca_pem).unwrap();
+            t.add_crl("devices", &crl_pem).unwrap();
+            t.add_trust("idp", &jwks).unwrap();
+        })
+        .is_ok()
+    );
+    for (case, path) in [("a key", &with_key), ("a CRL", &with_crl)] {
+        let err = load(&|t| t.add_trust("devices", path).unwrap()).unwrap_err();
+        assert!(
+            matches!(err, AnchorError::WrongSection { .. }),
+            "{case}: {err}"
+        );
+    }
+    let err = load(&|t| {
+        t.add_trust("devices", &ca_pem).unwrap();
+        t.add_crl("devices", &ca_pem).unwrap();
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, AnchorError::WrongSection { role: "CRL", .. }),
+        "{err}"
+    );
+    let err = load(&|t| t.add_crl("devices", &crl_pem).unwrap()).unwrap_err();
+    assert!(matches!(err, AnchorError::CrlsWithoutCa(_)), "{err}");
+    let mut trust = TrustFiles::default();
+    trust.add_trust("idp", &jwks).unwrap();
+    assert!(matches!(
+        trust.add_trust("idp", &jwks),
+        Err(AnchorError::TwoJwks { .. })
+    ));
+    assert!(matches!(
+        trust.add_trust("Devices", &ca_pem),
+        Err(AnchorError::BadLabel { .. })
+    ));
+    std::fs::remove_dir_all(&dir).ok();
+}
