@@ -148,11 +148,11 @@ fn create_dir(dir: &Path) -> Result<(), CliError> {
     })
 }
 
-fn write_all(dir: &Path, files: &[(&str, String)]) -> Result<Vec<String>, CliError> {
+fn write_all<N: AsRef<str>>(dir: &Path, files: &[(N, String)]) -> Result<Vec<String>, CliError> {
     create_dir(dir)?;
     let mut written = Vec::new();
     for (name, text) in files {
-        let path = dev::write_file(dir, name, text).map_err(dev_error)?;
+        let path = dev::write_file(dir, name.as_ref(), text).map_err(dev_error)?;
         written.push(path.display().to_string());
     }
     Ok(written)
@@ -207,9 +207,6 @@ fn write_pki(args: &PkiArgs) -> Result<Value, CliError> {
     }))
 }
 
-/// File names `dev pki --policy` writes besides the leaves.
-const FIXED_PKI_FILES: [&str; 4] = ["server-ca", "server", "README", "server-ca-key"];
-
 fn load_policy(path: &Path) -> Result<Checked, CliError> {
     Ok(Policy::load(path)?.checked.as_ref().clone())
 }
@@ -222,63 +219,19 @@ fn write_policy_pki(args: &PkiArgs, policy: &Path) -> Result<Value, CliError> {
     let checked = load_policy(policy)?;
     let now = dev::unix_now();
     let cas = PolicyCas::new(&checked, now).map_err(dev_error)?;
-    let mut files: Vec<(String, String)> = cas.files().map_err(dev_error)?;
-    let broker_ca = DevCa::new("topicguard development broker CA", now).map_err(dev_error)?;
-    let (server, server_key) = dev::server_params(2, now)
-        .and_then(|params| broker_ca.issue(&params))
-        .map_err(dev_error)?;
-    files.push(("server-ca.pem".into(), broker_ca.cert.pem()));
-    files.push(("server.pem".into(), server.pem()));
-    files.push(("server-key.pem".into(), server_key.serialize_pem()));
-    let overrides = overrides(&args.attrs);
-    let mut identities = Vec::new();
-    for def in checked
-        .identities
-        .iter()
-        .filter(|d| d.kind == IdentityKind::Certificate)
-    {
-        if FIXED_PKI_FILES.contains(&def.name.as_str())
-            || files
-                .iter()
-                .any(|(f, _)| f.strip_suffix(".pem") == Some(&def.name))
-        {
-            return Err(CliError::Usage(format!(
-                "dev pki: identity `{}` would overwrite {}.pem; rename it",
-                def.name, def.name
-            )));
-        }
-        let attrs = dev_policy::sample_attributes(def, &overrides).map_err(dev_error)?;
-        let leaf = cas.issue(def, &attrs).map_err(dev_error)?;
-        files.push((format!("{}.pem", def.name), leaf.chain_pem));
-        files.push((format!("{}-key.pem", def.name), leaf.key_pem));
-        identities.push((def, attrs));
-    }
-    let marked: Vec<(String, String)> = files
-        .into_iter()
-        .map(|(name, text)| (name, marked_pem(&text)))
-        .chain([("README.txt".to_string(), format!("{DEV_NOTICE}\n"))])
-        .collect();
-    let refs: Vec<(&str, String)> = marked
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.clone()))
-        .collect();
-    let written = write_all(&args.out, &refs)?;
-    let flags = trust_flags(&args.out, &cas.labels());
-    let trust = trust_files_from(&flags)?;
+    let (files, identities) = policy_pki_files(&checked, &cas, &overrides(&args.attrs), now)?;
+    let written = write_all(&args.out, &marked_files(files))?;
+    let anchors = LabelAnchors::certificates(&args.out, &cas.labels())?;
     let dir = args.out.display();
     let report: Vec<Value> = identities
         .iter()
         .map(|(def, attrs)| {
             let certificate = args.out.join(format!("{}.pem", def.name));
-            let binds = binds_as(
-                files::verify_certificate(
-                    &checked,
-                    &certificate,
-                    &trust,
-                    rustls_pki_types::UnixTime::now(),
-                )
-                .map(|v| v.identity.kind),
-                &def.name,
+            let verified = files::verify_certificate(
+                &checked,
+                &certificate,
+                &anchors.files,
+                rustls_pki_types::UnixTime::now(),
             );
             json!({
                 "identity": def.name,
@@ -287,16 +240,16 @@ fn write_policy_pki(args: &PkiArgs, policy: &Path) -> Result<Value, CliError> {
                 "key": args.out.join(format!("{}-key.pem", def.name)).display().to_string(),
                 "client_id": dev_policy::sample_client_id(def, attrs),
                 "attributes": attrs,
-                "binds": binds,
+                "binds": binds_as(verified.map(|v| v.identity.kind), &def.name),
             })
         })
         .collect();
+    let flags = anchors.flags.join(" ");
     let first = identities.first().map(|(def, attrs)| {
         format!(
-            "topicguard decide --policy {} --cert {dir}/{}.pem {} --client-id {} connect",
+            "topicguard decide --policy {} --cert {dir}/{}.pem {flags} --client-id {} connect",
             policy.display(),
             def.name,
-            flags.join(" "),
             dev_policy::sample_client_id(def, attrs)
         )
     });
@@ -305,52 +258,131 @@ fn write_policy_pki(args: &PkiArgs, policy: &Path) -> Result<Value, CliError> {
         "files": written,
         "identities": report,
         "policy": policy.display().to_string(),
-        "serve_flags": format!("{} --cert {dir}/server.pem --key {dir}/server-key.pem", flags.join(" ")),
+        "serve_flags": format!("{flags} --cert {dir}/server.pem --key {dir}/server-key.pem"),
         "broker_ca": format!("{dir}/server-ca.pem"),
         "try": first,
     }))
 }
 
-/// `--trust LABEL=CA --trust-crl LABEL=CRL` for each label (`--ca`/`--crl` for none).
-fn trust_flags(dir: &Path, labels: &[Option<&str>]) -> Vec<String> {
-    let mut flags = Vec::new();
-    for label in labels {
-        let ca = dir.join(dev_policy::ca_file(*label)).display().to_string();
-        let crl = dir.join(dev_policy::crl_file(*label)).display().to_string();
-        match label {
-            Some(label) => flags.extend([
-                format!("--trust {label}={ca}"),
-                format!("--trust-crl {label}={crl}"),
-            ]),
-            None => flags.extend([format!("--ca {ca}"), format!("--crl {crl}")]),
+/// A certificate identity and the attributes its development certificate carries.
+type IssuedIdentity<'c> = (&'c IdentityDef, BTreeMap<String, String>);
+
+/// Files to write, by name.
+type NamedFiles = Vec<(String, String)>;
+
+/// The files of `dev pki --policy`, by name: each label's CA, key and CRL, the broker's CA
+/// and certificate, and a certificate and key per certificate identity.
+fn policy_pki_files<'c>(
+    checked: &'c Checked,
+    cas: &PolicyCas,
+    overrides: &BTreeMap<String, String>,
+    now: u64,
+) -> Result<(NamedFiles, Vec<IssuedIdentity<'c>>), CliError> {
+    let mut files: NamedFiles = cas.files().map_err(dev_error)?;
+    let broker_ca = DevCa::new("topicguard development broker CA", now).map_err(dev_error)?;
+    let (server, server_key) = dev::server_params(2, now)
+        .and_then(|params| broker_ca.issue(&params))
+        .map_err(dev_error)?;
+    files.push(("server-ca.pem".into(), broker_ca.cert.pem()));
+    files.push(("server.pem".into(), server.pem()));
+    files.push(("server-key.pem".into(), server_key.serialize_pem()));
+    let mut identities = Vec::new();
+    let certificate_identities = checked
+        .identities
+        .iter()
+        .filter(|d| d.kind == IdentityKind::Certificate);
+    for def in certificate_identities {
+        let cert_file = format!("{}.pem", def.name);
+        let key_file = format!("{}-key.pem", def.name);
+        let taken = files
+            .iter()
+            .find(|(f, _)| *f == cert_file || *f == key_file);
+        if let Some((taken, _)) = taken {
+            return Err(CliError::Usage(format!(
+                "dev pki: identity `{}` would overwrite {taken}; rename it",
+                def.name
+            )));
         }
+        let attrs = dev_policy::sample_attributes(def, overrides).map_err(dev_error)?;
+        let leaf = cas.issue(def, &attrs).map_err(dev_error)?;
+        files.push((cert_file, leaf.chain_pem));
+        files.push((key_file, leaf.key_pem));
+        identities.push((def, attrs));
     }
-    flags
+    Ok((files, identities))
 }
 
-/// The anchor files that `trust_flags` (or a JWKS flag) names.
-fn trust_files_from(flags: &[String]) -> Result<TrustFiles, CliError> {
-    let mut trust = TrustFiles::default();
-    let usage = |e: crate::identity::anchors::AnchorError| CliError::Usage(e.to_string());
-    for flag in flags {
-        let (name, value) = flag.split_once(' ').unwrap_or((flag, ""));
-        let mapping = || crate::identity::anchors::parse_mapping(value).map_err(usage);
-        match name {
-            "--trust" => {
-                let (label, file) = mapping()?;
-                trust.add_trust(&label, &file).map_err(usage)?;
+/// Every file marked development only, and the README.
+fn marked_files(files: NamedFiles) -> NamedFiles {
+    files
+        .into_iter()
+        .map(|(name, text)| (name, marked_pem(&text)))
+        .chain([("README.txt".to_string(), format!("{DEV_NOTICE}\n"))])
+        .collect()
+}
+
+/// Anchor files written for some labels: the flags that name them, and the same files
+/// loaded the way `decide` loads them.
+struct LabelAnchors {
+    flags: Vec<String>,
+    files: TrustFiles,
+}
+
+impl LabelAnchors {
+    /// `--trust LABEL=CA --trust-crl LABEL=CRL` per label (`--ca`/`--crl` for none).
+    fn certificates(dir: &Path, labels: &[Option<&str>]) -> Result<LabelAnchors, CliError> {
+        let mut anchors = LabelAnchors {
+            flags: Vec::new(),
+            files: TrustFiles::default(),
+        };
+        for label in labels {
+            let ca = dir.join(dev_policy::ca_file(*label));
+            let crl = dir.join(dev_policy::crl_file(*label));
+            let (shown_ca, shown_crl) = (ca.display(), crl.display());
+            match label {
+                Some(label) => {
+                    anchors.flags.push(format!("--trust {label}={shown_ca}"));
+                    anchors
+                        .flags
+                        .push(format!("--trust-crl {label}={shown_crl}"));
+                    anchors.files.add_trust(label, &ca).map_err(anchor_error)?;
+                    anchors.files.add_crl(label, &crl).map_err(anchor_error)?;
+                }
+                None => {
+                    anchors
+                        .flags
+                        .push(format!("--ca {shown_ca} --crl {shown_crl}"));
+                    anchors.files.default.cas.push(ca.clone());
+                    anchors.files.default.crls.push(crl.clone());
+                }
             }
-            "--trust-crl" => {
-                let (label, file) = mapping()?;
-                trust.add_crl(&label, &file).map_err(usage)?;
-            }
-            "--ca" => trust.default.cas.push(PathBuf::from(value)),
-            "--crl" => trust.default.crls.push(PathBuf::from(value)),
-            "--jwks" => trust.default.jwks = Some(PathBuf::from(value)),
-            _ => {}
         }
+        Ok(anchors)
     }
-    Ok(trust)
+
+    /// `--trust LABEL=JWKS` (`--jwks JWKS` without a label).
+    fn jwks(dir: &Path, label: Option<&str>) -> Result<LabelAnchors, CliError> {
+        let jwks = dir.join(dev_policy::jwks_file(label));
+        let mut files = TrustFiles::default();
+        let flag = match label {
+            Some(label) => {
+                files.add_trust(label, &jwks).map_err(anchor_error)?;
+                format!("--trust {label}={}", jwks.display())
+            }
+            None => {
+                files.default.jwks = Some(jwks.clone());
+                format!("--jwks {}", jwks.display())
+            }
+        };
+        Ok(LabelAnchors {
+            flags: vec![flag],
+            files,
+        })
+    }
+}
+
+fn anchor_error(error: crate::identity::anchors::AnchorError) -> CliError {
+    CliError::Usage(format!("dev: {error}"))
 }
 
 /// `true` when the credential bound as `expected`, else why not.
@@ -398,15 +430,10 @@ fn write_policy_token(args: &TokenArgs, policy: &Path, identity: &str) -> Result
         ));
     }
     files.push(("README.txt".to_string(), format!("{DEV_NOTICE}\n")));
-    let refs: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-    let written = write_all(&args.out, &refs)?;
-    let jwks_path = args.out.join(&jwks_name).display().to_string();
-    let flag = match label {
-        Some(label) => format!("--trust {label}={jwks_path}"),
-        None => format!("--jwks {jwks_path}"),
-    };
-    let trust = trust_files_from(std::slice::from_ref(&flag))?;
-    let verified = files::verify_jwt(&checked, &token, &trust);
+    let written = write_all(&args.out, &files)?;
+    let anchors = LabelAnchors::jwks(&args.out, label)?;
+    let flag = anchors.flags.join(" ");
+    let verified = files::verify_jwt(&checked, &token, &anchors.files);
     let client_id = match &verified {
         Ok(v) => v
             .client_id
