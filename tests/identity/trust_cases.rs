@@ -436,7 +436,15 @@ fn every_current_crl_of_the_issuer_is_consulted() {
     assert_eq!(outcome(vec![current_clean, stale_revoking]), "bound as gw");
     let stale_only = outcome(vec![stale]);
     assert!(stale_only.contains("CRL is stale"), "{stale_only}");
-    assert_eq!(outcome(vec![older, newer.clone(), newer]), revoked);
+    assert_eq!(outcome(vec![older.clone(), newer.clone(), newer]), revoked);
+    // Revoked in an older CRL that is still current, absent from the newest: revoked.
+    let older_revoking = crl(1, NOW - 7200, NOW + 3600, &[77]);
+    let newest_clean = crl(2, NOW - 60, NOW + 3600, &[]);
+    assert_eq!(
+        outcome(vec![older_revoking.clone(), newest_clean.clone()]),
+        revoked
+    );
+    assert_eq!(outcome(vec![newest_clean, older_revoking]), revoked);
 }
 
 fn device_policy() -> topicguard::check::Checked {
