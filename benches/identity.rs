@@ -4,7 +4,11 @@
 //! claims, attribute grammar, requires) against a bare `jsonwebtoken::decode` with an
 //! equivalent `Validation`. Certificates: `CertVerifier::verify` (webpki chain with CRL,
 //! leaf EKU, attribute extraction) against the bare webpki verification, and the attribute
-//! extraction alone from an already-verified certificate.
+//! extraction alone from an already-verified certificate. Selection: a credential verified
+//! through `Verifier` (every identity of its kind with its own anchors, exactly one must
+//! accept) next to the one identity's verifier alone — `policies/building.policy`'s two jwt
+//! identities of one IdP, and xfinity's two certificate identities with their own CAs — and a
+//! chain checked against one current CRL of its issuer or two.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
@@ -14,8 +18,10 @@ use std::time::Duration;
 use topicguard::Policy;
 use topicguard::check::Checked;
 use topicguard::identity::dev::{self, DevAlg, DevCa, DevSigner, GatewaySpec};
+use topicguard::identity::dev_policy;
 use topicguard::identity::jwt::{JwtKeys, JwtVerifier};
 use topicguard::identity::keys::{KeySet, KeyStore};
+use topicguard::identity::select::{Anchors, Credential, CredentialConfig, Verifier};
 use topicguard::identity::x509::{CertVerifier, TrustStore};
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
@@ -135,5 +141,129 @@ fn certificate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, jwt, certificate);
+fn load(path: &str) -> Checked {
+    Policy::load(path)
+        .expect("a shipped policy loads")
+        .checked
+        .as_ref()
+        .clone()
+}
+
+fn config(labels: Vec<(&str, Anchors)>) -> CredentialConfig {
+    CredentialConfig {
+        labels: labels
+            .into_iter()
+            .map(|(label, anchors)| (label.to_string(), anchors))
+            .collect(),
+        ..CredentialConfig::default()
+    }
+}
+
+fn selection(c: &mut Criterion) {
+    let mut group = c.benchmark_group("selection");
+    let building = load("policies/building.policy");
+    let operator = building.identity("operator").expect("operator").1;
+    let signer = DevSigner::generate(DevAlg::ES256, "idp").expect("key generation");
+    let set = KeySet::from_jwks(&dev::jwks(&[&signer]).to_string(), "bench").expect("jwks");
+    let keys = JwtKeys::new(Arc::new(KeyStore::fixed(set)));
+    let alone = JwtVerifier::new(operator, keys.clone()).expect("verifier");
+    let idp = Anchors {
+        jwt: Some(keys),
+        certificates: None,
+    };
+    let verifier = Verifier::new(&building, &config(vec![("idp", idp)])).expect("verifier");
+    let now = dev::unix_now();
+    let attrs = dev_policy::sample_attributes(operator, &Default::default()).expect("attrs");
+    let claims = dev_policy::jwt_claims(operator, &attrs, now).expect("claims");
+    let token = signer.sign(&claims).expect("token");
+    group.bench_function("jwt/operator_alone", |b| {
+        b.iter(|| alone.verify(black_box(&token)).expect("verified"))
+    });
+    group.bench_function("jwt/building_two_identities_one_idp", |b| {
+        b.iter(|| {
+            verifier
+                .verify(Credential::Jwt(black_box(&token)), UnixTime::now())
+                .expect("verified")
+        })
+    });
+    let xfinity = xfinity();
+    let gateway = xfinity.identity("gateway").expect("gateway").1;
+    let anchors = |name: &str| {
+        let ca = DevCa::new(name, now).expect("ca");
+        let crl = ca
+            .crl(now - 60, now + 3600, &[])
+            .expect("crl")
+            .der()
+            .to_vec();
+        let store =
+            Arc::new(TrustStore::new(vec![ca.cert.der().clone()], vec![crl]).expect("store"));
+        (ca, store)
+    };
+    let (devices_ca, devices) = anchors("Devices CA");
+    let (_, services) = anchors("Services CA");
+    let params = dev::gateway_params(&GatewaySpec::default(), 2, now);
+    let chain = [devices_ca.issue(&params).expect("leaf").0.der().clone()];
+    let alone = CertVerifier::new(gateway, devices.clone()).expect("verifier");
+    let certificates = |store: &Arc<TrustStore>| Anchors {
+        jwt: None,
+        certificates: Some(store.clone()),
+    };
+    let labels = config(vec![
+        ("devices", certificates(&devices)),
+        ("services", certificates(&services)),
+    ]);
+    let verifier = Verifier::new(&xfinity, &labels).expect("verifier");
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(now));
+    group.bench_function("certificate/gateway_alone", |b| {
+        b.iter(|| {
+            alone
+                .verify(black_box(&chain), None, time)
+                .expect("verified")
+        })
+    });
+    group.bench_function("certificate/xfinity_two_labels", |b| {
+        b.iter(|| {
+            let credential = Credential::Certificate {
+                chain: black_box(&chain),
+                ocsp: None,
+            };
+            verifier.verify(credential, time).expect("verified")
+        })
+    });
+    let two_crls = Arc::new(
+        TrustStore::new(
+            vec![devices_ca.cert.der().clone()],
+            vec![
+                devices_ca
+                    .numbered_crl(1, now - 7200, now + 3600, &[])
+                    .expect("crl")
+                    .der()
+                    .to_vec(),
+                devices_ca
+                    .numbered_crl(2, now - 60, now + 3600, &[])
+                    .expect("crl")
+                    .der()
+                    .to_vec(),
+            ],
+        )
+        .expect("store"),
+    );
+    group.bench_function("crl/one_current_crl", |b| {
+        b.iter(|| {
+            devices
+                .verify_chain(black_box(&chain), time)
+                .expect("verified")
+        })
+    });
+    group.bench_function("crl/two_current_crls", |b| {
+        b.iter(|| {
+            two_crls
+                .verify_chain(black_box(&chain), time)
+                .expect("verified")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, jwt, certificate, selection);
 criterion_main!(benches);

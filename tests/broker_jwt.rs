@@ -91,3 +91,60 @@ async fn the_connection_ends_when_the_token_expires() {
     }
     broker.stop().await;
 }
+
+/// `policies/building.policy`'s `tenant_app` and `operator` share one identity provider and
+/// differ by audience: real tokens of one key connect as each (each then allowed its own
+/// topics only), and a token for both audiences is refused as ambiguous (CONNACK 0x87).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn building_apps_and_operators_connect_with_tokens_of_one_identity_provider() {
+    use std::collections::BTreeMap;
+    use topicguard::identity::dev_policy;
+    let pki = Pki::generate("jwt-building");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/building.policy");
+    let policy = Policy::load(path).expect("building policy");
+    let checked = policy.checked.clone();
+    let broker = SecureBroker::with(&pki, policy, test_config()).await;
+    let token_for = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let def = checked.identity(name).expect("identity").1;
+        let attrs = dev_policy::sample_attributes(def, &BTreeMap::new()).expect("attributes");
+        let mut claims = dev_policy::jwt_claims(def, &attrs, dev::unix_now()).expect("claims");
+        edit(&mut claims);
+        (pki.signer.sign(&claims).expect("sign"), attrs)
+    };
+    let publish = |client: String, token: String, topic: String| async move {
+        let args = [
+            "-V", "mqttv5", "-i", &client, "-u", "u", "-P", &token, "-t", &topic, "-m", "x", "-q",
+            "1",
+        ];
+        mosquitto_run("mosquitto_pub", broker.tcp, &args).await
+    };
+    let (app, attrs) = token_for("tenant_app", &|_| {});
+    let tenant = attrs["tenant"].clone();
+    let command = format!("bld/building1/{tenant}/f1/thermo-1/cmd/setpoint");
+    let (code, out) = publish("app:user1:phone".into(), app.clone(), command.clone()).await;
+    assert_eq!(
+        code, 0,
+        "tenant_app publishes a command to its tenant: {out}"
+    );
+    assert!(!out.contains("Not authorized"), "{out}");
+    let notice = "bld/building1/public/notices/n1".to_string();
+    let (_, out) = publish("app:user1:phone".into(), app, notice.clone()).await;
+    assert!(
+        out.contains("Not authorized"),
+        "apps may not post notices: {out}"
+    );
+    let (ops, _) = token_for("operator", &|_| {});
+    let (code, out) = publish("ops:building1:user1".into(), ops, notice).await;
+    assert_eq!(code, 0, "operator posts a notice: {out}");
+    assert!(!out.contains("Not authorized"), "{out}");
+    let (both, _) = token_for("tenant_app", &|claims| {
+        claims["aud"] = serde_json::json!(["building-app", "building-ops"]);
+    });
+    let (code, out) = publish("app:user1:phone".into(), both, command).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.to_lowercase().contains("not authori"),
+        "ambiguous: {out}"
+    );
+    broker.stop().await;
+}

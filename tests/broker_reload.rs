@@ -170,10 +170,14 @@ client_certificates = "optional"
 [tls]
 certificate = "server.pem"
 key = "server-key.pem"
-[identity]
+[trust.idp]
 jwks = "jwks.json"
+[trust.devices]
 ca = ["ca.pem"]
 crl = ["crl.pem"]
+[trust.services]
+ca = ["services-ca.pem"]
+crl = ["services-crl.pem"]
 [limits]
 connect_timeout_secs = 5
 "#;

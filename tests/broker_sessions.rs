@@ -22,11 +22,13 @@ identity app from jwt {
     issuer "https://idp.example.com/"
     audience "iot-platform"
     algorithms ES256
+    trust "idp"
     pid = claim "pid"
     aid = claim "aid"
     client "app-{+dev}"
 }
 identity gw from certificate {
+    trust "devices"
     pid = san.dirname.O
     aid = san.dirname.CN
     client "app-{+dev}"

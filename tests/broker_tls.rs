@@ -1,11 +1,13 @@
 //! The broker over TLS with real clients: `mosquitto_pub`/`mosquitto_sub` with a client
 //! certificate from a development PKI generated here, and with a JWT password; a
-//! certificate from another CA, a revoked one, or none where one is required is refused.
+//! certificate from another CA, a revoked one, one from the services CA shaped like a
+//! gateway's, or none where one is required is refused.
 //!
 //! Also the shared fixture of the transport tests ([`SecureBroker`]): a broker on
 //! 127.0.0.1 port 0 with tcp, tls (optional and required client certificates), ws and wss
-//! listeners, the [`IdentityAuthenticator`] with a dev JWKS, CA and CRL, and the policy of
-//! the broker harness (xfinity plus an anonymous `dev` identity).
+//! listeners, the [`IdentityAuthenticator`] with the anchors of xfinity's trust labels
+//! (`devices` CA + CRL, `services` CA + CRL, `idp` JWKS), and the policy of the broker
+//! harness (xfinity plus an anonymous `dev` identity).
 
 use crate::broker_harness::{mosquitto, test_config, test_policy};
 use arc_swap::ArcSwap;
@@ -24,9 +26,8 @@ use topicguard::broker::listener::tls::{self, ClientCertificates};
 use topicguard::broker::listener::{Listener, Protocol, serve_listeners};
 use topicguard::broker::state::Broker;
 use topicguard::broker::{BrokerConfig, SharedEngine};
+use topicguard::identity::anchors::TrustFiles;
 use topicguard::identity::dev::{self, DevAlg, DevCa, DevSigner, GatewaySpec};
-use topicguard::identity::jwt::JwtKeys;
-use topicguard::identity::keys::{DEFAULT_RELOAD_COOLDOWN, KeySource, KeyStore};
 use topicguard::identity::select::CredentialConfig;
 use topicguard::identity::x509::TrustStore;
 use topicguard::{Engine, Policy};
@@ -44,9 +45,12 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Development credentials written to a directory: CA + CRL (revoking serial 9), server
-/// certificate for 127.0.0.1, a gateway certificate (serial 2), a revoked gateway (serial
-/// 9), a gateway from another CA, and a JWT signer whose JWKS is `jwks.json`.
+/// Development credentials written to a directory: the devices CA + CRL (`ca.pem`,
+/// `crl.pem`, revoking serial 9) with a server certificate for 127.0.0.1, a gateway
+/// certificate (serial 2) and a revoked gateway (serial 9); the services CA + CRL
+/// (`services-ca.pem`, `services-crl.pem`) with a service certificate and a gateway-shaped
+/// certificate (`sibling`); a gateway from a CA nobody trusts (`stranger`); and a JWT
+/// signer whose JWKS is `jwks.json` (the `idp` label).
 pub struct Pki {
     pub dir: PathBuf,
     pub signer: DevSigner,
@@ -88,6 +92,26 @@ impl Pki {
             "stranger",
             &dev::gateway_params(&spec, 2, now),
         );
+        let services = DevCa::new("test services CA", now).expect("services CA");
+        write(&dir, "services-ca.pem", &services.cert.pem());
+        let services_crl = services.crl(now - 60, now + 86_400, &[]).expect("CRL");
+        write(
+            &dir,
+            "services-crl.pem",
+            &services_crl.pem().expect("CRL PEM"),
+        );
+        issue(
+            &services,
+            &dir,
+            "service",
+            &dev::service_params("lights", 3, now),
+        );
+        issue(
+            &services,
+            &dir,
+            "sibling",
+            &dev::gateway_params(&spec, 4, now),
+        );
         let signer = DevSigner::generate(DevAlg::ES256, "k1").expect("signer");
         let jwks = serde_json::to_string(&dev::jwks(&[&signer])).expect("JWKS");
         write(&dir, "jwks.json", &jwks);
@@ -108,19 +132,28 @@ impl Pki {
         self.signer.sign(&claims).expect("sign")
     }
 
-    fn credentials(&self) -> (CredentialConfig, Arc<TrustStore>) {
-        let source = KeySource::JwksFile(self.dir.join("jwks.json"));
-        let store = KeyStore::load(source, DEFAULT_RELOAD_COOLDOWN).expect("load the JWKS");
-        let ca = self.dir.join("ca.pem");
-        let crl = self.dir.join("crl.pem");
-        let trust = TrustStore::from_pem_files(&[&ca], &[&crl]).expect("trust store");
-        let trust = Arc::new(trust);
-        let config = CredentialConfig {
-            jwt: Some(JwtKeys::new(Arc::new(store))),
-            trust: Some(trust.clone()),
-            ..CredentialConfig::default()
-        };
-        (config, trust)
+    /// The anchor files of xfinity's trust labels.
+    pub fn trust_files(&self) -> TrustFiles {
+        let mut trust = TrustFiles::default();
+        let file = |name: &str| self.dir.join(name);
+        for (label, name) in [
+            ("devices", "ca.pem"),
+            ("services", "services-ca.pem"),
+            ("idp", "jwks.json"),
+        ] {
+            trust.add_trust(label, &file(name)).expect("an anchor file");
+        }
+        trust.add_crl("devices", &file("crl.pem")).expect("CRL");
+        trust
+            .add_crl("services", &file("services-crl.pem"))
+            .expect("CRL");
+        trust
+    }
+
+    fn credentials(&self) -> (CredentialConfig, Vec<Arc<TrustStore>>) {
+        let config = self.trust_files().load().expect("the anchors load");
+        let stores = config.certificate_stores();
+        (config, stores)
     }
 }
 
@@ -165,7 +198,7 @@ impl SecureBroker {
             IdentityAuthenticator::new(credentials, engines.clone()).expect("authenticator"),
         );
         let (cert, key) = (pki.dir.join("server.pem"), pki.dir.join("server-key.pem"));
-        let acceptor = |mode| tls::acceptor(&cert, &key, mode, Some(trust.clone())).expect("TLS");
+        let acceptor = |mode| tls::acceptor(&cert, &key, mode, trust.clone()).expect("TLS");
         let (tcp, tcp_addr) = bind(Protocol::Tcp).await;
         let (tls, tls_addr) = bind(Protocol::Tls(acceptor(ClientCertificates::Optional))).await;
         let (req, req_addr) = bind(Protocol::Tls(acceptor(ClientCertificates::Required))).await;
@@ -330,13 +363,47 @@ async fn a_gateway_certificate_and_a_mobile_jwt_work_over_tls_with_mosquitto() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_foreign_revoked_or_missing_certificate_is_refused_and_the_broker_goes_on() {
+async fn a_foreign_revoked_sibling_or_missing_certificate_is_refused_and_the_broker_goes_on() {
     let pki = Pki::generate("tls-bad");
     let broker = SecureBroker::start(&pki).await;
-    for cert in ["stranger", "revoked"] {
+    for cert in ["stranger", "revoked", "sibling"] {
         let (code, out) = publish_presence(&pki, broker.tls, cert, "x").await;
         assert_ne!(code, 0, "the {cert} certificate must be refused: {out}");
     }
+    // The sibling passes the TLS handshake (the services CA is configured) but binds as no
+    // identity: `gateway` trusts only the devices CA, and it is not a service certificate.
+    let (ca, cert, key) = (
+        pki.path("ca.pem"),
+        pki.path("sibling.pem"),
+        pki.path("sibling-key.pem"),
+    );
+    let args = [
+        "-V", "mqttv5", "--cafile", &ca, "--cert", &cert, "--key", &key, "-i", GATEWAY_ID, "-t",
+        "x", "-m", "x",
+    ];
+    let (code, out) = mosquitto_run("mosquitto_pub", broker.tls, &args).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.to_lowercase().contains("not authori"),
+        "CONNACK 0x87: {out}"
+    );
+    let (service, service_key) = (pki.path("service.pem"), pki.path("service-key.pem"));
+    let args = [
+        "--cafile",
+        &ca,
+        "--cert",
+        &service,
+        "--key",
+        &service_key,
+        "-i",
+        "svc:lights:1",
+        "-t",
+        "c/iot/P1_A1/iot:x/lights/r1",
+        "-m",
+        "x",
+    ];
+    let (code, out) = mosquitto_run("mosquitto_pub", broker.tls, &args).await;
+    assert_eq!(code, 0, "the service certificate binds as `service`: {out}");
     let ca = pki.path("ca.pem");
     let topic = presence_topic();
     let args = ["--cafile", &ca, "-i", "dev-1", "-t", "dev/x", "-m", "x"];
@@ -384,23 +451,28 @@ async fn accepts(port: u16) -> bool {
     false
 }
 
-/// `topicguard dev pki` writes a broker certificate signed by its CA, so `topicguard serve`
-/// takes it as is and mosquitto verifies it with `--cafile ca.pem`, by name and by IP.
+/// `topicguard dev pki --policy` writes a broker certificate signed by a broker CA, so
+/// `topicguard serve` takes it as is and mosquitto verifies it with `--cafile
+/// server-ca.pem`, by name and by IP; the gateway's certificate binds through the `devices`
+/// label's CA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dev_pki_server_certificate_serves_tls_to_mosquitto() {
     let dir = temp_dir("dev-pki-serve");
-    let made = topicguard_cli(&["dev", "pki", "--out", &dir.display().to_string()]);
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
+    let out = dir.display().to_string();
+    let made = topicguard_cli(&["dev", "pki", "--policy", policy, "--out", &out]);
     assert_eq!(made.status.code(), Some(0), "{made:?}");
     let file = |name: &str| dir.join(name).display().to_string();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
     let listen = format!("tls://127.0.0.1:{port}");
+    let devices = |name: &str| format!("devices={}", file(name));
     let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
         .args(["serve", "--policy", policy, "--listen", &listen])
-        .args(["--ca", &file("ca.pem"), "--crl", &file("crl.pem")])
+        .args(["--trust", &devices("ca-devices.pem")])
+        .args(["--trust-crl", &devices("crl-devices.pem")])
         .args([
             "--cert",
             &file("server.pem"),
@@ -413,7 +485,11 @@ async fn the_dev_pki_server_certificate_serves_tls_to_mosquitto() {
         .spawn()
         .expect("start topicguard serve");
     assert!(accepts(port).await, "serve did not listen on {listen}");
-    let (ca, cert, key) = (file("ca.pem"), file("gateway.pem"), file("gateway-key.pem"));
+    let (ca, cert, key) = (
+        file("server-ca.pem"),
+        file("gateway.pem"),
+        file("gateway-key.pem"),
+    );
     let filter = "$aws/things/P1_A1_light/shadow/update/delta";
     for host in ["localhost", "127.0.0.1"] {
         let mut sub = tokio::process::Command::new(mosquitto("mosquitto_sub"));

@@ -99,6 +99,9 @@ fn identity(rng: &mut Rng, index: usize, out: &mut String) -> IdentitySpec {
         client.push(ClientPart::Capture(capture));
     }
     let _ = writeln!(out, "identity {name} from {kind} {{");
+    if kind != "anonymous" {
+        let _ = writeln!(out, "    trust \"t{index}\"");
+    }
     for attr in &credential {
         let source = match (kind, *attr) {
             ("jwt", a) => format!("claim \"{a}\""),

@@ -1,10 +1,12 @@
 //! Verified identities: JWTs and X.509 certificates against `policies/xfinity.policy`, and
 //! every JWT (12–27) and X.509 (28–46) case of `shared/bad-inputs.md` that applies at the
-//! identity layer. Keys and the PKI are generated at test time (`topicguard::identity::dev`).
+//! identity layer, and trust anchors per identity (`trust_cases`). Keys and the PKI are
+//! generated at test time (`topicguard::identity::dev`).
 #![cfg(feature = "runtime")]
 
 mod cli_cases;
 mod jwt_cases;
+mod trust_cases;
 mod x509_cases;
 
 use topicguard::Policy;

@@ -588,16 +588,17 @@ async fn the_mobile_command_prints_states_and_the_answer() {
 #[test]
 fn a_gateway_reads_its_principal_from_its_certificate() {
     let dir = std::env::temp_dir().join(format!("tg-gateway-cert-{}", std::process::id()));
-    topicguard::runtime::demo::prepare(&dir).unwrap();
     let policy = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/policies/xfinity.policy"
     ));
+    let checked = topicguard::Policy::load(policy).unwrap().checked;
+    topicguard::runtime::demo::prepare(&dir, &checked).unwrap();
     let attrs = gateway::attributes_from_certificate(
         policy,
         "gateway",
         &dir.join("gateway-B7.pem"),
-        &dir.join("ca.pem"),
+        &dir.join("ca-devices.pem"),
     )
     .unwrap();
     let gw = &topicguard::runtime::demo::GATEWAYS[1];
@@ -613,7 +614,7 @@ fn a_gateway_reads_its_principal_from_its_certificate() {
         policy,
         "mobile",
         &dir.join("gateway-B7.pem"),
-        &dir.join("ca.pem"),
+        &dir.join("ca-devices.pem"),
     );
     assert!(wrong.is_err(), "mobile is a JWT identity");
     let _ = std::fs::remove_dir_all(&dir);

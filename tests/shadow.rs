@@ -353,7 +353,7 @@ async fn serve_keeps_shadows_across_a_restart_with_a_shadow_dir() {
     let addr = free_addr();
     let config = format!(
         "policy = {policy:?}\n[[listener]]\nprotocol = \"tcp\"\nbind = \"{addr}\"\n\
-         [identity]\njwks = \"jwks.json\"\n[shadows]\ndir = \"shadows\"\n"
+         [trust.idp]\njwks = \"jwks.json\"\n[shadows]\ndir = \"shadows\"\n"
     );
     std::fs::write(dir.join("topicguard.toml"), config).unwrap();
     let config = dir.join("topicguard.toml").display().to_string();
@@ -369,10 +369,10 @@ async fn serve_keeps_shadows_across_a_restart_with_a_shadow_dir() {
     assert!(shadows.join("P1_A1_light.json").is_file(), "persisted");
 
     let (jwks, shadows) = (dir.join("jwks.json"), shadows.display().to_string());
-    let jwks = jwks.display().to_string();
+    let jwks = format!("idp={}", jwks.display());
     let addr = free_addr();
     let listen = format!("tcp://{addr}");
-    let common = ["--policy", policy, "--listen", &listen, "--jwks", &jwks];
+    let common = ["--policy", policy, "--listen", &listen, "--trust", &jwks];
     let flag = [&common[..], &["--shadow-dir", &shadows]].concat();
     let (topic, got) = get_light(ServeProcess::start(&flag, addr).await, &token).await;
     assert_eq!(topic, format!("{LIGHT}/get/accepted"), "{got}");
@@ -381,7 +381,7 @@ async fn serve_keeps_shadows_across_a_restart_with_a_shadow_dir() {
 
     let addr = free_addr();
     let listen = format!("tcp://{addr}");
-    let common = ["--policy", policy, "--listen", &listen, "--jwks", &jwks];
+    let common = ["--policy", policy, "--listen", &listen, "--trust", &jwks];
     let (topic, got) = get_light(ServeProcess::start(&common, addr).await, &token).await;
     assert_eq!(
         (topic, got["code"].clone()),

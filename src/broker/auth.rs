@@ -2,7 +2,8 @@
 //!
 //! The broker asks an [`Authenticator`] once per connection. [`IdentityAuthenticator`] is
 //! the production one: a JWT (the CONNECT password, or on WebSockets a bearer token) or the
-//! TLS client certificate chain, verified by [`crate::identity::select::Verifier`];
+//! TLS client certificate chain, verified by [`crate::identity::select::Verifier`] as the
+//! one identity whose own trust anchors (its `trust` label's JWKS or CA set) accept it;
 //! [`AnonymousAuthenticator`] serves the policy's `anonymous` identity kind, which exists
 //! only if the policy declares one. [`Transport`] is what the listener learnt before
 //! CONNECT (the verified certificate chain, a WebSocket token). An authenticator must never
@@ -143,8 +144,21 @@ impl IdentityAuthenticator {
     }
 
     /// Whether the credential material can serve `checked` (run before a policy swap).
+    /// Identities without configured anchors and unused anchors are logged as warnings.
     pub fn check_policy(&self, checked: &Checked) -> Result<(), ConfigError> {
-        Verifier::new(checked, &self.config).map(|_| ())
+        let verifier = Verifier::new(checked, &self.config)?;
+        for unanchored in verifier.unanchored() {
+            tracing::warn!("no credential can bind: {unanchored}");
+        }
+        for unused in verifier.unused_anchors() {
+            tracing::warn!("unused anchors: {unused}");
+        }
+        Ok(())
+    }
+
+    /// The credential material.
+    pub fn config(&self) -> &CredentialConfig {
+        &self.config
     }
 
     fn verifier_for(&self, engine: &Engine) -> Result<Arc<Verifier>, AuthError> {
@@ -197,12 +211,13 @@ fn presented_token<'a>(credentials: &Credentials<'a>) -> Result<Option<&'a str>,
     }
 }
 
-/// A token that does not verify is a bad credential (0x86 / 4); a credential no identity
-/// block accepts is not authorized (0x87 / 5).
+/// A token that does not verify is a bad credential (0x86 / 4); a credential that no
+/// identity block accepts, or that several would accept, is not authorized (0x87 / 5).
 fn refusal(error: SelectError) -> AuthError {
-    match error {
-        SelectError::Jwt { .. } => AuthError::BadCredentials(error.to_string()),
-        other => AuthError::NotAuthorized(other.to_string()),
+    if error.is_bad_token() {
+        AuthError::BadCredentials(error.to_string())
+    } else {
+        AuthError::NotAuthorized(error.to_string())
     }
 }
 
@@ -247,9 +262,16 @@ mod tests {
             error: Box::new(JwtError::TooLong { len: 9, max: 8 }),
         };
         assert!(matches!(refusal(bad), AuthError::BadCredentials(m) if m.contains("mobile")));
-        let unknown = SelectError::NoIdentityForIssuer {
-            issuer: "https://elsewhere/".into(),
+        let unknown = SelectError::NoIdentityFor {
+            issuer: "`https://elsewhere/`".into(),
+            audience: "(none)".into(),
         };
         assert!(matches!(refusal(unknown), AuthError::NotAuthorized(_)));
+        let ambiguous = SelectError::Ambiguous {
+            candidates: vec!["tenant_app".into(), "operator".into()],
+        };
+        assert!(
+            matches!(refusal(ambiguous), AuthError::NotAuthorized(m) if m.contains("operator"))
+        );
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! Every attribute must come from exactly one place; names that are reserved (`client`,
 //! `any`), sources a kind cannot have, unknown settings and ambiguous templates are errors.
-//! This module never looks at a credential.
+//! The `trust` setting names the anchors (CA set, JWKS) an identity's credentials verify
+//! with; two identities of one kind that share anchors and that nothing but a credential's
+//! own claims could tell apart are an error (see [`shared_trust`]). This module never looks
+//! at a credential.
 
 use super::messages::{ambiguous_attr, unknown_attr};
 use super::*;
@@ -56,7 +59,90 @@ pub(super) fn identities(
         }
         out.push(identity_def(identity, errors));
     }
+    shared_trust(&out, errors);
     out
+}
+
+/// The longest `trust` label.
+pub const MAX_TRUST_LABEL_BYTES: usize = 64;
+
+/// A `trust` label: 1 to 64 bytes of lowercase ASCII letters, digits, `-`, `_` and `.`,
+/// starting with a letter or digit. The same grammar is used where configuration maps
+/// labels to files (`--trust LABEL=FILE`, `[trust.LABEL]`).
+pub fn is_trust_label(label: &str) -> bool {
+    let mut bytes = label.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    first_ok
+        && label.len() <= MAX_TRUST_LABEL_BYTES
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+/// Two identities of one kind whose credentials verify with the same anchors (the same
+/// `trust` label, or both none) must differ in what the verifier checks: for certificates the
+/// `issuer` setting, for JWTs the `audience`, or the `issuer` when both set one. Otherwise a
+/// credential that fits one fits the other: an error. Both without a label and told apart
+/// only by those claims: a warning, because the default anchors are often several
+/// authorities pooled together, and then any of them can claim the other's names.
+fn shared_trust(defs: &[IdentityDef], errors: &mut Vec<Diagnostic>) {
+    for (i, first) in defs.iter().enumerate() {
+        for second in &defs[i + 1..] {
+            if first.kind != second.kind
+                || first.kind == IdentityKind::Anonymous
+                || first.trust_label() != second.trust_label()
+            {
+                continue;
+            }
+            let shared = match first.trust_label() {
+                Some(label) => format!("the trust label `{label}`"),
+                None => "the default trust anchors (neither has a `trust` label)".to_string(),
+            };
+            let pair = format!("`{}` and `{}`", first.name, second.name);
+            if indistinguishable(first, second) {
+                errors.push(
+                    Diagnostic::error(
+                        "check::indistinguishable-identities",
+                        second.span,
+                        format!("identities {pair} share {shared} and nothing tells their credentials apart"),
+                    )
+                    .with_label("a credential for one also verifies as the other")
+                    .with_help(match first.kind {
+                        IdentityKind::Jwt => "give each its own `trust` label (its own JWKS), or different `audience` values (and `issuer` on both, if they differ)",
+                        _ => "give each its own `trust` label (its own CA), or different `issuer` values naming the CA that issues each",
+                    }),
+                );
+            } else if first.trust_label().is_none() {
+                errors.push(
+                    Diagnostic::warning(
+                        "check::shared-default-trust",
+                        second.span,
+                        format!("identities {pair} share {shared}: they are told apart only by names in the credential"),
+                    )
+                    .with_label("told apart by issuer or audience names only")
+                    .with_help("if their credentials come from different authorities, give each its own `trust` label: any CA or key one of them trusts can otherwise claim the other's names"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether every credential one identity accepts could also verify as the other, given
+/// that both use the same anchors.
+fn indistinguishable(first: &IdentityDef, second: &IdentityDef) -> bool {
+    let issuer = (
+        first.setting_value("issuer"),
+        second.setting_value("issuer"),
+    );
+    match first.kind {
+        // `audience` unset means "the token carries no `aud`", so it is a value too; an
+        // unset `issuer` accepts every `iss`, so it overlaps any issuer.
+        IdentityKind::Jwt => {
+            first.setting_value("audience") == second.setting_value("audience")
+                && (issuer.0 == issuer.1 || issuer.0.is_none() || issuer.1.is_none())
+        }
+        _ => issuer.0 == issuer.1,
+    }
 }
 
 fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> IdentityDef {
@@ -282,6 +368,22 @@ fn setting(
             ));
         }
         "leeway" => {}
+        "trust" => match texts.as_slice() {
+            [label] if is_trust_label(label) => {}
+            [label] => errors.push(
+                Diagnostic::error(
+                    "check::bad-trust-label",
+                    values.first().map_or(key.span, |v| v.span),
+                    format!("`{}` is not a trust label", label.escape_default()),
+                )
+                .with_help(format!("a trust label is 1 to {MAX_TRUST_LABEL_BYTES} lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit, e.g. `trust \"partner-a\"`")),
+            ),
+            _ => errors.push(Diagnostic::error(
+                "check::bad-setting",
+                key.span,
+                "`trust` names exactly one trust label: the anchors this identity's credentials verify with",
+            )),
+        },
         _ if texts.len() != 1 => {
             errors.push(Diagnostic::error(
                 "check::bad-setting",

@@ -19,6 +19,7 @@ mod messages;
 pub mod model;
 mod rule;
 
+pub use identity::{MAX_TRUST_LABEL_BYTES, is_trust_label};
 pub use model::*;
 pub use rule::attribute_separators;
 
@@ -58,9 +59,10 @@ fn known_settings(kind: IdentityKind) -> &'static [&'static str] {
             "audience",
             "algorithms",
             "leeway",
+            "trust",
             "subscriptions",
         ],
-        IdentityKind::Certificate => &["issuer", "subscriptions"],
+        IdentityKind::Certificate => &["issuer", "trust", "subscriptions"],
         IdentityKind::Anonymous => &["subscriptions"],
     }
 }

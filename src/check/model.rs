@@ -106,6 +106,19 @@ impl IdentityDef {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_slice())
     }
+
+    /// The first value of a setting (`issuer`, `audience`, `trust`, ...), if set.
+    pub fn setting_value(&self, key: &str) -> Option<&str> {
+        self.setting(key)
+            .and_then(|values| values.first())
+            .map(String::as_str)
+    }
+
+    /// The `trust` label: which configured anchors verify this identity's credentials.
+    /// `None` means the default anchors (`--ca`, `--crl`, `--jwks`).
+    pub fn trust_label(&self) -> Option<&str> {
+        self.setting_value("trust")
+    }
 }
 
 /// A piece of a client-id or extraction template.

@@ -31,6 +31,9 @@ pub struct Summary {
 pub struct IdentitySummary {
     pub name: String,
     pub kind: crate::ast::IdentityKind,
+    /// The `trust` label its credentials verify with (`None`: the default anchors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<String>,
     /// Every attribute rules may use, sorted (including `client`).
     pub attrs: Vec<String>,
 }
@@ -76,6 +79,7 @@ pub fn summarize(checked: &Checked) -> Summary {
         .map(|d| IdentitySummary {
             name: d.name.clone(),
             kind: d.kind,
+            trust: d.trust_label().map(str::to_string),
             attrs: d.attrs.clone(),
         })
         .collect();
@@ -193,9 +197,14 @@ pub fn render_text(diagnostics: &Diagnostics, summary: Option<&Summary>) -> Stri
 
 fn render_summary(text: &mut String, summary: &Summary) {
     for identity in &summary.identities {
+        let trust = identity
+            .trust
+            .as_ref()
+            .map(|label| format!(" (trust {label})"))
+            .unwrap_or_default();
         let _ = writeln!(
             text,
-            "  identity {} from {}: {}",
+            "  identity {} from {}{trust}: {}",
             identity.name,
             identity.kind,
             identity.attrs.join(", ")

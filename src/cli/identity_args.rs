@@ -5,13 +5,16 @@
 //! still go through [`crate::Engine::bind`], so a bad value is a deny with its reason, never
 //! a wider match. [`IdentityArgs::resolve`] is the one place that turns these options into
 //! an `(Identity, client id)` pair. Instead of `--identity`, a credential can be given and
-//! verified: `--jwt FILE|- --jwks FILE`, or `--cert FILE --ca FILE [--crl FILE]` (see
-//! [`crate::identity::files`]); the identity block is then chosen by the credential and the
-//! attributes are the verified ones. This module never decides anything.
+//! verified: `--jwt FILE|-` or `--cert FILE`, with the anchors of each trust label the
+//! policy names (`--trust LABEL=FILE`, `--trust-crl LABEL=FILE`) and, for identities
+//! without a label, the default ones (`--jwks FILE`, `--ca FILE`, `--crl FILE`); see
+//! [`crate::identity::files`]. The credential binds as the one identity whose own anchors
+//! accept it, with the verified attributes. This module never decides anything.
 
 use super::output::CliError;
 use crate::check::Checked;
 use crate::identity::Identity;
+use crate::identity::anchors::{self, TrustFiles};
 use crate::identity::files::{self, FileCredentialError};
 use crate::identity::select::Verified;
 use crate::testcases::{ClientIdError, default_client_id};
@@ -31,32 +34,40 @@ pub struct IdentityArgs {
     pub attrs: Vec<(String, String)>,
 
     /// Instead of --identity: a JWT to verify (a file, or `-` for standard input). The
-    /// identity and its attributes come from the verified token.
-    #[arg(
-        long,
-        value_name = "FILE|-",
-        requires = "jwks",
-        conflicts_with = "cert"
-    )]
+    /// identity and its attributes come from the verified token. Needs the keys of the
+    /// policy's jwt identities: --trust LABEL=JWKS, or --jwks for identities without a label.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "cert")]
     pub jwt: Option<PathBuf>,
 
-    /// The JWKS file holding the keys --jwt tokens are verified with.
+    /// The JWKS of the jwt identities that have no `trust` label.
     #[arg(long, value_name = "FILE", requires = "jwt")]
     pub jwks: Option<PathBuf>,
 
     /// Instead of --identity: a PEM client certificate chain (leaf first) to verify. The
-    /// identity and its attributes come from the verified certificate.
-    #[arg(long, value_name = "FILE", requires = "ca")]
+    /// identity and its attributes come from the verified certificate. Needs the CAs of the
+    /// policy's certificate identities: --trust LABEL=CA, or --ca for identities without one.
+    #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
 
-    /// A PEM file of trusted CA certificates for --cert; repeat for several.
+    /// A PEM file of CA certificates for the certificate identities that have no `trust`
+    /// label; repeat for several.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub ca: Vec<PathBuf>,
 
-    /// A PEM CRL for --cert; repeat for several. With CRLs, every certificate of the chain
-    /// needs a current CRL (unknown status is denied); without, revocation is not checked.
+    /// A PEM CRL for the --ca certificates; repeat for several. With CRLs, every
+    /// certificate of the chain needs a current CRL (unknown status is denied); without,
+    /// revocation is not checked.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub crl: Vec<PathBuf>,
+
+    /// The anchors of the identities with `trust "LABEL"`: a JWKS (for jwt identities) or
+    /// PEM CA certificates (for certificate identities). Repeat for each label and file.
+    #[arg(long = "trust", value_name = "LABEL=FILE", value_parser = parse_mapping)]
+    pub trust: Vec<(String, PathBuf)>,
+
+    /// PEM CRLs for a label's CA certificates. Repeat for each file.
+    #[arg(long = "trust-crl", value_name = "LABEL=FILE", value_parser = parse_mapping)]
+    pub trust_crl: Vec<(String, PathBuf)>,
 
     /// The client id given at CONNECT. Default: the identity's `client` template rendered
     /// with the attributes (required when the template has a `{+capture}`).
@@ -82,9 +93,15 @@ impl IdentityArgs {
         }
         let Some(identity) = &self.identity else {
             return Err(CliError::Usage(
-                "give --identity, --jwt with --jwks, or --cert with --ca".to_string(),
+                "give --identity, or --jwt or --cert with their anchors (--trust LABEL=FILE, --jwks, --ca)".to_string(),
             ));
         };
+        if !self.trust.is_empty() || !self.trust_crl.is_empty() {
+            return Err(CliError::Usage(
+                "--trust and --trust-crl verify a --jwt or --cert; --identity asserts attributes"
+                    .to_string(),
+            ));
+        }
         let mut attrs = BTreeMap::new();
         for (name, value) in &self.attrs {
             if attrs.insert(name.clone(), value.clone()).is_some() {
@@ -112,22 +129,50 @@ impl IdentityArgs {
     /// The verified identity from --jwt or --cert, if one was given.
     fn verify_credential(&self, checked: &Checked) -> Result<Option<Verified>, CliError> {
         let rejected = |e: FileCredentialError| CliError::Usage(e.to_string());
-        if let (Some(jwt), Some(jwks)) = (&self.jwt, &self.jwks) {
+        if self.jwt.is_none() && self.cert.is_none() {
+            return Ok(None);
+        }
+        let trust = self.trust_files()?;
+        if trust.is_empty() {
+            return Err(CliError::Usage(
+                "a credential needs its anchors: --trust LABEL=FILE for identities with `trust \"LABEL\"`, --jwks or --ca for those without".to_string(),
+            ));
+        }
+        if let Some(jwt) = &self.jwt {
             let token = files::read_token(jwt).map_err(rejected)?;
-            return files::verify_jwt(checked, &token, jwks)
+            return files::verify_jwt(checked, &token, &trust)
                 .map(Some)
                 .map_err(rejected);
         }
         if let Some(cert) = &self.cert {
-            let cas: Vec<&std::path::Path> = self.ca.iter().map(PathBuf::as_path).collect();
-            let crls: Vec<&std::path::Path> = self.crl.iter().map(PathBuf::as_path).collect();
             let now = rustls_pki_types::UnixTime::now();
-            return files::verify_certificate(checked, cert, &cas, &crls, now)
+            return files::verify_certificate(checked, cert, &trust, now)
                 .map(Some)
                 .map_err(rejected);
         }
         Ok(None)
     }
+
+    /// The anchor files the options name.
+    fn trust_files(&self) -> Result<TrustFiles, CliError> {
+        let mut trust = TrustFiles::default();
+        trust.default.jwks.clone_from(&self.jwks);
+        trust.default.cas.clone_from(&self.ca);
+        trust.default.crls.clone_from(&self.crl);
+        let usage = |e: anchors::AnchorError| CliError::Usage(e.to_string());
+        for (label, file) in &self.trust {
+            trust.add_trust(label, file).map_err(usage)?;
+        }
+        for (label, file) in &self.trust_crl {
+            trust.add_crl(label, file).map_err(usage)?;
+        }
+        Ok(trust)
+    }
+}
+
+/// Parses `LABEL=FILE` (the label in the policy's trust-label grammar).
+pub fn parse_mapping(text: &str) -> Result<(String, PathBuf), String> {
+    anchors::parse_mapping(text).map_err(|e| e.to_string())
 }
 
 /// Parses `NAME=VALUE` (the value may contain `=`; the name may not be empty).
@@ -156,6 +201,8 @@ mod tests {
             cert: None,
             ca: Vec::new(),
             crl: Vec::new(),
+            trust: Vec::new(),
+            trust_crl: Vec::new(),
             attrs: attrs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,8 +1,8 @@
 //! `topicguard serve`: runs the reference broker from `topicguard.toml` (and flags).
 //!
 //! Loads the configuration ([`super::serve_config`]), lets flags override it, loads and
-//! compiles the policy, builds the credential verifier (JWKS, CA, CRLs), the TLS acceptors
-//! and the listeners, then serves until Ctrl-C / SIGTERM, reloading the policy on SIGHUP and
+//! compiles the policy, builds the credential verifier (the anchors of each trust label and
+//! the default ones: JWKS, CA, CRLs), the TLS acceptors and the listeners, then serves until Ctrl-C / SIGTERM, reloading the policy on SIGHUP and
 //! when the file changes ([`crate::broker::reload`]). Logs go to stderr (`RUST_LOG` filters,
 //! default `info`). Any configuration problem is reported before a socket is opened. This
 //! module must never handle a connection itself.
@@ -14,13 +14,12 @@ use crate::broker::listener::tls::{self, ClientCertificates};
 use crate::broker::listener::{Listener, Protocol, serve_listeners};
 use crate::broker::reload::PolicyReloader;
 use crate::broker::state::Broker;
-use crate::identity::jwt::JwtKeys;
-use crate::identity::keys::{DEFAULT_RELOAD_COOLDOWN, KeySource, KeyStore};
+use crate::identity::anchors::TrustFiles;
 use crate::identity::select::CredentialConfig;
 use crate::identity::x509::TrustStore;
 use crate::{Engine, Policy};
 use arc_swap::ArcSwap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
@@ -42,15 +41,23 @@ pub struct ServeArgs {
     /// Client certificates on tls/wss listeners given with --listen: none, optional, required.
     #[arg(long, value_name = "MODE", default_value = "optional", value_parser = ["none", "optional", "required"])]
     pub client_certificates: String,
-    /// JWKS file with the keys that sign client JWTs (overrides [identity] jwks).
+    /// JWKS file for the jwt identities without a `trust` label (overrides [identity] jwks).
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
-    /// CA certificate (PEM) for client certificates (overrides [identity] ca; repeatable).
+    /// CA certificate (PEM) for the certificate identities without a `trust` label
+    /// (overrides [identity] ca; repeatable).
     #[arg(long, value_name = "FILE")]
     pub ca: Vec<PathBuf>,
-    /// CRL (PEM) for client certificates (overrides [identity] crl; repeatable).
+    /// CRL (PEM) for the --ca certificates (overrides [identity] crl; repeatable).
     #[arg(long, value_name = "FILE")]
     pub crl: Vec<PathBuf>,
+    /// The anchors of the identities with `trust "LABEL"`: a JWKS or PEM CA certificates
+    /// (repeatable). A label given here replaces its [trust.LABEL] table.
+    #[arg(long = "trust", value_name = "LABEL=FILE", value_parser = super::identity_args::parse_mapping)]
+    pub trust: Vec<(String, PathBuf)>,
+    /// PEM CRLs for a label's CA certificates (repeatable).
+    #[arg(long = "trust-crl", value_name = "LABEL=FILE", value_parser = super::identity_args::parse_mapping)]
+    pub trust_crl: Vec<(String, PathBuf)>,
     /// The server's certificate chain (PEM) for tls/wss (overrides [tls] certificate).
     #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
@@ -66,10 +73,10 @@ pub struct ServeArgs {
 /// Runs `topicguard serve`.
 pub fn run(args: &ServeArgs, out: Out) -> Exit {
     init_logging();
-    let result = settings(args).and_then(|config| {
+    let result = settings(args).and_then(|(config, trust)| {
         let runtime = tokio::runtime::Runtime::new()
             .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?;
-        runtime.block_on(serve(config))
+        runtime.block_on(serve(config, trust))
     });
     match result {
         Ok(()) => Exit::Ok,
@@ -91,8 +98,8 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError::Usage(message.into())
 }
 
-/// The configuration file with the flags applied.
-fn settings(args: &ServeArgs) -> Result<ServeConfig, CliError> {
+/// The configuration file with the flags applied, and its anchor files.
+fn settings(args: &ServeArgs) -> Result<(ServeConfig, TrustFiles), CliError> {
     let mut config = match &args.config {
         Some(path) => ServeConfig::load(path).map_err(usage)?,
         None => ServeConfig::default(),
@@ -126,7 +133,8 @@ fn settings(args: &ServeArgs) -> Result<ServeConfig, CliError> {
             "no listener: add a [[listener]] to the configuration or pass --listen",
         ));
     }
-    Ok(config)
+    let trust = trust_files(args, &config)?;
+    Ok((config, trust))
 }
 
 fn listen_flags(args: &ServeArgs) -> Result<Vec<ListenerConfig>, CliError> {
@@ -148,26 +156,34 @@ fn listen_flags(args: &ServeArgs) -> Result<Vec<ListenerConfig>, CliError> {
         .collect()
 }
 
-fn credential_config(config: &ServeConfig) -> Result<CredentialConfig, CliError> {
-    let mut credentials = CredentialConfig::default();
-    if let Some(jwks) = &config.identity.jwks {
-        let store = KeyStore::load(KeySource::JwksFile(jwks.clone()), DEFAULT_RELOAD_COOLDOWN)
+/// The anchor files of the configuration, with the labels the flags name replaced.
+fn trust_files(args: &ServeArgs, config: &ServeConfig) -> Result<TrustFiles, CliError> {
+    let mut trust = config.trust_files();
+    let mut from_flags = TrustFiles::default();
+    for (label, file) in &args.trust {
+        from_flags
+            .add_trust(label, file)
             .map_err(|e| usage(e.to_string()))?;
-        credentials.jwt = Some(JwtKeys::new(Arc::new(store)));
     }
-    if !config.identity.ca.is_empty() {
-        let cas: Vec<&Path> = config.identity.ca.iter().map(PathBuf::as_path).collect();
-        let crls: Vec<&Path> = config.identity.crl.iter().map(PathBuf::as_path).collect();
-        let trust = TrustStore::from_pem_files(&cas, &crls).map_err(|e| usage(e.to_string()))?;
-        credentials.trust = Some(Arc::new(trust));
+    for (label, file) in &args.trust_crl {
+        from_flags
+            .add_crl(label, file)
+            .map_err(|e| usage(e.to_string()))?;
     }
-    Ok(credentials)
+    for (label, files) in from_flags.labels {
+        trust.labels.insert(label, files);
+    }
+    Ok(trust)
+}
+
+fn credential_config(trust: &TrustFiles) -> Result<CredentialConfig, CliError> {
+    trust.load().map_err(|e| usage(e.to_string()))
 }
 
 fn tls_acceptor(
     config: &ServeConfig,
     listener: &ListenerConfig,
-    trust: &Option<Arc<TrustStore>>,
+    trust: &[Arc<TrustStore>],
 ) -> Result<TlsAcceptor, CliError> {
     let (Some(cert), Some(key)) = (&config.tls.certificate, &config.tls.key) else {
         return Err(usage(format!(
@@ -175,13 +191,13 @@ fn tls_acceptor(
             listener.bind
         )));
     };
-    tls::acceptor(cert, key, listener.client_certificates, trust.clone())
+    tls::acceptor(cert, key, listener.client_certificates, trust.to_vec())
         .map_err(|e| usage(format!("listener {}: {e}", listener.bind)))
 }
 
 async fn bind_listeners(
     config: &ServeConfig,
-    trust: Option<Arc<TrustStore>>,
+    trust: Vec<Arc<TrustStore>>,
 ) -> Result<Vec<Listener>, CliError> {
     let mut listeners = Vec::new();
     for listener in &config.listeners {
@@ -199,19 +215,22 @@ async fn bind_listeners(
     Ok(listeners)
 }
 
-async fn serve(config: ServeConfig) -> Result<(), CliError> {
+async fn serve(config: ServeConfig, trust_files: TrustFiles) -> Result<(), CliError> {
     let policy_path = config
         .policy
         .clone()
         .ok_or_else(|| usage("no policy: set `policy` in the configuration or pass --policy"))?;
     let policy = Policy::load(&policy_path)?;
     let engines = Arc::new(ArcSwap::from_pointee(Engine::new(&policy.checked)?));
-    let credentials = credential_config(&config)?;
-    let trust = credentials.trust.clone();
+    let credentials = credential_config(&trust_files)?;
+    let trust = credentials.certificate_stores();
     let authenticator = Arc::new(
         IdentityAuthenticator::new(credentials, engines.clone())
             .map_err(|e| usage(e.to_string()))?,
     );
+    authenticator
+        .check_policy(&policy.checked)
+        .map_err(|e| usage(e.to_string()))?;
     if let Some(dir) = &config.shadows.dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| usage(format!("[shadows] dir {}: {e}", dir.display())))?;

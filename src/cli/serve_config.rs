@@ -3,8 +3,9 @@
 //!
 //! The file names the policy, the listeners (`tcp`, `tls`, `ws`, `wss` with their bind
 //! addresses and client-certificate mode), the TLS server certificate, the identity
-//! material (JWKS, CA, CRLs), where device shadows persist, and the limits, which map onto
-//! [`BrokerConfig`]; anything
+//! material — the anchors of each trust label the policy names (`[trust.LABEL]`: JWKS, CA,
+//! CRLs) and the default ones for identities without a label (`[identity]`) —, where device
+//! shadows persist, and the limits, which map onto [`BrokerConfig`]; anything
 //! left out keeps its documented default. Unknown keys are errors, so a typo never silently
 //! drops a setting. Relative paths are relative to the configuration file. This module
 //! must never open sockets or start the broker.
@@ -12,7 +13,9 @@
 use crate::broker::BrokerConfig;
 use crate::broker::listener::tls::ClientCertificates;
 use crate::broker::reload::ReloadOptions;
+use crate::identity::anchors::{AnchorFiles, TrustFiles};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +42,9 @@ pub struct ServeConfig {
     pub tls: TlsFiles,
     #[serde(default)]
     pub identity: IdentityFiles,
+    /// `[trust.LABEL]`: the anchors of the identities with `trust "LABEL"`.
+    #[serde(default)]
+    pub trust: BTreeMap<String, IdentityFiles>,
     #[serde(default)]
     pub shadows: Shadows,
     #[serde(default)]
@@ -108,8 +114,9 @@ pub struct TlsFiles {
     pub key: Option<PathBuf>,
 }
 
-/// `[identity]`: what verifies client credentials.
-#[derive(Debug, Default, Deserialize)]
+/// `[identity]` (the default anchors, for identities without a `trust` label) or one
+/// `[trust.LABEL]`: what verifies client credentials.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityFiles {
     /// JWKS with the keys that sign client JWTs.
@@ -120,6 +127,23 @@ pub struct IdentityFiles {
     /// CRLs (PEM); with any, revocation is checked for the whole chain.
     #[serde(default)]
     pub crl: Vec<PathBuf>,
+}
+
+impl IdentityFiles {
+    fn anchor_files(&self) -> AnchorFiles {
+        AnchorFiles {
+            jwks: self.jwks.clone(),
+            cas: self.ca.clone(),
+            crls: self.crl.clone(),
+        }
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| *p = base.join(&*p);
+        self.jwks.iter_mut().for_each(join);
+        self.ca.iter_mut().for_each(join);
+        self.crl.iter_mut().for_each(join);
+    }
 }
 
 /// `[shadows]`: where device shadows persist.
@@ -216,10 +240,21 @@ impl ServeConfig {
         self.policy.iter_mut().for_each(join);
         self.tls.certificate.iter_mut().for_each(join);
         self.tls.key.iter_mut().for_each(join);
-        self.identity.jwks.iter_mut().for_each(join);
-        self.identity.ca.iter_mut().for_each(join);
-        self.identity.crl.iter_mut().for_each(join);
+        self.identity.rebase(base);
+        self.trust.values_mut().for_each(|files| files.rebase(base));
         self.shadows.dir.iter_mut().for_each(join);
+    }
+
+    /// The anchor files: `[identity]` as the default anchors, `[trust.LABEL]` per label.
+    pub fn trust_files(&self) -> TrustFiles {
+        TrustFiles {
+            default: self.identity.anchor_files(),
+            labels: self
+                .trust
+                .iter()
+                .map(|(label, files)| (label.clone(), files.anchor_files()))
+                .collect(),
+        }
     }
 }
 
@@ -254,6 +289,10 @@ mod tests {
             None,
             "memory only by default"
         );
+        let trust = config.trust_files();
+        let labels: Vec<&str> = trust.labels.keys().map(String::as_str).collect();
+        assert_eq!(labels, ["devices", "idp", "services"]);
+        assert!(trust.default.is_empty());
     }
 
     #[test]
@@ -286,6 +325,26 @@ mod tests {
         );
         let typo = toml::from_str::<ServeConfig>("[shadows]\ndirectory = \"s\"\n");
         assert!(typo.is_err_and(|e| e.to_string().contains("directory")));
+    }
+
+    #[test]
+    fn trust_tables_map_labels_to_files_relative_to_the_file() {
+        let file = std::env::temp_dir().join(format!("tg-serve-trust-{}.toml", std::process::id()));
+        std::fs::write(
+            &file,
+            "[trust.partner-a]\nca = [\"a.pem\"]\ncrl = [\"a-crl.pem\"]\n[trust.idp]\njwks = \"idp.json\"\n",
+        )
+        .unwrap();
+        let config = ServeConfig::load(&file).unwrap();
+        std::fs::remove_file(&file).ok();
+        let base = file.parent().unwrap();
+        let trust = config.trust_files();
+        assert!(trust.default.is_empty());
+        assert_eq!(trust.labels["partner-a"].cas, [base.join("a.pem")]);
+        assert_eq!(trust.labels["partner-a"].crls, [base.join("a-crl.pem")]);
+        assert_eq!(trust.labels["idp"].jwks, Some(base.join("idp.json")));
+        let typo = toml::from_str::<ServeConfig>("[trust.idp]\njwk = \"x\"\n");
+        assert!(typo.is_err_and(|e| e.to_string().contains("jwk")));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum DevError {
     Jwt(#[from] jsonwebtoken::errors::Error),
     #[error("RSA key generation: {0}")]
     Rsa(String),
+    #[error("{0}")]
+    Policy(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -93,10 +95,21 @@ impl DevCa {
         next_update: u64,
         revoked: &[u64],
     ) -> Result<CertificateRevocationList, DevError> {
+        self.numbered_crl(1, this_update, next_update, revoked)
+    }
+
+    /// [`DevCa::crl`] with a cRLNumber.
+    pub fn numbered_crl(
+        &self,
+        number: u64,
+        this_update: u64,
+        next_update: u64,
+        revoked: &[u64],
+    ) -> Result<CertificateRevocationList, DevError> {
         let params = CertificateRevocationListParams {
             this_update: at(this_update),
             next_update: at(next_update),
-            crl_number: SerialNumber::from(1u64),
+            crl_number: SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs: revoked
                 .iter()
@@ -269,7 +282,7 @@ impl DevAlg {
     }
 }
 
-/// A freshly generated JWT signing key with its public JWK and PEM.
+/// A JWT signing key with its public JWK and PEM.
 pub struct DevSigner {
     pub alg: DevAlg,
     pub kid: String,
@@ -278,6 +291,8 @@ pub struct DevSigner {
     pub jwk: Value,
     /// The public key as SPKI PEM.
     pub public_pem: String,
+    /// The private key as PEM (PKCS#8; PKCS#1 for RSA), unprotected.
+    pub private_pem: String,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -287,7 +302,7 @@ fn b64(bytes: &[u8]) -> String {
 
 impl DevSigner {
     pub fn generate(alg: DevAlg, kid: &str) -> Result<DevSigner, DevError> {
-        let (key, mut jwk, public_pem) = match alg {
+        let (key, mut jwk, public_pem, private_pem) = match alg {
             DevAlg::RS256 => rsa_key()?,
             DevAlg::ES256 => {
                 let pair = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
@@ -300,6 +315,7 @@ impl DevSigner {
                     EncodingKey::from_ec_der(&pair.serialize_der()),
                     jwk,
                     pair.public_key_pem(),
+                    pair.serialize_pem(),
                 )
             }
             DevAlg::EdDSA => {
@@ -309,6 +325,7 @@ impl DevSigner {
                     EncodingKey::from_ed_der(&pair.serialize_der()),
                     jwk,
                     pair.public_key_pem(),
+                    pair.serialize_pem(),
                 )
             }
         };
@@ -321,6 +338,29 @@ impl DevSigner {
             key,
             jwk,
             public_pem,
+            private_pem,
+        })
+    }
+
+    /// A signer written earlier: its private key PEM and its public JWK (which names the
+    /// `kid` and `alg`). `None` if they do not fit together as this module writes them.
+    pub fn from_parts(private_pem: &str, jwk: &Value) -> Option<DevSigner> {
+        let kid = jwk.get("kid")?.as_str()?.to_string();
+        let alg = DevAlg::parse(jwk.get("alg")?.as_str()?)?;
+        let pem = private_pem.as_bytes();
+        let key = match alg {
+            DevAlg::ES256 => EncodingKey::from_ec_pem(pem),
+            DevAlg::EdDSA => EncodingKey::from_ed_pem(pem),
+            DevAlg::RS256 => EncodingKey::from_rsa_pem(pem),
+        }
+        .ok()?;
+        Some(DevSigner {
+            alg,
+            kid,
+            key,
+            jwk: jwk.clone(),
+            public_pem: String::new(),
+            private_pem: private_pem.to_string(),
         })
     }
 
@@ -340,7 +380,7 @@ impl DevSigner {
     }
 }
 
-fn rsa_key() -> Result<(EncodingKey, Value, String), DevError> {
+fn rsa_key() -> Result<(EncodingKey, Value, String, String), DevError> {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::pkcs8::{EncodePublicKey, LineEnding};
     use rsa::traits::PublicKeyParts;
@@ -358,7 +398,16 @@ fn rsa_key() -> Result<(EncodingKey, Value, String), DevError> {
         "n": b64(&public.n().to_bytes_be()),
         "e": b64(&public.e().to_bytes_be()),
     });
-    Ok((EncodingKey::from_rsa_der(der.as_bytes()), jwk, pem))
+    let private_pem = private
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| DevError::Rsa(e.to_string()))?
+        .to_string();
+    Ok((
+        EncodingKey::from_rsa_der(der.as_bytes()),
+        jwk,
+        pem,
+        private_pem,
+    ))
 }
 
 /// A JWKS document holding the given public keys, marked development only.

@@ -1,21 +1,22 @@
-//! Verifying a credential given as files: a JWT with a JWKS, or a PEM certificate chain with
-//! CA and CRL files (`topicguard decide --jwt/--cert`, tools, tests).
+//! Verifying a credential given as files: a JWT or a PEM certificate chain, with the anchor
+//! files of [`TrustFiles`] (`topicguard decide --jwt/--cert`, tools, tests).
 //!
-//! Loads the key or trust material, builds a [`Verifier`] for the policy and verifies the
-//! credential through it, so a file-based credential gets exactly the checks a connection
-//! gets. Reading standard input (`-`) is capped just above the token limit. This module never
-//! returns an identity that [`Verifier::verify`] did not.
+//! Loads the anchors, builds a [`Verifier`] for the policy and verifies the credential
+//! through it, so a file-based credential gets exactly the checks a connection gets.
+//! Anchors the policy cannot use (a label no identity names, default anchors when every
+//! identity of that kind has a label) are an error, not silently ignored. Reading standard
+//! input (`-`) is capped just above the token limit. This module never returns an identity
+//! that [`Verifier::verify`] did not.
 
-use super::jwt::{JwtKeys, MAX_TOKEN_BYTES};
-use super::keys::{DEFAULT_RELOAD_COOLDOWN, KeyError, KeySource, KeyStore};
-use super::select::{ConfigError, Credential, CredentialConfig, SelectError, Verified, Verifier};
-use super::x509::{TrustError, TrustStore};
+use super::anchors::{AnchorError, TrustFiles};
+use super::jwt::MAX_TOKEN_BYTES;
+use super::select::{ConfigError, Credential, SelectError, Verified, Verifier};
+use crate::ast::IdentityKind;
 use crate::check::Checked;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Why a file-based credential could not be verified.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +31,25 @@ pub enum FileCredentialError {
     #[error("{path}: {reason}")]
     BadPem { path: PathBuf, reason: String },
     #[error(transparent)]
-    Keys(#[from] KeyError),
-    #[error(transparent)]
-    Trust(#[from] TrustError),
+    Anchors(#[from] AnchorError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("credential rejected: {0}")]
-    Rejected(#[from] SelectError),
+    #[error("anchors the policy does not use: {}", .0.join("; "))]
+    UnusedAnchors(Vec<String>),
+    #[error("credential rejected: {error}{}", anchors_hint(.unanchored))]
+    Rejected {
+        error: SelectError,
+        /// Identities of the credential's kind that have no anchors configured.
+        unanchored: Vec<String>,
+    },
+}
+
+fn anchors_hint(unanchored: &[String]) -> String {
+    if unanchored.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", unanchored.join("; "))
+    }
 }
 
 /// Reads a token from a file, or from standard input for `-`; surrounding whitespace is
@@ -64,44 +77,57 @@ pub fn read_token(source: &Path) -> Result<String, FileCredentialError> {
     Ok(text.trim().to_string())
 }
 
-/// Verifies `token` against the policy's `from jwt` blocks with the keys of a JWKS file.
+/// Verifies `token` against the policy's `from jwt` blocks, each with its own keys.
 pub fn verify_jwt(
     checked: &Checked,
     token: &str,
-    jwks: &Path,
+    trust: &TrustFiles,
 ) -> Result<Verified, FileCredentialError> {
-    let store = KeyStore::load(
-        KeySource::JwksFile(jwks.to_path_buf()),
-        DEFAULT_RELOAD_COOLDOWN,
-    )?;
-    let config = CredentialConfig {
-        jwt: Some(JwtKeys::new(Arc::new(store))),
-        ..CredentialConfig::default()
-    };
-    let verifier = Verifier::new(checked, &config)?;
-    Ok(verifier.verify(Credential::Jwt(token), UnixTime::now())?)
+    let verifier = verifier(checked, trust)?;
+    verifier
+        .verify(Credential::Jwt(token), UnixTime::now())
+        .map_err(|error| rejected(&verifier, IdentityKind::Jwt, error))
 }
 
-/// Verifies a PEM chain (leaf first) against the policy's `from certificate` blocks.
+/// Verifies a PEM chain (leaf first) against the policy's `from certificate` blocks, each
+/// with its own CA set.
 pub fn verify_certificate(
     checked: &Checked,
     chain_pem: &Path,
-    cas: &[&Path],
-    crls: &[&Path],
+    trust: &TrustFiles,
     now: UnixTime,
 ) -> Result<Verified, FileCredentialError> {
     let chain = read_chain(chain_pem)?;
-    let trust = TrustStore::from_pem_files(cas, crls)?;
-    let config = CredentialConfig {
-        trust: Some(Arc::new(trust)),
-        ..CredentialConfig::default()
-    };
-    let verifier = Verifier::new(checked, &config)?;
+    let verifier = verifier(checked, trust)?;
     let credential = Credential::Certificate {
         chain: &chain,
         ocsp: None,
     };
-    Ok(verifier.verify(credential, now)?)
+    verifier
+        .verify(credential, now)
+        .map_err(|error| rejected(&verifier, IdentityKind::Certificate, error))
+}
+
+fn verifier(checked: &Checked, trust: &TrustFiles) -> Result<Verifier, FileCredentialError> {
+    let verifier = Verifier::new(checked, &trust.load()?)?;
+    if !verifier.unused_anchors().is_empty() {
+        return Err(FileCredentialError::UnusedAnchors(
+            verifier.unused_anchors().to_vec(),
+        ));
+    }
+    Ok(verifier)
+}
+
+fn rejected(verifier: &Verifier, kind: IdentityKind, error: SelectError) -> FileCredentialError {
+    FileCredentialError::Rejected {
+        error,
+        unanchored: verifier
+            .unanchored()
+            .iter()
+            .filter(|u| u.kind == kind)
+            .map(ToString::to_string)
+            .collect(),
+    }
 }
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileCredentialError> {

@@ -7,12 +7,15 @@
 //! configured [`KeyStore`], chosen by `kid` (`jku`, `x5u`, `jwk`, `x5c` are never read);
 //! `exp` is always required, `nbf` is validated, `iss` and `aud` are required whenever the
 //! policy sets `issuer`/`audience` (and a token with an `aud` is refused when it sets none);
-//! claims are decoded into a JSON object that refuses duplicate names, and every bound
-//! claim must be a JSON string that passes [`validate_value`]. A configured
+//! claims are decoded into a JSON object that refuses duplicate names, the registered claims
+//! must have their RFC 7519 types ([`super::claims::check_registered`]), and every bound
+//! claim must be a JSON string that passes [`validate_value`]. The keys are the identity's
+//! own: those of its `trust` label (or the default keys when it has none). A configured
 //! [`RevocationList`] refuses listed `jti`s. Every rejection is a [`JwtError`] saying why.
 //! This module must never return an identity whose signature or claims it did not check.
 
 use super::attrs::validate_value;
+use super::claims::{self, numeric_date};
 use super::extract::{self, RequireError, SplitError};
 use super::keys::{KeyMiss, KeyStore, RevocationList, SharedSecret};
 use super::{Identity, Provenance};
@@ -77,11 +80,17 @@ pub enum JwtError {
     #[error("required claim `{claim}` is missing")]
     MissingClaim { claim: String },
     #[error(
-        "claim `{claim}` has the wrong type or format (exp and nbf are non-negative integers; iss and aud strings)"
+        "claim `{claim}` has the wrong type or format (exp, nbf and iat are integer NumericDates; iss a string; aud a string or an array of strings)"
     )]
     ClaimFormat { claim: String },
     #[error("claim `{claim}` appears twice")]
     DuplicateClaim { claim: String },
+    #[error("registered claim `{claim}` is {found}; it must be {expected}")]
+    RegisteredClaim {
+        claim: String,
+        found: String,
+        expected: &'static str,
+    },
     #[error("`iss` is not the issuer the policy names ({expected})")]
     WrongIssuer { expected: String },
     #[error("`aud` does not contain the audience the policy names ({expected})")]
@@ -161,10 +170,12 @@ enum ClaimUse {
     },
 }
 
-/// A `from jwt` identity block ready to verify tokens.
+/// A `from jwt` identity block ready to verify tokens with its own keys.
 #[derive(Clone, Debug)]
 pub struct JwtVerifier {
     identity: String,
+    /// The `trust` label whose keys `keys` holds (`None`: the default keys).
+    label: Option<String>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: u64,
@@ -182,7 +193,7 @@ impl JwtVerifier {
         if def.kind != IdentityKind::Jwt {
             return Err(JwtConfigError::NotJwt(def.name.clone()));
         }
-        let one = |key: &str| def.setting(key).and_then(|v| v.first()).cloned();
+        let one = |key: &str| def.setting_value(key).map(str::to_string);
         let leeway = match one("leeway") {
             None => DEFAULT_LEEWAY_SECS,
             Some(v) => v.parse().map_err(|_| JwtConfigError::BadLeeway {
@@ -193,6 +204,7 @@ impl JwtVerifier {
         let algorithms = algorithms(def)?;
         let mut verifier = JwtVerifier {
             identity: def.name.clone(),
+            label: def.trust_label().map(str::to_string),
             issuer: one("issuer"),
             audience: one("audience"),
             leeway,
@@ -219,6 +231,16 @@ impl JwtVerifier {
     /// The `issuer` setting, if any.
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
+    }
+
+    /// The `audience` setting, if any.
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// The `trust` label this identity's keys come from.
+    pub fn trust_label(&self) -> Option<&str> {
+        self.label.as_deref()
     }
 
     pub fn keys(&self) -> &JwtKeys {
@@ -399,9 +421,10 @@ impl JwtVerifier {
 
     fn identity_from(&self, claims: Claims) -> Result<Identity, JwtError> {
         let map = claims.0;
+        claims::check_registered(&map)?;
         let exp = map
             .get("exp")
-            .and_then(Value::as_u64)
+            .and_then(numeric_date)
             .ok_or_else(|| JwtError::ClaimFormat {
                 claim: "exp".to_string(),
             })?;

@@ -422,6 +422,9 @@ mod tests {
             ("jwt.rs", strip(include_str!("jwt.rs"))),
             ("select.rs", strip(include_str!("select.rs"))),
             ("x509.rs", strip(include_str!("x509.rs"))),
+            ("chain.rs", strip(include_str!("chain.rs"))),
+            ("claims.rs", strip(include_str!("claims.rs"))),
+            ("anchors.rs", strip(include_str!("anchors.rs"))),
         ]
     }
 

@@ -1,66 +1,34 @@
 //! Certificate verification: a client certificate chain and a `from certificate` identity
 //! block → a verified [`Identity`].
 //!
-//! `x509-parser` only parses, so the chain goes to `rustls-webpki` first: trust anchors from
-//! the configured CA files, validity at the given time, the clientAuth extended key usage
-//! *required* on the leaf (webpki's `client_auth()` accepts a leaf without an EKU extension,
-//! so the leaf's EKU is also checked here; intermediates may omit it), a CA certificate is never accepted as the client, and CRL revocation for
-//! every certificate of the chain with stale CRLs refused and unknown status denied. With
-//! [`RevocationPolicy::Ocsp`] a supplied OCSP response is verified by [`super::ocsp`].
+//! `x509-parser` only parses, so the chain is first verified by the identity's own
+//! [`TrustStore`] (its `trust` label's CA files and CRLs; see [`super::chain`]: webpki path,
+//! clientAuth EKU and keyUsage on the leaf, every current CRL). With
+//! [`RevocationPolicy::Ocsp`] a supplied OCSP response is verified by [`super::ocsp`]. The
+//! `issuer` setting is then compared with the verified issuing CA's CN.
 //!
 //! Attributes are then read with `x509-parser` exactly as the identity block says: each
 //! field gives exactly one value from exactly one place. A missing, duplicated or
 //! multi-valued field, a multi-valued RDN, a second DirName, an invalid SAN entry, a
-//! duplicate extension, a string in an unexpected ASN.1 type or a value outside the
-//! attribute grammar is a rejection with a reason: never an empty string, never a fallback
-//! to another field, never a value parsed from a name's `to_string()`. This module must never
-//! return attributes from a certificate whose chain it did not verify.
+//! duplicate extension, a string in an unexpected ASN.1 type or outside its type's character
+//! set (PrintableString's letters, digits and ` '()+,-./:=?`; IA5String's ASCII; valid
+//! UTF-8 for UTF8String) or a value outside the attribute grammar is a rejection with a
+//! reason: never an empty string, never a fallback to another field, never a value parsed
+//! from a name's `to_string()`. This module must never return attributes from a certificate
+//! whose chain it did not verify.
 
+pub(crate) use super::chain::SIGNATURE_ALGORITHMS;
+use super::chain::parse_cert;
+pub use super::chain::{RevocationPolicy, TrustError, TrustStore, VerifiedChain};
 use super::extract::{self, RequireError, SplitError};
 use super::ocsp::{self, OcspError};
 use super::{Identity, Provenance, attrs::validate_value};
 use crate::ast::{AttrSource, IdentityKind};
 use crate::check::{ClientPiece, IdentityDef, Require};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{
-    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
-    UnixTime,
-};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
-use webpki::{
-    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
-    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
-};
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
-
-/// Signature algorithms accepted in certificate chains, CRLs and OCSP responses.
-pub(crate) static SIGNATURE_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
-    webpki::ring::ECDSA_P256_SHA256,
-    webpki::ring::ECDSA_P256_SHA384,
-    webpki::ring::ECDSA_P384_SHA256,
-    webpki::ring::ECDSA_P384_SHA384,
-    webpki::ring::ED25519,
-    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
-    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
-    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
-    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
-    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
-];
-
-/// How revocation is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RevocationPolicy {
-    /// A current CRL for every certificate in the chain; unknown status is denied.
-    Crls,
-    /// A current, good OCSP response for the leaf must be supplied with the chain.
-    Ocsp,
-    /// Revocation is not checked (development only; reported with each identity).
-    NotChecked,
-}
+use x509_parser::prelude::{GeneralName, X509Certificate, X509Name};
 
 /// Why a certificate was rejected or could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +80,8 @@ pub enum ChainFailure {
     UnknownRevocationStatus,
     #[error("the leaf lacks the clientAuth extended key usage")]
     ClientAuthMissing,
+    #[error("the leaf's keyUsage does not allow digitalSignature")]
+    DigitalSignatureMissing,
     #[error("a CA certificate cannot be a client certificate")]
     CaUsedAsEndEntity,
     #[error("an extension is duplicated or its value is invalid")]
@@ -173,6 +143,8 @@ pub enum FieldError {
     Duplicated { count: usize },
     #[error("the attribute is encoded as ASN.1 tag {tag}, not a UTF8, Printable or IA5 string")]
     BadEncoding { tag: u32 },
+    #[error("the {kind} holds {reason}")]
+    BadCharacters { kind: &'static str, reason: String },
     #[error("the value {reason}")]
     BadValue { reason: String },
 }
@@ -235,190 +207,6 @@ impl CertField {
     }
 }
 
-/// Trust anchors, CRLs and the revocation policy.
-#[derive(Debug)]
-pub struct TrustStore {
-    anchors: Vec<TrustAnchor<'static>>,
-    anchor_certs: Vec<CertificateDer<'static>>,
-    crls: Vec<CertRevocationList<'static>>,
-    revocation: RevocationPolicy,
-}
-
-/// A problem with CA or CRL material (configuration, not a client certificate).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TrustError {
-    #[error("{origin}: {reason}")]
-    Pem { origin: String, reason: String },
-    #[error("{origin}: not a usable CA certificate: {reason}")]
-    BadAnchor { origin: String, reason: String },
-    #[error("{origin}: not a usable CRL: {reason}")]
-    BadCrl { origin: String, reason: String },
-    #[error("no CA certificate configured")]
-    NoAnchors,
-    #[error("revocation policy `crls` needs at least one CRL")]
-    NoCrls,
-}
-
-impl TrustStore {
-    /// Anchors and CRLs as DER. The policy is `Crls` if any CRL is given.
-    pub fn new(
-        anchors: Vec<CertificateDer<'static>>,
-        crls: Vec<Vec<u8>>,
-    ) -> Result<TrustStore, TrustError> {
-        if anchors.is_empty() {
-            return Err(TrustError::NoAnchors);
-        }
-        let mut store = TrustStore {
-            anchors: Vec::new(),
-            anchor_certs: Vec::new(),
-            crls: Vec::new(),
-            revocation: RevocationPolicy::NotChecked,
-        };
-        for (i, der) in anchors.into_iter().enumerate() {
-            let anchor = webpki::anchor_from_trusted_cert(&der)
-                .map_err(|e| TrustError::BadAnchor {
-                    origin: format!("CA {i}"),
-                    reason: format!("{e:?}"),
-                })?
-                .to_owned();
-            store.anchors.push(anchor);
-            store.anchor_certs.push(der);
-        }
-        for (i, der) in crls.iter().enumerate() {
-            let crl = OwnedCertRevocationList::from_der(der).map_err(|e| TrustError::BadCrl {
-                origin: format!("CRL {i}"),
-                reason: format!("{e:?}"),
-            })?;
-            store.crls.push(CertRevocationList::Owned(crl));
-        }
-        if !store.crls.is_empty() {
-            store.revocation = RevocationPolicy::Crls;
-        }
-        Ok(store)
-    }
-
-    /// Loads CA certificates and CRLs from PEM files.
-    pub fn from_pem_files(cas: &[&Path], crls: &[&Path]) -> Result<TrustStore, TrustError> {
-        let mut anchors = Vec::new();
-        for path in cas {
-            let origin = path.display().to_string();
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| pem_error(&origin, e))? {
-                anchors.push(cert.map_err(|e| pem_error(&origin, e))?);
-            }
-        }
-        let mut crl_ders = Vec::new();
-        for path in crls {
-            let origin = path.display().to_string();
-            let iter = CertificateRevocationListDer::pem_file_iter(path)
-                .map_err(|e| pem_error(&origin, e))?;
-            for crl in iter {
-                crl_ders.push(crl.map_err(|e| pem_error(&origin, e))?.as_ref().to_vec());
-            }
-        }
-        TrustStore::new(anchors, crl_ders)
-    }
-
-    /// Requires an OCSP response for each leaf instead of (or on top of) CRLs.
-    pub fn require_ocsp(mut self) -> TrustStore {
-        self.revocation = RevocationPolicy::Ocsp;
-        self
-    }
-
-    /// Sets the policy to `Crls` (the default when CRLs are given); errors without CRLs.
-    pub fn require_crls(mut self) -> Result<TrustStore, TrustError> {
-        if self.crls.is_empty() {
-            return Err(TrustError::NoCrls);
-        }
-        self.revocation = RevocationPolicy::Crls;
-        Ok(self)
-    }
-
-    pub fn revocation(&self) -> RevocationPolicy {
-        self.revocation
-    }
-
-    /// Verifies the chain (leaf first) for client authentication at `now`; returns the
-    /// DER of the certificate that issued the leaf.
-    pub fn verify_chain(
-        &self,
-        chain: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<Vec<u8>, X509Error> {
-        let (leaf, intermediates) = chain.split_first().ok_or(X509Error::NoCertificate)?;
-        let end_entity =
-            EndEntityCert::try_from(leaf).map_err(|e| X509Error::Chain(ChainFailure::from(e)))?;
-        let crl_refs: Vec<&CertRevocationList<'static>> = self.crls.iter().collect();
-        let revocation = match self.revocation {
-            RevocationPolicy::Crls => RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
-                b.with_depth(RevocationCheckDepth::Chain)
-                    .with_status_policy(UnknownStatusPolicy::Deny)
-                    .with_expiration_policy(ExpirationPolicy::Enforce)
-                    .build()
-            }),
-            _ => None,
-        };
-        if self.revocation == RevocationPolicy::Crls && revocation.is_none() {
-            return Err(X509Error::Chain(ChainFailure::UnknownRevocationStatus));
-        }
-        let path = end_entity
-            .verify_for_usage(
-                SIGNATURE_ALGORITHMS,
-                &self.anchors,
-                intermediates,
-                now,
-                KeyUsage::client_auth(),
-                revocation,
-                None,
-            )
-            .map_err(|e| X509Error::Chain(ChainFailure::from(e)))?;
-        let parsed_leaf = parse_cert(leaf)?;
-        require_client_auth_eku(&parsed_leaf)?;
-        let leaf_issuer = parsed_leaf.issuer().as_raw().to_vec();
-        for cert in path.intermediate_certificates() {
-            let der = cert.der();
-            if parse_cert(&der)?.subject().as_raw() == leaf_issuer.as_slice() {
-                return Ok(der.as_ref().to_vec());
-            }
-        }
-        let anchor = path.anchor();
-        self.anchors
-            .iter()
-            .position(|a| a.subject_public_key_info == anchor.subject_public_key_info)
-            .map(|i| self.anchor_certs[i].as_ref().to_vec())
-            .ok_or_else(|| X509Error::Chain(ChainFailure::Other("issuer not found".into())))
-    }
-}
-
-/// The leaf must carry an EKU extension listing clientAuth. webpki checks the EKU of every
-/// certificate in the path "if present" (`KeyUsage::required` would also refuse intermediates
-/// without an EKU extension, which RFC 5280 allows), so presence on the leaf is checked here.
-fn require_client_auth_eku(leaf: &X509Certificate<'_>) -> Result<(), X509Error> {
-    match leaf.extended_key_usage() {
-        Ok(Some(eku)) if eku.value.client_auth => Ok(()),
-        Ok(_) => Err(X509Error::Chain(ChainFailure::ClientAuthMissing)),
-        Err(_) => Err(X509Error::Chain(ChainFailure::InvalidExtension)),
-    }
-}
-
-fn pem_error(origin: &str, e: rustls_pki_types::pem::Error) -> TrustError {
-    TrustError::Pem {
-        origin: origin.to_string(),
-        reason: format!("{e:?}"),
-    }
-}
-
-fn parse_cert<'a>(der: &'a [u8]) -> Result<X509Certificate<'a>, X509Error> {
-    match X509Certificate::from_der(der) {
-        Ok(([], cert)) => Ok(cert),
-        Ok(_) => Err(X509Error::Parse {
-            reason: "trailing bytes after the certificate".to_string(),
-        }),
-        Err(e) => Err(X509Error::Parse {
-            reason: e.to_string(),
-        }),
-    }
-}
-
 /// One field the identity reads.
 #[derive(Clone, Debug)]
 enum FieldUse {
@@ -454,10 +242,12 @@ pub struct VerifiedCert {
     pub revocation: RevocationPolicy,
 }
 
-/// A `from certificate` identity block ready to verify certificates.
+/// A `from certificate` identity block ready to verify certificates with its own anchors.
 #[derive(Clone, Debug)]
 pub struct CertVerifier {
     identity: String,
+    /// The `trust` label whose anchors `trust` holds (`None`: the default anchors).
+    label: Option<String>,
     issuer: Option<String>,
     fields: Vec<FieldUse>,
     requires: Vec<Require>,
@@ -500,7 +290,8 @@ impl CertVerifier {
         }
         Ok(CertVerifier {
             identity: def.name.clone(),
-            issuer: def.setting("issuer").and_then(|v| v.first()).cloned(),
+            label: def.trust_label().map(str::to_string),
+            issuer: def.setting_value("issuer").map(str::to_string),
             fields,
             requires: def.requires.clone(),
             trust,
@@ -516,21 +307,51 @@ impl CertVerifier {
         self.issuer.as_deref()
     }
 
-    /// Verifies the chain (leaf first) and extracts the identity's attributes.
+    /// The `trust` label this identity's anchors come from.
+    pub fn trust_label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// This identity's own anchors and CRLs.
+    pub fn trust(&self) -> &Arc<TrustStore> {
+        &self.trust
+    }
+
+    /// Verifies the chain (leaf first) with this identity's anchors and extracts the
+    /// identity's attributes.
     pub fn verify(
         &self,
         chain: &[CertificateDer<'_>],
         ocsp_response: Option<&[u8]>,
         now: UnixTime,
     ) -> Result<VerifiedCert, X509Error> {
-        let issuer_der = self.trust.verify_chain(chain, now)?;
-        let leaf = parse_cert(chain.first().ok_or(X509Error::NoCertificate)?.as_ref())?;
-        match (self.trust.revocation, ocsp_response) {
+        let verified = self.trust.verify_chain(chain, now)?;
+        self.accept(chain, &verified, ocsp_response, now)
+    }
+
+    /// The rest of [`CertVerifier::verify`] for a chain that this identity's own trust
+    /// store ([`CertVerifier::trust`]) verified at `now`: OCSP, the `issuer` setting,
+    /// attributes and requirements. A proof from another store, for another leaf or another
+    /// time is refused: a chain is only ever accepted on this identity's own anchors.
+    pub fn accept(
+        &self,
+        chain: &[CertificateDer<'_>],
+        verified: &VerifiedChain,
+        ocsp_response: Option<&[u8]>,
+        now: UnixTime,
+    ) -> Result<VerifiedCert, X509Error> {
+        let leaf_der = chain.first().ok_or(X509Error::NoCertificate)?;
+        if !verified.is_from(&self.trust, leaf_der.as_ref(), now) {
+            return Err(X509Error::Chain(ChainFailure::Other(
+                "the chain was verified with other trust anchors".to_string(),
+            )));
+        }
+        let issuer_der = verified.issuer_der();
+        let leaf = parse_cert(leaf_der.as_ref())?;
+        match (self.trust.revocation(), ocsp_response) {
             (RevocationPolicy::Ocsp, None) => return Err(X509Error::OcspMissing),
-            (_, Some(response)) => {
-                ocsp::check_response(response, &leaf, &issuer_der, now.as_secs())
-                    .map_err(X509Error::Ocsp)?
-            }
+            (_, Some(response)) => ocsp::check_response(response, &leaf, issuer_der, now.as_secs())
+                .map_err(X509Error::Ocsp)?,
             _ => {}
         }
         let issuer_cn = name_value(leaf.issuer(), NameAttr::CN)
@@ -560,7 +381,7 @@ impl CertVerifier {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
-            revocation: self.trust.revocation,
+            revocation: self.trust.revocation(),
         })
     }
 
@@ -656,14 +477,16 @@ fn read_field<'a>(leaf: &'a X509Certificate<'a>, field: CertField) -> Result<&'a
                 _ => None,
             }),
             "URI",
-        ),
+        )
+        .and_then(|uri| ia5_string(uri.as_bytes(), "SAN URI")),
         CertField::SanDns => exactly_one(
             san_entries(leaf)?.iter().filter_map(|n| match n {
                 GeneralName::DNSName(dns) => Some(*dns),
                 _ => None,
             }),
             "DNS name",
-        ),
+        )
+        .and_then(|dns| ia5_string(dns.as_bytes(), "SAN DNS name")),
     }
 }
 
@@ -709,11 +532,66 @@ fn name_value<'a>(name: &'a X509Name<'a>, attr: NameAttr) -> Result<&'a str, Fie
     }
     match found.as_slice() {
         [] => Err(FieldError::Missing),
-        [one] => one.as_str().map_err(|_| FieldError::BadEncoding {
-            tag: one.attr_value().tag().0,
-        }),
+        [one] => directory_string(one.attr_value().tag().0, one.as_slice()),
         many => Err(FieldError::Duplicated { count: many.len() }),
     }
+}
+
+const UTF8_STRING: u32 = 12;
+const PRINTABLE_STRING: u32 = 19;
+const IA5_STRING: u32 = 22;
+
+/// A name attribute's text, checked against its ASN.1 string type's character set.
+fn directory_string(tag: u32, bytes: &[u8]) -> Result<&str, FieldError> {
+    match tag {
+        UTF8_STRING => std::str::from_utf8(bytes).map_err(|e| FieldError::BadCharacters {
+            kind: "UTF8String",
+            reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        }),
+        PRINTABLE_STRING => checked_ascii(bytes, "PrintableString", is_printable_string_byte),
+        IA5_STRING => ia5_string(bytes, "IA5String"),
+        tag => Err(FieldError::BadEncoding { tag }),
+    }
+}
+
+/// The PrintableString alphabet (X.680 41.4): letters, digits, space and `'()+,-./:=?`.
+fn is_printable_string_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b)
+}
+
+/// An IA5String (ASCII) value; x509-parser hands SAN URIs and DNS names over as any UTF-8.
+fn ia5_string<'a>(bytes: &'a [u8], kind: &'static str) -> Result<&'a str, FieldError> {
+    checked_ascii(bytes, kind, |b| b.is_ascii())
+}
+
+fn checked_ascii<'a>(
+    bytes: &'a [u8],
+    kind: &'static str,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<&'a str, FieldError> {
+    if let Some(at) = bytes.iter().position(|&b| !allowed(b)) {
+        return Err(FieldError::BadCharacters {
+            kind,
+            reason: format!(
+                "byte 0x{:02x} at {at}, outside its character set",
+                bytes[at]
+            ),
+        });
+    }
+    std::str::from_utf8(bytes).map_err(|_| FieldError::BadCharacters {
+        kind,
+        reason: "bytes that are not text".to_string(),
+    })
+}
+
+/// The issuing CA's subject CN as the leaf names it, when it has exactly one well-formed
+/// CN. Only meaningful once the chain is verified (webpki checks that the leaf's issuer
+/// name is its verified issuer's subject); before that, only to rule identities out.
+pub fn leaf_issuer_cn(leaf_der: &[u8]) -> Option<String> {
+    let leaf = parse_cert(leaf_der).ok()?;
+    name_value(leaf.issuer(), NameAttr::CN)
+        .ok()
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! `topicguard demo`: the seed paper's whole flow on one machine, printed step by step with
 //! the policy decision and rule behind each step.
 //!
-//! [`prepare`] writes development-only credentials to a directory: a CA and its empty CRL,
-//! a broker certificate for 127.0.0.1, gateway certificates for two accounts, a service
-//! certificate, and a JWT for a mobile app with its JWKS. [`run`] then starts `topicguard
-//! serve` as a child process (TCP for the app's JWT, TLS with client certificates for the
-//! gateways and the service) and drives the scenario with the runtimes. Every expected
+//! [`prepare`] writes development-only credentials to a directory, following the policy's
+//! trust labels: a CA and its empty CRL per label of the certificate identities (gateways
+//! and services are issued by different CAs under the shipped policy), gateway certificates
+//! for two accounts, a service certificate, a JWT for a mobile app and its label's JWKS, and
+//! a broker certificate for 127.0.0.1 from a CA of its own. [`run`] then starts `topicguard
+//! serve` as a child process with each label mapped to its files (TCP for the app's JWT, TLS
+//! with client certificates for the gateways and the service) and drives the scenario with
+//! the runtimes. Every expected
 //! message is awaited with a bound; a step that does not happen fails the demo. This module
 //! must never be used with real credentials, and never decides anything itself: the
 //! decisions it prints are the engine's, the outcomes are the broker's.
@@ -17,10 +20,13 @@ use super::service::{self, Service, ServiceConfig};
 use super::tls::TlsClient;
 use super::{Backoff, Log};
 use crate::broker::codec::QoS;
+use crate::check::{Checked, IdentityDef};
 use crate::identity::dev::{self, DevAlg, DevCa, DevSigner, GatewaySpec};
+use crate::identity::dev_policy::{self, PolicyCas};
 use crate::{Engine, Identity, Policy, Request, Verdict};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -61,53 +67,96 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     dev::write_file(dir, name, text).map(|_| ()).map_err(err)
 }
 
-/// Writes the development credentials into `dir`.
-pub fn prepare(dir: &Path) -> Result<(), String> {
+fn identity<'c>(checked: &'c Checked, name: &str) -> Result<&'c IdentityDef, String> {
+    checked
+        .identity(name)
+        .map(|(_, def)| def)
+        .ok_or_else(|| format!("the demo needs the policy's `{name}` identity"))
+}
+
+fn attrs_with(
+    def: &IdentityDef,
+    overrides: &[(&str, &str)],
+) -> Result<BTreeMap<String, String>, String> {
+    let overrides = overrides
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    dev_policy::sample_attributes(def, &overrides).map_err(err)
+}
+
+/// Writes the development credentials for `checked` into `dir`; returns the `serve` flags
+/// that map each trust label (or the default anchors) to its files.
+pub fn prepare(dir: &Path, checked: &Checked) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let now = dev::unix_now();
-    let ca = DevCa::new("topicguard demo CA (development only)", now).map_err(err)?;
-    write(dir, "ca.pem", &ca.cert.pem())?;
-    write(
-        dir,
-        "crl.pem",
-        &ca.crl(now.saturating_sub(60), now + 86_400, &[])
-            .map_err(err)?
-            .pem()
-            .map_err(err)?,
-    )?;
+    let cas = PolicyCas::new(checked, now).map_err(err)?;
+    for (name, text) in cas.files().map_err(err)? {
+        write(dir, &name, &text)?;
+    }
+    let broker_ca = DevCa::new("topicguard demo broker CA (development only)", now).map_err(err)?;
+    write(dir, "server-ca.pem", &broker_ca.cert.pem())?;
     let server = dev::server_params(2, now).map_err(err)?;
-    let (cert, key) = ca.issue(&server).map_err(err)?;
+    let (cert, key) = broker_ca.issue(&server).map_err(err)?;
     write(dir, "server.pem", &cert.pem())?;
     write(dir, "server-key.pem", &key.serialize_pem())?;
-    for (n, gw) in GATEWAYS.iter().enumerate() {
-        let spec = GatewaySpec {
-            pid: gw.pid.into(),
-            aid: gw.aid.into(),
-            iid: gw.iid.into(),
-            ..GatewaySpec::default()
-        };
-        let (cert, key) = ca
-            .issue(&dev::gateway_params(&spec, 10 + n as u64, now))
-            .map_err(err)?;
-        write(dir, &format!("gateway-{}.pem", gw.aid), &cert.pem())?;
-        write(
-            dir,
-            &format!("gateway-{}-key.pem", gw.aid),
-            &key.serialize_pem(),
+    let gateway = identity(checked, "gateway")?;
+    let spec = GatewaySpec::default();
+    for gw in &GATEWAYS {
+        let attrs = attrs_with(
+            gateway,
+            &[
+                ("pid", gw.pid),
+                ("aid", gw.aid),
+                ("iid", gw.iid),
+                ("model", &spec.model),
+                ("serial", &spec.serial),
+                ("mac", &spec.mac),
+            ],
         )?;
+        let leaf = cas.issue(gateway, &attrs).map_err(err)?;
+        write(dir, &format!("gateway-{}.pem", gw.aid), &leaf.chain_pem)?;
+        write(dir, &format!("gateway-{}-key.pem", gw.aid), &leaf.key_pem)?;
     }
-    let (cert, key) = ca
-        .issue(&dev::service_params("lights", 20, now))
+    let service = identity(checked, "service")?;
+    let leaf = cas
+        .issue(service, &attrs_with(service, &[("sid", "lights")])?)
         .map_err(err)?;
-    write(dir, "service.pem", &cert.pem())?;
-    write(dir, "service-key.pem", &key.serialize_pem())?;
+    write(dir, "service.pem", &leaf.chain_pem)?;
+    write(dir, "service-key.pem", &leaf.key_pem)?;
+    let mobile = identity(checked, "mobile")?;
+    let attrs = attrs_with(
+        mobile,
+        &[("pid", MOBILE.0), ("aid", MOBILE.1), ("jti", MOBILE.2)],
+    )?;
+    let claims = dev_policy::jwt_claims(mobile, &attrs, now).map_err(err)?;
     let alg = DevAlg::parse("ES256").ok_or("ES256 is not a development algorithm")?;
     let signer = DevSigner::generate(alg, "demo-key").map_err(err)?;
-    let mut claims = dev::default_claims(now, MOBILE.2);
-    claims["pid"] = json!(MOBILE.0);
-    claims["aid"] = json!(MOBILE.1);
     write(dir, "token.jwt", &signer.sign(&claims).map_err(err)?)?;
-    write(dir, "jwks.json", &dev::jwks(&[&signer]).to_string())
+    let jwks = dev_policy::jwks_file(mobile.trust_label());
+    write(dir, &jwks, &dev::jwks(&[&signer]).to_string())?;
+    let file = |name: String| dir.join(name).display().to_string();
+    let mut flags = Vec::new();
+    for label in cas.labels() {
+        let (ca, crl) = (
+            file(dev_policy::ca_file(label)),
+            file(dev_policy::crl_file(label)),
+        );
+        match label {
+            Some(label) => flags.extend([
+                "--trust".to_string(),
+                format!("{label}={ca}"),
+                "--trust-crl".to_string(),
+                format!("{label}={crl}"),
+            ]),
+            None => flags.extend(["--ca".to_string(), ca, "--crl".to_string(), crl]),
+        }
+    }
+    match mobile.trust_label() {
+        Some(label) => flags.extend(["--trust".to_string(), format!("{label}={}", file(jwks))]),
+        None => flags.extend(["--jwks".to_string(), file(jwks)]),
+    }
+    Ok(flags)
 }
 
 /// Prints each step with the engine's decision for it.
@@ -188,9 +237,10 @@ async fn start_broker(
     exe: &Path,
     policy: &Path,
     dir: &Path,
-    tcp: u16,
-    tls: u16,
+    anchors: &[String],
+    ports: (u16, u16),
 ) -> Result<tokio::process::Child, String> {
+    let (tcp, tls) = ports;
     let log = std::fs::File::create(dir.join("broker.log")).map_err(err)?;
     let child = tokio::process::Command::new(exe)
         .arg("serve")
@@ -202,12 +252,7 @@ async fn start_broker(
             "--listen",
             &format!("tls://127.0.0.1:{tls}"),
         ])
-        .arg("--jwks")
-        .arg(dir.join("jwks.json"))
-        .arg("--ca")
-        .arg(dir.join("ca.pem"))
-        .arg("--crl")
-        .arg(dir.join("crl.pem"))
+        .args(anchors)
         .arg("--cert")
         .arg(dir.join("server.pem"))
         .arg("--key")
@@ -263,10 +308,21 @@ pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), String> {
         log: log.clone(),
     };
     narrator.step("development credentials (development only!)");
-    prepare(&setup.dir)?;
-    narrator.say(format!("CA, CRL, broker certificate, 2 gateway certificates, service certificate, mobile JWT + JWKS in {}", setup.dir.display()));
+    let anchors = prepare(&setup.dir, &narrator.policy.checked)?;
+    narrator.say(format!("a CA and CRL per trust label, broker certificate, 2 gateway certificates, service certificate, mobile JWT + JWKS in {}", setup.dir.display()));
+    narrator.say(format!(
+        "each identity verifies only with its own anchors: {}",
+        anchors.join(" ")
+    ));
     let (tcp, tls_port) = (free_port()?, free_port()?);
-    let mut broker = start_broker(&setup.exe, &setup.policy, &setup.dir, tcp, tls_port).await?;
+    let mut broker = start_broker(
+        &setup.exe,
+        &setup.policy,
+        &setup.dir,
+        &anchors,
+        (tcp, tls_port),
+    )
+    .await?;
     narrator.say(format!("broker: tcp://127.0.0.1:{tcp} (JWT), tls://127.0.0.1:{tls_port} (client certificates), policy {}", setup.policy.display()));
     let result = scenario(&narrator, &setup.dir, tcp, tls_port).await;
     let _ = broker.kill().await;
@@ -275,7 +331,7 @@ pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), String> {
 
 fn tls_for(dir: &Path, name: &str) -> Result<TlsClient, String> {
     TlsClient::new(
-        &dir.join("ca.pem"),
+        &dir.join("server-ca.pem"),
         Some((
             &dir.join(format!("{name}.pem")),
             &dir.join(format!("{name}-key.pem")),

@@ -252,6 +252,28 @@ fn rejected_tokens() -> Vec<(&'static str, String)> {
     for bad in ["P/1", "+", "#", "a\u{0}b", "$SYS", "", "Р1"] {
         cases.push(("23 pid grammar", sign(with(claims(), "pid", json!(bad)))));
     }
+    let iss = "https://idp.example.com/";
+    for (case, claim, value) in [
+        ("iss an array holding the issuer", "iss", json!([iss])),
+        ("iss a number", "iss", json!(7)),
+        ("aud a number", "aud", json!(7)),
+        ("aud an empty array", "aud", json!([])),
+        (
+            "aud an array with a number",
+            "aud",
+            json!(["iot-platform", 7]),
+        ),
+        ("exp a fraction", "exp", json!(t as f64 + 60.5)),
+        ("exp a float", "exp", json!((t + 60) as f64)),
+        ("exp past year 9999", "exp", json!(253_402_300_800u64)),
+        ("nbf a string", "nbf", json!("0")),
+        ("iat a fraction", "iat", json!(t as f64 - 0.5)),
+        ("iat negative", "iat", json!(-5)),
+        ("sub a number", "sub", json!(42)),
+        ("jti an array", "jti", json!(["J1"])),
+    ] {
+        cases.push((case, sign(with(claims(), claim, value))));
+    }
     cases
 }
 

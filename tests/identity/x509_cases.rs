@@ -13,7 +13,7 @@ use topicguard::Engine;
 use topicguard::decide::BindError;
 use topicguard::identity::der::{self, arcs, tag};
 use topicguard::identity::dev::{self, DevCa, GatewaySpec};
-use topicguard::identity::select::{Credential, CredentialConfig, SelectError, Verifier};
+use topicguard::identity::select::{Anchors, Credential, CredentialConfig, SelectError, Verifier};
 use topicguard::identity::x509::{
     CertVerifier, ChainFailure, FieldError, RevocationPolicy, TrustStore, X509Error,
 };
@@ -823,10 +823,26 @@ fn config(pki: &Pki) -> CredentialConfig {
     }
 }
 
+/// xfinity's labels with one CA serving both `devices` and `services`: a deployment that
+/// maps two labels to one CA file, so the identities are told apart by their fields only.
+fn one_ca_for_both_labels(pki: &Pki) -> CredentialConfig {
+    let anchors = Anchors {
+        jwt: None,
+        certificates: Some(pki.trust()),
+    };
+    CredentialConfig {
+        labels: [("devices", &anchors), ("services", &anchors)]
+            .into_iter()
+            .map(|(label, a)| (label.to_string(), a.clone()))
+            .collect(),
+        ..CredentialConfig::default()
+    }
+}
+
 #[test]
 fn selection_picks_the_block_the_credential_satisfies() {
     let pki = pki();
-    let verifier = Verifier::new(&xfinity(), &config(&pki)).unwrap();
+    let verifier = Verifier::new(&xfinity(), &one_ca_for_both_labels(&pki)).unwrap();
     let gateway = chain(&[&pki.issue(&pki.gateway())]);
     let service = chain(&[&pki.issue(&dev::service_params("lights", 7, pki.now))]);
     let as_cert = |c: &[CertificateDer<'static>]| {
@@ -906,6 +922,6 @@ fn selection_routes_by_issuer() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no jwt identity accepts issuer `https://three.example/`"
+        "no jwt identity accepts issuer `https://three.example/` with audience (none)"
     );
 }

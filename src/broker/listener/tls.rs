@@ -2,12 +2,14 @@
 //! certificates off, optional or required.
 //!
 //! Client certificates are verified by [`ClientTrust`], which calls the identity layer's
-//! [`TrustStore::verify_chain`] — the same anchors, CRLs, EKU and signature algorithms as
-//! `identity::x509`, so a chain the handshake accepts is one the identity layer accepts,
-//! and a certificate gives the same identity on every listener. This module must never map
-//! a certificate to an identity: that happens at CONNECT, in `broker::auth`.
+//! [`TrustStore::verify_chain`] for every configured trust store (the default CA set and each
+//! trust label's) — the same anchors, CRLs, EKU and signature algorithms as `identity::x509`.
+//! The handshake accepts a chain that *some* store verifies; which identity it is, verified
+//! again with that identity's own anchors only, is decided at CONNECT, in `broker::auth`, so
+//! a certificate gives the same identity on every listener. This module must never map a
+//! certificate to an identity.
 
-use crate::identity::x509::TrustStore;
+use crate::identity::x509::{ChainFailure, TrustStore, X509Error};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use std::path::Path;
@@ -37,18 +39,21 @@ pub enum ClientCertificates {
 pub enum TlsSetupError {
     #[error("{path}: {reason}")]
     Pem { path: String, reason: String },
-    #[error("client certificates are {mode:?} but no CA is configured ([identity] ca)")]
+    #[error(
+        "client certificates are {mode:?} but no CA is configured ([identity] ca or [trust.LABEL] ca)"
+    )]
     NoTrust { mode: ClientCertificates },
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
 }
 
-/// Builds the acceptor from a PEM certificate chain and key, and the client trust.
+/// Builds the acceptor from a PEM certificate chain and key, and the client trust stores
+/// (every CA set a certificate identity of the policy may verify with).
 pub fn acceptor(
     certificate: &Path,
     key: &Path,
     clients: ClientCertificates,
-    trust: Option<Arc<TrustStore>>,
+    trust: Vec<Arc<TrustStore>>,
 ) -> Result<TlsAcceptor, TlsSetupError> {
     let pem_error = |path: &Path, e: rustls_pki_types::pem::Error| TlsSetupError::Pem {
         path: path.display().to_string(),
@@ -62,13 +67,12 @@ pub fn acceptor(
     let provider = Arc::new(ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-    let config = match (clients, trust) {
-        (ClientCertificates::None, _) => {
-            builder.with_no_client_auth().with_single_cert(chain, key)?
-        }
-        (mode, Some(trust)) => {
+    let config = match clients {
+        ClientCertificates::None => builder.with_no_client_auth().with_single_cert(chain, key)?,
+        mode if trust.is_empty() => return Err(TlsSetupError::NoTrust { mode }),
+        mode => {
             let verifier = ClientTrust {
-                trust,
+                stores: trust,
                 required: mode == ClientCertificates::Required,
                 provider,
             };
@@ -76,15 +80,15 @@ pub fn acceptor(
                 .with_client_cert_verifier(Arc::new(verifier))
                 .with_single_cert(chain, key)?
         }
-        (mode, None) => return Err(TlsSetupError::NoTrust { mode }),
     };
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Verifies client certificate chains with the identity layer's trust store.
+/// Verifies client certificate chains with the identity layer's trust stores: accepted if
+/// one of them verifies it.
 #[derive(Debug)]
 struct ClientTrust {
-    trust: Arc<TrustStore>,
+    stores: Vec<Arc<TrustStore>>,
     required: bool,
     provider: Arc<CryptoProvider>,
 }
@@ -111,13 +115,24 @@ impl ClientCertVerifier for ClientTrust {
         let mut chain = Vec::with_capacity(intermediates.len() + 1);
         chain.push(end_entity.clone());
         chain.extend(intermediates.iter().cloned());
-        // The reason travels in the error: the listener logs it once, with the peer.
-        match self.trust.verify_chain(&chain, now) {
-            Ok(_) => Ok(ClientCertVerified::assertion()),
-            Err(error) => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                rustls::OtherError(Arc::new(error)),
-            ))),
+        // The reason travels in the error: the listener logs it once, with the peer. Of
+        // several stores' refusals, one that knows the issuer says more than "unknown issuer".
+        let mut refusal = None;
+        for store in &self.stores {
+            match store.verify_chain(&chain, now) {
+                Ok(_) => return Ok(ClientCertVerified::assertion()),
+                Err(error) => {
+                    let unknown = matches!(error, X509Error::Chain(ChainFailure::UnknownIssuer));
+                    if refusal.is_none() || !unknown {
+                        refusal = Some(error);
+                    }
+                }
+            }
         }
+        let error = refusal.unwrap_or(X509Error::Chain(ChainFailure::UnknownIssuer));
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(error)),
+        )))
     }
 
     fn verify_tls12_signature(
@@ -167,10 +182,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("topicguard-tls-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (cert, key) = server_files(&dir);
-        assert!(acceptor(&cert, &key, ClientCertificates::None, None).is_ok());
-        let missing = acceptor(&cert, &key, ClientCertificates::Required, None);
+        assert!(acceptor(&cert, &key, ClientCertificates::None, Vec::new()).is_ok());
+        let missing = acceptor(&cert, &key, ClientCertificates::Required, Vec::new());
         assert!(matches!(missing, Err(TlsSetupError::NoTrust { .. })));
-        let swapped = acceptor(&key, &cert, ClientCertificates::None, None);
+        let swapped = acceptor(&key, &cert, ClientCertificates::None, Vec::new());
         let error = swapped.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
             error.contains("key.pem") || error.contains("cert.pem"),
