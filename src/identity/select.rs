@@ -106,6 +106,11 @@ pub enum ConfigError {
         anchors: usize,
         identities: Vec<String>,
     },
+    #[error(
+        "the default key set (--jwks, [identity] jwks) serves the jwt identities {} of different issuers: a key of one authority could sign a token claiming another's `iss`; give each identity a `trust` label with its own JWKS",
+        identities.join(", ")
+    )]
+    PooledKeys { identities: Vec<String> },
 }
 
 /// Why no identity could be verified from a credential.
@@ -235,6 +240,33 @@ impl Verifier {
             return Err(ConfigError::PooledAnchors {
                 anchors,
                 identities: unlabelled,
+            });
+        }
+        self.refuse_pooled_keys()
+    }
+
+    /// Unlabelled JWT identities share the default key set. That is one authority only when
+    /// they name one issuer (and differ, say, by audience); identities of different issuers
+    /// (an unset issuer counts as its own) would accept each other's keys: refused.
+    fn refuse_pooled_keys(&self) -> Result<(), ConfigError> {
+        let unlabelled: Vec<&JwtVerifier> = self
+            .jwt
+            .iter()
+            .filter(|v| v.trust_label().is_none())
+            .collect();
+        let one_named_issuer = match unlabelled.split_first() {
+            None => true,
+            Some((first, rest)) => {
+                rest.is_empty()
+                    || first.issuer().is_some() && rest.iter().all(|v| v.issuer() == first.issuer())
+            }
+        };
+        if !one_named_issuer {
+            return Err(ConfigError::PooledKeys {
+                identities: unlabelled
+                    .iter()
+                    .map(|v| v.identity_name().to_string())
+                    .collect(),
             });
         }
         Ok(())

@@ -265,6 +265,44 @@ fn two_anchors_in_the_default_ca_set_cannot_serve_two_unlabelled_identities() {
     assert!(Verifier::new(&checked, &config).is_ok());
 }
 
+#[test]
+fn the_default_key_set_cannot_serve_unlabelled_jwt_identities_of_two_issuers() {
+    let checked = policy(
+        &PLATFORM
+            .replace("    trust \"idp\"\n", "")
+            .replace("    trust \"partner\"\n", ""),
+    );
+    let signer = DevSigner::generate(DevAlg::ES256, "k1").unwrap();
+    let keys = |signers: &[&DevSigner]| {
+        let jwks = serde_json::to_string(&dev::jwks(signers)).unwrap();
+        let set = KeySet::from_jwks(&jwks, "test").unwrap();
+        JwtKeys::new(Arc::new(KeyStore::fixed(set)))
+    };
+    let config = CredentialConfig {
+        jwt: Some(keys(&[&signer])),
+        ..CredentialConfig::default()
+    };
+    let err = Verifier::new(&checked, &config).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::PooledKeys { identities } if identities == &["platform", "partner"]),
+        "{err}"
+    );
+    // One issuer told apart by audience is one authority: it may share the default keys.
+    let one_issuer = PLATFORM
+        .replace("    trust \"idp\"\n", "")
+        .replace("    trust \"partner\"\n", "")
+        .replace("https://partner.example/", "https://idp.platform.example/")
+        .replace(
+            "audience \"iot\"\n    pid = claim \"pid\"\n    client \"q:",
+            "audience \"ops\"\n    pid = claim \"pid\"\n    client \"q:",
+        );
+    let config = CredentialConfig {
+        jwt: Some(keys(&[&signer])),
+        ..CredentialConfig::default()
+    };
+    assert!(Verifier::new(&policy(&one_issuer), &config).is_ok());
+}
+
 const PLATFORM: &str = "identity platform from jwt {\n    trust \"idp\"\n    issuer \"https://idp.platform.example/\"\n    audience \"iot\"\n    pid = claim \"pid\"\n    client \"p:{pid}\"\n}\n\
 identity partner from jwt {\n    trust \"partner\"\n    issuer \"https://partner.example/\"\n    audience \"iot\"\n    pid = claim \"pid\"\n    client \"q:{pid}\"\n}\n\
 allow platform, partner connect\n";

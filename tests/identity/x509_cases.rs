@@ -883,10 +883,19 @@ fn selection_routes_by_issuer() {
     let pki = pki();
     let text = "identity a from certificate {\n  issuer \"Dev Gateway CA\"\n  n = subject.CN\n  client \"a:{n}\"\n}\n\
                 identity b from certificate {\n  issuer \"Other CA\"\n  n = subject.CN\n  client \"b:{n}\"\n}\n\
-                identity m1 from jwt {\n  issuer \"https://one.example/\"\n  p = claim \"pid\"\n  client \"m1:{p}\"\n}\n\
-                identity m2 from jwt {\n  issuer \"https://two.example/\"\n  p = claim \"pid\"\n  client \"m2:{p}\"\n}\n";
+                identity m1 from jwt {\n  trust \"one\"\n  issuer \"https://one.example/\"\n  p = claim \"pid\"\n  client \"m1:{p}\"\n}\n\
+                identity m2 from jwt {\n  trust \"two\"\n  issuer \"https://two.example/\"\n  p = claim \"pid\"\n  client \"m2:{p}\"\n}\n";
     let checked = policy(text);
-    let config = config(&pki);
+    let mut config = config(&pki);
+    // Two issuers never share keys: each JWT identity has its own label's key set.
+    let default_keys = config.jwt.take();
+    for label in ["one", "two"] {
+        let anchors = Anchors {
+            jwt: default_keys.clone(),
+            certificates: None,
+        };
+        config.labels.insert(label.to_string(), anchors);
+    }
     let verifier = Verifier::new(&checked, &config).unwrap();
     let leaf = chain(&[&pki.issue(&dev::service_params("lights", 7, pki.now))]);
     let chosen = verifier
