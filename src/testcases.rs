@@ -23,6 +23,7 @@
 
 use crate::check::{Checked, ClientPiece};
 use crate::compile::CompileError;
+use crate::decide::reference::Reference;
 use crate::decide::{Decision, Explanation, Request, Verdict};
 use crate::identity::Identity;
 use crate::policy::{LoadError, Policy};
@@ -388,7 +389,10 @@ pub fn run_case(case: &Case, engine: &Engine) -> Result<CaseResult, TestFileErro
     let session = bind_case(case, engine)?;
     let request = case.request();
     let decision = engine.decide(&session, request);
-    let reference = crate::decide::reference::decide(engine.checked(), &session, request);
+    let oracle = Reference::new(engine.checked());
+    let identity = Identity::asserted(&case.identity, case.attrs.clone());
+    let binding = oracle.bind(&identity, session.client_id());
+    let reference = oracle.decide(&binding, request);
     let rule_line = decision.rule.map(|r| engine.checked().rule(r).loc.line);
     let mut failures = Vec::new();
     if !case.expect.accepts(decision.verdict) {
