@@ -27,7 +27,7 @@ mod regressions;
 use generate::{Ask, GeneratedPolicy, Rng, SessionSpec};
 use topicguard::ast::{Action, Effect};
 use topicguard::check::{Checked, LevelPattern, Piece};
-use topicguard::decide::reference::{Binding, Reference, topic::filter_to_judge};
+use topicguard::decide::reference::{Binding, Reference, Refusal, topic::filter_to_judge};
 use topicguard::decide::{Reason, Request};
 use topicguard::{Decision, Engine, Identity, Policy, Session, Source, Verdict};
 
@@ -166,14 +166,24 @@ fn compare(
     binding: &Binding,
     ask: &Ask,
 ) -> Result<Outcome, String> {
+    compare_and_tell(judges, session, binding, ask).map(|(outcome, _)| outcome)
+}
+
+/// [`compare`], also giving the reference's decision.
+fn compare_and_tell(
+    judges: &Judges<'_>,
+    session: &Session,
+    binding: &Binding,
+    ask: &Ask,
+) -> Result<(Outcome, Decision), String> {
     let request = ask.request();
     let compiled = judges.engine.decide(session, request);
     let expected = judges.oracle.decide(binding, request);
     if expected.reason == Reason::TooComplex {
-        return Ok(Outcome::ReferenceTooComplex);
+        return Ok((Outcome::ReferenceTooComplex, expected));
     }
     if compiled.reason == Reason::TooComplex && compiled.verdict == Verdict::ExplicitDeny {
-        return Ok(Outcome::EngineTooComplex);
+        return Ok((Outcome::EngineTooComplex, expected));
     }
     let same_outcome = (compiled.verdict, compiled.reason) == (expected.verdict, expected.reason);
     let same_rule = match ask {
@@ -183,14 +193,14 @@ fn compare(
         _ => compiled.rule == expected.rule,
     };
     if same_outcome && same_rule {
-        return Ok(Outcome::Agreed);
+        return Ok((Outcome::Agreed, expected));
     }
     let identity = binding.bound().map(|b| b.identity.0 as usize);
     if judges
         .gaps
         .explains(judges.oracle.checked(), identity, ask, expected)
     {
-        return Ok(Outcome::KnownGap);
+        return Ok((Outcome::KnownGap, expected));
     }
     Err(format!("compiled:  {compiled:?}\nreference: {expected:?}"))
 }
@@ -255,6 +265,99 @@ struct Tally {
     known_gaps: usize,
     /// Only counted with `TOPICGUARD_DIFF_KEEP_GOING` set (else the first one panics).
     mismatches: usize,
+    coverage: Coverage,
+}
+
+/// How often the generator reached what an attacker would try, so that a generator
+/// that stops reaching it fails the test instead of passing quietly.
+#[derive(Default, Debug)]
+struct Coverage {
+    /// Sessions bound with a 256-byte attribute value.
+    longest_values_bound: usize,
+    /// Sessions refused for a 257-byte value.
+    too_long_values_refused: usize,
+    /// Sessions bound with client-template captures.
+    captures_bound: usize,
+    /// Decisions by a rule with a set of 1,000 values or more: allowed, denied.
+    large_set: (usize, usize),
+    /// Decisions by a rule with two variable pieces in one level (`{pid}_{aid}`,
+    /// `{pid}-{v in s}`, `{+a}:{pid}:{+b}`): allowed, denied.
+    mixed_levels: (usize, usize),
+    /// Allowed requests on a `$` topic or filter.
+    dollar_allowed: usize,
+    /// `$share/g/...#` subscriptions decided by a rule.
+    shared_hash_decided: usize,
+}
+
+impl Coverage {
+    fn binding(&mut self, binding: &Binding) {
+        match binding {
+            Binding::Bound(bound) => {
+                self.longest_values_bound += bound.attrs.values().any(|v| v.len() == 256) as usize;
+                let captured = ["inst", "dev"].iter().any(|c| bound.attrs.contains_key(*c));
+                self.captures_bound += captured as usize;
+            }
+            Binding::Refused(Refusal::BadValue { why, .. }) => {
+                self.too_long_values_refused += why.contains("longer") as usize;
+            }
+            Binding::Refused(_) => {}
+        }
+    }
+
+    fn decision(&mut self, checked: &Checked, ask: &Ask, decision: Decision) {
+        let Some(rule) = decision.rule.map(|id| checked.rule(id)) else {
+            return;
+        };
+        let allowed = decision.verdict == Verdict::Allowed;
+        let count = |pair: &mut (usize, usize)| {
+            if allowed { pair.0 += 1 } else { pair.1 += 1 }
+        };
+        let levels = rule.topic.iter().flat_map(|t| &t.levels);
+        let pieces: Vec<&Vec<Piece>> = levels
+            .filter_map(|l| match l {
+                LevelPattern::Pieces(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let large = |p: &Piece| matches!(p, Piece::OneOf { values, .. } if values.len() >= 1_000);
+        if pieces.iter().any(|p| p.iter().any(large)) {
+            count(&mut self.large_set);
+        }
+        let variable = |p: &&Piece| !matches!(p, Piece::Text(_));
+        if pieces
+            .iter()
+            .any(|p| p.iter().filter(variable).count() >= 2)
+        {
+            count(&mut self.mixed_levels);
+        }
+        let text = match ask {
+            Ask::Publish(t, _) | Ask::Receive(t) | Ask::Subscribe(t) => t.as_str(),
+            Ask::Connect => "",
+        };
+        let judged = filter_to_judge(text).unwrap_or(text);
+        self.dollar_allowed += (allowed && judged.starts_with('$')) as usize;
+        let shared_hash = text.starts_with("$share/") && text.ends_with('#');
+        self.shared_hash_decided += (matches!(ask, Ask::Subscribe(_)) && shared_hash) as usize;
+    }
+
+    /// Every count above `least` (per run of about 2,000 policies).
+    fn check(&self, least: usize) {
+        let counts = [
+            self.longest_values_bound,
+            self.too_long_values_refused,
+            self.captures_bound,
+            self.large_set.0,
+            self.large_set.1,
+            self.mixed_levels.0,
+            self.mixed_levels.1,
+            self.dollar_allowed,
+            self.shared_hash_decided,
+        ];
+        assert!(
+            counts.iter().all(|&c| c >= least),
+            "too little reached: {self:?}"
+        );
+    }
 }
 
 impl Tally {
@@ -321,6 +424,7 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
         let binding = judges.oracle.bind(&identity, &spec.client_id);
         tally.sessions += 1;
         tally.refused_sessions += session.error().is_some() as usize;
+        tally.coverage.binding(&binding);
         if let Err(problem) = compare_binding(&session, &binding) {
             tally.disagree(format!("{}\n{problem}", describe(seed, &generated, &spec)));
         }
@@ -331,11 +435,16 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
                 attrs: binding.bound().map_or(&no_attrs, |b| &b.attrs),
             };
             let ask = generate::ask(rng, &context);
-            match compare(&judges, &session, &binding, &ask) {
-                Ok(Outcome::Agreed) => {}
-                Ok(Outcome::ReferenceTooComplex) => tally.reference_too_complex += 1,
-                Ok(Outcome::EngineTooComplex) => tally.engine_too_complex += 1,
-                Ok(Outcome::KnownGap) => tally.known_gaps += 1,
+            match compare_and_tell(&judges, &session, &binding, &ask) {
+                Ok((outcome, expected)) => {
+                    tally.coverage.decision(engine.checked(), &ask, expected);
+                    match outcome {
+                        Outcome::Agreed => {}
+                        Outcome::ReferenceTooComplex => tally.reference_too_complex += 1,
+                        Outcome::EngineTooComplex => tally.engine_too_complex += 1,
+                        Outcome::KnownGap => tally.known_gaps += 1,
+                    }
+                }
                 Err(problem) => {
                     let shown = format!("{ask:?}").chars().take(400).collect::<String>();
                     tally.disagree(format!(
@@ -384,9 +493,10 @@ fn compiled_engine_agrees_with_the_reference_interpreter() {
     if policies >= 2_000 {
         assert!(compared >= 100_000, "only {compared} requests compared");
         assert!(
-            tally.large_set_policies >= 50,
+            tally.large_set_policies >= 40,
             "too few large sets: {tally:?}"
         );
+        tally.coverage.check(20);
     }
     let refused = tally.refused_sessions;
     assert!(

@@ -376,7 +376,7 @@ pub fn policy(rng: &mut Rng) -> GeneratedPolicy {
             small_sets.push((name, values));
         }
     }
-    let big = if rng.chance(4) {
+    let big = if rng.chance(3) {
         rng.pick(&[1_000, 2_000, 3_000])
     } else {
         0
