@@ -1,6 +1,6 @@
 //! Randomized differential test: the compiled engine against the reference interpreter.
 //!
-//! A seeded generator ([`generate`]) writes random POLICY TEXT (so the parser and checker run
+//! A seeded generator ([`generate`], [`traffic`]) writes random POLICY TEXT (so the parser and checker run
 //! too), makes credentials and client ids (extraction runs through the identity layer's
 //! real splitter), and asks random requests. Two things must agree:
 //! * binding: [`Engine::bind`] accepts exactly the identities and client ids
@@ -23,13 +23,15 @@
 
 mod generate;
 mod regressions;
+mod traffic;
 
-use generate::{Ask, GeneratedPolicy, Rng, SessionSpec};
+use generate::{GeneratedPolicy, Rng};
 use topicguard::ast::{Action, Effect};
 use topicguard::check::{Checked, LevelPattern, Piece};
 use topicguard::decide::reference::{Binding, Reference, Refusal, topic::filter_to_judge};
 use topicguard::decide::{Reason, Request};
 use topicguard::{Decision, Engine, Identity, Policy, Session, Source, Verdict};
+use traffic::{Ask, SessionSpec};
 
 impl Ask {
     fn request(&self) -> Request<'_> {
@@ -415,7 +417,7 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
     };
     let no_attrs = std::collections::BTreeMap::new();
     for _ in 0..4 {
-        let spec = generate::session(rng, &generated);
+        let spec = traffic::session(rng, &generated);
         let Some(identity) = credential(engine.checked(), &spec) else {
             tally.refused_credentials += 1;
             continue;
@@ -429,12 +431,12 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
             tally.disagree(format!("{}\n{problem}", describe(seed, &generated, &spec)));
         }
         for _ in 0..12 {
-            let context = generate::Context {
+            let context = traffic::Context {
                 policy: &generated,
                 session: &spec,
                 attrs: binding.bound().map_or(&no_attrs, |b| &b.attrs),
             };
-            let ask = generate::ask(rng, &context);
+            let ask = traffic::ask(rng, &context);
             match compare_and_tell(&judges, &session, &binding, &ask) {
                 Ok((outcome, expected)) => {
                     tally.coverage.decision(engine.checked(), &ask, expected);
