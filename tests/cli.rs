@@ -420,6 +420,36 @@ fn test_files_that_cannot_run_exit_2() {
     );
 }
 
+/// A case the policy cannot answer as written fails the file (exit 2) with every problem,
+/// instead of passing as a denial: `deny` would have accepted both of these cases.
+#[test]
+fn test_cases_naming_unknown_identities_or_attributes_exit_2() {
+    let dir = temp_dir("test-author-errors");
+    std::fs::write(dir.join("small.policy"), SMALL).expect("write");
+    let wrong = TESTS
+        .replacen("identity = \"device\"", "identity = \"devcie\"", 1)
+        .replacen("attrs = { tenant = \"T1\", id = \"D7\" }\naction = \"publish\"\ntopic = \"t/T1/D7/door\"", "attrs = { tenant = \"T1\", idd = \"D7\" }\naction = \"publish\"\ntopic = \"t/T1/D7/door\"", 1)
+        .replace("expect = \"allow\"", "expect = \"deny\"");
+    std::fs::write(dir.join("wrong.test.toml"), wrong).expect("write");
+    let out = run_in(&dir, &["test", "wrong.test.toml"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.last_line(), "0 passed, 0 failed");
+    for expected in [
+        "wrong.test.toml:3:1: case `a device reports its temperature`: the policy defines no identity `devcie`; did you mean `device`?",
+        "wrong.test.toml:11:1: case `a device may publish its door state (wrong on purpose)`: identity `device` binds no attribute `idd`; did you mean `id`?",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}\n{}", out.stderr);
+    }
+    std::fs::write(dir.join("wrong.test.toml"), "policy = \"small.policy\"\n").expect("write");
+    let empty = run_in(&dir, &["test", "wrong.test.toml"]);
+    assert_eq!(empty.code, 2);
+    assert!(
+        empty.stderr.contains("has no `[[case]]`"),
+        "{}",
+        empty.stderr
+    );
+}
+
 #[test]
 fn fmt_check_then_fmt_then_check_again() {
     let dir = temp_dir("fmt");

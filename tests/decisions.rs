@@ -134,7 +134,9 @@ fn decide_all(engine: &Engine, principals: &[Principal], asks: &[Ask]) -> Vec<Ro
                 p.label,
                 a.act.name()
             );
-            let reference = reference::decide(engine.checked(), &session, request);
+            let oracle = reference::Reference::new(engine.checked());
+            let binding = oracle.bind(&identity, p.client);
+            let reference = oracle.decide(&binding, request);
             assert_eq!(
                 (reference.verdict, reference.rule),
                 (explanation.decision.verdict, explanation.decision.rule),

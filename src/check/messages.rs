@@ -8,22 +8,20 @@ pub(super) fn unknown_attr(
     identity: &str,
     bound: &[(String, crate::source::Span)],
 ) -> Diagnostic {
-    let known: Vec<&str> = bound.iter().map(|(n, _)| n.as_str()).collect();
+    let mut known: Vec<&str> = bound.iter().map(|(n, _)| n.as_str()).collect();
+    known.push("client");
+    let listed = format!("attributes of `{identity}`: {}", known.join(", "));
+    let help = match super::suggest::closest_name(&name.text, known.iter().copied()) {
+        Some(near) => format!("did you mean `{{{near}}}`? {listed}"),
+        None => listed,
+    };
     Diagnostic::error(
         "check::unknown-attribute",
         name.span,
         format!("identity `{identity}` binds no attribute `{}`", name.text),
     )
     .with_label("unknown attribute")
-    .with_help(format!(
-        "attributes of `{identity}`: {}; write `{{+{}}}` for a free capture",
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ") + ", client"
-        },
-        name.text
-    ))
+    .with_help(help)
 }
 
 pub(super) fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnostic {

@@ -10,7 +10,8 @@
 //! * `rule` — rules → [`CheckedRule`]s, and the attribute separators;
 //! * [`model`] — what the checked policy is;
 //! * [`matches`] — what a template means: the definition topics are matched against;
-//! * [`lint`] — warnings.
+//! * [`lint`] — warnings;
+//! * [`suggest`] — the declared name nearest to a misspelt one, for help lines.
 
 mod identity;
 pub mod lint;
@@ -18,10 +19,12 @@ pub mod matches;
 mod messages;
 pub mod model;
 mod rule;
+pub mod suggest;
 
 pub use identity::{MAX_TRUST_LABEL_BYTES, is_trust_label};
 pub use model::*;
 pub use rule::attribute_separators;
+pub use suggest::closest_name;
 
 use identity::identities;
 use rule::resolve_rule;

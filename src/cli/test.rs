@@ -3,7 +3,9 @@
 //! Paths are test files or directories searched for `*.test.toml`. Each failing case is
 //! printed with why it failed and the engine's explanation; the last line of text output
 //! is always `N passed, N failed`. Exit 1 if a case failed, 2 if a test file or its policy
-//! cannot be used (those are reported, and the other files still run). Never writes files.
+//! cannot be used: every problem of such a file is reported (an unknown identity or
+//! attribute in a case, a file without cases, ...), none of its cases runs, and the other
+//! files still run. Never writes files.
 
 use super::output::{CliError, Exit, Out, error_json, render_error};
 use crate::testcases::{self, CaseResult, FileReport};
@@ -39,9 +41,11 @@ pub fn run(args: &TestArgs, out: Out) -> Exit {
                 }
                 results.push(serde_json::to_value(&report).unwrap_or_default());
             }
-            Err(error) => {
-                let error = CliError::TestFile(error);
-                worst = worst.max(report_error(out, file, &error, &mut results));
+            Err(errors) => {
+                for error in errors.errors {
+                    let error = CliError::TestFile(error);
+                    worst = worst.max(report_error(out, file, &error, &mut results));
+                }
             }
         }
     }

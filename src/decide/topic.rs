@@ -3,7 +3,9 @@
 //! Topic names (publish, receive) are 1 to 65,535 bytes, contain no NUL and no wildcard.
 //! Filters (subscribe) may hold `+` as a whole level and `#` as the whole last level.
 //! `$share/<group>/<filter>` is split so the filter alone is judged; `$queue/` and a bad
-//! share name are rejected. These checks come before any rule is consulted.
+//! share name are rejected. These checks come before any rule is consulted. Sizes are
+//! judged first: a topic too large to consider is `TooLong`/`TooManyLevels` whatever
+//! else is wrong with it.
 
 use crate::compile::Limits;
 use std::fmt;
@@ -83,11 +85,11 @@ fn check_common(topic: &str, limits: &Limits) -> Result<(), TopicError> {
     if topic.len() > limits.max_topic_bytes {
         return Err(TopicError::TooLong);
     }
-    if topic.contains('\0') {
-        return Err(TopicError::Nul);
-    }
     if topic.split('/').count() > limits.max_topic_levels {
         return Err(TopicError::TooManyLevels);
+    }
+    if topic.contains('\0') {
+        return Err(TopicError::Nul);
     }
     Ok(())
 }
