@@ -244,7 +244,7 @@ impl Plugin {
                     self.log(
                         Level::Info,
                         format!(
-                            "{} connected clients are admitted again under the reloaded policy on their next check",
+                            "{} connected clients are verified again under the reloaded policy",
                             self.clients.len()
                         ),
                     );
