@@ -417,6 +417,47 @@ fn sighup_keeps_the_old_policy_on_error_and_applies_a_changed_one_to_connected_c
 }
 
 #[test]
+fn sighup_verifies_connected_clients_again_and_drops_those_whose_key_was_rotated_out() {
+    let creds = Creds::new();
+    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let service = service_sub(&broker, &creds);
+    let mut app = Sub::start(
+        &broker,
+        &creds.mobile,
+        MOBILE,
+        &["-q", "1", "-t", RESPONSES],
+    );
+    app.sync(&broker, &creds.service, "svc:lights:2", RESPONSE, "before");
+    // The JWKS loses the mobile app's key; the requester's key stays.
+    let keys: Vec<Value> = read_keys(&creds.jwks)
+        .into_iter()
+        .filter(|key| key["kid"] != "mobile-0")
+        .collect();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the requester's and the other account's keys remain"
+    );
+    std::fs::write(&creds.jwks, json!({ "keys": keys }).to_string()).unwrap();
+    broker.sighup();
+    broker.wait_for_log("xfinity.policy reloaded", 1);
+    broker.wait_for_log(&format!("refusing client `{MOBILE}`"), 1);
+    let deadline = std::time::Instant::now() + STEP;
+    while app.is_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !app.is_running(),
+        "the app is still connected: {:?}",
+        app.lines()
+    );
+    // Clients whose credentials still verify were admitted again and keep working.
+    let again = "topicguard: client `svc:lights:1` admitted as identity `service`";
+    assert_eq!(broker.log().matches(again).count(), 2, "{}", broker.log());
+    service.sync(&broker, &creds.requester, REQUESTER, REQUEST, "after");
+}
+
+#[test]
 fn certificate_clients_over_tls_bind_the_gateway_identity() {
     let creds = Creds::new();
     let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
