@@ -104,6 +104,7 @@ impl Creds {
                 self.pki("server.pem"),
                 self.pki("server-key.pem"),
             )),
+            extra: String::new(),
         }
     }
 }
@@ -347,6 +348,22 @@ fn an_unloadable_policy_refuses_every_client_and_mosquitto_keeps_running() {
     }
     assert!(broker.log().contains("no policy is loaded"));
     assert!(broker.is_running());
+}
+
+#[test]
+fn a_mistyped_or_too_short_option_stops_mosquitto_at_start() {
+    let creds = Creds::new();
+    let mut setup = creds.setup(&xfinity(), &creds.pki("ca.pem"));
+    setup.extra = "plugin_opt_polcy /etc/site.policy\n".into();
+    let log = Broker::refused(&setup);
+    assert!(
+        log.contains("topicguard: cannot start: unknown option `plugin_opt_polcy`"),
+        "{log}"
+    );
+    // mosquitto 2.0 itself rejects option keys under three characters: hence `cafile`.
+    setup.extra = format!("plugin_opt_ca {}\n", creds.pki("ca.pem").display());
+    let log = Broker::refused(&setup);
+    assert!(log.contains("Invalid auth_opt_ config option"), "{log}");
 }
 
 #[test]

@@ -23,7 +23,25 @@ pub const STEP: Duration = Duration::from_secs(15);
 pub fn plugin_library() -> &'static Path {
     static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
     LIBRARY.get_or_init(|| {
-        let output = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        // The variables cargo sets for this test process are not the shell's: left in, a
+        // dependency's build script that watches one (ring: CARGO_MANIFEST_DIR) would make
+        // this build and the shell's rebuild each other's artifacts every time.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                ]
+                .contains(&name.as_ref())
+                || name == "CARGO_PRIMARY_PACKAGE"
+            {
+                cargo.env_remove(name.as_ref());
+            }
+        }
+        let output = cargo
             .args(["build", "--release", "-p", "topicguard-mosquitto"])
             .args(["--message-format", "json-render-diagnostics"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -108,6 +126,8 @@ pub struct BrokerSetup {
     pub plugin_ca: Option<PathBuf>,
     /// The TLS listener: mosquitto's own `cafile`, its server certificate and key.
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// More configuration lines, after the plugin's.
+    pub extra: String,
 }
 
 /// A mosquitto process with the plugin; killed when dropped.
@@ -128,6 +148,27 @@ fn free_port() -> u16 {
 
 impl Broker {
     pub fn start(setup: &BrokerSetup) -> Broker {
+        let mut broker = Broker::spawn(setup);
+        broker.wait_until_listening();
+        broker
+    }
+
+    /// Starts mosquitto expecting it to refuse the configuration; returns its log.
+    pub fn refused(setup: &BrokerSetup) -> String {
+        let mut broker = Broker::spawn(setup);
+        let deadline = Instant::now() + STEP;
+        while matches!(broker.child.try_wait(), Ok(None)) {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto kept running:\n{}",
+                broker.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        broker.log()
+    }
+
+    fn spawn(setup: &BrokerSetup) -> Broker {
         let dir = Scratch::new("broker");
         let port = free_port();
         let tls_port = free_port();
@@ -158,6 +199,7 @@ impl Broker {
         if let Some(ca) = &setup.plugin_ca {
             config.push_str(&format!("plugin_opt_cafile {}\n", ca.display()));
         }
+        config.push_str(&setup.extra);
         let conf = dir.write("mosquitto.conf", &config);
         let log = dir.path("mosquitto.log");
         let child = Command::new(binary("mosquitto"))
@@ -167,15 +209,13 @@ impl Broker {
             .stderr(std::fs::File::create(&log).expect("create the log"))
             .spawn()
             .expect("start mosquitto");
-        let mut broker = Broker {
+        Broker {
             child,
             port,
             tls_port,
             log,
             _dir: dir,
-        };
-        broker.wait_until_listening();
-        broker
+        }
     }
 
     fn wait_until_listening(&mut self) {
