@@ -152,12 +152,15 @@ pub unsafe extern "C" fn mosquitto_plugin_init(
                 return MOSQ_ERR_INVAL;
             }
         };
+        let mut plugin = Plugin::start(options);
+        for (level, line) in plugin.take_logs() {
+            log(level, &line);
+        }
+        // Freed by cleanup, or below if registering fails.
         let instance = Box::into_raw(Box::new(Instance {
             identifier,
-            plugin: Mutex::new(Plugin::start(options)),
+            plugin: Mutex::new(plugin),
         }));
-        // SAFETY: just allocated; freed only by cleanup (or below on failure).
-        unsafe { &*instance }.with(|_| ());
         for (done, (event, callback)) in EVENTS.iter().enumerate() {
             // SAFETY: a live identifier, a callback with the generic signature and the
             // instance as its userdata.
