@@ -144,7 +144,7 @@ impl Plugin {
         let client_id = client_id.ok_or(Refusal::NoClientId)?;
         let presented = presented?;
         let session = authority.admit(&presented, client_id, UnixTime::now())?;
-        if let Some(at) = expired(&session, unix_now()) {
+        if let Some(at) = expired(&session, unix_now) {
             return Err(Refusal::Expired { at });
         }
         Ok(Client {
@@ -210,7 +210,7 @@ impl Plugin {
             });
             return false;
         };
-        if let Some(at) = expired(session, unix_now()) {
+        if let Some(at) = expired(session, unix_now) {
             refuse(
                 client,
                 format!("its credential expired at {at} (Unix time)"),
@@ -278,7 +278,7 @@ impl Plugin {
         let Plugin { clients, logs, .. } = self;
         for client in clients.iter_mut() {
             if let Standing::Admitted(session) = &client.standing
-                && let Some(at) = expired(session, unix)
+                && let Some(at) = expired(session, || unix)
             {
                 refuse(
                     client,
@@ -412,9 +412,10 @@ fn debug(logs: &mut Vec<(Level, String)>, message: impl FnOnce() -> String) {
     logs.push((Level::Debug, message()));
 }
 
-/// `Some(exp)` if the session's credential has expired at `now`.
-fn expired(session: &Session, now: u64) -> Option<u64> {
-    session.expires_at().filter(|&exp| exp <= now)
+/// `Some(exp)` if the session's credential has expired (the clock is read only if it can).
+fn expired(session: &Session, now: impl FnOnce() -> u64) -> Option<u64> {
+    let exp = session.expires_at()?;
+    (exp <= now()).then_some(exp)
 }
 
 fn unix_now() -> u64 {
