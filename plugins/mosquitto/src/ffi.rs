@@ -276,10 +276,9 @@ mod tests {
                  (Debian's mosquitto-dev, libmosquitto-dev and libssl-dev)"
             );
         }
-        let dir = std::env::temp_dir().join(format!("tg-mosq-ffi-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let source = dir.join("probe.c");
-        let binary = dir.join("probe");
+        let dir = ScratchDir::new();
+        let source = dir.0.join("probe.c");
+        let binary = dir.0.join("probe");
         std::fs::write(&source, probe_source()).unwrap();
         // Compile only the declarations (-c would not check the initializers' types against
         // a linked symbol; a full link is not possible without the broker): -fsyntax-only
@@ -309,7 +308,6 @@ mod tests {
         );
         let run = Command::new(&binary).output().expect("the probe runs");
         let text = String::from_utf8_lossy(&run.stdout).into_owned();
-        std::fs::remove_dir_all(&dir).ok();
         for (name, value) in declared() {
             let line = format!("{name}={value}");
             assert!(
@@ -319,6 +317,23 @@ mod tests {
                     .find(|l| l.starts_with(&format!("{name}=")))
                     .unwrap_or("(missing)")
             );
+        }
+    }
+
+    /// A temporary directory, removed when dropped (also when an assertion fails).
+    struct ScratchDir(std::path::PathBuf);
+
+    impl ScratchDir {
+        fn new() -> ScratchDir {
+            let dir = std::env::temp_dir().join(format!("tg-mosq-ffi-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            ScratchDir(dir)
+        }
+    }
+
+    impl Drop for ScratchDir {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.0).ok();
         }
     }
 
