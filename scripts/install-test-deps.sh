@@ -1,7 +1,9 @@
 #!/bin/sh
-# Installs the third-party MQTT clients the broker's integration tests drive: Debian's
-# mosquitto_pub / mosquitto_sub (apt) and Python's paho-mqtt (pip). Safe to run
-# repeatedly: each is installed only when missing. CI runs it first.
+# Installs the third-party software the integration tests drive: Debian's mosquitto_pub /
+# mosquitto_sub, Debian's mosquitto broker with the plugin headers it is built against
+# (mosquitto-dev, libmosquitto-dev, and libssl-dev for OpenSSL's libcrypto), all from apt, and
+# Python's paho-mqtt (pip). Safe to run repeatedly: each is installed only when missing. CI runs
+# it first.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -12,6 +14,16 @@ if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/nu
 else
     $SUDO apt-get update
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends mosquitto-clients
+fi
+# The mosquitto plugin (plugins/mosquitto): the broker that loads it in the tests, the plugin
+# headers its declarations are checked against, and libcrypto to link with.
+if [ -x /usr/sbin/mosquitto ] && [ -f /usr/include/mosquitto_broker.h ] \
+    && [ -f /usr/include/mosquitto_plugin.h ] && [ -f /usr/include/openssl/x509.h ]; then
+    echo "mosquitto and its plugin headers already installed: $(/usr/sbin/mosquitto -h 2>/dev/null | sed -n 1p)"
+else
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+        mosquitto mosquitto-dev libmosquitto-dev libssl-dev
 fi
 if python3 -c "import paho.mqtt.client" >/dev/null 2>&1; then
     echo "paho-mqtt already installed: $(python3 -c 'import paho.mqtt; print(paho.mqtt.__version__)')"

@@ -35,6 +35,8 @@ mod decisions;
 mod differential;
 #[cfg(feature = "runtime")]
 mod identity;
+#[cfg(feature = "runtime")]
+mod mosquitto_plugin;
 mod parse;
 #[cfg(feature = "runtime")]
 mod runtime;
