@@ -1,4 +1,8 @@
 //! The one integration-test binary: one module per pipeline stage.
+#[cfg(feature = "runtime")]
+mod authz_contract;
+#[cfg(feature = "runtime")]
+mod authz_harness;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
 mod broker_codec;
