@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the third-party MQTT clients the broker's integration tests drive: Debian's
-# mosquitto_pub / mosquitto_sub (apt) and Python's paho-mqtt (pip). Safe to run
-# repeatedly: each is installed only when missing. CI runs it first.
+# mosquitto_pub / mosquitto_sub (apt) and Python's paho-mqtt (pip); and Debian's
+# rabbitmq-server for the `topicguard authz` cluster test (scripts/install-rabbitmq.sh).
+# Safe to run repeatedly: each is installed only when missing. CI runs it first.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -29,3 +30,4 @@ else
         exit 1
     }
 fi
+"$(dirname "$0")/install-rabbitmq.sh"

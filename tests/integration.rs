@@ -3,6 +3,8 @@
 mod authz_contract;
 #[cfg(feature = "runtime")]
 mod authz_harness;
+#[cfg(feature = "runtime")]
+mod authz_rabbitmq;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
 mod broker_codec;
