@@ -409,3 +409,39 @@ pub(crate) fn log_denial(endpoint: &str, key: Option<&SessionKey>, why: &dyn fmt
         None => tracing::debug!(endpoint, "deny: {why}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Source;
+
+    fn coverage(rules: &str) -> (ReceiveCoverage, Vec<String>) {
+        let text = format!(
+            "identity a from anonymous {{\n  client \"a-{{+x}}\"\n}}\nidentity b from anonymous {{\n  client \"b-{{+x}}\"\n}}\n{rules}"
+        );
+        let policy = Policy::from_source(&Source::new("t.policy", text)).expect("policy");
+        let names = policy.checked.identities.iter().map(|d| d.name.clone());
+        let coverage = ReceiveCoverage::of(&policy.checked);
+        let uncovered = names
+            .enumerate()
+            .filter(|(i, _)| !coverage.covers(IdentityId(*i as u16)))
+            .map(|(_, n)| n)
+            .collect();
+        (coverage, uncovered)
+    }
+
+    #[test]
+    fn receive_is_carried_only_when_every_subscribe_rule_also_grants_it() {
+        let (_, uncovered) = coverage("allow a, b subscribe, receive \"t/#\"\n");
+        assert!(uncovered.is_empty());
+        let (_, uncovered) = coverage("allow a subscribe \"t/#\"\nallow a, b receive \"t/#\"\n");
+        assert_eq!(uncovered, ["a"], "a separate receive rule proves nothing");
+        let (c, uncovered) =
+            coverage("allow any subscribe, receive \"t/#\"\ndeny b receive \"t/secret\"\n");
+        assert_eq!(uncovered, ["b"], "a receive-only deny");
+        assert!(c.reasons[0].contains("t/secret"), "{:?}", c.reasons);
+        let (_, uncovered) =
+            coverage("allow any subscribe, receive \"t/#\"\ndeny b subscribe, receive \"t/x\"\n");
+        assert!(uncovered.is_empty());
+    }
+}
