@@ -7,8 +7,8 @@ wrk.body = os.getenv("TG_BODY")
 wrk.headers["Content-Type"] = os.getenv("TG_CONTENT_TYPE") or "application/x-www-form-urlencoded"
 
 function done(summary, latency, requests)
-   io.write(string.format("checks/s %.0f  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %d\n",
-      summary.requests / (summary.duration / 1e6),
+   io.write(string.format("requests %d  checks/s %.0f  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %d\n",
+      summary.requests, summary.requests / (summary.duration / 1e6),
       latency:percentile(50) / 1000, latency:percentile(99) / 1000,
       latency:percentile(99.9) / 1000,
       summary.errors.connect + summary.errors.read + summary.errors.write

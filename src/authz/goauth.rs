@@ -87,7 +87,7 @@ fn user(authz: &Authz, fields: &Fields<'_>, now: u64) -> Answer {
 
 fn superuser(fields: &Fields<'_>) -> Answer {
     fields.key("username")?;
-    let denial = Denial::Credential("topicguard has no superusers".into());
+    let denial = Denial::NotNeeded("superuser (topicguard has none)".into());
     Ok(Err((None, denial)))
 }
 

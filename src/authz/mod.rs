@@ -75,6 +75,8 @@ pub enum Denial {
     /// Subscribe is allowed, but receive on every matching topic is not proved and the
     /// broker never checks deliveries.
     ReceiveNotCarried,
+    /// Something no MQTT client of a session needs (another queue, a superuser, ...).
+    NotNeeded(String),
 }
 
 impl fmt::Display for Denial {
@@ -85,6 +87,7 @@ impl fmt::Display for Denial {
             Denial::Credential(why) => write!(f, "credential refused: {why}"),
             Denial::Connect(why) => write!(f, "connect not allowed: {why}"),
             Denial::Decision(d) => write!(f, "{} ({})", d.verdict, d.reason),
+            Denial::NotNeeded(what) => write!(f, "not needed by an MQTT client: {what}"),
             Denial::ReceiveNotCarried => f.write_str(
                 "the policy does not prove receive for every topic of this filter, and this broker never checks deliveries",
             ),

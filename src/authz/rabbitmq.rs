@@ -126,10 +126,7 @@ fn resource(authz: &Authz, fields: &Fields<'_>, now: u64) -> Answer {
         _ => false,
     };
     if !own {
-        let denial = Denial::Credential(format!(
-            "{permission} on `{}` is not something an MQTT connection needs",
-            name.escape_debug()
-        ));
+        let denial = Denial::NotNeeded(format!("{permission} on `{}`", name.escape_debug()));
         return Ok(Err((Some(key), denial)));
     }
     Ok(authz.has_session(&key, now).map_err(|d| (Some(key), d)))
@@ -159,7 +156,7 @@ fn topic(authz: &Authz, fields: &Fields<'_>, now: u64) -> Answer {
     let permission = permission(fields)?;
     let routing_key = fields.require("routing_key")?;
     if fields.require("resource")? != "topic" || fields.require("name")? != MQTT_EXCHANGE {
-        let denial = Denial::Credential("only topics of amq.topic are MQTT topics".into());
+        let denial = Denial::NotNeeded("a topic outside amq.topic".into());
         return Ok(Err((Some(key), denial)));
     }
     let topic = routing_key_to_topic(routing_key);
@@ -173,7 +170,7 @@ fn topic(authz: &Authz, fields: &Fields<'_>, now: u64) -> Answer {
             delivery: Delivery::Unchecked,
         },
         _ => {
-            let denial = Denial::Credential("configure on a topic is never needed".into());
+            let denial = Denial::NotNeeded("configure on a topic".into());
             return Ok(Err((Some(key), denial)));
         }
     };
