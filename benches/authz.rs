@@ -1,7 +1,8 @@
 //! What one `topicguard authz` check costs inside the process, to decide whether a decision
 //! cache could pay: the engine's decision alone, the session lookup around it, and the
 //! whole RabbitMQ topic handler (form parsing, routing-key translation, lookup, decision).
-//! The HTTP exchange around it is measured with wrk by scripts/bench-authz.
+//! The HTTP exchange around it is measured with wrk by scripts/bench-authz. Before timing,
+//! it prints what a session costs in memory (resident growth over 20,000 logins).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -32,13 +33,14 @@ fn bench(c: &mut Criterion) {
         jwt: Some(JwtKeys::new(Arc::new(KeyStore::fixed(keys)))),
         ..CredentialConfig::default()
     };
-    let authz = Authz::new(&policy, credentials, 1000).expect("authz");
+    let authz = Authz::new(&policy, credentials, 100_000).expect("authz");
     let now = dev::unix_now();
     let token = signer.sign(&dev::default_claims(now, "J1")).expect("token");
     let key = SessionKey::new(BrokerKind::RabbitMq, "app", CLIENT, "/");
     authz
         .authenticate(key.clone(), &token, now)
         .expect("authenticated");
+    memory_per_session(&authz, &signer, now);
     let engine = authz.loaded().engine.clone();
     let identity = Identity::asserted("mobile", [("pid", "P1"), ("aid", "A1"), ("jti", "J1")]);
     let session = engine.bind(&identity, CLIENT);
@@ -76,6 +78,38 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Resident memory growth per stored session, printed (not timed).
+fn memory_per_session(authz: &Authz, signer: &DevSigner, now: u64) {
+    const SESSIONS: usize = 20_000;
+    let tokens: Vec<(String, String)> = (0..SESSIONS)
+        .map(|i| {
+            let jti = format!("J{i}");
+            let client = format!("xfi:P1_A1:clt:{jti}");
+            let token = signer.sign(&dev::default_claims(now, &jti)).expect("token");
+            (client, token)
+        })
+        .collect();
+    let before = resident_bytes();
+    for (client, token) in &tokens {
+        let key = SessionKey::new(BrokerKind::RabbitMq, "app", client, "/");
+        authz.authenticate(key, token, now).expect("login");
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    println!(
+        "memory: {} sessions held, resident memory grew {:.1} MB, {} bytes per session",
+        authz.sessions().len(),
+        grown as f64 / 1e6,
+        grown / SESSIONS as u64
+    );
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
 }
 
 criterion_group!(benches, bench);
