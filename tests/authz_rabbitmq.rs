@@ -470,6 +470,11 @@ fn a_two_node_rabbitmq_cluster_decides_the_xfinity_flow_alike_on_both_nodes() {
         assert_ne!(code, 0, "node {node}: cross-account publish:\n{out}");
         let (code, out) = cluster.publish(node, MOBILE_A, &token_a, REQUEST_A, "own");
         assert_eq!(code, 0, "node {node}: own publish:\n{out}");
+        // RabbitMQ 3.10 routes a `.` as a level separator: `r.1` would be delivered as
+        // `r/1`, one level more than `{+rid}`, so the publish is refused.
+        let dotted = "c/xfi/P1_A1/lights/xfi:P1_A1:clt:J1/r.1";
+        let (code, out) = cluster.publish(node, MOBILE_A, &token_a, dotted, "dotted");
+        assert_ne!(code, 0, "node {node}: a dotted request id:\n{out}");
         // An allowed subscription is granted on both nodes.
         let (_, out) = cluster.try_subscribe(node, MOBILE_A, &token_a, RESPONSES_A);
         assert!(
