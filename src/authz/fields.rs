@@ -4,15 +4,19 @@
 //! either. [`Fields::parse`] reads both into one flat list of strings and refuses what a
 //! lenient parser would silently reinterpret: invalid UTF-8 (never replaced by U+FFFD, so
 //! two different byte strings can never become the same client id), malformed `%` escapes,
-//! a field given twice (which of the two would count?), nested JSON values, and bodies
-//! whose media type is neither. Linear in the body; allocation bounded by it. This module
-//! never decides anything: a [`FieldError`] becomes a 4xx with a deny.
+//! a field given twice (which of the two would count?), more than [`MAX_FIELDS`] fields,
+//! nested JSON values, and bodies whose media type is neither. Linear in the body;
+//! allocation bounded by it. This module never decides anything: a [`FieldError`] becomes
+//! a 4xx with a deny.
 
 use std::borrow::Cow;
 use std::fmt;
 
 /// The longest value accepted for a field that keys a session (username, client id, vhost).
 pub const MAX_KEY_FIELD_BYTES: usize = 1024;
+/// The most fields a request may have (RabbitMQ sends at most ten): keeps the duplicate
+/// check, which compares each name with the ones before it, linear in the body.
+pub const MAX_FIELDS: usize = 32;
 
 /// Why a request's fields could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +31,8 @@ pub enum FieldError {
     BadJson(String),
     #[error("field `{0}` is given more than once")]
     Duplicate(String),
+    #[error("more than {MAX_FIELDS} fields")]
+    TooMany,
     #[error("required field `{0}` is missing")]
     Missing(&'static str),
     #[error("field `{0}` is empty")]
@@ -112,6 +118,9 @@ impl<'a> Fields<'a> {
     }
 
     fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) -> Result<(), FieldError> {
+        if self.pairs.len() >= MAX_FIELDS {
+            return Err(FieldError::TooMany);
+        }
         if self.pairs.iter().any(|(n, _)| *n == name) {
             return Err(FieldError::Duplicate(name.into_owned()));
         }
@@ -303,6 +312,19 @@ mod tests {
             Err(FieldError::ContentType(..))
         ));
         assert!(Fields::parse(Some("text/plain"), b"a=1", Encoding::Form).is_err());
+    }
+
+    #[test]
+    fn the_number_of_fields_is_bounded() {
+        let many: Vec<String> = (0..=MAX_FIELDS).map(|i| format!("f{i}=x")).collect();
+        assert_eq!(
+            Fields::form(many.join("&").as_bytes()),
+            Err(FieldError::TooMany)
+        );
+        assert!(Fields::form(many[..MAX_FIELDS].join("&").as_bytes()).is_ok());
+        let json: Vec<String> = (0..=MAX_FIELDS).map(|i| format!("\"f{i}\":1")).collect();
+        let body = format!("{{{}}}", json.join(","));
+        assert_eq!(Fields::json(body.as_bytes()), Err(FieldError::TooMany));
     }
 
     #[test]
