@@ -7,7 +7,7 @@
 //!
 //! Limits: a body over [`MAX_BODY_BYTES`] is refused with 413 before it is read whole
 //! (declared `Content-Length`) or as soon as it passes the limit (chunked); headers must
-//! arrive within [`HEADER_TIMEOUT`]; at most [`MAX_CONNECTIONS`] connections are served at
+//! arrive within [`HEADER_TIMEOUT`] (also the keep-alive idle timeout); at most [`MAX_CONNECTIONS`] connections are served at
 //! once (more are closed at accept). Unknown paths get 404, other methods 405; every
 //! answer that is not an allow says `deny` in its protocol's words. Handlers are
 //! synchronous and never block: a decision holds one shard lock for under a microsecond.
@@ -32,8 +32,11 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Connections served at once; brokers keep a small pool each.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// How long a request's headers may take to arrive.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request's headers may take to arrive. hyper also applies it to a keep-alive
+/// connection waiting for its next request, so it is the idle timeout too: longer than the
+/// brokers' own pool idle timeouts (Erlang httpc 120 s, Go 90 s), so that they, not this
+/// server, close idle connections and a request never races a server-side close.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What a path names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
