@@ -5,6 +5,8 @@ mod authz_contract;
 mod authz_harness;
 #[cfg(feature = "runtime")]
 mod authz_rabbitmq;
+#[cfg(feature = "runtime")]
+mod authz_sessions;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
 mod broker_codec;
