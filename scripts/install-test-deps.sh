@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the third-party software the integration tests drive: Debian's mosquitto_pub /
 # mosquitto_sub, Debian's mosquitto broker with the plugin headers it is built against
-# (mosquitto-dev, libmosquitto-dev, and libssl-dev for OpenSSL's libcrypto), all from apt, and
-# Python's paho-mqtt (pip). Safe to run repeatedly: each is installed only when missing. CI runs
-# it first.
+# (mosquitto-dev, libmosquitto-dev, and libssl-dev for OpenSSL's libcrypto), all from apt,
+# Python's paho-mqtt (pip), and Debian's rabbitmq-server for the `topicguard authz` cluster
+# test (scripts/install-rabbitmq.sh). Safe to run repeatedly: each is installed only when
+# missing. CI runs it first.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -41,3 +42,4 @@ else
         exit 1
     }
 fi
+"$(dirname "$0")/install-rabbitmq.sh"

@@ -12,11 +12,14 @@
 //!
 //! [`decide::reference`] is a small interpreter over the checked rules that the compiled
 //! automaton is tested against. [`identity`] turns verified credentials into attributes;
-//! it is the only way attributes reach a decision.
+//! it is the only way attributes reach a decision. [`broker`] enforces decisions in the
+//! reference broker; [`authz`] serves them over HTTP to RabbitMQ, EMQX and mosquitto-go-auth.
 
 #![forbid(unsafe_code)]
 
 pub mod ast;
+#[cfg(feature = "runtime")]
+pub mod authz;
 pub mod automaton;
 #[cfg(feature = "runtime")]
 pub mod broker;

@@ -1,4 +1,12 @@
 //! The one integration-test binary: one module per pipeline stage.
+#[cfg(feature = "runtime")]
+mod authz_contract;
+#[cfg(feature = "runtime")]
+mod authz_harness;
+#[cfg(feature = "runtime")]
+mod authz_rabbitmq;
+#[cfg(feature = "runtime")]
+mod authz_sessions;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
 mod broker_codec;

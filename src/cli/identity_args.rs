@@ -14,7 +14,7 @@
 use super::output::CliError;
 use crate::check::Checked;
 use crate::identity::Identity;
-use crate::identity::anchors::{self, TrustFiles};
+use crate::identity::anchors::{self, AnchorFiles, TrustFiles};
 use crate::identity::files::{self, FileCredentialError};
 use crate::identity::select::Verified;
 use crate::testcases::{ClientIdError, default_client_id};
@@ -155,18 +155,13 @@ impl IdentityArgs {
 
     /// The anchor files the options name.
     fn trust_files(&self) -> Result<TrustFiles, CliError> {
-        let mut trust = TrustFiles::default();
-        trust.default.jwks.clone_from(&self.jwks);
-        trust.default.cas.clone_from(&self.ca);
-        trust.default.crls.clone_from(&self.crl);
-        let usage = |e: anchors::AnchorError| CliError::Usage(e.to_string());
-        for (label, file) in &self.trust {
-            trust.add_trust(label, file).map_err(usage)?;
-        }
-        for (label, file) in &self.trust_crl {
-            trust.add_crl(label, file).map_err(usage)?;
-        }
-        Ok(trust)
+        let default = AnchorFiles {
+            jwks: self.jwks.clone(),
+            cas: self.ca.clone(),
+            crls: self.crl.clone(),
+        };
+        TrustFiles::from_flags(default, &self.trust, &self.trust_crl)
+            .map_err(|e| CliError::Usage(e.to_string()))
     }
 }
 

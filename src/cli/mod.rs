@@ -5,6 +5,7 @@
 //! global `--format text|json` applies to every command. This module must never hold a
 //! command's logic; it only parses arguments and calls the command.
 
+mod authz;
 mod bench;
 mod check;
 mod compile;
@@ -100,6 +101,15 @@ pub enum Command {
     ///
     /// Example: topicguard serve --config topicguard.example.toml
     Serve(serve::ServeArgs),
+    /// Serve authorization over HTTP to clustered brokers: RabbitMQ's HTTP auth backend
+    /// (POST /rabbitmq/{user,vhost,resource,topic}), EMQX 5's HTTP authentication and
+    /// authorization (/emqx/{authn,authz}) and mosquitto-go-auth's HTTP backend
+    /// (/goauth/{user,superuser,acl}); GET /healthz. The CONNECT password is a JWT; each
+    /// broker node runs its own instance (see docs/deployment.md).
+    ///
+    /// Example: topicguard authz --policy policies/xfinity.policy --listen 127.0.0.1:8089
+    /// --jwks jwks.json
+    Authz(authz::AuthzArgs),
     /// Load-test an MQTT broker on a loopback address: N publishers and M subscribers at
     /// QoS 0 or 1, reporting messages/s and latency percentiles; or connects/s
     /// (--connects N); or hold N idle connections (--idle N) while memory is measured.
@@ -131,6 +141,7 @@ pub fn run_cli(cli: Cli) -> Exit {
         Command::Mobile(args) => mobile::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args, out),
+        Command::Authz(args) => authz::run(args, out),
         Command::Bench(args) => bench::run(args),
     }
 }

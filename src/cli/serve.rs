@@ -14,7 +14,7 @@ use crate::broker::listener::tls::{self, ClientCertificates};
 use crate::broker::listener::{Listener, Protocol, serve_listeners};
 use crate::broker::reload::PolicyReloader;
 use crate::broker::state::Broker;
-use crate::identity::anchors::TrustFiles;
+use crate::identity::anchors::{AnchorFiles, TrustFiles};
 use crate::identity::select::CredentialConfig;
 use crate::identity::x509::TrustStore;
 use crate::{Engine, Policy};
@@ -159,17 +159,8 @@ fn listen_flags(args: &ServeArgs) -> Result<Vec<ListenerConfig>, CliError> {
 /// The anchor files of the configuration, with the labels the flags name replaced.
 fn trust_files(args: &ServeArgs, config: &ServeConfig) -> Result<TrustFiles, CliError> {
     let mut trust = config.trust_files();
-    let mut from_flags = TrustFiles::default();
-    for (label, file) in &args.trust {
-        from_flags
-            .add_trust(label, file)
-            .map_err(|e| usage(e.to_string()))?;
-    }
-    for (label, file) in &args.trust_crl {
-        from_flags
-            .add_crl(label, file)
-            .map_err(|e| usage(e.to_string()))?;
-    }
+    let from_flags = TrustFiles::from_flags(AnchorFiles::default(), &args.trust, &args.trust_crl)
+        .map_err(|e| usage(e.to_string()))?;
     for (label, files) in from_flags.labels {
         trust.labels.insert(label, files);
     }

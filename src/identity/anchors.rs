@@ -139,6 +139,26 @@ impl TrustFiles {
         Ok(())
     }
 
+    /// The anchors command-line flags describe: the default files (`--jwks`, `--ca`,
+    /// `--crl`) and `--trust LABEL=FILE` / `--trust-crl LABEL=FILE` mappings.
+    pub fn from_flags(
+        default: AnchorFiles,
+        trust: &[(String, PathBuf)],
+        trust_crl: &[(String, PathBuf)],
+    ) -> Result<TrustFiles, AnchorError> {
+        let mut files = TrustFiles {
+            default,
+            labels: BTreeMap::new(),
+        };
+        for (label, file) in trust {
+            files.add_trust(label, file)?;
+        }
+        for (label, file) in trust_crl {
+            files.add_crl(label, file)?;
+        }
+        Ok(files)
+    }
+
     /// Whether no anchor at all is configured.
     pub fn is_empty(&self) -> bool {
         self.default.is_empty() && self.labels.values().all(AnchorFiles::is_empty)
