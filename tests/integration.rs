@@ -1,6 +1,10 @@
 //! The one integration-test binary: one module per pipeline stage.
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
+mod broker_backpressure;
+#[cfg(feature = "runtime")]
+mod broker_burst;
+#[cfg(feature = "runtime")]
 mod broker_codec;
 #[cfg(feature = "runtime")]
 mod broker_harness;

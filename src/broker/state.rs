@@ -1,24 +1,59 @@
 //! The state all connections share, behind a narrow interface (the mini-redis `Db`).
 //!
 //! [`Broker`] owns the router, the session slots and the retained store. Connections call
-//! [`Broker::publish`], [`Broker::subscribe`], [`Broker::attach`], [`Broker::detach`] and
-//! never touch the tables directly. Lock order, to stay deadlock-free: the sessions map,
+//! [`Broker::admit`], [`Broker::publish`], [`Broker::subscribe`], [`Broker::attach`],
+//! [`Broker::detach`] and never touch the tables directly. A client's QoS 1/2 PUBLISH goes
+//! through [`Broker::admit`]: it is queued for every matching session only if each of
+//! their queues has room, all or nothing, so an acknowledged message is never dropped and
+//! a refused one was delivered to nobody; messages the broker originates (wills, shadow
+//! responses) go through [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
 //! then a slot's live marker, then a slot's state, then the router or retained store;
 //! no lock is held across an `.await`. This module must never decide authorization: the
 //! connection asks the policy before calling in, and again for each delivery.
 
 use crate::broker::auth::Authenticator;
 use crate::broker::authorize::SharedEngine;
+use crate::broker::codec::QoS;
 use crate::broker::config::BrokerConfig;
 use crate::broker::message::{Delivery, Message};
 use crate::broker::retained::{RetainedStore, Stored};
-use crate::broker::router::{ClientKey, Entry, Router};
-use crate::broker::session::{Enqueued, SessionSlot};
+use crate::broker::router::{ClientKey, Entry, Route, Router};
+use crate::broker::session::{Enqueued, Offer, SessionSlot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// The outcome of [`Broker::admit`].
+pub enum Admission {
+    /// Queued for this many sessions (zero if nobody subscribes).
+    Queued(usize),
+    /// Nothing queued: this online session's queue is full. Wait for room
+    /// ([`SessionSlot::wait_for_room`]) and try again.
+    Wait(Arc<SessionSlot>),
+    /// Nothing queued: this offline session's queue is full, and cannot drain until its
+    /// client returns.
+    Refuse(Arc<SessionSlot>),
+}
+
+/// One session a message goes to, and what it gets.
+struct Target {
+    slot: Arc<SessionSlot>,
+    delivery: Delivery,
+}
+
+impl Target {
+    fn new(message: &Arc<Message>, route: Route, slot: Arc<SessionSlot>) -> Target {
+        let delivery = Delivery {
+            message: message.clone(),
+            qos: message.qos.min(route.qos),
+            retain: route.retain_as_published && message.retain,
+            subscription_ids: route.subscription_ids,
+        };
+        Target { slot, delivery }
+    }
+}
 
 /// The shared broker state.
 pub struct Broker {
@@ -79,16 +114,74 @@ impl Broker {
         lock(&self.sessions).len()
     }
 
-    /// Routes an authorized message to every matching subscriber's queue. Returns the
-    /// number of subscribers it was offered to.
+    /// Routes an authorized client message, all or nothing: if a matching session's queue
+    /// is full (for a QoS 1/2 delivery), nothing is queued and the answer names it. The
+    /// retained store is updated only when the message is queued.
+    pub fn admit(&self, message: &Arc<Message>) -> Admission {
+        let targets = self.targets(message);
+        let max = self.config.max_queued_messages;
+        for target in targets.iter().filter(|t| t.delivery.qos != QoS::AtMostOnce) {
+            let state = target.slot.state();
+            if state.is_full(max) {
+                let slot = target.slot.clone();
+                return match state.online {
+                    true => Admission::Wait(slot),
+                    false => Admission::Refuse(slot),
+                };
+            }
+        }
+        if message.retain {
+            self.retain(message);
+        }
+        let queued = targets
+            .into_iter()
+            .filter(|target| self.enqueue(target, Offer::Admitted))
+            .count();
+        Admission::Queued(queued)
+    }
+
+    /// Routes a message the broker originates (a will, a shadow response), best effort: a
+    /// full queue drops it, counted. Returns the number of sessions that queued it.
     pub fn publish(&self, message: &Arc<Message>) -> usize {
+        let targets = self.targets(message);
+        targets
+            .iter()
+            .filter(|target| self.enqueue(target, Offer::BestEffort))
+            .count()
+    }
+
+    /// Queues one delivery; counts and logs (throttled) a drop.
+    fn enqueue(&self, target: &Target, offer: Offer) -> bool {
+        let max = self.config.max_queued_messages;
+        let metrics = self.config.observer.metrics();
+        match target.slot.deliver(target.delivery.clone(), max, offer) {
+            Enqueued::Queued => true,
+            Enqueued::NoSession => false,
+            Enqueued::DroppedOffline => {
+                metrics.dropped_offline();
+                false
+            }
+            Enqueued::DroppedFull => {
+                metrics.dropped_queue_full();
+                let dropped = target.slot.state().dropped;
+                if dropped == 1 || dropped % 1000 == 0 {
+                    tracing::warn!(client = %target.slot.client_id, dropped, "queue full: dropped a QoS 0 or broker-originated message");
+                }
+                false
+            }
+        }
+    }
+
+    /// The sessions a message goes to and what each gets: one per ordinary route (No
+    /// Local applied), one per shared group (the first member that can take it).
+    fn targets(&self, message: &Arc<Message>) -> Vec<Target> {
         let routes = self
             .router
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .route(&message.topic);
         if routes.is_empty() {
-            return 0;
+            return Vec::new();
         }
         let slots: Vec<Option<Arc<SessionSlot>>> = {
             let sessions = lock(&self.sessions);
@@ -97,29 +190,57 @@ impl Broker {
                 .map(|r| sessions.get(&r.client).cloned())
                 .collect()
         };
-        let mut offered = 0;
-        for (route, slot) in routes.into_iter().zip(slots) {
-            let Some(slot) = slot else { continue };
-            let own = message.publisher.as_ref() == Some(&route.client);
-            if own && !route.shared && self.no_local(&slot, &message.topic) {
-                continue;
-            }
-            let delivery = Delivery {
-                message: message.clone(),
-                qos: message.qos.min(route.qos),
-                retain: route.retain_as_published && message.retain,
-                subscription_ids: route.subscription_ids,
-            };
-            if slot.deliver(delivery, self.config.max_queued_messages) == Enqueued::DroppedOldest {
-                self.config.observer.metrics().dropped_queue_full();
-                let dropped = slot.state().dropped;
-                if dropped == 1 || dropped % 1000 == 0 {
-                    tracing::warn!(client = %slot.client_id, dropped, "queue full: dropped the oldest message");
+        let mut targets = Vec::with_capacity(routes.len());
+        let mut candidates = routes.into_iter().zip(slots).peekable();
+        while let Some((route, slot)) = candidates.next() {
+            let Some(group) = route.group else {
+                let own = message.publisher.as_ref() == Some(&route.client);
+                match slot {
+                    Some(slot) if !(own && self.no_local(&slot, &message.topic)) => {
+                        targets.push(Target::new(message, route, slot));
+                    }
+                    _ => {}
                 }
+                continue;
+            };
+            let mut members = vec![(route, slot)];
+            while let Some(member) = candidates.next_if(|(r, _)| r.group == Some(group)) {
+                members.push(member);
             }
-            offered += 1;
+            if let Some(target) = self.pick_member(message, members) {
+                targets.push(target);
+            }
         }
-        offered
+        targets
+    }
+
+    /// The shared-group member to deliver to: the first (round-robin order) that is online
+    /// with room, else the first with room, else the round-robin pick.
+    fn pick_member(
+        &self,
+        message: &Arc<Message>,
+        members: Vec<(Route, Option<Arc<SessionSlot>>)>,
+    ) -> Option<Target> {
+        let max = self.config.max_queued_messages;
+        let present: Vec<(Route, Arc<SessionSlot>)> = members
+            .into_iter()
+            .filter_map(|(route, slot)| Some((route, slot?)))
+            .collect();
+        let rank = |slot: &SessionSlot| {
+            let state = slot.state();
+            match (state.online, state.is_full(max)) {
+                (true, false) => 0,
+                (false, false) => 1,
+                _ => 2,
+            }
+        };
+        let best = present
+            .iter()
+            .enumerate()
+            .min_by_key(|(index, (_, slot))| (rank(slot), *index))
+            .map(|(index, _)| index)?;
+        let (route, slot) = present.into_iter().nth(best)?;
+        Some(Target::new(message, route, slot))
     }
 
     /// True if any of the client's matching non-shared subscriptions sets No Local.
@@ -210,6 +331,7 @@ impl Broker {
             state.generation += 1;
             present
         };
+        slot.wake_room_waiters();
         slot.set_live(connection, kick);
         drop(guard);
         slot.attaching.fetch_sub(1, Ordering::AcqRel);
@@ -241,6 +363,8 @@ impl Broker {
             (state.expiry, state.generation)
         };
         slot.release(connection);
+        // Publishers waiting for this queue re-check: it is now offline (or gone).
+        slot.wake_room_waiters();
         if expiry == 0 {
             self.remove_if_idle(slot);
         } else if expiry != u32::MAX {
@@ -263,6 +387,7 @@ impl Broker {
                 }
                 broker.unroute(&slot.client_id, state.clear());
             }
+            slot.wake_room_waiters();
             tracing::debug!(client = %slot.client_id, "session expired");
             broker.remove_if_idle(&slot);
         });

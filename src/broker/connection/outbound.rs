@@ -21,14 +21,24 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    /// The next queued delivery the in-flight window allows.
+    /// The next queued delivery the in-flight window allows. Taking one is progress (see
+    /// the stall rule in `flow`) and may make room a publisher is waiting for.
     fn take_next(&mut self) -> Option<Delivery> {
-        let mut state = self.slot.state();
-        let front = state.queue.front()?;
-        if front.qos != QoS::AtMostOnce && state.outgoing.len() >= self.inflight_limit {
-            return None;
+        let max = self.broker.config.max_queued_messages;
+        let (delivery, room) = {
+            let mut state = self.slot.state();
+            let front = state.queue.front()?;
+            if front.qos != QoS::AtMostOnce && state.outgoing.len() >= self.inflight_limit {
+                return None;
+            }
+            let delivery = state.queue.pop_front();
+            (delivery, !state.is_full(max))
+        };
+        self.flow.progressed();
+        if room {
+            self.slot.wake_room_waiters();
         }
-        state.queue.pop_front()
+        delivery
     }
 
     /// Whether this client may receive the delivery now.
