@@ -1,17 +1,20 @@
 #!/bin/sh
-# Installs the third-party MQTT clients the broker's integration tests drive: Debian's
-# mosquitto_pub / mosquitto_sub (apt) and Python's paho-mqtt (pip). Safe to run
-# repeatedly: each is installed only when missing. CI runs it first.
+# Installs the third-party MQTT software the broker's integration tests drive: Debian's
+# mosquitto_pub / mosquitto_sub and the mosquitto broker (apt; the load tool's tests run
+# it as a reference) and Python's paho-mqtt (pip). Safe to run repeatedly: each is
+# installed only when missing. CI runs it first.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
-if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
-    echo "mosquitto-clients already installed: $(mosquitto_pub --help 2>/dev/null | sed -n 2p)"
+if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 \
+    && { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; }; then
+    echo "mosquitto and its clients already installed: $(mosquitto_pub --help 2>/dev/null | sed -n 2p)"
 else
     $SUDO apt-get update
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends mosquitto-clients
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+        mosquitto mosquitto-clients
 fi
 if python3 -c "import paho.mqtt.client" >/dev/null 2>&1; then
     echo "paho-mqtt already installed: $(python3 -c 'import paho.mqtt; print(paho.mqtt.__version__)')"

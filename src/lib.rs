@@ -12,7 +12,8 @@
 //!
 //! [`decide::reference`] is a small interpreter over the checked rules that the compiled
 //! automaton is tested against. [`identity`] turns verified credentials into attributes;
-//! it is the only way attributes reach a decision.
+//! it is the only way attributes reach a decision. `broker`, `runtime`, `load` (a load
+//! generator for MQTT brokers) and `cli` need the `runtime` feature.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,8 @@ pub mod decide;
 pub mod diagnostic;
 pub mod fmt;
 pub mod identity;
+#[cfg(feature = "runtime")]
+pub mod load;
 pub mod parse;
 pub mod policy;
 #[cfg(feature = "runtime")]

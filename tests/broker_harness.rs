@@ -400,13 +400,15 @@ pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 // ---- mosquitto clients ----------------------------------------------------------------
 
 /// The path of a mosquitto client binary; fails the test (never skips) if it is missing.
+/// The broker itself (`mosquitto`) lives in /usr/sbin, which is not always on PATH.
 pub fn mosquitto(binary: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
         .map(|dir| dir.join(binary))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| {
-            panic!("`{binary}` is not installed: run scripts/install-test-deps.sh (apt-get install mosquitto-clients)")
+            panic!("`{binary}` is not installed: run scripts/install-test-deps.sh (apt-get install mosquitto mosquitto-clients)")
         })
 }
 

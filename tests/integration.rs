@@ -5,11 +5,15 @@ mod broker_backpressure;
 #[cfg(feature = "runtime")]
 mod broker_burst;
 #[cfg(feature = "runtime")]
+mod broker_churn;
+#[cfg(feature = "runtime")]
 mod broker_codec;
 #[cfg(feature = "runtime")]
 mod broker_harness;
 #[cfg(feature = "runtime")]
 mod broker_jwt;
+#[cfg(feature = "runtime")]
+mod broker_load;
 #[cfg(feature = "runtime")]
 mod broker_mosquitto;
 #[cfg(feature = "runtime")]

@@ -70,6 +70,9 @@ pub struct Broker {
     pub shadows: crate::broker::shadow::ShadowService,
 }
 
+/// Session-map capacity always kept (below it, shrinking is not worth a rehash).
+const SESSIONS_KEPT_CAPACITY: usize = 1024;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -394,6 +397,8 @@ impl Broker {
     }
 
     /// Forgets a slot that has no session, no live connection and no attach in progress.
+    /// The map gives back its capacity once it is mostly empty, so a burst of clients
+    /// does not leave its size behind (rehashing then costs O(len), amortized O(1)).
     fn remove_if_idle(&self, slot: &Arc<SessionSlot>) {
         let mut sessions = lock(&self.sessions);
         let same = sessions
@@ -401,6 +406,10 @@ impl Broker {
             .is_some_and(|s| Arc::ptr_eq(s, slot));
         if same && slot.attaching() == 0 && !slot.is_live() && !slot.state().exists {
             sessions.remove(&slot.client_id);
+            let len = sessions.len();
+            if sessions.capacity() > SESSIONS_KEPT_CAPACITY && len * 4 < sessions.capacity() {
+                sessions.shrink_to(len * 2);
+            }
         }
     }
 

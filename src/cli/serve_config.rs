@@ -165,7 +165,8 @@ impl Limits {
         );
         set(
             &mut c.stalled_subscriber_timeout,
-            self.stalled_subscriber_timeout_secs.map(Duration::from_secs),
+            self.stalled_subscriber_timeout_secs
+                .map(Duration::from_secs),
         );
         set(&mut c.max_topic_levels, self.max_topic_levels);
         set(&mut c.topic_alias_maximum, self.topic_alias_maximum);
