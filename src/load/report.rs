@@ -58,6 +58,9 @@ pub struct Figures {
     pub p99: f64,
     pub max: f64,
     pub tally: Tally,
+    /// Messages received per second of broker CPU (if the broker's CPU was measured): the
+    /// figure that compares brokers even when other processes took the cores.
+    pub per_broker_cpu_second: Option<f64>,
     /// Publishers and subscribers that stopped early, with why.
     pub errors: Vec<String>,
 }
@@ -192,8 +195,24 @@ impl Summary {
             p99: ms(latency.percentile(99.0)),
             max: ms(latency.max()),
             tally: tally(&self.publishers, &self.subscribers),
+            per_broker_cpu_second: self
+                .broker_cpu_seconds()
+                .map(|s| received as f64 / s.max(1e-9)),
             errors,
         }
+    }
+
+    /// CPU seconds the broker used, as measured by the process that ran the subscribers
+    /// (or any that measured it).
+    fn broker_cpu_seconds(&self) -> Option<f64> {
+        let measured = |p: &&ProcessUse| p.cpu.broker.is_some();
+        let process = self
+            .processes
+            .iter()
+            .filter(measured)
+            .find(|p| p.role != "publish")
+            .or_else(|| self.processes.iter().find(measured))?;
+        Some(process.cpu.broker? * process.cpu.wall_seconds)
     }
 
     /// Whether the broker lost a message it had acknowledged, or delivered one it refused.
@@ -255,6 +274,12 @@ impl Summary {
         for process in &self.processes {
             let _ = writeln!(out, "cpu      {}", cpu_line(process));
         }
+        if let Some(rate) = f.per_broker_cpu_second {
+            let _ = writeln!(
+                out,
+                "broker   {rate:.0} messages received per broker CPU-second"
+            );
+        }
         for error in &f.errors {
             let _ = writeln!(out, "stopped  {error}");
         }
@@ -272,8 +297,13 @@ impl Summary {
             .iter()
             .filter_map(|p| p.cpu.broker)
             .reduce(f64::max);
+        let others = self
+            .processes
+            .iter()
+            .filter_map(|p| p.cpu.others())
+            .reduce(f64::min);
         format!(
-            "RESULT mode=throughput qos={} mqtt={} window={} rate={} publishers={} subscribers={} sent={} acked={} refused={} received={} send_rate={:.0} receive_rate={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} acked_lost={} unacked_lost={} refused_undelivered={} refused_delivered={} duplicates={} reordered={} unexpected={} tool_cpu={tool:.2} tool_cores={cores} tool_limited={} broker_cpu={} errors={}",
+            "RESULT mode=throughput qos={} mqtt={} window={} rate={} publishers={} subscribers={} sent={} acked={} refused={} received={} send_rate={:.0} receive_rate={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} acked_lost={} unacked_lost={} refused_undelivered={} refused_delivered={} duplicates={} reordered={} unexpected={} tool_cpu={tool:.2} tool_cores={cores} tool_limited={} broker_cpu={} others_cpu={} per_broker_cpu_s={} errors={}",
             self.qos,
             self.mqtt,
             self.window,
@@ -299,6 +329,9 @@ impl Summary {
             t.unexpected,
             if limited { "yes" } else { "no" },
             broker.map_or("-".to_string(), |b| format!("{b:.2}")),
+            others.map_or("-".to_string(), |o| format!("{o:.2}")),
+            f.per_broker_cpu_second
+                .map_or("-".to_string(), |r| format!("{r:.0}")),
             f.errors.len()
         )
     }
@@ -321,8 +354,15 @@ fn cpu_line(process: &ProcessUse) -> String {
     let broker = cpu
         .broker
         .map_or(String::new(), |b| format!("; broker {b:.2} core(s)"));
+    let machine = match (cpu.machine, cpu.others()) {
+        (Some(busy), Some(others)) => format!(
+            "; machine {busy:.2} of {} cores busy, {others:.2} by other processes",
+            cpu.machine_cores
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{}: tool {tool}{broker} over {:.2} s{verdict}",
+        "{}: tool {tool}{broker}{machine} over {:.2} s{verdict}",
         process.role, cpu.wall_seconds
     )
 }
@@ -339,7 +379,9 @@ mod tests {
             wall_seconds: 1.0,
             tool: Some(0.5),
             tool_cores: 1,
-            broker: None,
+            broker: Some(0.5),
+            machine: Some(1.5),
+            machine_cores: 2,
         };
         let processes = vec![ProcessUse {
             role: format!("{role:?}"),
@@ -390,6 +432,7 @@ mod tests {
             "{result}"
         );
         assert!(result.contains(" acked_lost=1 ") && result.contains(" tool_limited=no "));
+        assert!(result.contains(" others_cpu=0.50 ") && result.contains(" per_broker_cpu_s=4 "));
         // The same publisher twice is refused.
         assert!(Summary::combine(vec![publishing.clone(), publishing]).is_err());
     }

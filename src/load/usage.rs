@@ -2,10 +2,14 @@
 //! can say when the tool, not the broker, was the limit — and, given its process id, the
 //! broker's CPU time and resident memory.
 //!
+//! On a shared machine the whole machine's busy time is read too: when other processes
+//! take the cores, neither the tool nor the broker is the limit, and messages per broker
+//! CPU-second is the figure that still compares brokers.
+//!
 //! Read from Linux procfs: `/proc/<pid>/stat` (user + system time in clock ticks, which
-//! procfs reports at USER_HZ = 100 on Linux) and `/proc/<pid>/status` (`VmRSS`).
-//! Elsewhere the figures are simply absent. This module must never fail a run for want of
-//! them.
+//! procfs reports at USER_HZ = 100 on Linux), `/proc/stat` (the machine) and
+//! `/proc/<pid>/status` (`VmRSS`). Elsewhere the figures are simply absent. This module
+//! must never fail a run for want of them.
 
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -33,6 +37,22 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     ))
 }
 
+/// The machine's busy and total CPU time, in ticks, and its number of CPUs (`/proc/stat`).
+fn machine_ticks() -> Option<(u64, u64, usize)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let mut lines = text.lines();
+    let first = lines.next()?.strip_prefix("cpu ")?;
+    let values: Vec<u64> = first
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let total: u64 = values.iter().take(8).sum();
+    let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
+    let cpus = lines.filter(|l| l.starts_with("cpu")).count();
+    Some((total - idle, total, cpus.max(1)))
+}
+
 /// Resident memory of `pid` in KiB (`VmRSS`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -55,6 +75,11 @@ pub struct CpuUse {
     pub tool_cores: usize,
     /// The broker's cores used, if its process id was given and readable.
     pub broker: Option<f64>,
+    /// The whole machine's busy cores (every process), and its number of cores.
+    #[serde(default)]
+    pub machine: Option<f64>,
+    #[serde(default)]
+    pub machine_cores: usize,
 }
 
 impl CpuUse {
@@ -62,6 +87,12 @@ impl CpuUse {
     pub fn tool_limited(&self) -> bool {
         self.tool
             .is_some_and(|used| used >= TOOL_LIMIT_SHARE * self.tool_cores as f64)
+    }
+
+    /// Cores busy with neither the tool nor the broker (other processes), if known.
+    pub fn others(&self) -> Option<f64> {
+        let others = self.machine? - self.tool.unwrap_or(0.0) - self.broker.unwrap_or(0.0);
+        Some(others.max(0.0))
     }
 }
 
@@ -71,6 +102,7 @@ pub struct CpuMeter {
     tool: Option<Duration>,
     broker_pid: Option<u32>,
     broker: Option<Duration>,
+    machine: Option<(u64, u64, usize)>,
 }
 
 impl CpuMeter {
@@ -80,6 +112,7 @@ impl CpuMeter {
             tool: cpu_time(None),
             broker_pid,
             broker: broker_pid.and_then(|pid| cpu_time(Some(pid))),
+            machine: machine_ticks(),
         }
     }
 
@@ -95,6 +128,11 @@ impl CpuMeter {
             broker: self
                 .broker_pid
                 .and_then(|pid| cores(self.broker, cpu_time(Some(pid)))),
+            machine: self.machine.zip(machine_ticks()).and_then(|(start, end)| {
+                let (busy, total) = (end.0.checked_sub(start.0)?, end.1.checked_sub(start.1)?);
+                Some(end.2 as f64 * busy as f64 / total.max(1) as f64)
+            }),
+            machine_cores: self.machine.map_or(0, |m| m.2),
         }
     }
 }
@@ -116,6 +154,11 @@ mod tests {
         }
         let used = meter.stop();
         assert!(used.tool.is_some() && used.broker.is_some(), "{used:?}");
+        assert!(
+            used.machine.is_some() && used.machine_cores >= 1,
+            "{used:?}"
+        );
+        assert!(used.others().is_some());
         assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
         assert!(used.tool_cores >= 1);
         let limited = CpuUse {
