@@ -225,24 +225,24 @@ impl Broker {
         members: Vec<(Route, Option<Arc<SessionSlot>>)>,
     ) -> Option<Target> {
         let max = self.config.max_queued_messages;
-        let present: Vec<(Route, Arc<SessionSlot>)> = members
+        let mut present = members
             .into_iter()
-            .filter_map(|(route, slot)| Some((route, slot?)))
-            .collect();
-        let rank = |slot: &SessionSlot| {
-            let state = slot.state();
-            match (state.online, state.is_full(max)) {
-                (true, false) => 0,
-                (false, false) => 1,
-                _ => 2,
+            .filter_map(|(route, slot)| Some((route, slot?)));
+        let first = present.next()?;
+        // Stops at the first online member with room: usually the round-robin pick.
+        let mut fallback: Option<(Route, Arc<SessionSlot>)> = None;
+        for (route, slot) in std::iter::once(first.clone()).chain(present) {
+            let (online, full) = {
+                let state = slot.state();
+                (state.online, state.is_full(max))
+            };
+            match (online, full) {
+                (true, false) => return Some(Target::new(message, route, slot)),
+                (false, false) if fallback.is_none() => fallback = Some((route, slot)),
+                _ => {}
             }
-        };
-        let best = present
-            .iter()
-            .enumerate()
-            .min_by_key(|(index, (_, slot))| (rank(slot), *index))
-            .map(|(index, _)| index)?;
-        let (route, slot) = present.into_iter().nth(best)?;
+        }
+        let (route, slot) = fallback.unwrap_or(first);
         Some(Target::new(message, route, slot))
     }
 
