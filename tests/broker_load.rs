@@ -276,3 +276,62 @@ async fn mosquitto_broker(extra: &[&str]) -> Mosquitto {
     }
     panic!("mosquitto did not listen on {addr}");
 }
+
+/// `topicguard bench` (the CLI over `topicguard::load`) keeps the `RESULT` line scripts
+/// read, adds the loss columns, and exits 2 with a clear error for an unusable summary.
+#[tokio::test]
+async fn the_bench_command_reports_a_result_line_scripts_can_read() {
+    let broker = TestBroker::start().await;
+    let addr = broker.addr.to_string();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args([
+            "bench",
+            "--broker",
+            &addr,
+            "--client-prefix",
+            "dev-",
+            "--topic-prefix",
+            "dev",
+            "--publishers",
+            "2",
+            "--subscribers",
+            "2",
+            "--qos",
+            "1",
+            "--messages",
+            "200",
+            "--drain",
+            "500ms",
+        ])
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("bench ends")
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let result = stdout.lines().last().unwrap_or_default();
+    for key in [
+        "RESULT mode=throughput qos=1 ",
+        " sent=200 ",
+        " received=200 ",
+        " send_rate=",
+        " receive_rate=",
+        " p50_ms=",
+        " p99_ms=",
+        " acked_lost=0 ",
+        " unacked_lost=0 ",
+        " tool_limited=",
+    ] {
+        assert!(result.contains(key), "no `{key}` in {result}");
+    }
+    let missing = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(["bench", "--combine", "/nonexistent/summary.json"])
+        .output()
+        .await
+        .expect("bench runs");
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("/nonexistent/summary.json"), "{stderr}");
+    broker.stop().await;
+}

@@ -224,7 +224,6 @@ impl Summary {
     /// The text report; the last line is `RESULT key=value ...`.
     pub fn render(&self) -> String {
         let f = self.figures();
-        let t = &f.tally;
         let mut out = String::new();
         let rate = self.rate.map_or("max".to_string(), |r| r.to_string());
         let _ = writeln!(
@@ -238,6 +237,26 @@ impl Summary {
             self.payload,
             self.topics
         );
+        self.render_traffic(&f, &mut out);
+        for process in &self.processes {
+            let _ = writeln!(out, "cpu      {}", cpu_line(process));
+        }
+        if let Some(rate) = f.per_broker_cpu_second {
+            let _ = writeln!(
+                out,
+                "broker   {rate:.0} messages received per broker CPU-second"
+            );
+        }
+        for error in &f.errors {
+            let _ = writeln!(out, "stopped  {error}");
+        }
+        let _ = writeln!(out, "{}", self.result_line(&f));
+        out
+    }
+
+    /// The sent, received, latency and loss lines (those this process has data for).
+    fn render_traffic(&self, f: &Figures, out: &mut String) {
+        let t = &f.tally;
         if let Some(seconds) = self.publish_seconds {
             let _ = writeln!(
                 out,
@@ -271,20 +290,6 @@ impl Summary {
                 t.expected
             );
         }
-        for process in &self.processes {
-            let _ = writeln!(out, "cpu      {}", cpu_line(process));
-        }
-        if let Some(rate) = f.per_broker_cpu_second {
-            let _ = writeln!(
-                out,
-                "broker   {rate:.0} messages received per broker CPU-second"
-            );
-        }
-        for error in &f.errors {
-            let _ = writeln!(out, "stopped  {error}");
-        }
-        let _ = writeln!(out, "{}", self.result_line(&f));
-        out
     }
 
     fn result_line(&self, f: &Figures) -> String {

@@ -7,6 +7,7 @@
 //! that stops answering ends the run with what was seen. This module must never end a
 //! run while the publishers may still be owed acknowledgements, except by their bounds.
 
+use super::ledger::{PublisherLedger, SubscriberLedger};
 use super::report::{ProcessUse, Summary};
 use super::usage::CpuMeter;
 use super::{LoadError, Plan, Role, Shared, publisher, stamp, subscriber};
@@ -68,41 +69,56 @@ pub async fn throughput_signalling(
         publisher_ledgers.push(joined(task).await?);
     }
     let publish_seconds = (plan.role != Role::Subscribe).then(|| started.elapsed().as_secs_f64());
-    match plan.role {
-        Role::Both => {
-            let expected = expected_deliveries(plan, &publisher_ledgers);
-            drain_until(&shared, Some(expected)).await;
-        }
-        Role::Subscribe => {
-            wait_for_first(&shared).await;
-            drain_until(&shared, None).await;
-        }
-        Role::Publish => {}
-    }
-    shared.stop_receiving.cancel();
-    let mut subscriber_ledgers = Vec::new();
-    for task in subscribers {
-        subscriber_ledgers.push(joined(task).await?);
-    }
+    let subscriber_ledgers = finish_receiving(&shared, &publisher_ledgers, subscribers).await?;
     if let Some(progress) = progress {
         progress.abort();
         eprintln!();
     }
-    let role = match plan.role {
-        Role::Both => "publish+subscribe",
-        Role::Publish => "publish",
-        Role::Subscribe => "subscribe",
+    let process = ProcessUse {
+        role: role_name(plan.role).to_string(),
+        cpu: meter.stop(),
     };
     Ok(Summary::new(
         plan,
         publisher_ledgers,
         subscriber_ledgers,
         publish_seconds,
-        vec![ProcessUse {
-            role: role.to_string(),
-            cpu: meter.stop(),
-        }],
+        vec![process],
     ))
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Both => "publish+subscribe",
+        Role::Publish => "publish",
+        Role::Subscribe => "subscribe",
+    }
+}
+
+/// Lets the subscribers receive what is still coming (see the module docs), then stops
+/// them and collects their ledgers.
+async fn finish_receiving(
+    shared: &Shared,
+    publishers: &[PublisherLedger],
+    subscribers: Vec<JoinHandle<SubscriberLedger>>,
+) -> Result<Vec<SubscriberLedger>, LoadError> {
+    match shared.plan.role {
+        Role::Both => {
+            let expected = expected_deliveries(&shared.plan, publishers);
+            drain_until(shared, Some(expected)).await;
+        }
+        Role::Subscribe => {
+            wait_for_first(shared).await;
+            drain_until(shared, None).await;
+        }
+        Role::Publish => {}
+    }
+    shared.stop_receiving.cancel();
+    let mut ledgers = Vec::new();
+    for task in subscribers {
+        ledgers.push(joined(task).await?);
+    }
+    Ok(ledgers)
 }
 
 async fn joined<T>(task: JoinHandle<T>) -> Result<T, LoadError> {
@@ -112,7 +128,7 @@ async fn joined<T>(task: JoinHandle<T>) -> Result<T, LoadError> {
 
 async fn start_subscribers(
     shared: &Arc<Shared>,
-) -> Result<Vec<JoinHandle<super::ledger::SubscriberLedger>>, LoadError> {
+) -> Result<Vec<JoinHandle<SubscriberLedger>>, LoadError> {
     let plan = &shared.plan;
     let mut tasks = Vec::new();
     for index in plan.first_subscriber..plan.first_subscriber + plan.subscribers {
@@ -122,7 +138,7 @@ async fn start_subscribers(
     Ok(tasks)
 }
 
-fn start_publishers(shared: &Arc<Shared>) -> Vec<JoinHandle<super::ledger::PublisherLedger>> {
+fn start_publishers(shared: &Arc<Shared>) -> Vec<JoinHandle<PublisherLedger>> {
     let plan = &shared.plan;
     if plan.messages.is_none() {
         let (stop, duration) = (shared.stop_publishing.clone(), plan.duration);
@@ -141,7 +157,7 @@ fn start_publishers(shared: &Arc<Shared>) -> Vec<JoinHandle<super::ledger::Publi
 
 /// Deliveries this process's subscribers should see from this process's publishers,
 /// refused messages aside.
-fn expected_deliveries(plan: &Plan, publishers: &[super::ledger::PublisherLedger]) -> u64 {
+fn expected_deliveries(plan: &Plan, publishers: &[PublisherLedger]) -> u64 {
     let range = plan.first_subscriber..plan.first_subscriber + plan.subscribers;
     range
         .flat_map(|index| plan.expected_publishers(index))

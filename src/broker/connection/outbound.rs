@@ -22,9 +22,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     /// The next queued delivery the in-flight window allows. Taking one is progress (see
-    /// the stall rule in `flow`) and may make room a publisher is waiting for.
+    /// the stall rule in `flow`) and may make room publishers are waiting for: they are
+    /// woken once the queue is down to three quarters of its bound, so a queue many
+    /// publishers wait for refills in batches instead of waking them all per message.
     fn take_next(&mut self) -> Option<Delivery> {
         let max = self.broker.config.max_queued_messages;
+        let low_water = max - max / 4;
         let (delivery, room) = {
             let mut state = self.slot.state();
             let front = state.queue.front()?;
@@ -32,7 +35,7 @@ where
                 return None;
             }
             let delivery = state.queue.pop_front();
-            (delivery, !state.is_full(max))
+            (delivery, state.queue.len() <= low_water)
         };
         self.flow.progressed();
         if room {
