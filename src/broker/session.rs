@@ -3,8 +3,8 @@
 //!
 //! A [`SessionSlot`] exists per client id while the session exists. At most one
 //! connection is *live* on it; a new CONNECT with the same client id kicks the live one
-//! and waits for it to let go ([`SessionSlot::take_over`]) — the client-id takeover the
-//! seed paper requires. The queue has a bound (`max_queued_messages`) and two rules for it
+//! and waits for it to let go ([`SessionSlot::take_over`]) — the client-id takeover MQTT
+//! requires (MQTT-3.1.4-2). The queue has a bound (`max_queued_messages`) and two rules for it
 //! ([`SessionState::enqueue`]): a QoS 1/2 delivery of a client's PUBLISH is only offered
 //! once the broker checked that every matching queue has room (`Broker::admit`), and is
 //! then never dropped — so a queue may pass its bound by the few messages admitted
