@@ -28,6 +28,7 @@ use rule::resolve_rule;
 use crate::ast::{self, Action, IdentityKind, Item};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::Source;
+use rustc_hash::FxHashSet;
 
 /// The result of a successful check: the model plus its warnings.
 #[derive(Clone, Debug)]
@@ -150,6 +151,7 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
             continue;
         }
         let mut values: Vec<String> = Vec::new();
+        let mut seen: FxHashSet<&str> = FxHashSet::default();
         for value in &set.values {
             if value.text.is_empty()
                 || value
@@ -161,7 +163,7 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
                     Diagnostic::error("check::bad-set-value", value.span, format!("set value `{}` is not a literal topic level", value.text.escape_default()))
                         .with_help("set values are non-empty level text: no `/`, `+`, `#` or control characters"),
                 );
-            } else if values.contains(&value.text) {
+            } else if !seen.insert(&value.text) {
                 errors.push(Diagnostic::warning(
                     "check::duplicate-set-value",
                     value.span,
