@@ -401,13 +401,14 @@ fn finite_literals(level: &LevelPattern) -> Option<Vec<String>> {
 }
 
 /// Can this level, as a topic's first level, match a value starting with `$`? `true`
-/// when unsure. Attribute values never contain `$` (the identity-value grammar rejects it).
+/// when unsure. Attribute values and client ids never start with `$` (the value grammars
+/// reject it), and a first level that starts with a capture never matches a `$` level.
 fn may_start_with_dollar(level: &LevelPattern) -> bool {
     match level {
         LevelPattern::Any { .. } => false,
         LevelPattern::Literal(text) => text.starts_with('$'),
         LevelPattern::Pieces(pieces) => match pieces.first() {
-            Some(Piece::Attr(_)) => false,
+            Some(Piece::Attr(_) | Piece::Capture(_)) => false,
             Some(Piece::Text(text)) if !text.is_empty() => text.starts_with('$'),
             _ => finite_literals(level).is_none_or(|l| l.iter().any(|v| v.starts_with('$'))),
         },

@@ -96,12 +96,12 @@ pub(crate) fn step(
         }
     }
     for (slot, next) in &node.slot {
-        if session.slots[slot.0 as usize].matches(level) {
+        if *session.slots[slot.0 as usize] == *level {
             out.push(*next);
         }
     }
     for (pattern, next) in &node.pattern {
-        if auto.patterns[pattern.0 as usize].regex.is_match(level) {
+        if auto.patterns[pattern.0 as usize].matches(level, &auto.sets, &session.slots) {
             out.push(*next);
         }
     }
