@@ -25,6 +25,7 @@ mod check;
 mod cli;
 mod decisions;
 mod differential;
+mod engine_safety;
 #[cfg(feature = "runtime")]
 mod identity;
 mod parse;

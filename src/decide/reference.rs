@@ -15,7 +15,9 @@
 //! * connect, publish, retain, receive: a rule matches when it applies to the session's
 //!   identity, names the action and (except connect) its template matches the topic. Deny
 //!   wins: the deciding rule is the first (lowest id) matching deny, else the first matching
-//!   allow, else no rule matched. A retained publish needs both `publish` and `retain`;
+//!   allow, else no rule matched. A retained publish needs both `publish` and `retain`.
+//!   For an identity with `subscriptions filtered`, a receive also counts the matching
+//!   `deny subscribe` rules as matching denies;
 //! * subscribe: [`representatives`] gives topics that stand for every topic the filter can
 //!   match, each decided as above for `subscribe`. By default (containment) the filter is
 //!   denied if some topic is denied and granted only if every topic is allowed. An identity
@@ -60,7 +62,8 @@ pub fn decide(checked: &Checked, session: &Session, request: Request<'_>) -> Dec
             both_must_allow(publish, retained)
         }
         Request::Receive { topic } => {
-            decide_topic(checked, identity, attrs, topic, Action::Receive)
+            let filtered = checked.identities[identity.0 as usize].filtered_subscriptions;
+            decide_receive(checked, identity, attrs, topic, filtered)
         }
         Request::Subscribe { filter } => {
             let filtered = checked.identities[identity.0 as usize].filtered_subscriptions;
@@ -154,6 +157,27 @@ fn decide_topic(
         return invalid_topic(error);
     }
     let mut rules = relevant_rules(checked, identity, action);
+    rules.retain(|rule| rule_matches(rule, topic, attrs));
+    first_match(rules)
+}
+
+/// A delivery: the receive rules decide, and under `subscriptions filtered` every
+/// `deny subscribe` rule matching the topic denies it too.
+fn decide_receive(
+    checked: &Checked,
+    identity: IdentityId,
+    attrs: &BTreeMap<String, String>,
+    topic: &str,
+    filtered: bool,
+) -> Decision {
+    if let Err(error) = check_name(topic, &Limits::default()) {
+        return invalid_topic(error);
+    }
+    let mut rules = relevant_rules(checked, identity, Action::Receive);
+    if filtered {
+        let subscribe = relevant_rules(checked, identity, Action::Subscribe);
+        rules.extend(subscribe.into_iter().filter(|r| r.effect == Effect::Deny));
+    }
     rules.retain(|rule| rule_matches(rule, topic, attrs));
     first_match(rules)
 }
