@@ -11,11 +11,13 @@
 //! `$` topic is never matched by `+`, `#` or a level that starts with a capture, not even
 //! with an empty capture (MQTT §4.7.2).
 //!
-//! Matching one level (or one client id) never backtracks: a table of which pieces can
-//! match which suffix of the text is filled from the end, then the captures are read from
-//! the start, each capture taking the shortest run that lets the rest match and each set
-//! its first listed value that does. That costs O(text length × template length) time
-//! and memory whatever the input, and gives the same captures a backtracking search would.
+//! Matching one level (or one client id) never backtracks. Text and attributes alone are
+//! compared once from the left. Otherwise a table of which pieces can match which suffix
+//! of the text is filled from the end, then the captures are read from the start, each
+//! capture taking the shortest run that lets the rest match and each set its first listed
+//! value that does. That costs O(text length × template length) time and memory whatever
+//! the input (a set's piece: × its distinct value lengths), and gives the same captures a
+//! backtracking search would.
 
 use super::{ClientPiece, LevelPattern, Piece, TopicPattern};
 use rustc_hash::FxHashMap;
@@ -78,9 +80,21 @@ pub fn match_level(
             if first_dollar && matches!(pieces.first(), Some(Piece::Capture(_))) {
                 return false;
             }
-            match Table::fill(pieces, level, attrs, 0) {
-                Some(table) => {
-                    captures.extend(table.captures(true));
+            let parts: Parts<'_> = pieces
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Text(text) => Part::literal(Some(text), None),
+                    Piece::Attr(name) => Part::literal(attr(attrs, name), Some(name)),
+                    Piece::Capture(name) => Part::Capture(name),
+                    Piece::OneOf { capture, values } => Part::OneOf {
+                        values,
+                        name: capture.as_deref(),
+                    },
+                })
+                .collect();
+            match matched(&parts, level, 0, true) {
+                Some(found) => {
+                    captures.extend(found);
                     true
                 }
                 None => false,
@@ -98,23 +112,82 @@ pub fn match_client(
     attrs: &BTreeMap<String, String>,
     client_id: &str,
 ) -> Option<Captures> {
-    let pieces: Vec<Piece> = pieces
+    let parts: Parts<'_> = pieces
         .iter()
-        .map(|p| match p {
-            ClientPiece::Text(t) => Piece::Text(t.clone()),
-            ClientPiece::Attr(a) => Piece::Attr(a.clone()),
-            ClientPiece::Capture(c) => Piece::Capture(c.clone()),
+        .map(|piece| match piece {
+            ClientPiece::Text(text) => Part::literal(Some(text), None),
+            ClientPiece::Attr(name) => Part::literal(attr(attrs, name), Some(name)),
+            ClientPiece::Capture(name) => Part::Capture(name),
         })
         .collect();
-    Table::fill(&pieces, client_id, attrs, 1).map(|table| table.captures(false))
+    matched(&parts, client_id, 1, false)
 }
 
-/// Which pieces can match which suffix of a text: `can[i][p]` is true when `pieces[i..]`
+/// The captures when `parts` match the whole `text` (see [`Table::captures`] for `all`).
+fn matched(parts: &[Part<'_>], text: &str, min_capture: usize, all: bool) -> Option<Captures> {
+    if parts.iter().all(|p| matches!(p, Part::Literal { .. })) {
+        return literals(parts, text, all);
+    }
+    Table::fill(parts, text, min_capture).map(|table| table.captures(all))
+}
+
+/// Text and attributes only: one comparison from the left decides.
+fn literals(parts: &[Part<'_>], text: &str, all: bool) -> Option<Captures> {
+    let mut rest = text;
+    let mut out = Vec::new();
+    for part in parts {
+        let Part::Literal {
+            text: Some(literal),
+            name,
+        } = *part
+        else {
+            return None;
+        };
+        rest = rest.strip_prefix(literal)?;
+        if let (true, Some(name)) = (all, name) {
+            out.push((name.to_string(), literal.to_string()));
+        }
+    }
+    rest.is_empty().then_some(out)
+}
+
+/// An attribute's value; an empty one matches nothing.
+fn attr<'a>(attrs: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    attrs
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// A piece of a template, attributes filled in, borrowed from the template and the values.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    /// Text or an attribute's value (`None`: a missing attribute, which matches nothing);
+    /// `name` for an attribute.
+    Literal {
+        text: Option<&'a str>,
+        name: Option<&'a str>,
+    },
+    Capture(&'a str),
+    OneOf {
+        values: &'a [String],
+        name: Option<&'a str>,
+    },
+}
+
+impl<'a> Part<'a> {
+    fn literal(text: Option<&'a str>, name: Option<&'a str>) -> Part<'a> {
+        Part::Literal { text, name }
+    }
+}
+
+type Parts<'a> = SmallVec<[Part<'a>; 8]>;
+
+/// Which parts can match which suffix of a text: `can[i][p]` is true when `parts[i..]`
 /// match `text[p..]` exactly (`p` a character boundary).
 struct Table<'a> {
-    pieces: &'a [Piece],
+    parts: &'a [Part<'a>],
     text: &'a str,
-    attrs: &'a BTreeMap<String, String>,
     /// The shortest capture, in characters (0 in topic levels, 1 in client ids).
     min_capture: usize,
     width: usize,
@@ -122,24 +195,18 @@ struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    /// The filled table, or `None` when the pieces do not match the whole text.
-    fn fill(
-        pieces: &'a [Piece],
-        text: &'a str,
-        attrs: &'a BTreeMap<String, String>,
-        min_capture: usize,
-    ) -> Option<Table<'a>> {
+    /// The filled table, or `None` when the parts do not match the whole text.
+    fn fill(parts: &'a [Part<'a>], text: &'a str, min_capture: usize) -> Option<Table<'a>> {
         let width = text.len() + 1;
         let mut table = Table {
-            pieces,
+            parts,
             text,
-            attrs,
             min_capture,
             width,
-            can: vec![false; (pieces.len() + 1) * width],
+            can: vec![false; (parts.len() + 1) * width],
         };
-        table.can[pieces.len() * width + text.len()] = true;
-        for i in (0..pieces.len()).rev() {
+        table.can[parts.len() * width + text.len()] = true;
+        for i in (0..parts.len()).rev() {
             table.fill_row(i);
         }
         table.can[0].then_some(table)
@@ -149,71 +216,89 @@ impl<'a> Table<'a> {
         self.can[i * self.width + p]
     }
 
-    /// Row `i` from row `i + 1`.
+    /// Row `i` from row `i + 1`. Each row costs O(text) (a set's row: O(text × distinct
+    /// value lengths)), and allocates nothing but a long set's index.
     fn fill_row(&mut self, i: usize) {
-        let (text, pieces, attrs) = (self.text, self.pieces, self.attrs);
-        let boundaries = (0..=text.len()).filter(|&p| text.is_char_boundary(p));
-        match &pieces[i] {
-            Piece::Capture(_) => {
-                // `any_after` = some boundary at or after `q` ends a match of the rest.
-                let mut any_after = false;
-                let ends: Vec<usize> = boundaries.collect();
-                let mut reach = vec![false; ends.len()];
-                for (k, &q) in ends.iter().enumerate().rev() {
-                    any_after |= self.at(i + 1, q);
-                    reach[k] = any_after;
-                }
-                for (k, &p) in ends.iter().enumerate() {
-                    let shortest = k + self.min_capture;
-                    self.can[i * self.width + p] = reach.get(shortest).copied().unwrap_or(false);
+        let text = self.text;
+        let row = i * self.width;
+        match self.parts[i] {
+            Part::Literal {
+                text: Some(literal),
+                ..
+            } if literal.len() <= text.len() => {
+                // A UTF-8 literal can only match from a character boundary to one.
+                for p in 0..=text.len() - literal.len() {
+                    let end = p + literal.len();
+                    if self.at(i + 1, end) && text.as_bytes()[p..end] == *literal.as_bytes() {
+                        self.can[row + p] = true;
+                    }
                 }
             }
-            piece => {
-                let options = Options::of(piece, attrs);
-                for p in boundaries {
+            // A missing attribute, or text longer than the whole text: matches nowhere.
+            Part::Literal { .. } => {}
+            Part::Capture(_) => {
+                // Scanning from the end: does some boundary at or after the next one end a
+                // match of the rest?
+                let mut after_next = false;
+                for p in (0..=text.len()).rev().filter(|&p| text.is_char_boundary(p)) {
+                    let from_here = self.at(i + 1, p) || after_next;
+                    self.can[row + p] = if self.min_capture == 0 {
+                        from_here
+                    } else {
+                        after_next
+                    };
+                    after_next = from_here;
+                }
+            }
+            Part::OneOf { values, .. } => {
+                let options = Options::of(values);
+                for p in (0..=text.len()).filter(|&p| text.is_char_boundary(p)) {
                     let matched = options
                         .lengths_at(text, p)
                         .into_iter()
                         .any(|len| self.at(i + 1, p + len));
-                    self.can[i * self.width + p] = matched;
+                    self.can[row + p] = matched;
                 }
             }
         }
     }
 
-    /// What each piece matched on the way the module docs describe, as `(name, value)`
+    /// What each part matched on the way the module docs describe, as `(name, value)`
     /// for each free capture, and for attributes and named sets when `all`.
     fn captures(&self, all: bool) -> Captures {
         let mut out = Vec::new();
         let mut p = 0;
-        for (i, piece) in self.pieces.iter().enumerate() {
-            let end = match piece {
-                Piece::Capture(_) => self
-                    .text
-                    .char_indices()
-                    .map(|(q, _)| q)
-                    .chain(std::iter::once(self.text.len()))
-                    .filter(|&q| q >= p)
-                    .skip(self.min_capture)
-                    .find(|&q| self.at(i + 1, q)),
-                piece => Options::of(piece, self.attrs)
-                    .lengths_at(self.text, p)
-                    .into_iter()
-                    .map(|len| p + len)
-                    .find(|&q| self.at(i + 1, q)),
+        for (i, part) in self.parts.iter().enumerate() {
+            let (end, name) = match *part {
+                Part::Literal { text, name } => {
+                    let end = text.map(|t| p + t.len());
+                    (end.filter(|&q| self.at(i + 1, q)), name.filter(|_| all))
+                }
+                Part::Capture(name) => {
+                    let end = self
+                        .text
+                        .char_indices()
+                        .map(|(q, _)| q)
+                        .chain(std::iter::once(self.text.len()))
+                        .filter(|&q| q >= p)
+                        .skip(self.min_capture)
+                        .find(|&q| self.at(i + 1, q));
+                    (end, Some(name))
+                }
+                Part::OneOf { values, name } => {
+                    let end = Options::of(values)
+                        .lengths_at(self.text, p)
+                        .into_iter()
+                        .map(|len| p + len)
+                        .find(|&q| self.at(i + 1, q));
+                    (end, name.filter(|_| all))
+                }
             };
             let Some(end) = end else {
                 return out; // unreachable once the table matched
             };
-            let value = self.text[p..end].to_string();
-            match piece {
-                Piece::Capture(name) => out.push((name.clone(), value)),
-                Piece::Attr(name) if all => out.push((name.clone(), value)),
-                Piece::OneOf {
-                    capture: Some(name),
-                    ..
-                } if all => out.push((name.clone(), value)),
-                _ => {}
+            if let Some(name) = name {
+                out.push((name.to_string(), self.text[p..end].to_string()));
             }
             p = end;
         }
@@ -221,9 +306,8 @@ impl<'a> Table<'a> {
     }
 }
 
-/// The texts a text, attribute or set piece can match.
+/// The values of a set, ready to be found at a position.
 enum Options<'a> {
-    One(Option<&'a str>),
     /// A short list, tried in order.
     Few(&'a [String]),
     /// A long list, looked up by length: every length that occurs, and each value's
@@ -235,39 +319,24 @@ enum Options<'a> {
 const SCAN_MAX: usize = 16;
 
 impl<'a> Options<'a> {
-    fn of(piece: &'a Piece, attrs: &'a BTreeMap<String, String>) -> Options<'a> {
-        match piece {
-            Piece::Text(text) => Options::One(Some(text)),
-            Piece::Attr(name) => Options::One(
-                attrs
-                    .get(name)
-                    .map(String::as_str)
-                    .filter(|v| !v.is_empty()),
-            ),
-            Piece::OneOf { values, .. } if values.len() <= SCAN_MAX => Options::Few(values),
-            Piece::OneOf { values, .. } => {
-                let mut positions = FxHashMap::default();
-                for (at, v) in values.iter().enumerate() {
-                    positions.entry(v.as_str()).or_insert(at);
-                }
-                let mut lengths: Vec<usize> = positions.keys().map(|v| v.len()).collect();
-                lengths.sort_unstable();
-                lengths.dedup();
-                Options::Many(lengths, positions)
-            }
-            Piece::Capture(_) => Options::One(None),
+    fn of(values: &'a [String]) -> Options<'a> {
+        if values.len() <= SCAN_MAX {
+            return Options::Few(values);
         }
+        let mut positions = FxHashMap::default();
+        for (at, v) in values.iter().enumerate() {
+            positions.entry(v.as_str()).or_insert(at);
+        }
+        let mut lengths: Vec<usize> = positions.keys().map(|v| v.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        Options::Many(lengths, positions)
     }
 
-    /// The lengths of the options that `text[p..]` starts with, in the options' order.
+    /// The lengths of the values that `text[p..]` starts with, in the list's order.
     fn lengths_at(&self, text: &str, p: usize) -> SmallVec<[usize; 4]> {
         let rest = &text[p..];
         match self {
-            Options::One(value) => value
-                .iter()
-                .filter(|v| rest.starts_with(**v))
-                .map(|v| v.len())
-                .collect(),
             Options::Few(values) => values
                 .iter()
                 .filter(|v| rest.starts_with(v.as_str()))
@@ -351,6 +420,8 @@ mod tests {
             Some(vec![("pid".into(), "P1".into()), ("s".into(), "a".into())])
         );
         assert_eq!(level(vec![Piece::Attr("other".into())], "", false), None);
+        assert_eq!(level(vec![text("abc"), capture("c")], "ab", false), None);
+        assert_eq!(level(vec![capture("c"), text("ü")], "aü", false).map(|c| c.len()), Some(1));
     }
 
     #[test]
