@@ -421,7 +421,10 @@ mod tests {
         );
         assert_eq!(level(vec![Piece::Attr("other".into())], "", false), None);
         assert_eq!(level(vec![text("abc"), capture("c")], "ab", false), None);
-        assert_eq!(level(vec![capture("c"), text("ü")], "aü", false).map(|c| c.len()), Some(1));
+        assert_eq!(
+            level(vec![capture("c"), text("ü")], "aü", false).map(|c| c.len()),
+            Some(1)
+        );
     }
 
     #[test]

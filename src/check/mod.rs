@@ -196,7 +196,11 @@ fn resolve_require_sets(
             continue;
         };
         match sets.iter().find(|s| s.name == *set) {
-            Some(def) => *values = def.values.clone(),
+            Some(def) => {
+                let mut sorted = def.values.to_vec();
+                sorted.sort_unstable();
+                *values = sorted.into();
+            }
             None => errors.push(
                 Diagnostic::error("check::unknown-set", *span, format!("no set named `{set}`"))
                     .with_label("unknown set")

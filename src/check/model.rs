@@ -123,7 +123,8 @@ pub enum ClientPiece {
 pub enum Require {
     Equal(String, String),
     Check(String, AttrCheck),
-    /// `require pid in partners`: the set's values are filled in once sets are resolved.
+    /// `require pid in partners`: the set's values, sorted (so membership is a binary
+    /// search), are filled in once sets are resolved.
     InSet {
         attr: String,
         set: String,

@@ -255,7 +255,10 @@ fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Res
             }
             Require::InSet {
                 attr, set, values, ..
-            } if !attrs.get(attr).is_some_and(|v| values.contains(v)) => {
+            } if attrs
+                .get(attr)
+                .is_none_or(|v| values.binary_search(v).is_err()) =>
+            {
                 return Err(BindError::RequireCheck {
                     attr: attr.clone(),
                     check: format!("in {set}"),
