@@ -15,9 +15,9 @@
 //! compared once from the left. Otherwise a table of which pieces can match which suffix
 //! of the text is filled from the end, then the captures are read from the start, each
 //! capture taking the shortest run that lets the rest match and each set its first listed
-//! value that does. That costs O(text length × template length) time and memory whatever
-//! the input (a set's piece: × its distinct value lengths), and gives the same captures a
-//! backtracking search would.
+//! value that does. That costs O(text length × template length) time (a set's piece: ×
+//! its distinct value lengths) and as many bits of memory, whatever the input, and gives
+//! the same captures a backtracking search would.
 
 use super::{ClientPiece, LevelPattern, Piece, TopicPattern};
 use rustc_hash::FxHashMap;
@@ -191,7 +191,8 @@ struct Table<'a> {
     /// The shortest capture, in characters (0 in topic levels, 1 in client ids).
     min_capture: usize,
     width: usize,
-    can: Vec<bool>,
+    /// One bit per (part, position), row by row.
+    can: Vec<u64>,
 }
 
 impl<'a> Table<'a> {
@@ -203,17 +204,22 @@ impl<'a> Table<'a> {
             text,
             min_capture,
             width,
-            can: vec![false; (parts.len() + 1) * width],
+            can: vec![0; ((parts.len() + 1) * width).div_ceil(64)],
         };
-        table.can[parts.len() * width + text.len()] = true;
+        table.set(parts.len() * width + text.len(), true);
         for i in (0..parts.len()).rev() {
             table.fill_row(i);
         }
-        table.can[0].then_some(table)
+        table.at(0, 0).then_some(table)
     }
 
     fn at(&self, i: usize, p: usize) -> bool {
-        self.can[i * self.width + p]
+        let bit = i * self.width + p;
+        self.can[bit / 64] & (1 << (bit % 64)) != 0
+    }
+
+    fn set(&mut self, bit: usize, value: bool) {
+        self.can[bit / 64] |= u64::from(value) << (bit % 64);
     }
 
     /// Row `i` from row `i + 1`. Each row costs O(text) (a set's row: O(text × distinct
@@ -230,7 +236,7 @@ impl<'a> Table<'a> {
                 for p in 0..=text.len() - literal.len() {
                     let end = p + literal.len();
                     if self.at(i + 1, end) && text.as_bytes()[p..end] == *literal.as_bytes() {
-                        self.can[row + p] = true;
+                        self.set(row + p, true);
                     }
                 }
             }
@@ -242,11 +248,12 @@ impl<'a> Table<'a> {
                 let mut after_next = false;
                 for p in (0..=text.len()).rev().filter(|&p| text.is_char_boundary(p)) {
                     let from_here = self.at(i + 1, p) || after_next;
-                    self.can[row + p] = if self.min_capture == 0 {
+                    let value = if self.min_capture == 0 {
                         from_here
                     } else {
                         after_next
                     };
+                    self.set(row + p, value);
                     after_next = from_here;
                 }
             }
@@ -257,7 +264,7 @@ impl<'a> Table<'a> {
                         .lengths_at(text, p)
                         .into_iter()
                         .any(|len| self.at(i + 1, p + len));
-                    self.can[row + p] = matched;
+                    self.set(row + p, matched);
                 }
             }
         }
