@@ -13,13 +13,6 @@
 //! another seed, `TOPICGUARD_DIFF_POLICIES` changes the number of policies,
 //! `TOPICGUARD_DIFF_KEEP_GOING=1` prints (up to 40) disagreements and fails at the end
 //! instead of at the first. This module never decides anything itself: it only compares.
-//!
-//! Two documented semantics are newer than the compiled engine may be: a leading capture
-//! never reaches a `$` topic, and a filtered identity's deliveries obey `deny subscribe`.
-//! [`EngineGaps::probe`] asks the engine a one-rule question for each; while the engine
-//! still answers the old way, disagreements of exactly that shape are counted (and
-//! printed) instead of failing, and [`engine_follows_the_newer_semantics`] (ignored until
-//! then) says so. Once the engine answers the documented way, they fail like any other.
 
 mod generate;
 mod regressions;
@@ -54,80 +47,6 @@ enum Outcome {
     ReferenceTooComplex,
     /// The engine ran out of its containment budget and denied (section 6.5: fail closed).
     EngineTooComplex,
-    /// A disagreement of a shape [`EngineGaps`] tolerates.
-    KnownGap,
-}
-
-/// The two semantics the compiled engine may not follow yet, as probed.
-#[derive(Clone, Copy, Debug, Default)]
-struct EngineGaps {
-    /// A leading capture (`{+c}$SYS/#`) still reaches `$` topics.
-    dollar_capture: bool,
-    /// A filtered identity still receives what a `deny subscribe` rule matches.
-    filtered_receive: bool,
-}
-
-impl EngineGaps {
-    fn probe() -> EngineGaps {
-        let allowed = |policy: &str, request: Request<'_>| {
-            let engine =
-                compile(&format!("identity u from anonymous {{\n{policy}")).expect("probe");
-            let session = engine.bind(
-                &Identity::asserted("u", Vec::<(String, String)>::new()),
-                "c",
-            );
-            engine.decide(&session, request).verdict == Verdict::Allowed
-        };
-        EngineGaps {
-            dollar_capture: allowed(
-                "    client \"c\"\n}\nallow u publish \"{+c}$SYS/#\"\n",
-                Request::publish("$SYS/x"),
-            ),
-            filtered_receive: allowed(
-                "    subscriptions filtered\n    client \"c\"\n}\nallow u receive \"#\"\ndeny u subscribe \"s/#\"\n",
-                Request::receive("s/x"),
-            ),
-        }
-    }
-
-    /// Is this disagreement one of the tolerated shapes?
-    fn explains(
-        &self,
-        checked: &Checked,
-        identity: Option<usize>,
-        ask: &Ask,
-        expected: Decision,
-    ) -> bool {
-        let Some(identity) = identity else {
-            return false;
-        };
-        let rules = || {
-            let id = topicguard::check::IdentityId(identity as u16);
-            checked.rules.iter().filter(move |r| r.applies_to(id))
-        };
-        let first_level = match ask {
-            Ask::Publish(topic, _) | Ask::Receive(topic) => Some(topic.as_str()),
-            Ask::Subscribe(filter) => filter_to_judge(filter).ok(),
-            Ask::Connect => None,
-        }
-        .map(|t| t.split('/').next().unwrap_or(""));
-        let leading_capture = |r: &&topicguard::check::CheckedRule| {
-            let first = r.topic.as_ref().and_then(|t| t.levels.first());
-            matches!(first, Some(LevelPattern::Pieces(p)) if matches!(p.first(), Some(Piece::Capture(_))))
-        };
-        if self.dollar_capture
-            && first_level.is_some_and(|l| l.starts_with('$'))
-            && rules().any(|r| leading_capture(&r))
-        {
-            return true;
-        }
-        let filtered = checked.identities[identity].filtered_subscriptions;
-        let cited_subscribe_deny = expected.rule.is_some_and(|id| {
-            let rule = checked.rule(id);
-            rule.effect == Effect::Deny && !rule.actions.contains(Action::Receive)
-        });
-        self.filtered_receive && filtered && matches!(ask, Ask::Receive(_)) && cited_subscribe_deny
-    }
 }
 
 /// Is `rule` an acceptable citation for a granted subscription of `filter`?
@@ -158,7 +77,6 @@ fn acceptable_grant(
 struct Judges<'c> {
     engine: &'c Engine,
     oracle: Reference<'c>,
-    gaps: EngineGaps,
 }
 
 /// Compares one request; `Err` describes the disagreement.
@@ -196,13 +114,6 @@ fn compare_and_tell(
     };
     if same_outcome && same_rule {
         return Ok((Outcome::Agreed, expected));
-    }
-    let identity = binding.bound().map(|b| b.identity.0 as usize);
-    if judges
-        .gaps
-        .explains(judges.oracle.checked(), identity, ask, expected)
-    {
-        return Ok((Outcome::KnownGap, expected));
     }
     Err(format!("compiled:  {compiled:?}\nreference: {expected:?}"))
 }
@@ -264,7 +175,6 @@ struct Tally {
     implicit: usize,
     reference_too_complex: usize,
     engine_too_complex: usize,
-    known_gaps: usize,
     /// Only counted with `TOPICGUARD_DIFF_KEEP_GOING` set (else the first one panics).
     mismatches: usize,
     coverage: Coverage,
@@ -402,7 +312,7 @@ fn describe(seed: u64, generated: &GeneratedPolicy, spec: &SessionSpec) -> Strin
     )
 }
 
-fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
+fn run_policy(rng: &mut Rng, seed: u64, tally: &mut Tally) {
     let generated = generate::policy(rng);
     let Some(engine) = compile(&generated.text) else {
         tally.rejected_policies += 1;
@@ -413,7 +323,6 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
     let judges = Judges {
         engine: &engine,
         oracle: Reference::new(engine.checked()),
-        gaps,
     };
     let no_attrs = std::collections::BTreeMap::new();
     for _ in 0..4 {
@@ -444,7 +353,6 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
                         Outcome::Agreed => {}
                         Outcome::ReferenceTooComplex => tally.reference_too_complex += 1,
                         Outcome::EngineTooComplex => tally.engine_too_complex += 1,
-                        Outcome::KnownGap => tally.known_gaps += 1,
                     }
                 }
                 Err(problem) => {
@@ -470,12 +378,11 @@ fn run_policy(rng: &mut Rng, seed: u64, gaps: EngineGaps, tally: &mut Tally) {
 fn compiled_engine_agrees_with_the_reference_interpreter() {
     let seed = env_number("TOPICGUARD_DIFF_SEED", 0x7090_6A4D);
     let policies = env_number("TOPICGUARD_DIFF_POLICIES", 2_200);
-    let gaps = EngineGaps::probe();
-    println!("differential seed {seed:#x}, {policies} policies, engine gaps tolerated: {gaps:?}");
+    println!("differential seed {seed:#x}, {policies} policies");
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
     for _ in 0..policies {
-        run_policy(&mut rng, seed, gaps, &mut tally);
+        run_policy(&mut rng, seed, &mut tally);
     }
     println!("{tally:?}");
     assert_eq!(tally.mismatches, 0, "disagreements: {tally:?}");
