@@ -17,7 +17,7 @@ pub enum Severity {
     Error,
 }
 
-/// One finding about a policy.
+/// One error or warning about a policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
     pub severity: Severity,

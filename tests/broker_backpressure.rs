@@ -3,7 +3,7 @@
 //! (other clients keep flowing); a subscriber whose full queue makes no progress is
 //! disconnected and its persistent session keeps the messages; an offline session's full
 //! queue refuses (5.0: 0x97; 3.1.1: the publisher is disconnected, unacknowledged). QoS 0
-//! finding a full queue is dropped and counted. In every case, each message a publisher
+//! that meets a full queue is dropped and counted. In every case, each message a publisher
 //! saw acknowledged is delivered.
 
 use crate::broker_harness::*;
@@ -125,7 +125,7 @@ async fn a_full_queue_makes_a_qos1_publisher_wait_instead_of_dropping() {
 }
 
 #[tokio::test]
-async fn qos0_finding_a_full_queue_is_dropped_and_counted_without_waiting() {
+async fn qos0_meeting_a_full_queue_is_dropped_and_counted_without_waiting() {
     let config = BrokerConfig {
         max_inflight: 1,
         max_queued_messages: 3,

@@ -1,5 +1,5 @@
-//! The runtimes against the real broker (issue 5): the client's connection states and
-//! bounded backoff, reconnect after a takeover, and the flow of the seed paper — a service,
+//! The runtimes against the real broker: the client's connection states and
+//! bounded backoff, reconnect after a takeover, and the platform flow — a service,
 //! a gateway bridging devices into their shadows, a mobile app setting desired state and
 //! making a request, a stale update refused with 409, and the gateway's last will when it
 //! is killed. Identities come from the harness's test authenticator (TCP, no TLS/JWT).
@@ -745,7 +745,7 @@ async fn a_refused_service_is_never_reported_subscribed() {
     broker.stop().await;
 }
 
-/// A service asks the gateway (issue 5): the gateway answers `success` for a request it
+/// A service asks the gateway: the gateway answers `success` for a request it
 /// knows and `failure` for one it does not, each with the request id; a mobile of another
 /// account cannot send a request to that gateway (PUBACK 0x87) and the gateway never sees it.
 #[tokio::test]

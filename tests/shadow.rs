@@ -1,4 +1,4 @@
-//! Device shadows against the real broker (issue 5): versions, delta, documents, the 409
+//! Device shadows against the real broker: versions, delta, documents, the 409
 //! version conflict, delete, persistence across a broker restart, and the policy keeping
 //! every account to its own things. Clients are our own codec's test client; identities
 //! come from the harness's test authenticator (user names such as `mobile:P1:A1:J1`).

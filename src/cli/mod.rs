@@ -82,7 +82,7 @@ pub enum Command {
     /// Generate development-only credentials: `dev pki` (a test CA with gateway and service
     /// certificates) and `dev token` (a signed JWT and its JWKS). Never for production.
     Dev(dev::DevArgs),
-    /// Run a residential gateway (issue 5): presence with a retained last will, simulated
+    /// Run a residential gateway: presence with a retained last will, simulated
     /// light, thermostat and door lock reported to their device shadows, desired-state
     /// deltas applied, a multi-part inventory request to a service. Runs until Ctrl-C.
     Gateway(gateway::GatewayArgs),

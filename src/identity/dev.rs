@@ -191,7 +191,7 @@ pub fn dns(bytes: &[u8]) -> Vec<u8> {
     der::tlv(tag::context_primitive(2), bytes)
 }
 
-/// A DirName `O=pid, CN=aid` as the seed paper's gateways carry it.
+/// A DirName `O=pid, CN=aid` as residential gateways carry it.
 pub fn gateway_dirname(pid: &str, aid: &str) -> Vec<u8> {
     dirname(&der::name(&[
         &[(arcs::O, tag::UTF8_STRING, pid.as_bytes())],

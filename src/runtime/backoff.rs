@@ -1,4 +1,4 @@
-//! Reconnect backoff, like the mobile SDK the seed paper describes: the delay doubles from
+//! Reconnect backoff, as a mobile MQTT SDK does it: the delay doubles from
 //! `min` up to `max` after each failed attempt, and the client gives up after
 //! `max_attempts` consecutive failures (`None`: never). This module must never sleep or do
 //! I/O; it only computes delays.

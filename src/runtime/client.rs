@@ -31,7 +31,7 @@ use tokio_util::codec::Framed;
 /// How long connecting (TCP + CONNECT/CONNACK) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The connection states the seed paper's mobile SDK reports.
+/// The connection states a mobile MQTT SDK reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnectionState {
     Connecting,

@@ -1,4 +1,4 @@
-//! `topicguard demo`: the seed paper's whole flow on one machine, printed step by step with
+//! `topicguard demo`: the whole mobile → service → gateway flow on one machine, printed step by step with
 //! the policy decision and rule behind each step.
 //!
 //! [`prepare`] writes development-only credentials to a directory, following the policy's

@@ -1,4 +1,4 @@
-//! The residential gateway runtime (seed paper 5.2): one MQTT connection with the client id
+//! The residential gateway runtime: one MQTT connection with the client id
 //! its identity implies (`iot:<pid>_<aid>:adp:xhf:<iid>`), a retained last will
 //! `{"connected": false}` on its presence topic and a retained `{"connected": true}` once
 //! connected, and a bridge for simulated devices whose state it reports to their shadows

@@ -1,4 +1,4 @@
-//! The mobile client runtime (seed paper 5.1): connects as `xfi:<pid>_<aid>:clt:<jti>`,
+//! The mobile client runtime: connects as `xfi:<pid>_<aid>:clt:<jti>`,
 //! reports its connection states, and performs one operation — a service request answered
 //! on its response topic, a desired-state update of one of its account's shadows, or a
 //! shadow get — waiting a bounded time for the answer. This module must never decide what

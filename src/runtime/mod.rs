@@ -1,6 +1,6 @@
-//! The reference runtimes around the broker (issue 5): a small MQTT client with reconnect
-//! and backoff, and the gateway, service and mobile programs that drive the seed paper's
-//! flow — a mobile app asks, a service answers, a residential gateway bridges devices and
+//! The reference runtimes around the broker: a small MQTT client with reconnect
+//! and backoff, and the gateway, service and mobile programs that drive the
+//! platform's flow — a mobile app asks, a service answers, a residential gateway bridges devices and
 //! keeps their shadows, and its last will tells everyone when it drops off.
 //!
 //! Every runtime only publishes and subscribes; what it may do is decided by the broker's

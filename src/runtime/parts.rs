@@ -1,4 +1,4 @@
-//! Multi-part payloads (seed paper 4.4): MQTT has no ordering guarantee across messages and
+//! Multi-part payloads: MQTT has no ordering guarantee across messages and
 //! payloads are bounded, so a response that spans several messages stamps each with its
 //! `seq` (1-based) and `total`; the receiver collects them in any order and knows when it
 //! has all. This module must never do I/O.

@@ -1,4 +1,4 @@
-//! The backend service runtime (seed paper 5): subscribes to the requests addressed to its
+//! The backend service runtime: subscribes to the requests addressed to its
 //! service id on `c/<ns>/<pid>_<aid>/<sid>/<cid>/<rid>` and answers on
 //! `c/<ns>/<pid>_<aid>/<cid>/<sid>/<rid>/<success|failure>`.
 //!

@@ -6,8 +6,8 @@
 //! `version`, `clientToken`); a rejected request never changes the shadow. Merging follows
 //! AWS: objects merge key by key, `null` deletes a key (or a whole section), anything else
 //! replaces. Every accepted update or delete increments `version`; an update carrying a
-//! version older than the current one is a 409 "Version conflict" (optimistic locking,
-//! seed paper 4.4). This module must never do I/O or know about topics or policies.
+//! version older than the current one is a 409 "Version conflict" (optimistic
+//! locking). This module must never do I/O or know about topics or policies.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

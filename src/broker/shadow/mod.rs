@@ -1,4 +1,4 @@
-//! The device shadow service inside the broker (issue 5; seed paper 4.3 and 4.4), on the
+//! The device shadow service inside the broker, on the
 //! AWS topic layout so existing habits and SDKs carry over.
 //!
 //! After routing an *authorized* PUBLISH like any other, the connection hands it to
