@@ -14,11 +14,11 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
-use topicguard::broker::codec::{Properties, QoS};
 use topicguard::broker::message::Message;
 use topicguard::broker::principal::{Principal, Publisher};
 use topicguard::broker::state::Broker;
 use topicguard::broker::{AnonymousAuthenticator, BrokerConfig, SharedEngine};
+use topicguard::mqtt::codec::{Properties, QoS};
 use topicguard::{Engine, Identity, Policy};
 
 fn engine() -> Engine {

@@ -35,6 +35,7 @@ pub mod fmt;
 pub mod identity;
 #[cfg(feature = "runtime")]
 pub mod load;
+pub mod mqtt;
 pub mod parse;
 pub mod policy;
 #[cfg(feature = "runtime")]

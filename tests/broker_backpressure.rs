@@ -9,8 +9,8 @@
 use crate::broker_harness::*;
 use std::time::Duration;
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::{Connect, Packet, ProtocolVersion, Publish, QoS, ReasonCode};
 use topicguard::broker::observe::Metrics;
+use topicguard::mqtt::codec::{Connect, Packet, ProtocolVersion, Publish, QoS, ReasonCode};
 
 use ProtocolVersion::{V5, V311};
 
@@ -69,7 +69,7 @@ fn persistent(version: ProtocolVersion, client_id: &str, clean_start: bool) -> C
 
 /// Leaves with DISCONNECT and waits until the broker closed the connection.
 async fn leave(mut client: TestClient) {
-    let disconnect = topicguard::broker::codec::Disconnect::new(ReasonCode::SUCCESS);
+    let disconnect = topicguard::mqtt::codec::Disconnect::new(ReasonCode::SUCCESS);
     client.send(Packet::Disconnect(disconnect)).await;
     assert_eq!(client.expect_closed().await, None);
 }
@@ -320,7 +320,7 @@ async fn a_shared_group_delivers_past_a_member_whose_queue_is_full() {
         let mut got = Vec::new();
         while let Some(Packet::Publish(p)) = worker.recv_within(Duration::from_millis(500)).await {
             worker
-                .send(Packet::PubAck(topicguard::broker::codec::Ack::new(
+                .send(Packet::PubAck(topicguard::mqtt::codec::Ack::new(
                     p.packet_id,
                 )))
                 .await;

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::{
+use topicguard::mqtt::codec::{
     Ack, CodecLimits, MqttCodec, Packet, Properties, ProtocolVersion, Publish, QoS,
 };
 

@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::Decoder;
-use topicguard::broker::codec::{
+use topicguard::mqtt::codec::{
     Ack, Auth, CodecError, CodecLimits, ConnAck, Connect, Disconnect, MqttCodec, Packet,
     PacketType, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
     Subscribe, SubscribeFilter, SubscriptionOptions, UnsubAck, Unsubscribe, Will,

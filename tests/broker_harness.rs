@@ -17,13 +17,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
-use topicguard::broker::codec::{
-    Ack, CodecLimits, ConnAck, Connect, MqttCodec, Packet, Properties, ProtocolVersion, Publish,
-    QoS, ReasonCode, Subscribe, SubscribeFilter, SubscriptionOptions,
-};
 use topicguard::broker::{
     AnonymousAuthenticator, AuthError, Authenticator, BrokerConfig, Credentials, SharedEngine,
     serve,
+};
+use topicguard::mqtt::codec::{
+    Ack, CodecLimits, ConnAck, Connect, MqttCodec, Packet, Properties, ProtocolVersion, Publish,
+    QoS, ReasonCode, Subscribe, SubscribeFilter, SubscriptionOptions,
 };
 use topicguard::{Engine, Identity, Policy, Source};
 

@@ -8,8 +8,8 @@ use crate::broker_tls::{MOBILE_ID, Pki, SecureBroker, mosquitto_run};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use topicguard::Policy;
-use topicguard::broker::codec::{ProtocolVersion, ReasonCode};
 use topicguard::identity::dev::{self, DevAlg, DevSigner};
+use topicguard::mqtt::codec::{ProtocolVersion, ReasonCode};
 
 fn pub_args<'a>(version: &'a str, password: &'a str) -> Vec<&'a str> {
     let mut args = vec![

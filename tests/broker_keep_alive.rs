@@ -8,7 +8,7 @@ use crate::broker_paho::{assert_cases, run_script};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet};
 use std::time::Duration;
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::ProtocolVersion;
+use topicguard::mqtt::codec::ProtocolVersion;
 
 /// The next incoming packet rumqttc reports (bounded).
 async fn next_incoming(events: &mut rumqttc::EventLoop) -> Packet {

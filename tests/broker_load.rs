@@ -7,8 +7,8 @@
 use crate::broker_harness::*;
 use std::time::Duration;
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::{ProtocolVersion, QoS};
 use topicguard::load::{self, Login, Plan, Role, Summary, Topics};
+use topicguard::mqtt::codec::{ProtocolVersion, QoS};
 
 fn plan(broker: &TestBroker, run: &str, qos: QoS, topics: Topics) -> Plan {
     Plan {

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::{ProtocolVersion, QoS, ReasonCode};
 use topicguard::broker::observe::{Observer, serve_metrics};
+use topicguard::mqtt::codec::{ProtocolVersion, QoS, ReasonCode};
 
 fn scratch_file(name: &str) -> PathBuf {
     let nanos = SystemTime::now()

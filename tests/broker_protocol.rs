@@ -8,9 +8,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::{
-    Ack, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
-};
+use topicguard::mqtt::codec::{Ack, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode};
 
 use ProtocolVersion::{V5, V311};
 
@@ -350,7 +348,7 @@ async fn takeover_closes_the_older_connection() {
     broker.stop().await;
 }
 
-fn session_connect(client_id: &str, clean_start: bool) -> topicguard::broker::codec::Connect {
+fn session_connect(client_id: &str, clean_start: bool) -> topicguard::mqtt::codec::Connect {
     let mut connect = connect_packet(V5, client_id, None);
     connect.clean_start = clean_start;
     connect.properties.session_expiry_interval = Some(60);
@@ -540,11 +538,11 @@ async fn qos1_ack_is_required_before_more_than_the_window_is_sent() {
 const GATEWAY: &str = "iot:P1_A1:adp:xhf:0f8fad5b-d9cb-469f-a165-70867728950e";
 const GATEWAY_USER: &str = "gateway:P1:A1:0f8fad5b-d9cb-469f-a165-70867728950e";
 
-fn gateway_with_delayed_will(delay: u32, clean_start: bool) -> topicguard::broker::codec::Connect {
+fn gateway_with_delayed_will(delay: u32, clean_start: bool) -> topicguard::mqtt::codec::Connect {
     let mut connect = connect_packet(V5, GATEWAY, Some(GATEWAY_USER));
     connect.clean_start = clean_start;
     connect.properties.session_expiry_interval = Some(60);
-    connect.will = Some(topicguard::broker::codec::Will {
+    connect.will = Some(topicguard::mqtt::codec::Will {
         topic: format!("c/iot/P1_A1/{GATEWAY}/presence"),
         payload: Bytes::from_static(b"offline"),
         qos: QoS::AtLeastOnce,

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use topicguard::broker::codec::{Packet, ProtocolVersion, QoS, Will};
 use topicguard::broker::reload::PolicyReloader;
+use topicguard::mqtt::codec::{Packet, ProtocolVersion, QoS, Will};
 use topicguard::{Engine, Policy};
 
 const GATEWAY_RETAINS: &str =

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use topicguard::Policy;
-use topicguard::broker::codec::{Packet, ProtocolVersion, QoS};
 use topicguard::broker::reload::PolicyReloader;
+use topicguard::mqtt::codec::{Packet, ProtocolVersion, QoS};
 
 const DEV: &str =
     "identity dev from anonymous {\n    client \"dev-{+cid}\"\n}\nallow dev connect\n";

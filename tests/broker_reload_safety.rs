@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use topicguard::Policy;
-use topicguard::broker::codec::{ProtocolVersion, QoS};
 use topicguard::broker::reload::{PolicyReloader, ReloadError, ReloadOptions};
+use topicguard::mqtt::codec::{ProtocolVersion, QoS};
 
 const DEV: &str =
     "identity dev from anonymous {\n    client \"dev-{+cid}\"\n}\nallow dev connect\n";

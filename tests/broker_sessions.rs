@@ -12,8 +12,8 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
-use topicguard::broker::codec::{ConnAck, Disconnect, Packet, ProtocolVersion, QoS, ReasonCode};
 use topicguard::identity::dev;
+use topicguard::mqtt::codec::{ConnAck, Disconnect, Packet, ProtocolVersion, QoS, ReasonCode};
 use topicguard::{Policy, Source};
 
 /// Two identities whose client templates do not pin the account, sharing one template.

@@ -16,11 +16,11 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::codec::Framed;
-use topicguard::broker::codec::{
+use topicguard::broker::listener::ws::WsStream;
+use topicguard::mqtt::codec::{
     CodecLimits, MqttCodec, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe,
     SubscribeFilter, SubscriptionOptions,
 };
-use topicguard::broker::listener::ws::WsStream;
 
 type Client<S> = Framed<WsStream<S>, MqttCodec>;
 

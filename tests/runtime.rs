@@ -8,7 +8,7 @@ use crate::broker_harness::{STEP, TestBroker, TestClient};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use topicguard::broker::codec::{ProtocolVersion, QoS};
+use topicguard::mqtt::codec::{ProtocolVersion, QoS};
 use topicguard::runtime::devices::Kind;
 use topicguard::runtime::gateway::{self, GatewayConfig};
 use topicguard::runtime::mobile::{self, MobileConfig, Operation};
@@ -626,7 +626,7 @@ async fn client_with_will(
     n: usize,
 ) -> (Client, tokio::sync::mpsc::UnboundedReceiver<Event>) {
     let mut options = ClientOptions::new(broker.addr.to_string(), format!("dev-will-{n}"));
-    options.will = Some(topicguard::broker::codec::Will {
+    options.will = Some(topicguard::mqtt::codec::Will {
         topic: format!("dev/will/{n}"),
         payload: bytes::Bytes::from_static(b"gone"),
         qos: QoS::AtLeastOnce,
@@ -648,7 +648,7 @@ async fn client_with_will(
 
 /// Whether the watcher receives the will of client `n` within `STEP`.
 async fn will_arrives(watcher: &mut TestClient, n: usize) -> bool {
-    use topicguard::broker::codec::{Ack, Packet};
+    use topicguard::mqtt::codec::{Ack, Packet};
     let topic = format!("dev/will/{n}");
     let deadline = tokio::time::Instant::now() + STEP;
     loop {
@@ -750,7 +750,7 @@ async fn a_refused_service_is_never_reported_subscribed() {
 /// account cannot send a request to that gateway (PUBACK 0x87) and the gateway never sees it.
 #[tokio::test]
 async fn a_service_asks_the_gateway_and_another_accounts_mobile_cannot() {
-    use topicguard::broker::codec::ReasonCode;
+    use topicguard::mqtt::codec::ReasonCode;
     let broker = TestBroker::start().await;
     let (log, lines) = recorder();
     let config = ServiceConfig {

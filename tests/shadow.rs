@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use topicguard::broker::BrokerConfig;
-use topicguard::broker::codec::{ProtocolVersion, QoS, ReasonCode};
+use topicguard::mqtt::codec::{ProtocolVersion, QoS, ReasonCode};
 
 const IID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const LIGHT: &str = "$aws/things/P1_A1_light/shadow";

@@ -8,8 +8,8 @@
 //! wait before refusing or disconnecting. This module must never read files or the
 //! environment: the CLI builds a [`BrokerConfig`] from `topicguard.toml`.
 
-use crate::broker::codec::CodecLimits;
 use crate::broker::observe::Observer;
+use crate::mqtt::codec::CodecLimits;
 use std::time::Duration;
 
 /// The broker's limits. `BrokerConfig::default()` is what `topicguard serve` uses.

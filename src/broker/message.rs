@@ -6,7 +6,7 @@
 //! a deadline and re-expressed as the remaining seconds when sent. This module must never
 //! decide who receives a message.
 
-use crate::broker::codec::{Properties, Publish, QoS};
+use crate::mqtt::codec::{Properties, Publish, QoS};
 use bytes::Bytes;
 use smallvec::SmallVec;
 use std::sync::Arc;

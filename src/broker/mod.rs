@@ -5,7 +5,7 @@
 //! [`BrokerConfig`], an [`Authenticator`] and a shutdown future. The parts, in the order
 //! a packet meets them:
 //!
-//! - [`codec`] — our own strict MQTT 3.1.1/5.0 codec;
+//! - [`codec`](crate::mqtt::codec) — our own strict MQTT 3.1.1/5.0 codec;
 //! - `connection` — one task per client: CONNECT (authentication, the `connect` decision,
 //!   the will), then the four authorization points: connect, publish (+ retain),
 //!   subscribe (per filter), receive (per delivery);
@@ -25,7 +25,6 @@
 
 pub mod auth;
 pub mod authorize;
-pub mod codec;
 pub mod config;
 mod connection;
 pub mod listener;

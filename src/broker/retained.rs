@@ -112,9 +112,9 @@ impl RetainedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::codec::{Properties, QoS};
     use crate::broker::principal::Principal;
     use crate::identity::Identity;
+    use crate::mqtt::codec::{Properties, QoS};
     use bytes::Bytes;
 
     fn publisher() -> Publisher {

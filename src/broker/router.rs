@@ -11,7 +11,7 @@
 //! full or whose client is away need not hold the group up). Authorization of each
 //! delivery is the caller's job.
 
-use crate::broker::codec::{QoS, SubscriptionOptions};
+use crate::mqtt::codec::{QoS, SubscriptionOptions};
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -18,10 +18,10 @@
 //! sections. This module must never decide authorization, and never drop a queued message
 //! to make room.
 
-use crate::broker::codec::QoS;
 use crate::broker::message::Delivery;
 use crate::broker::principal::Principal;
 use crate::broker::router::Entry;
+use crate::mqtt::codec::QoS;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -310,8 +310,8 @@ impl Drop for RoomWaiter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::codec::Properties;
     use crate::broker::message::Message;
+    use crate::mqtt::codec::Properties;
     use bytes::Bytes;
 
     fn delivery(qos: QoS, n: u8) -> Delivery {

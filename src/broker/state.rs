@@ -22,13 +22,13 @@
 
 use crate::broker::auth::Authenticator;
 use crate::broker::authorize::{PublisherCheck, SharedEngine};
-use crate::broker::codec::QoS;
 use crate::broker::config::BrokerConfig;
 use crate::broker::message::{Delivery, Message};
 use crate::broker::principal::{Principal, Publisher};
 use crate::broker::retained::{Retained, RetainedStore, Stored};
 use crate::broker::router::{ClientKey, Entry, Route, Router};
 use crate::broker::session::{Enqueued, Offer, SessionSlot};
+use crate::mqtt::codec::QoS;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};

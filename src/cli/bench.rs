@@ -11,8 +11,8 @@
 //! [`crate::load::Plan`] and prints what comes back.
 
 use super::output::Exit;
-use crate::broker::codec::{ProtocolVersion, QoS};
 use crate::load::{self, LoadError, Login, Plan, Role, Summary, Topics};
+use crate::mqtt::codec::{ProtocolVersion, QoS};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! without a bound.
 
 use super::LoadError;
-use crate::broker::codec::{
+use crate::mqtt::codec::{
     CodecLimits, ConnAck, Connect, Disconnect, MqttCodec, Packet, Properties, ProtocolVersion, QoS,
     ReasonCode, Subscribe, SubscribeFilter, SubscriptionOptions,
 };

@@ -32,7 +32,7 @@ pub use client::Login;
 pub use report::Summary;
 pub use run::{throughput, throughput_signalling};
 
-use crate::broker::codec::QoS;
+use crate::mqtt::codec::QoS;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -179,7 +179,7 @@ mod tests {
         Plan {
             login: Login {
                 broker: "127.0.0.1:1".parse().unwrap(),
-                version: crate::broker::codec::ProtocolVersion::V311,
+                version: crate::mqtt::codec::ProtocolVersion::V311,
                 username: None,
                 password: None,
             },

@@ -16,7 +16,7 @@ use super::client::{self, Conn};
 use super::ledger::PublisherLedger;
 use super::stamp::{Stamp, now_nanos};
 use super::{LoadError, Shared};
-use crate::broker::codec::{Ack, CodecError, Packet, Properties, Publish, QoS};
+use crate::mqtt::codec::{Ack, CodecError, Packet, Properties, Publish, QoS};
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;

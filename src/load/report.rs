@@ -13,7 +13,7 @@ use super::histogram::Histogram;
 use super::ledger::{PublisherLedger, SubscriberLedger, Tally, tally};
 use super::usage::CpuUse;
 use super::{Plan, Topics};
-use crate::broker::codec::ProtocolVersion;
+use crate::mqtt::codec::ProtocolVersion;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::path::Path;

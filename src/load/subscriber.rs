@@ -10,7 +10,7 @@ use super::client::{self, Conn};
 use super::ledger::SubscriberLedger;
 use super::stamp::{Stamp, now_nanos};
 use super::{LoadError, Shared};
-use crate::broker::codec::{Ack, CodecError, Packet, QoS};
+use crate::mqtt::codec::{Ack, CodecError, Packet, QoS};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

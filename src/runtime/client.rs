@@ -13,7 +13,7 @@
 
 use super::backoff::Backoff;
 use super::tls::TlsClient;
-use crate::broker::codec::{
+use crate::mqtt::codec::{
     Ack, CodecLimits, Connect, Disconnect, MqttCodec, Packet, Properties, ProtocolVersion, Publish,
     QoS, ReasonCode, Subscribe, SubscribeFilter, SubscriptionOptions, Will,
 };

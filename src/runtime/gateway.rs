@@ -19,7 +19,7 @@ use super::client::{Client, ClientOptions, ConnectionState, Event, Handle};
 use super::devices::{Device, Kind};
 use super::parts;
 use super::{Backoff, Log};
-use crate::broker::codec::{Properties, QoS, Will};
+use crate::mqtt::codec::{Properties, QoS, Will};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

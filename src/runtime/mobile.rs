@@ -6,7 +6,7 @@
 
 use super::client::{Client, ClientOptions, Event};
 use super::{Backoff, Log};
-use crate::broker::codec::QoS;
+use crate::mqtt::codec::QoS;
 use bytes::Bytes;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;

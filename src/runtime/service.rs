@@ -15,7 +15,7 @@
 use super::client::{Client, ClientOptions, Event};
 use super::parts::{self, Assembly};
 use super::{Backoff, Log};
-use crate::broker::codec::QoS;
+use crate::mqtt::codec::QoS;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};

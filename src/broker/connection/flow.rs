@@ -25,11 +25,11 @@
 //! reorder a client's PUBLISH packets.
 
 use super::{Connection, Exit};
-use crate::broker::codec::{Ack, Packet, ProtocolVersion, QoS, ReasonCode};
 use crate::broker::message::Message;
 use crate::broker::session::SessionSlot;
 use crate::broker::state::Admission;
 use crate::decide::Request;
+use crate::mqtt::codec::{Ack, Packet, ProtocolVersion, QoS, ReasonCode};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -266,7 +266,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::codec::{Disconnect, Properties, Publish};
+    use crate::mqtt::codec::{Disconnect, Properties, Publish};
     use bytes::Bytes;
 
     fn publish(bytes: usize) -> Packet {

@@ -15,11 +15,11 @@
 use super::Connection;
 use crate::broker::auth::{AuthError, Credentials, Transport};
 use crate::broker::authorize::Authorizer;
-use crate::broker::codec::{
-    ConnAck, Connect, MqttCodec, Packet, Properties, ProtocolVersion, ReasonCode,
-};
 use crate::broker::state::Broker;
 use crate::decide::{Reason, Request};
+use crate::mqtt::codec::{
+    ConnAck, Connect, MqttCodec, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;

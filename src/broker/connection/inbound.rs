@@ -16,15 +16,15 @@
 //! message or store a subscription the policy refused.
 
 use super::{Connection, Exit};
-use crate::broker::codec::{
-    Ack, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
-    Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
-};
 use crate::broker::message::{Delivery, Message};
 use crate::broker::router::{Entry, split_share};
 use crate::broker::session::Stage;
 use crate::broker::session::{Enqueued, Offer};
 use crate::decide::Request;
+use crate::mqtt::codec::{
+    Ack, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
+    Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
+};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 

@@ -23,11 +23,11 @@ mod will;
 
 use crate::broker::auth::Transport;
 use crate::broker::authorize::Authorizer;
-use crate::broker::codec::{
-    CodecError, Disconnect, MqttCodec, Packet, ProtocolVersion, ReasonCode, Will,
-};
 use crate::broker::session::SessionSlot;
 use crate::broker::state::Broker;
+use crate::mqtt::codec::{
+    CodecError, Disconnect, MqttCodec, Packet, ProtocolVersion, ReasonCode, Will,
+};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;

@@ -10,10 +10,10 @@
 //! module must never send a message the policy does not let this client receive.
 
 use super::{Connection, Exit};
-use crate::broker::codec::{Ack, Packet, Properties, ProtocolVersion, Publish, QoS};
 use crate::broker::message::Delivery;
 use crate::broker::session::{Outgoing, Stage};
 use crate::decide::Request;
+use crate::mqtt::codec::{Ack, Packet, Properties, ProtocolVersion, Publish, QoS};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 

@@ -8,8 +8,8 @@
 //! This module must never add a subscription or extend a credential's lifetime.
 
 use super::{Connection, Exit};
-use crate::broker::codec::ReasonCode;
 use crate::decide::Request;
+use crate::mqtt::codec::ReasonCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;

@@ -10,11 +10,11 @@
 //! will the policy does not allow.
 
 use crate::broker::authorize::Authorizer;
-use crate::broker::codec::Will;
 use crate::broker::message::{Message, forwardable};
 use crate::broker::session::SessionSlot;
 use crate::broker::state::Broker;
 use crate::decide::Request;
+use crate::mqtt::codec::Will;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

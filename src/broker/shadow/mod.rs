@@ -15,9 +15,9 @@ pub mod document;
 pub mod store;
 pub mod topic;
 
-use crate::broker::codec::{Properties, QoS};
 use crate::broker::message::Message;
 use crate::broker::state::Broker;
+use crate::mqtt::codec::{Properties, QoS};
 use bytes::Bytes;
 use document::{Rejection, Update};
 use serde_json::Value;
