@@ -28,8 +28,9 @@ pub mod sessions;
 
 use crate::ast::{Action, Effect};
 use crate::check::{Checked, IdentityId};
-use crate::decide::{Reason, split_shared};
+use crate::decide::Reason;
 use crate::identity::select::{ConfigError, Credential, CredentialConfig, Verifier};
+use crate::mqtt::topic::split_shared;
 use crate::{Decision, Engine, Policy, Request};
 use arc_swap::ArcSwap;
 use rustls_pki_types::UnixTime;

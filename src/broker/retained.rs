@@ -11,7 +11,7 @@
 
 use crate::broker::message::Message;
 use crate::broker::principal::Publisher;
-use crate::broker::router::matches;
+use crate::mqtt::topic::matches;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -12,6 +12,7 @@
 //! delivery is the caller's job.
 
 use crate::mqtt::codec::{QoS, SubscriptionOptions};
+use crate::mqtt::topic;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,17 +72,6 @@ pub struct Router {
     count: usize,
 }
 
-/// Splits `$share/<group>/<filter>` into the group and the filter.
-pub fn split_share(filter: &str) -> (Option<&str>, &str) {
-    match filter
-        .strip_prefix("$share/")
-        .and_then(|r| r.split_once('/'))
-    {
-        Some((group, inner)) => (Some(group), inner),
-        None => (None, filter),
-    }
-}
-
 impl Router {
     pub fn new() -> Router {
         Router::default()
@@ -97,9 +87,12 @@ impl Router {
     }
 
     /// Adds or replaces `client`'s subscription to `filter` (which may be `$share/g/...`).
-    /// Returns true if it replaced an existing one.
+    /// Returns true if it replaced an existing one. A filter the topic grammar refuses
+    /// (the codec and the decision refuse it first) is never added.
     pub fn subscribe(&mut self, client: &ClientKey, filter: &str, entry: Entry) -> bool {
-        let (group, inner) = split_share(filter);
+        let Ok((group, inner)) = topic::split_shared(filter) else {
+            return false;
+        };
         let mut node = &mut self.root;
         for level in inner.split('/') {
             node = node.children.entry(level.into()).or_default();
@@ -128,7 +121,9 @@ impl Router {
 
     /// Removes `client`'s subscription to `filter`; true if it existed.
     pub fn unsubscribe(&mut self, client: &ClientKey, filter: &str) -> bool {
-        let (group, inner) = split_share(filter);
+        let Ok((group, inner)) = topic::split_shared(filter) else {
+            return false;
+        };
         let levels: Vec<&str> = inner.split('/').collect();
         let removed = remove_at(&mut self.root, &levels, client, group);
         if removed {
@@ -256,24 +251,6 @@ fn merge(routes: &mut Vec<Route>, client: &ClientKey, entry: &Entry) {
     });
 }
 
-/// Whether `filter` (without `$share/`) matches `topic`, with the `$` rule.
-pub fn matches(filter: &str, topic: &str) -> bool {
-    let mut filter_levels = filter.split('/');
-    let mut topic_levels = topic.split('/');
-    let mut first = true;
-    loop {
-        match (filter_levels.next(), topic_levels.next()) {
-            (Some("#"), _) => return !(first && topic.starts_with('$')),
-            (Some("+"), Some(_)) if first && topic.starts_with('$') => return false,
-            (Some("+"), Some(_)) => {}
-            (Some(f), Some(t)) if f == t => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-        first = false;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,11 +282,11 @@ mod tests {
         assert_eq!(clients(&r.route("$SYS/load")), ["d"]);
         assert_eq!(clients(&r.route("y")), ["c"]);
         for (filter, topic) in [("x/+/z", "x/y/z"), ("x/#", "x"), ("$SYS/#", "$SYS/load")] {
-            assert!(matches(filter, topic));
+            assert!(topic::matches(filter, topic));
         }
-        assert!(!matches("#", "$SYS/x"));
-        assert!(!matches("+/x", "$SYS/x"));
-        assert!(!matches("a/+", "a/b/c"));
+        assert!(!topic::matches("#", "$SYS/x"));
+        assert!(!topic::matches("+/x", "$SYS/x"));
+        assert!(!topic::matches("a/+", "a/b/c"));
     }
 
     #[test]

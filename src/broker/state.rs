@@ -281,7 +281,7 @@ impl Broker {
         slot.state().subscriptions.iter().any(|(filter, entry)| {
             entry.options.no_local
                 && !filter.starts_with("$share/")
-                && crate::broker::router::matches(filter, topic)
+                && crate::mqtt::topic::matches(filter, topic)
         })
     }
 

@@ -63,6 +63,16 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The size bounds a decision applies to topics and filters.
+    pub fn topic_bounds(&self) -> crate::mqtt::topic::Bounds {
+        crate::mqtt::topic::Bounds {
+            max_bytes: self.max_topic_bytes,
+            max_levels: self.max_topic_levels,
+        }
+    }
+}
+
 /// A policy that is valid but too large to compile within [`Limits`].
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CompileError {

@@ -6,11 +6,11 @@
 //! allows). It is off the hot path and may allocate; it never changes a decision.
 
 use super::session::Session;
-use super::topic::check_name;
 use super::walk::{AllMatches, collect, decide_topic, filtered, walk};
 use super::{Decision, Engine, Explanation, Reason, Request, RuleRef, Verdict};
 use crate::ast::{Action, Effect};
 use crate::check::RuleId;
+use crate::mqtt::topic::check_name;
 
 fn rule_ref(engine: &Engine, id: RuleId) -> RuleRef {
     let rule = engine.checked().rule(id);
@@ -31,7 +31,7 @@ fn all_matches(engine: &Engine, session: &Session, topic: &str, action: Action) 
     let mut all = AllMatches::default();
     if action == Action::Connect {
         collect(&auto.connect[id.0 as usize], action, &mut all);
-    } else if check_name(topic, engine.limits()).is_ok() {
+    } else if check_name(topic, engine.limits().topic_bounds()).is_ok() {
         walk(
             auto,
             session,

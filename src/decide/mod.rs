@@ -26,12 +26,10 @@ pub mod reference;
 mod request;
 mod session;
 mod subscribe;
-mod topic;
 mod walk;
 
 pub use request::{Decision, Explanation, Reason, Request, RuleRef, Verdict};
 pub use session::{BindError, Session};
-pub use topic::{TopicError, split_shared};
 
 use crate::automaton::Automaton;
 use crate::check::Checked;

@@ -24,12 +24,12 @@
 //! [`crate::compile::Limits::subscribe_budget`]; past it the answer is a deny.
 
 use super::session::Session;
-use super::topic::{check_filter, split_shared};
 use super::walk::{States, invalid_topic, step};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
 use crate::automaton::{Accept, Automaton, Node, NodeId};
 use crate::check::{Piece, RuleId};
+use crate::mqtt::topic::{check_filter, split_shared};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ struct Containment<'a> {
 
 pub(crate) fn decide_subscribe(engine: &Engine, session: &Session, filter: &str) -> Decision {
     let inner = match split_shared(filter)
-        .and_then(|(_, f)| check_filter(f, engine.limits()).map(|()| f))
+        .and_then(|(_, f)| check_filter(f, engine.limits().topic_bounds()).map(|()| f))
     {
         Ok(inner) => inner,
         Err(e) => return invalid_topic(e),

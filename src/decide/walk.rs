@@ -8,11 +8,11 @@
 //! nodes.
 
 use super::session::Session;
-use super::topic::{TopicError, check_name};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
 use crate::automaton::{Accept, Automaton, Node, NodeId};
 use crate::check::RuleId;
+use crate::mqtt::topic::{TopicError, check_name};
 use smallvec::SmallVec;
 
 /// Receives the accepts a walk finds.
@@ -177,7 +177,7 @@ pub(crate) fn decide_topic(
     topic: &str,
     action: Action,
 ) -> Decision {
-    if let Err(e) = check_name(topic, engine.limits()) {
+    if let Err(e) = check_name(topic, engine.limits().topic_bounds()) {
         return invalid(e);
     }
     let Some(id) = session.identity_id() else {
@@ -221,7 +221,7 @@ pub(crate) fn decide_receive(engine: &Engine, session: &Session, topic: &str) ->
     if !filtered(engine, session) {
         return decide_topic(engine, session, topic, Action::Receive);
     }
-    if let Err(e) = check_name(topic, engine.limits()) {
+    if let Err(e) = check_name(topic, engine.limits().topic_bounds()) {
         return invalid(e);
     }
     let Some(id) = session.identity_id() else {

@@ -17,7 +17,7 @@
 
 use super::{Connection, Exit};
 use crate::broker::message::{Delivery, Message};
-use crate::broker::router::{Entry, split_share};
+use crate::broker::router::Entry;
 use crate::broker::session::Stage;
 use crate::broker::session::{Enqueued, Offer};
 use crate::decide::Request;
@@ -25,6 +25,7 @@ use crate::mqtt::codec::{
     Ack, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
     Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
 };
+use crate::mqtt::topic::is_shared;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -280,7 +281,7 @@ where
             subscription_id,
         };
         let replaced = self.broker.subscribe(&self.slot, text, entry);
-        let shared = split_share(text).0.is_some();
+        let shared = is_shared(text);
         let send_retained = !shared
             && match filter.options.retain_handling {
                 RetainHandling::OnSubscribe => true,

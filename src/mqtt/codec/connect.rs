@@ -9,8 +9,8 @@
 //! bytes left over. This module must never judge credentials: that is authentication.
 
 use super::error::CodecError;
+use super::error::check_name;
 use super::properties::{Properties, PropertyContext};
-use super::topic::check_name;
 use super::wire::{Reader, put_binary, put_string};
 use super::{DecodeContext, ProtocolVersion, QoS};
 use bytes::{BufMut, Bytes, BytesMut};

@@ -4,8 +4,9 @@
 //! to the 5.0 reason code the connection closes with ([`CodecError::reason_code`]). The
 //! codec never recovers from an error: the connection is closed after it.
 
-use super::header::PacketType;
+use super::packet::PacketType;
 use super::reason::ReasonCode;
+use crate::mqtt::topic::{self, TopicError};
 
 /// A packet that cannot be accepted, or could not be encoded.
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +45,9 @@ pub enum CodecError {
     #[error("{field} is longer than 65,535 bytes")]
     StringTooLong { field: &'static str },
     #[error("the topic name {why}")]
-    InvalidTopicName { why: &'static str },
+    InvalidTopicName { why: TopicError },
     #[error("the topic filter `{filter}` {why}")]
-    InvalidTopicFilter { filter: String, why: &'static str },
+    InvalidTopicFilter { filter: String, why: TopicError },
     #[error("{field} has QoS 3, which does not exist")]
     InvalidQos { field: &'static str },
     #[error("{field} has reserved bits set")]
@@ -106,6 +107,33 @@ pub enum CodecError {
     Io(#[from] std::io::Error),
 }
 
+/// Checks a PUBLISH or will topic name ([`topic::check_name_syntax`]); `allow_empty` when
+/// a 5.0 topic alias stands in for it.
+pub(super) fn check_name(name: &str, allow_empty: bool) -> Result<(), CodecError> {
+    topic::check_name_syntax(name, allow_empty).map_err(|why| CodecError::InvalidTopicName { why })
+}
+
+/// Checks a SUBSCRIBE or UNSUBSCRIBE filter ([`topic::check_filter_syntax`]).
+pub(super) fn check_filter(filter: &str) -> Result<(), CodecError> {
+    topic::check_filter_syntax(filter).map_err(|why| CodecError::InvalidTopicFilter {
+        filter: shorten(filter),
+        why,
+    })
+}
+
+/// The filter, cut to a readable length for error messages.
+fn shorten(filter: &str) -> String {
+    const MAX: usize = 64;
+    if filter.len() <= MAX {
+        return filter.to_string();
+    }
+    let mut end = MAX;
+    while !filter.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &filter[..end])
+}
+
 impl CodecError {
     /// The 5.0 reason code a DISCONNECT (or CONNACK) for this error carries.
     pub fn reason_code(&self) -> ReasonCode {
@@ -138,5 +166,32 @@ impl CodecError {
             self,
             CodecError::UnsupportedProtocolVersion { .. } | CodecError::BadProtocolName { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_filters_are_shortened_in_messages() {
+        let filter = format!("{}#/x", "a/".repeat(100));
+        let err = check_filter(&filter).unwrap_err().to_string();
+        assert!(err.len() < 160, "{err}");
+    }
+
+    #[test]
+    fn queue_filters_are_refused_like_a_decision_refuses_them() {
+        let err = check_filter("$queue/a").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::InvalidTopicFilter {
+                    why: TopicError::UnsupportedShare,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -6,106 +6,11 @@
 //! packet type (MQTT-2.2.2-1/-2). This module must never allocate.
 
 use super::error::CodecError;
+use super::packet::PacketType;
 use bytes::BufMut;
-use std::fmt;
 
 /// The largest remaining length 4 bytes can encode.
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
-
-/// The fourteen MQTT control packet types (AUTH is 5.0 only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PacketType {
-    Connect = 1,
-    ConnAck = 2,
-    Publish = 3,
-    PubAck = 4,
-    PubRec = 5,
-    PubRel = 6,
-    PubComp = 7,
-    Subscribe = 8,
-    SubAck = 9,
-    Unsubscribe = 10,
-    UnsubAck = 11,
-    PingReq = 12,
-    PingResp = 13,
-    Disconnect = 14,
-    Auth = 15,
-}
-
-impl PacketType {
-    /// The type named by the high nibble of the first byte; 0 is reserved.
-    pub fn from_nibble(nibble: u8) -> Result<PacketType, CodecError> {
-        use PacketType::*;
-        Ok(match nibble {
-            1 => Connect,
-            2 => ConnAck,
-            3 => Publish,
-            4 => PubAck,
-            5 => PubRec,
-            6 => PubRel,
-            7 => PubComp,
-            8 => Subscribe,
-            9 => SubAck,
-            10 => Unsubscribe,
-            11 => UnsubAck,
-            12 => PingReq,
-            13 => PingResp,
-            14 => Disconnect,
-            15 => Auth,
-            other => return Err(CodecError::ReservedPacketType(other)),
-        })
-    }
-
-    /// The flags the spec fixes for this type, or `None` for PUBLISH (whose flags vary).
-    pub fn fixed_flags(self) -> Option<u8> {
-        match self {
-            PacketType::Publish => None,
-            PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => Some(0b0010),
-            _ => Some(0),
-        }
-    }
-
-    /// True for packets only a server sends.
-    pub fn is_server_to_client(self) -> bool {
-        matches!(
-            self,
-            PacketType::ConnAck | PacketType::SubAck | PacketType::UnsubAck | PacketType::PingResp
-        )
-    }
-
-    /// True for packets only a client sends.
-    pub fn is_client_to_server(self) -> bool {
-        matches!(
-            self,
-            PacketType::Connect
-                | PacketType::Subscribe
-                | PacketType::Unsubscribe
-                | PacketType::PingReq
-        )
-    }
-}
-
-impl fmt::Display for PacketType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PacketType::Connect => "CONNECT",
-            PacketType::ConnAck => "CONNACK",
-            PacketType::Publish => "PUBLISH",
-            PacketType::PubAck => "PUBACK",
-            PacketType::PubRec => "PUBREC",
-            PacketType::PubRel => "PUBREL",
-            PacketType::PubComp => "PUBCOMP",
-            PacketType::Subscribe => "SUBSCRIBE",
-            PacketType::SubAck => "SUBACK",
-            PacketType::Unsubscribe => "UNSUBSCRIBE",
-            PacketType::UnsubAck => "UNSUBACK",
-            PacketType::PingReq => "PINGREQ",
-            PacketType::PingResp => "PINGRESP",
-            PacketType::Disconnect => "DISCONNECT",
-            PacketType::Auth => "AUTH",
-        })
-    }
-}
 
 /// A parsed fixed header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +36,8 @@ pub fn parse(src: &[u8]) -> Result<Option<FixedHeader>, CodecError> {
     let Some(&first) = src.first() else {
         return Ok(None);
     };
-    let packet = PacketType::from_nibble(first >> 4)?;
+    let packet =
+        PacketType::from_nibble(first >> 4).ok_or(CodecError::ReservedPacketType(first >> 4))?;
     let flags = first & 0x0F;
     if packet.fixed_flags().is_some_and(|fixed| fixed != flags) {
         return Err(CodecError::InvalidFlags { packet, flags });

@@ -440,7 +440,7 @@ impl Properties {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::codec::header::PacketType;
+    use crate::mqtt::codec::PacketType;
 
     fn decode(bytes: &[u8], context: PropertyContext) -> Result<Properties, CodecError> {
         let mut r = Reader::new(Bytes::copy_from_slice(bytes), PacketType::Publish);

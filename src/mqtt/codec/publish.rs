@@ -7,10 +7,10 @@
 //! Topic Alias stands for it; resolving the alias is the connection's job, not this one's.
 
 use super::error::CodecError;
-use super::header::PacketType;
+use super::error::check_name;
+use super::packet::PacketType;
 use super::properties::{Properties, PropertyContext};
 use super::reason::ReasonCode;
-use super::topic::check_name;
 use super::wire::{Reader, put_string};
 use super::{DecodeContext, ProtocolVersion, QoS, Role};
 use bytes::{BufMut, Bytes, BytesMut};

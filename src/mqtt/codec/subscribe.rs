@@ -1,6 +1,6 @@
 //! SUBSCRIBE, SUBACK, UNSUBSCRIBE and UNSUBACK.
 //!
-//! Every filter is syntax-checked ([`super::topic::check_filter`]); a SUBSCRIBE or
+//! Every filter is syntax-checked ([`crate::mqtt::topic::check_filter_syntax`]); a SUBSCRIBE or
 //! UNSUBSCRIBE with no filter is a protocol error (MQTT-3.8.3-3, MQTT-3.10.3-2).
 //! Subscription options: QoS 3 is malformed; in 3.1.1 the upper six bits are reserved
 //! (MQTT-3.8.3-4), in 5.0 the upper two (MQTT-3-8.3-5), Retain Handling 3 is a protocol
@@ -8,12 +8,13 @@
 //! Whether a filter is *allowed* is not decided here.
 
 use super::error::CodecError;
+use super::error::check_filter;
 use super::properties::{Properties, PropertyContext};
 use super::publish::read_packet_id;
 use super::reason::ReasonCode;
-use super::topic::{check_filter, is_shared};
 use super::wire::{Reader, put_string};
 use super::{DecodeContext, ProtocolVersion, QoS};
+use crate::mqtt::topic::is_shared;
 use bytes::{BufMut, BytesMut};
 
 /// When retained messages are sent for a new subscription (5.0; 3.1.1 always sends).

@@ -8,7 +8,8 @@
 //! This module must never panic on input or allocate more than the bytes it was given.
 
 use super::error::CodecError;
-use super::header::{PacketType, put_variable};
+use super::header::put_variable;
+use super::packet::PacketType;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// A cursor over one packet body.

@@ -1,0 +1,332 @@
+//! MQTT topic names and topic filters: their syntax, `$share/` splitting and filter
+//! matching — the one topic grammar of the engine, the codec and the broker's router.
+//!
+//! Names (publish, receive, wills) contain no `+` or `#` (MQTT-3.3.2-2). Filters (subscribe,
+//! unsubscribe) hold `+` only as a whole level and `#` only as the whole last level
+//! (MQTT-4.7.1-1/-2). `$share/<group>/<filter>` needs a group without `+`, `#` or `/` and a
+//! non-empty filter (MQTT-4.8.2-1/-2); `$queue/` (a non-standard shared form) is refused
+//! everywhere, so the codec never hands the broker a filter a decision would refuse as
+//! syntax. A bare `$share` or `$queue` (no `/`) is an ordinary filter.
+//!
+//! Two strengths of check: [`check_filter_syntax`] and [`check_name_syntax`] are what the
+//! wire format requires (the codec; MQTT's own 65,535-byte cap is the string length
+//! prefix); [`check_name`] and [`check_filter`] add the [`Bounds`] a decision applies and
+//! judge sizes first, so a topic too large to consider is `TooLong`/`TooManyLevels`
+//! whatever else is wrong with it. U+0000 is refused by both (the codec's UTF-8 reader
+//! refuses it before this module sees the string).
+//!
+//! Costs: every function is one pass over the string. This module must never allocate
+//! for an accepted topic, nor know about policies, sessions or connections.
+
+use std::fmt;
+
+/// Why a topic or filter is not acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum TopicError {
+    /// The topic or filter is the empty string.
+    Empty,
+    /// Longer than [`Bounds::max_bytes`].
+    TooLong,
+    /// More levels than [`Bounds::max_levels`].
+    TooManyLevels,
+    /// Contains U+0000.
+    Nul,
+    /// A topic name holds `+` or `#`.
+    WildcardInName,
+    /// A filter holds `+` or `#` inside a level, or `#` before its last level.
+    MalformedWildcard,
+    /// A `$share/` group name is empty or holds `+` or `#`.
+    BadShareName,
+    /// A `$share/<group>` has no filter after the group.
+    EmptySharedFilter,
+    /// A `$queue/` filter: not supported (use `$share/<group>/`).
+    UnsupportedShare,
+    /// A topic name starts with `$share/` or `$queue/`.
+    SharePrefixInName,
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TopicError::Empty => "is empty",
+            TopicError::TooLong => "is longer than the byte limit",
+            TopicError::TooManyLevels => "has more levels than the limit",
+            TopicError::Nul => "contains U+0000",
+            TopicError::WildcardInName => {
+                "contains a wildcard (`+` or `#`), which topic names may not"
+            }
+            TopicError::MalformedWildcard => {
+                "uses `+` or `#` inside a level, or `#` before the last level"
+            }
+            TopicError::BadShareName => {
+                "has a $share group name that is empty or contains `+`, `#` or `/`"
+            }
+            TopicError::EmptySharedFilter => "has a $share prefix with no filter after it",
+            TopicError::UnsupportedShare => {
+                "uses $queue/, which is not supported (use $share/<group>/)"
+            }
+            TopicError::SharePrefixInName => {
+                "starts with $share/ or $queue/, which only subscription filters may"
+            }
+        })
+    }
+}
+
+/// The size bounds a decision applies to a topic or filter (the policy's limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Bytes in a topic or filter.
+    pub max_bytes: usize,
+    /// Levels (`/`-separated parts) in a topic or filter.
+    pub max_levels: usize,
+}
+
+/// Checks a topic name for publish or receive: bounds first, then syntax; a name may not
+/// start with `$share/` or `$queue/`.
+pub fn check_name(topic: &str, bounds: Bounds) -> Result<(), TopicError> {
+    check_size(topic, bounds)?;
+    check_name_syntax(topic, false)?;
+    if topic.starts_with("$share/") || topic.starts_with("$queue/") {
+        return Err(TopicError::SharePrefixInName);
+    }
+    Ok(())
+}
+
+/// Checks a subscription filter that is already split from its `$share/` prefix (see
+/// [`split_shared`]): bounds first, then wildcards.
+pub fn check_filter(filter: &str, bounds: Bounds) -> Result<(), TopicError> {
+    check_size(filter, bounds)?;
+    check_wildcards(filter)
+}
+
+/// The wire syntax of a PUBLISH or will topic name; `allow_empty` when a 5.0 topic alias
+/// stands in for it.
+pub fn check_name_syntax(topic: &str, allow_empty: bool) -> Result<(), TopicError> {
+    if topic.is_empty() && !allow_empty {
+        return Err(TopicError::Empty);
+    }
+    if topic.contains('\0') {
+        return Err(TopicError::Nul);
+    }
+    if topic.bytes().any(|b| b == b'+' || b == b'#') {
+        return Err(TopicError::WildcardInName);
+    }
+    Ok(())
+}
+
+/// The wire syntax of a SUBSCRIBE or UNSUBSCRIBE filter, `$share/` form included: exactly
+/// the filters a decision does not refuse as syntax.
+pub fn check_filter_syntax(filter: &str) -> Result<(), TopicError> {
+    let (_, inner) = split_shared(filter)?;
+    if inner.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if inner.contains('\0') {
+        return Err(TopicError::Nul);
+    }
+    check_wildcards(inner)
+}
+
+fn check_size(topic: &str, bounds: Bounds) -> Result<(), TopicError> {
+    if topic.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if topic.len() > bounds.max_bytes {
+        return Err(TopicError::TooLong);
+    }
+    if topic.split('/').count() > bounds.max_levels {
+        return Err(TopicError::TooManyLevels);
+    }
+    if topic.contains('\0') {
+        return Err(TopicError::Nul);
+    }
+    Ok(())
+}
+
+fn check_wildcards(filter: &str) -> Result<(), TopicError> {
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        let wild = level.contains(['+', '#']);
+        let last = levels.peek().is_none();
+        if wild && level != "+" && !(level == "#" && last) {
+            return Err(TopicError::MalformedWildcard);
+        }
+    }
+    Ok(())
+}
+
+/// Splits `$share/<group>/<filter>` into the group and the filter; other filters pass
+/// through with no group. `$queue/` filters and malformed `$share/` prefixes are errors.
+pub fn split_shared(filter: &str) -> Result<(Option<&str>, &str), TopicError> {
+    if filter.starts_with("$queue/") {
+        return Err(TopicError::UnsupportedShare);
+    }
+    let Some(rest) = filter.strip_prefix("$share/") else {
+        return Ok((None, filter));
+    };
+    let Some((group, inner)) = rest.split_once('/') else {
+        return Err(TopicError::EmptySharedFilter);
+    };
+    if group.is_empty() || group.contains(['+', '#']) {
+        return Err(TopicError::BadShareName);
+    }
+    if inner.is_empty() {
+        return Err(TopicError::EmptySharedFilter);
+    }
+    Ok((Some(group), inner))
+}
+
+/// True for a `$share/` filter.
+pub fn is_shared(filter: &str) -> bool {
+    filter.starts_with("$share/")
+}
+
+/// Whether `filter` (without `$share/`) matches `topic`, with the `$` rule: a filter that
+/// starts with a wildcard never matches a topic that starts with `$` (MQTT-4.7.2-1).
+pub fn matches(filter: &str, topic: &str) -> bool {
+    let mut filter_levels = filter.split('/');
+    let mut topic_levels = topic.split('/');
+    let mut first = true;
+    loop {
+        match (filter_levels.next(), topic_levels.next()) {
+            (Some("#"), _) => return !(first && topic.starts_with('$')),
+            (Some("+"), Some(_)) if first && topic.starts_with('$') => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(f), Some(t)) if f == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+        first = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUNDS: Bounds = Bounds {
+        max_bytes: 65_535,
+        max_levels: 128,
+    };
+
+    #[test]
+    fn bounded_filters_and_names() {
+        assert!(check_filter("a/+/#", BOUNDS).is_ok());
+        assert!(check_filter("#", BOUNDS).is_ok());
+        for bad in ["a/#/b", "a/b#", "a/+x", "#/"] {
+            assert_eq!(
+                check_filter(bad, BOUNDS),
+                Err(TopicError::MalformedWildcard),
+                "{bad}"
+            );
+        }
+        assert_eq!(check_name("a/+", BOUNDS), Err(TopicError::WildcardInName));
+        assert_eq!(check_name("", BOUNDS), Err(TopicError::Empty));
+        assert_eq!(check_name("a\0", BOUNDS), Err(TopicError::Nul));
+        assert_eq!(
+            check_name("$share/g/a", BOUNDS),
+            Err(TopicError::SharePrefixInName)
+        );
+        assert_eq!(
+            check_name(&"/".repeat(200), BOUNDS),
+            Err(TopicError::TooManyLevels)
+        );
+        // Sizes are judged first.
+        let long_and_wild = format!("{}+", "a".repeat(70_000));
+        assert_eq!(check_name(&long_and_wild, BOUNDS), Err(TopicError::TooLong));
+    }
+
+    #[test]
+    fn shared_subscriptions() {
+        assert_eq!(split_shared("$share/g/a/b"), Ok((Some("g"), "a/b")));
+        assert_eq!(split_shared("a/b"), Ok((None, "a/b")));
+        assert_eq!(split_shared("$share"), Ok((None, "$share")));
+        assert_eq!(
+            split_shared("$share/g/"),
+            Err(TopicError::EmptySharedFilter)
+        );
+        assert_eq!(split_shared("$share/g"), Err(TopicError::EmptySharedFilter));
+        assert_eq!(split_shared("$share//a"), Err(TopicError::BadShareName));
+        assert_eq!(split_shared("$share/g+/a"), Err(TopicError::BadShareName));
+        assert_eq!(split_shared("$queue/a"), Err(TopicError::UnsupportedShare));
+    }
+
+    #[test]
+    fn wire_names() {
+        assert!(check_name_syntax("a/b", false).is_ok());
+        assert!(check_name_syntax("", true).is_ok());
+        assert!(check_name_syntax("", false).is_err());
+        assert!(check_name_syntax("a/+", false).is_err());
+        assert!(check_name_syntax("a#", false).is_err());
+    }
+
+    #[test]
+    fn wire_filters() {
+        for ok in [
+            "#",
+            "+",
+            "a/+/b",
+            "a/#",
+            "/",
+            "+/+",
+            "$share/g/a/#",
+            "$SYS/#",
+            "$share",
+            "$queue",
+        ] {
+            assert!(check_filter_syntax(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a/#/b",
+            "a+",
+            "a/b#",
+            "$share/g/",
+            "$share//a",
+            "$share/g+/a",
+            "$share/g",
+            "$queue/a",
+            "$queue/g/a",
+        ] {
+            assert!(check_filter_syntax(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The wire check refuses exactly the filters a decision refuses as syntax: for every
+    /// filter within the bounds, `check_filter_syntax` fails iff splitting or the bounded
+    /// check does.
+    #[test]
+    fn wire_and_decision_agree_on_filter_syntax() {
+        let parts = [
+            "", "a", "+", "#", "$share", "$queue", "g", "a+", "#b", "$SYS",
+        ];
+        let mut filters = Vec::new();
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    filters.push(format!("{a}/{b}/{c}"));
+                    filters.push(format!("{a}/{b}"));
+                }
+                filters.push(a.to_string());
+            }
+        }
+        for filter in &filters {
+            let wire = check_filter_syntax(filter).is_ok();
+            let decision = split_shared(filter)
+                .and_then(|(_, inner)| check_filter(inner, BOUNDS))
+                .is_ok();
+            assert_eq!(wire, decision, "{filter:?}");
+        }
+    }
+
+    #[test]
+    fn matching_keeps_dollar_topics_from_leading_wildcards() {
+        assert!(matches("a/+/c", "a/b/c"));
+        assert!(matches("a/#", "a"));
+        assert!(matches("#", "a/b"));
+        assert!(!matches("#", "$SYS/x"));
+        assert!(!matches("+/x", "$SYS/x"));
+        assert!(matches("$SYS/#", "$SYS/x"));
+        assert!(!matches("a/b", "a/b/c"));
+    }
+}
