@@ -42,6 +42,7 @@ pub mod policy;
 pub mod runtime;
 pub mod source;
 pub mod testcases;
+pub mod value;
 
 pub use decide::{Decision, Engine, Request, Session, Verdict};
 pub use identity::Identity;

@@ -420,7 +420,7 @@ fn check_source(kind: IdentityKind, source: &AttrSource, errors: &mut Vec<Diagno
     }
 }
 
-/// Which value grammar a template's text must follow (see [`crate::identity::attrs`]).
+/// Which value grammar a template's text must follow (see [`crate::value`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grammar {
     /// Extraction templates split verified attribute values: strict printable ASCII.
@@ -440,8 +440,8 @@ fn client_pieces(
         match part {
             Part::Text { text, span } => {
                 let allowed = |c: char| match grammar {
-                    Grammar::Attribute => crate::identity::attrs::is_value_char(c),
-                    Grammar::ClientId => crate::identity::attrs::is_client_char(c),
+                    Grammar::Attribute => crate::value::is_value_char(c),
+                    Grammar::ClientId => crate::value::is_client_char(c),
                 };
                 if let Some(c) = text.chars().find(|c| !allowed(*c)) {
                     let help = match grammar {

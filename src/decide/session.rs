@@ -16,7 +16,7 @@ use crate::automaton::SlotTemplate;
 use crate::check::matches::match_client;
 use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require};
 use crate::identity::Identity;
-use crate::identity::attrs::{ValueError, validate_client_id, validate_value};
+use crate::value::{ValueError, validate_client_id, validate_value};
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -14,7 +14,7 @@
 //! skipped identity would have refused the token anyway, so the peek never decides who a
 //! token binds as. This module never returns claims for use.
 
-use super::jwt::{JwtError, MAX_TOKEN_BYTES};
+use super::jwt_error::{JwtError, MAX_TOKEN_BYTES};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 

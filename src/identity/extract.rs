@@ -7,8 +7,8 @@
 //! guessed; a value that does not split exactly is rejected with a reason. This module must
 //! never return a partial split.
 
-use super::attrs::validate_value;
 use crate::check::{AttrCheck, ClientPiece, Require};
+use crate::value::validate_value;
 use std::collections::BTreeMap;
 
 /// Why a value did not split by its template.

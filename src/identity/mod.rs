@@ -4,14 +4,14 @@
 //! and carries its attributes (`pid`, `aid`, ...). Attributes come from a verified JWT or
 //! certificate (see the `jwt` and `x509` modules), or, for policy tests and the CLI, are
 //! asserted by the operator with [`Identity::asserted`]. Every value is checked by
-//! [`attrs::validate_value`] when it is bound into a session; an identity never bypasses it.
+//! [`crate::value::validate_value`] when it is bound into a session; an identity never bypasses it.
 //! [`select::Verifier`] is the entry point for credentials: it verifies a JWT or certificate
 //! chain as each identity block of its kind would, each with its own trust anchors (its
 //! `trust` label's keys or CA set, see [`anchors`]), binds it only if exactly one accepts
 //! it, and returns only what [`jwt`] or [`x509`] verified.
 
 pub mod anchors;
-pub mod attrs;
+mod cert_error;
 pub mod chain;
 pub mod claims;
 pub mod der;
@@ -22,9 +22,11 @@ pub mod dev_policy;
 pub mod extract;
 pub mod files;
 pub mod jwt;
+mod jwt_error;
 pub mod keys;
 pub mod ocsp;
 pub mod select;
+mod signature;
 pub mod x509;
 
 use std::collections::BTreeMap;

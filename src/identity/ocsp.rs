@@ -218,7 +218,7 @@ fn authorize_delegate(responder_der: &[u8], issuer_der: &[u8], now: u64) -> Resu
     let cert = EndEntityCert::try_from(&responder)
         .map_err(|e| OcspError::ResponderNotAuthorized(format!("{e:?}")))?;
     cert.verify_for_usage(
-        super::x509::SIGNATURE_ALGORITHMS,
+        super::signature::SIGNATURE_ALGORITHMS,
         &[anchor],
         &[],
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(now)),

@@ -179,9 +179,12 @@ where
         let metrics = self.broker.config.observer.metrics();
         metrics.message_in(message.payload.len());
         // An authorized shadow request: the shadow service answers through the router.
-        self.broker
+        let broker = &self.broker;
+        broker
             .shadows
-            .handle(&self.broker, &message.topic, &message.payload);
+            .handle(&message.topic, &message.payload, |m| {
+                broker.publish(m);
+            });
         match qos {
             QoS::AtMostOnce => Ok(()),
             QoS::AtLeastOnce => self.feed(Packet::PubAck(Ack::new(id))).await,

@@ -16,7 +16,6 @@ pub mod store;
 pub mod topic;
 
 use crate::broker::message::Message;
-use crate::broker::state::Broker;
 use crate::mqtt::codec::{Properties, QoS};
 use bytes::Bytes;
 use document::{Rejection, Update};
@@ -51,8 +50,14 @@ impl ShadowService {
     }
 
     /// Handles `topic` if it is a shadow request; returns false (and does nothing) if not.
-    /// Responses are published through `broker` before this returns.
-    pub fn handle(&self, broker: &Broker, topic: &str, payload: &[u8]) -> bool {
+    /// Responses are handed to `publish` (the broker's router) before this returns; the
+    /// service never reaches into the broker's state itself.
+    pub fn handle(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        mut publish: impl FnMut(&Arc<Message>),
+    ) -> bool {
         let Some(request) = topic::parse_request(topic) else {
             return false;
         };
@@ -66,7 +71,7 @@ impl ShadowService {
                 expires_at: None,
                 publisher: None,
             };
-            broker.publish(&Arc::new(message));
+            publish(&Arc::new(message));
         }
         true
     }

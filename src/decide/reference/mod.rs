@@ -336,7 +336,8 @@ mod tests {
             "super::topic::",
             "super::session",
             "check::matches",
-            "identity::attrs",
+            "crate::value",
+            "mqtt::topic",
         ];
         for (file, text) in sources {
             let code = text.lines().filter(|l| {

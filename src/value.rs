@@ -1,4 +1,6 @@
-//! The value grammars: the one guard against wildcard injection.
+//! Identity attribute values and client ids: the value grammars, the one guard against
+//! wildcard injection. A leaf module: the checker (which judges template text by these
+//! grammars), the identity layer and the decision engine all use it, and it uses nothing.
 //!
 //! Two grammars, for the two places values come from:
 //! * **Attribute values** from a verified credential (PID, AID, JTI, IID, ...) pass
