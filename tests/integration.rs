@@ -52,6 +52,7 @@ mod differential;
 mod engine_safety;
 #[cfg(feature = "runtime")]
 mod identity;
+mod layering;
 #[cfg(feature = "runtime")]
 mod mosquitto_plugin;
 mod parse;
