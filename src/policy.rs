@@ -2,7 +2,7 @@
 //!
 //! [`Policy::load`] reads a file, [`Policy::from_source`] takes text. Both run
 //! [`crate::parse`] then [`crate::check`] and return every diagnostic on failure. The
-//! policy keeps its warnings so tools can show them. Compiling is [`crate::Engine::new`].
+//! policy keeps its warnings so tools can show them. Compiling is [`crate::decide::Engine::new`].
 
 use crate::check::{self, Checked};
 use crate::diagnostic::Diagnostics;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// A parsed and checked policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
-    /// Shared with every [`crate::Engine`] built from it.
+    /// Shared with every [`crate::decide::Engine`] built from it.
     pub checked: Arc<Checked>,
     pub warnings: Diagnostics,
 }

@@ -29,9 +29,10 @@ pub mod sessions;
 use crate::ast::{Action, Effect};
 use crate::check::{Checked, IdentityId};
 use crate::decide::Reason;
+use crate::decide::{Decision, Engine, Request};
 use crate::identity::select::{ConfigError, Credential, CredentialConfig, Verifier};
 use crate::mqtt::topic::split_shared;
-use crate::{Decision, Engine, Policy, Request};
+use crate::policy::Policy;
 use arc_swap::ArcSwap;
 use rustls_pki_types::UnixTime;
 use sessions::{Entry, Lookup, SessionKey, SessionTable};
@@ -329,7 +330,11 @@ fn verdict(decision: Decision) -> Result<(), Denial> {
     }
 }
 
-fn decide_check(loaded: &Loaded, session: &crate::Session, check: Check<'_>) -> Result<(), Denial> {
+fn decide_check(
+    loaded: &Loaded,
+    session: &crate::decide::Session,
+    check: Check<'_>,
+) -> Result<(), Denial> {
     let engine = &loaded.engine;
     match check {
         Check::Publish { topic, retain } => {
@@ -350,7 +355,7 @@ fn decide_check(loaded: &Loaded, session: &crate::Session, check: Check<'_>) -> 
 /// Subscribe on a broker that never checks deliveries: the subscription must carry receive.
 fn decide_unchecked_subscribe(
     loaded: &Loaded,
-    session: &crate::Session,
+    session: &crate::decide::Session,
     filter: &str,
 ) -> Result<(), Denial> {
     let engine = &loaded.engine;
@@ -417,7 +422,7 @@ pub(crate) fn log_denial(endpoint: &str, key: Option<&SessionKey>, why: &dyn fmt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Source;
+    use crate::source::Source;
 
     fn coverage(rules: &str) -> (ReceiveCoverage, Vec<String>) {
         let text = format!(

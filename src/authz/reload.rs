@@ -8,7 +8,7 @@
 //! loop here follows it.
 
 use super::Authz;
-use crate::Policy;
+use crate::policy::Policy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -15,7 +15,7 @@
 //! hash (SipHash with a per-process key: client ids are chosen by clients) and one
 //! uncontended lock on the common path. This module never verifies or decides anything.
 
-use crate::Session;
+use crate::decide::Session;
 use crate::identity::Identity;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
@@ -211,7 +211,9 @@ impl SessionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Engine, Policy, Source};
+    use crate::decide::Engine;
+    use crate::policy::Policy;
+    use crate::source::Source;
 
     fn engine() -> Engine {
         let source = Source::new(

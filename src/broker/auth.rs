@@ -10,10 +10,10 @@
 //! authorize: what the identity may do is the policy's business, decided afterwards by the
 //! engine.
 
-use crate::Engine;
 use crate::ast::IdentityKind;
 use crate::broker::authorize::SharedEngine;
 use crate::check::Checked;
+use crate::decide::Engine;
 use crate::identity::select::{ConfigError, Credential, CredentialConfig, SelectError, Verifier};
 use crate::identity::{Identity, Provenance};
 use rustls_pki_types::{CertificateDer, UnixTime};

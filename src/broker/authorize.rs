@@ -12,9 +12,9 @@
 //! that client id, still publish and retain it under the current policy?
 //! This module must never change a decision.
 
-use crate::Engine;
 use crate::broker::observe::{DecisionRecord, Observer, now_rfc3339};
 use crate::broker::principal::{Principal, Publisher};
+use crate::decide::Engine;
 use crate::decide::{Decision, Request, Session};
 use crate::identity::Identity;
 use arc_swap::ArcSwap;

@@ -1,7 +1,7 @@
 //! The reference MQTT broker: a real broker that enforces the compiled policy on every
 //! packet.
 //!
-//! [`serve`] takes an already-bound listener, the shared [`Engine`](crate::Engine), a
+//! [`serve`] takes an already-bound listener, the shared [`Engine`](crate::decide::Engine), a
 //! [`BrokerConfig`], an [`Authenticator`] and a shutdown future. The parts, in the order
 //! a packet meets them:
 //!

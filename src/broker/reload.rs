@@ -35,8 +35,9 @@
 use crate::broker::auth::IdentityAuthenticator;
 use crate::broker::authorize::SharedEngine;
 use crate::broker::state::Broker;
+use crate::decide::Engine;
+use crate::policy::Policy;
 use crate::source::{Source, SourceError};
-use crate::{Engine, Policy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

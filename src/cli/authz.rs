@@ -9,11 +9,11 @@
 
 use super::identity_args::parse_mapping;
 use super::output::{CliError, Exit, Out};
-use crate::Policy;
 use crate::authz::reload::{PolicyWatcher, warn_uncovered};
 use crate::authz::{Authz, DEFAULT_MAX_SESSIONS, http};
 use crate::identity::anchors::{AnchorError, AnchorFiles, TrustFiles};
 use crate::identity::select::CredentialConfig;
+use crate::policy::Policy;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;

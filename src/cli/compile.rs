@@ -7,7 +7,8 @@
 //! Debug builds also verify the automaton while compiling; time a release build.
 
 use super::output::{CliError, Exit, Out};
-use crate::{Engine, Policy};
+use crate::decide::Engine;
+use crate::policy::Policy;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

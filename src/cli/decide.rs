@@ -6,7 +6,8 @@
 
 use super::identity_args::IdentityArgs;
 use super::output::{CliError, Exit, Out};
-use crate::{Engine, Policy, Request};
+use crate::decide::{Engine, Request};
+use crate::policy::Policy;
 use std::path::PathBuf;
 
 /// Arguments of `topicguard decide`.

@@ -15,7 +15,6 @@
 
 use super::identity_args::parse_attr;
 use super::output::{CliError, Exit, Out};
-use crate::Policy;
 use crate::ast::IdentityKind;
 use crate::check::{Checked, IdentityDef};
 use crate::identity::anchors::TrustFiles;
@@ -24,6 +23,7 @@ use crate::identity::dev::{
 };
 use crate::identity::dev_policy::{self, PolicyCas};
 use crate::identity::files;
+use crate::policy::Policy;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

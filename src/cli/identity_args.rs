@@ -2,7 +2,7 @@
 //!
 //! The operator asserts the identity and its attributes (nothing is verified); the client id
 //! defaults to the identity's client template rendered with those attributes. The values
-//! still go through [`crate::Engine::bind`], so a bad value is a deny with its reason, never
+//! still go through [`crate::decide::Engine::bind`], so a bad value is a deny with its reason, never
 //! a wider match. [`IdentityArgs::resolve`] is the one place that turns these options into
 //! an `(Identity, client id)` pair. Instead of `--identity`, a credential can be given and
 //! verified: `--jwt FILE|-` or `--cert FILE`, with the anchors of each trust label the
@@ -181,7 +181,7 @@ pub fn parse_attr(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Policy;
+    use crate::policy::Policy;
     use crate::source::Source;
 
     const POLICY: &str = "identity m from jwt {\n    p = claim \"p\"\n    client \"c:{p}\"\n}\n\

@@ -60,7 +60,7 @@ impl Engine {
     }
 
     /// Compiles a loaded policy, sharing its checked rules rather than copying them.
-    pub fn from_policy(policy: &crate::Policy) -> Result<Engine, CompileError> {
+    pub fn from_policy(policy: &crate::policy::Policy) -> Result<Engine, CompileError> {
         Engine::shared(policy.checked.clone(), Limits::default())
     }
 
@@ -95,7 +95,7 @@ impl Engine {
     ///
     /// Never fails: a rejected identity yields a session whose every decision is a deny
     /// carrying the [`BindError`].
-    pub fn bind(&self, identity: &crate::Identity, client_id: &str) -> Session {
+    pub fn bind(&self, identity: &crate::identity::Identity, client_id: &str) -> Session {
         session::bind(self, identity, client_id)
     }
 

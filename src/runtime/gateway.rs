@@ -391,7 +391,8 @@ pub fn attributes_from_certificate(
     use crate::identity::x509::{CertVerifier, TrustStore};
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
-    let loaded = crate::Policy::load(policy).map_err(|e| format!("{}: {e:?}", policy.display()))?;
+    let loaded =
+        crate::policy::Policy::load(policy).map_err(|e| format!("{}: {e:?}", policy.display()))?;
     let def = loaded
         .checked
         .identities

@@ -71,9 +71,9 @@ pub fn is_test_file(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::{Engine, Verdict};
     use crate::policy::Policy;
     use crate::source::Source;
-    use crate::{Engine, Verdict};
 
     const POLICY: &str = "identity d from anonymous {\n    client \"dev\"\n}\n\
         allow d connect\nallow d publish \"a/+\"\ndeny d publish \"a/secret\"\n";

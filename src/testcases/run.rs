@@ -3,7 +3,7 @@
 
 use super::author::{case_errors, default_client_id};
 use super::file::{Case, Expect, TestFile, TestFileError, TestFileErrors, all_or_errors};
-use crate::Engine;
+use crate::decide::Engine;
 use crate::decide::reference::Reference;
 use crate::decide::{Decision, Explanation, Verdict};
 use crate::identity::Identity;

@@ -347,7 +347,8 @@ where
 mod tests {
     use super::*;
     use crate::broker::auth::AnonymousAuthenticator;
-    use crate::{Engine, Policy};
+    use crate::decide::Engine;
+    use crate::policy::Policy;
     use arc_swap::ArcSwap;
 
     /// The bytes every connection's task holds while it waits for input.

@@ -2,7 +2,7 @@
 //!
 //! It binds identities and evaluates the checked rules one by one, straight from the
 //! language reference (`docs/policy-language.md`), with no sharing and no cleverness.
-//! Tests compare it with [`crate::Engine::bind`] and [`crate::Engine::decide`] on random
+//! Tests compare it with [`crate::decide::Engine::bind`] and [`crate::decide::Engine::decide`] on random
 //! policies and requests (`tests/differential.rs`) and on every policy test case
 //! (`crate::testcases`). It must never use the compiled engine's code for anything the
 //! engine decides: not `compile`, `automaton`, `decide::{walk, subscribe, topic, session}`
