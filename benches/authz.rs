@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use topicguard::authz::sessions::{BrokerKind, SessionKey};
 use topicguard::authz::{Authz, Check, Delivery, rabbitmq};
-use topicguard::identity::dev::{self, DevAlg, DevSigner};
+use topicguard::devcred::{self as dev, DevAlg, DevSigner};
 use topicguard::identity::jwt::JwtKeys;
 use topicguard::identity::keys::{KeySet, KeyStore};
 use topicguard::identity::select::CredentialConfig;

@@ -30,6 +30,8 @@ pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod decide;
+#[cfg(feature = "runtime")]
+pub mod devcred;
 pub mod diagnostic;
 pub mod fmt;
 pub mod identity;

@@ -264,16 +264,11 @@ fn rabbitmq_refuses_bad_credentials_without_touching_a_live_session() {
         rmq_user(&s, "app", MOBILE, &s.tokens.mobile("P1", "A1", "J1")),
         allow()
     );
-    let stranger = topicguard::identity::dev::DevSigner::generate(
-        topicguard::identity::dev::DevAlg::ES256,
-        "authz-test",
-    )
-    .unwrap()
-    .sign(&topicguard::identity::dev::default_claims(
-        Tokens::now(),
-        "J1",
-    ))
-    .unwrap();
+    let stranger =
+        topicguard::devcred::DevSigner::generate(topicguard::devcred::DevAlg::ES256, "authz-test")
+            .unwrap()
+            .sign(&topicguard::devcred::default_claims(Tokens::now(), "J1"))
+            .unwrap();
     let expired = s
         .tokens
         .mobile_until("P1", "A1", "J1", Tokens::now() - 3600);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use topicguard::identity::dev::{self, DevAlg, DevSigner};
+use topicguard::devcred::{self as dev, DevAlg, DevSigner};
 
 /// How long the service may take to start.
 const START: Duration = Duration::from_secs(30);

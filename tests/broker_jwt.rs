@@ -8,7 +8,7 @@ use crate::broker_tls::{MOBILE_ID, Pki, SecureBroker, mosquitto_run};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use topicguard::Policy;
-use topicguard::identity::dev::{self, DevAlg, DevSigner};
+use topicguard::devcred::{self as dev, DevAlg, DevSigner};
 use topicguard::mqtt::codec::{ProtocolVersion, ReasonCode};
 
 fn pub_args<'a>(version: &'a str, password: &'a str) -> Vec<&'a str> {
@@ -98,7 +98,7 @@ async fn the_connection_ends_when_the_token_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn building_apps_and_operators_connect_with_tokens_of_one_identity_provider() {
     use std::collections::BTreeMap;
-    use topicguard::identity::dev_policy;
+    use topicguard::devcred::policy as dev_policy;
     let pki = Pki::generate("jwt-building");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/building.policy");
     let policy = Policy::load(path).expect("building policy");

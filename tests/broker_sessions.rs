@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
-use topicguard::identity::dev;
+use topicguard::devcred as dev;
 use topicguard::mqtt::codec::{ConnAck, Disconnect, Packet, ProtocolVersion, QoS, ReasonCode};
 use topicguard::{Policy, Source};
 

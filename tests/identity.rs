@@ -1,7 +1,7 @@
 //! Verified identities: JWTs and X.509 certificates against `policies/xfinity.policy`, and
 //! every JWT (12–27) and X.509 (28–46) case of `shared/bad-inputs.md` that applies at the
 //! identity layer, and trust anchors per identity (`trust_cases`). Keys and the PKI are
-//! generated at test time (`topicguard::identity::dev`).
+//! generated at test time (`topicguard::devcred`).
 #![cfg(feature = "runtime")]
 
 mod cli_cases;

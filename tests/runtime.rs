@@ -320,7 +320,7 @@ mod tls {
     use tokio_rustls::rustls::crypto::ring;
     use tokio_rustls::rustls::server::WebPkiClientVerifier;
     use tokio_rustls::rustls::{RootCertStore, ServerConfig};
-    use topicguard::identity::dev::{DevCa, leaf_params, unix_now};
+    use topicguard::devcred::{DevCa, leaf_params, unix_now};
     use topicguard::runtime::tls::TlsClient;
 
     struct Pki {

@@ -6,22 +6,22 @@
 //! signs a token that binds as that jwt identity, with its label's key (created once per
 //! directory and reused, so tokens of one label share one JWKS). Each report says whether the
 //! written credential binds, checked with the written anchors, and the flags that map the
-//! labels to the files. Without `--policy`, the original layout: one CA with the seed
-//! paper's gateway and a service certificate, a broker certificate and an empty CRL; a JWT
+//! labels to the files. Without `--policy`, the original layout: one CA with a
+//! residential gateway's and a service's certificate, a broker certificate and an empty CRL; a JWT
 //! for `policies/xfinity.policy`'s mobile app with its JWKS. Every file and every report says
-//! "development only". The generation itself is [`crate::identity::dev`] and
-//! [`crate::identity::dev_policy`]; this module only parses options, writes files and
+//! "development only". The generation itself is [`crate::devcred`] and
+//! [`crate::devcred::policy`]; this module only parses options, writes files and
 //! reports. It must never be used for real credentials.
 
 use super::identity_args::parse_attr;
 use super::output::{CliError, Exit, Out};
 use crate::ast::IdentityKind;
 use crate::check::{Checked, IdentityDef};
-use crate::identity::anchors::TrustFiles;
-use crate::identity::dev::{
-    self, DEV_NOTICE, DevAlg, DevCa, DevError, DevSigner, GatewaySpec, marked_pem,
+use crate::devcred::policy::{self as dev_policy, PolicyCas};
+use crate::devcred::{
+    self as dev, DEV_NOTICE, DevAlg, DevCa, DevError, DevSigner, GatewaySpec, marked_pem,
 };
-use crate::identity::dev_policy::{self, PolicyCas};
+use crate::identity::anchors::TrustFiles;
 use crate::identity::files;
 use crate::policy::Policy;
 use serde_json::{Value, json};

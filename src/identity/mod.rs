@@ -15,10 +15,6 @@ mod cert_error;
 pub mod chain;
 pub mod claims;
 pub mod der;
-#[cfg(feature = "runtime")]
-pub mod dev;
-#[cfg(feature = "runtime")]
-pub mod dev_policy;
 pub mod extract;
 pub mod files;
 pub mod jwt;

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use topicguard::Engine;
 use topicguard::decide::BindError;
+use topicguard::devcred::{self as dev, DevAlg, DevSigner};
 use topicguard::identity::Provenance;
-use topicguard::identity::dev::{self, DevAlg, DevSigner};
 use topicguard::identity::jwt::{JwtError, JwtKeys, JwtVerifier};
 use topicguard::identity::keys::{KeySet, KeySource, KeyStore, RevocationList, SharedSecret};
 

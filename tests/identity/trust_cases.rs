@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use topicguard::devcred::policy::{self as dev_policy, PolicyCas};
+use topicguard::devcred::{self as dev, DevAlg, DevCa, DevSigner};
 use topicguard::identity::anchors::TrustFiles;
-use topicguard::identity::dev::{self, DevAlg, DevCa, DevSigner};
-use topicguard::identity::dev_policy::{self, PolicyCas};
 use topicguard::identity::jwt::{JwtError, JwtKeys};
 use topicguard::identity::keys::{KeySet, KeyStore};
 use topicguard::identity::select::{

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use topicguard::Engine;
 use topicguard::decide::BindError;
+use topicguard::devcred::{self as dev, DevCa, GatewaySpec};
 use topicguard::identity::der::{self, arcs, tag};
-use topicguard::identity::dev::{self, DevCa, GatewaySpec};
 use topicguard::identity::select::{Anchors, Credential, CredentialConfig, SelectError, Verifier};
 use topicguard::identity::x509::{
     CertVerifier, ChainFailure, FieldError, RevocationPolicy, TrustStore, X509Error,
@@ -812,7 +812,7 @@ fn ocsp_responses_are_checked_for_signer_certid_freshness_and_status() {
 // ---- identity selection ----
 
 fn config(pki: &Pki) -> CredentialConfig {
-    let signer = topicguard::identity::dev::DevSigner::generate(dev::DevAlg::EdDSA, "k1").unwrap();
+    let signer = topicguard::devcred::DevSigner::generate(dev::DevAlg::EdDSA, "k1").unwrap();
     let jwks = dev::jwks(&[&signer]).to_string();
     let keys = topicguard::identity::keys::KeySet::from_jwks(&jwks, "jwks").unwrap();
     let store = Arc::new(topicguard::identity::keys::KeyStore::fixed(keys));

@@ -165,7 +165,7 @@ impl ClientCertVerifier for ClientTrust {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::dev::{self, DevCa};
+    use crate::devcred::{self as dev, DevCa};
 
     fn server_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         let now = dev::unix_now();

@@ -6,7 +6,7 @@ use super::*;
 use crate::authority::Presented;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use topicguard::identity::dev::{self, DevAlg, DevCa, DevSigner, GatewaySpec};
+use topicguard::devcred::{self as dev, DevAlg, DevCa, DevSigner, GatewaySpec};
 
 const MOBILE: &str = "xfi:P1_A1:clt:J1";
 const REQUEST: &str = "c/xfi/P1_A1/lights/xfi:P1_A1:clt:J1/r1";

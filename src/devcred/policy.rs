@@ -13,11 +13,11 @@
 //! intermediate CA with that name under it. Development only: keys are generated fresh and
 //! written in the clear. Nothing here verifies anything.
 
-use super::der;
-use super::dev::{self, DevCa, DevError, DevSigner};
-use super::x509::{CertField, NameAttr};
 use crate::ast::{AttrSource, IdentityKind};
 use crate::check::{Checked, ClientPiece, IdentityDef, Require};
+use crate::devcred::{self as dev, DevCa, DevError, DevSigner};
+use crate::identity::der;
+use crate::identity::x509::{CertField, NameAttr};
 use crate::value::validate_value;
 use rcgen::{CertificateParams, DnType, DnValue};
 use serde_json::{Value, json};

@@ -1,12 +1,15 @@
-//! Development-only credentials: a test CA with gateway and service certificates in the seed
-//! paper's layout, a broker certificate for localhost, and signed JWTs with their JWKS
-//! (`topicguard dev pki|token`, test suites).
+//! Development-only credentials: a test CA with gateway and service certificates in the
+//! residential-gateway layout, a broker certificate for localhost, and signed JWTs with their
+//! JWKS (`topicguard dev pki|token`, test suites); [`policy`] shapes them after a policy.
+//! Outside `identity/` on purpose: the verification layer never issues credentials.
 //!
 //! Everything here is generated fresh, with keys written in the clear: it exists so a new user
 //! (or a test) can try topicguard end to end. Every file written says "development only".
 //! Nothing in this module verifies anything, and production code must never call it.
 
-use super::der::{self, arcs, tag};
+pub mod policy;
+
+use crate::identity::der::{self, arcs, tag};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CertificateRevocationList,
