@@ -1,0 +1,248 @@
+//! The trie builder: inserts each checked rule into the trie of every identity it applies
+//! to, choosing the cheapest edge per level (literal, set, slot, pattern, `+`) and interning
+//! sets, slots and patterns so equal levels share one edge. Pattern levels are built in
+//! [`super::patterns`]. Every size is checked against [`Limits`]; this module must never
+//! build past one.
+
+use super::limits::{CompileError, Limits};
+use crate::automaton::level;
+use crate::automaton::*;
+use crate::check::{ActionSet, CheckedRule, IdentityId, LevelPattern, Piece};
+use regex_automata::meta::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
+
+pub(super) struct Builder<'a> {
+    pub(super) limits: &'a Limits,
+    pub(super) automaton: Automaton,
+    /// Sets by the address of their values (every level naming one set shares them).
+    pub(super) set_by_address: FxHashMap<usize, SetId>,
+    /// Sets by their sorted values.
+    pub(super) set_index: FxHashMap<Vec<String>, SetId>,
+    /// Each identity's slots.
+    pub(super) slot_index: Vec<FxHashMap<SlotTemplate, SlotId>>,
+    /// Pattern levels by owner (the identity, when the pattern has attributes), pieces and
+    /// whether the level is the first.
+    pub(super) pattern_index: FxHashMap<(Option<IdentityId>, Vec<Piece>, bool), PatternId>,
+    /// Middle regexes, shared by every pattern level with the same middle.
+    pub(super) regex_index: FxHashMap<Vec<Piece>, Regex>,
+}
+
+impl<'a> Builder<'a> {
+    pub(super) fn new(identities: usize, limits: &'a Limits) -> Builder<'a> {
+        let nodes = vec![Node::default(); identities];
+        Builder {
+            limits,
+            automaton: Automaton {
+                roots: (0..identities as u32).map(NodeId).collect(),
+                nodes,
+                sets: Vec::new(),
+                slots: vec![Vec::new(); identities],
+                patterns: Vec::new(),
+                connect: vec![Vec::new(); identities],
+                rule_count: 0,
+            },
+            set_by_address: FxHashMap::default(),
+            set_index: FxHashMap::default(),
+            slot_index: vec![FxHashMap::default(); identities],
+            pattern_index: FxHashMap::default(),
+            regex_index: FxHashMap::default(),
+        }
+    }
+
+    pub(super) fn insert_rule(&mut self, rule: &CheckedRule) -> Result<(), CompileError> {
+        if rule.text.len() > self.limits.max_rule_bytes {
+            return Err(CompileError::RuleTooLong {
+                loc: rule.loc.clone(),
+                span: rule.span,
+                given: rule.text.len(),
+                limit: self.limits.max_rule_bytes,
+            });
+        }
+        let accept = Accept {
+            rule: rule.id,
+            effect: rule.effect,
+            actions: rule.actions,
+        };
+        let Some(topic) = &rule.topic else {
+            for id in &rule.identities {
+                self.automaton.connect[id.0 as usize].push(accept);
+            }
+            return Ok(());
+        };
+        if topic.levels.len() > self.limits.max_template_levels {
+            return Err(CompileError::TemplateTooDeep {
+                loc: rule.loc.clone(),
+                span: rule.span,
+                given: topic.levels.len(),
+                limit: self.limits.max_template_levels,
+            });
+        }
+        if topic.levels == [LevelPattern::Literal(String::new())] && !topic.hash {
+            // `""` matches only the empty topic, which is no topic name: it never matches.
+            return Ok(());
+        }
+        for &id in &rule.identities {
+            let mut at = self.automaton.roots[id.0 as usize];
+            for (i, level) in topic.levels.iter().enumerate() {
+                at = self.child(at, level, i == 0, rule, id)?;
+            }
+            let node = &mut self.automaton.nodes[at.0 as usize];
+            if topic.hash {
+                node.hash.push(accept)
+            } else {
+                node.exact.push(accept)
+            }
+        }
+        Ok(())
+    }
+
+    /// The node reached from `at` over `level`, created if needed.
+    pub(super) fn child(
+        &mut self,
+        at: NodeId,
+        level: &LevelPattern,
+        first: bool,
+        rule: &CheckedRule,
+        identity: IdentityId,
+    ) -> Result<NodeId, CompileError> {
+        let edge = self.edge_for(level, first, rule, identity)?;
+        let node = &self.automaton.nodes[at.0 as usize];
+        let existing = match edge {
+            Edge::Any => node.any,
+            Edge::Literal(text) => node.literal.get(text),
+            Edge::OneOf(set) => node.one_of.iter().find(|e| e.0 == set).map(|e| e.1),
+            Edge::Slot(slot) => node.slot.iter().find(|e| e.0 == slot).map(|e| e.1),
+            Edge::Pattern(p) => node.pattern.iter().find(|e| e.0 == p).map(|e| e.1),
+        };
+        if let Some(next) = existing {
+            return Ok(next);
+        }
+        if self.automaton.nodes.len() >= self.limits.max_nodes {
+            return Err(CompileError::TooManyNodes {
+                limit: self.limits.max_nodes,
+            });
+        }
+        let next = NodeId(self.automaton.nodes.len() as u32);
+        self.automaton.nodes.push(Node::default());
+        let node = &mut self.automaton.nodes[at.0 as usize];
+        match edge {
+            Edge::Any => node.any = Some(next),
+            Edge::Literal(text) => node.literal.insert(text, next),
+            Edge::OneOf(set) => node.one_of.push((set, next)),
+            Edge::Slot(slot) => node.slot.push((slot, next)),
+            Edge::Pattern(p) => node.pattern.push((p, next)),
+        }
+        Ok(next)
+    }
+
+    /// The edge kind for a level, interning sets, slots and patterns.
+    fn edge_for<'l>(
+        &mut self,
+        level: &'l LevelPattern,
+        first: bool,
+        rule: &CheckedRule,
+        identity: IdentityId,
+    ) -> Result<Edge<'l>, CompileError> {
+        let pieces = match level {
+            LevelPattern::Any { .. } => return Ok(Edge::Any),
+            LevelPattern::Literal(text) => return Ok(Edge::Literal(text)),
+            LevelPattern::Pieces(pieces) => pieces,
+        };
+        for piece in pieces {
+            if let Piece::OneOf { values, .. } = piece {
+                if values.len() > self.limits.max_alternatives {
+                    return Err(CompileError::TooManyAlternatives {
+                        loc: rule.loc.clone(),
+                        span: rule.span,
+                        given: values.len(),
+                        limit: self.limits.max_alternatives,
+                    });
+                }
+            }
+        }
+        match level::split(pieces) {
+            None => self.intern_slot(identity, pieces, rule).map(Edge::Slot),
+            Some(cut) => match (cut.head, cut.middle, cut.tail) {
+                ([], [Piece::OneOf { values, .. }], []) => Ok(Edge::OneOf(self.intern_set(values))),
+                _ => self
+                    .intern_pattern(pieces, cut, first, rule, identity)
+                    .map(Edge::Pattern),
+            },
+        }
+    }
+
+    pub(super) fn intern_set(&mut self, values: &Arc<[String]>) -> SetId {
+        let address = values.as_ptr() as usize;
+        if let Some(id) = self.set_by_address.get(&address) {
+            return *id;
+        }
+        let mut key: Vec<String> = values.to_vec();
+        key.sort_unstable();
+        let id = match self.set_index.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = SetId(self.automaton.sets.len() as u32);
+                self.automaton.sets.push(LiteralSet {
+                    has_plain_value: key.iter().any(|v| !v.starts_with('$')),
+                    values: key
+                        .iter()
+                        .map(|v| v.as_str().into())
+                        .collect::<FxHashSet<Box<str>>>(),
+                });
+                self.set_index.insert(key, id);
+                id
+            }
+        };
+        self.set_by_address.insert(address, id);
+        id
+    }
+
+    /// A slot of `identity` for text and attributes.
+    pub(super) fn intern_slot(
+        &mut self,
+        identity: IdentityId,
+        pieces: &[Piece],
+        rule: &CheckedRule,
+    ) -> Result<SlotId, CompileError> {
+        let template = SlotTemplate::new(pieces).ok_or_else(|| CompileError::Pattern {
+            loc: rule.loc.clone(),
+            span: rule.span,
+            message: "a slot holds a capture or a set".into(),
+        })?;
+        let index = &mut self.slot_index[identity.0 as usize];
+        if let Some(id) = index.get(&template) {
+            return Ok(*id);
+        }
+        let slots = &mut self.automaton.slots[identity.0 as usize];
+        let id = SlotId(slots.len() as u32);
+        slots.push(template.clone());
+        index.insert(template, id);
+        Ok(id)
+    }
+
+    pub(super) fn finish(mut self, rule_count: usize) -> Automaton {
+        self.automaton.rule_count = rule_count;
+        // Children are always created after their parent, so one reverse pass suffices.
+        for i in (0..self.automaton.nodes.len()).rev() {
+            let node = &self.automaton.nodes[i];
+            let mut below = ActionSet::default();
+            for a in node.exact.iter().chain(&node.hash) {
+                below = below.union(a.actions);
+            }
+            for t in node.targets() {
+                below = below.union(self.automaton.nodes[t.0 as usize].actions_below);
+            }
+            self.automaton.nodes[i].actions_below = below;
+        }
+        self.automaton
+    }
+}
+
+enum Edge<'l> {
+    Any,
+    Literal(&'l str),
+    OneOf(SetId),
+    Slot(SlotId),
+    Pattern(PatternId),
+}
