@@ -9,6 +9,181 @@
 use crate::source::{Loc, Source, Span};
 use std::fmt;
 
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $text:literal,)+) => {
+        /// The stable code of a diagnostic: tests and tools match on it, never on wording.
+        /// Every code is listed, with its meaning, in `docs/diagnostics.md` (a test keeps
+        /// that list equal to this enum).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $($(#[doc = $doc])+ $variant,)+
+        }
+
+        impl Code {
+            /// Every code, in the order of the documentation.
+            pub const ALL: &[Code] = &[$(Code::$variant,)+];
+
+            /// The code as written in output, e.g. `check::unknown-attribute`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)+
+                }
+            }
+
+            /// What the code means (its documentation).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$variant => concat!($($doc),+),)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The text does not follow the policy grammar (`grammar/policy.pest`).
+    ParseSyntax = "parse::syntax",
+    /// An identity block is opened with `{` and never closed.
+    ParseUnclosedBlock = "parse::unclosed-block",
+    /// A name (identity, attribute, set, capture) is not a valid identifier.
+    ParseBadName = "parse::bad-name",
+    /// A character the policy text may not hold: a misplaced byte order mark, a control character, or a character a topic template may not contain.
+    ParseForbiddenCharacter = "parse::forbidden-character",
+    /// A `}` in a topic template without a matching `{`.
+    ParseUnmatchedBrace = "parse::unmatched-brace",
+    /// A `{` in a topic template with no closing `}` in its level.
+    ParseUnterminatedBrace = "parse::unterminated-brace",
+    /// A `{` inside `{...}` in a topic template.
+    ParseNestedBrace = "parse::nested-brace",
+    /// An empty `{}` in a topic template.
+    ParseEmptyBrace = "parse::empty-brace",
+    /// An empty alternative in `{a|b}`.
+    ParseEmptyAlternative = "parse::empty-alternative",
+    /// An alternative in `{a|b}` holds a character it may not (a wildcard, `/`, a brace).
+    ParseBadAlternative = "parse::bad-alternative",
+    /// `+` or `#` as part of a topic level instead of a whole level.
+    ParseWildcardInLevel = "parse::wildcard-in-level",
+    /// An attribute touches a capture, a set or another attribute with no separator, so a value could be split two ways.
+    CheckAmbiguousTemplate = "check::ambiguous-template",
+    /// An anonymous identity binds attributes, but has no credential to take them from.
+    CheckAnonymousBinds = "check::anonymous-binds",
+    /// A client or extraction template holds something other than text, `{attr}` and `{+capture}`.
+    CheckBadClientPart = "check::bad-client-part",
+    /// Template text holds a character the value grammars forbid there.
+    CheckBadClientText = "check::bad-client-text",
+    /// A set value is outside the attribute-value grammar.
+    CheckBadSetValue = "check::bad-set-value",
+    /// An identity setting has a value it cannot take.
+    CheckBadSetting = "check::bad-setting",
+    /// An attribute source (claim name, certificate field) is empty or malformed.
+    CheckBadSource = "check::bad-source",
+    /// A `trust` value is not a valid trust label.
+    CheckBadTrustLabel = "check::bad-trust-label",
+    /// The client template refers to `{client}` itself.
+    CheckClientInClient = "check::client-in-client",
+    /// A `connect` rule names a topic.
+    CheckConnectWithTopic = "check::connect-with-topic",
+    /// An action is listed twice in one rule.
+    CheckDuplicateAction = "check::duplicate-action",
+    /// An attribute is bound twice in one identity.
+    CheckDuplicateAttribute = "check::duplicate-attribute",
+    /// An identity has a second `client` template.
+    CheckDuplicateClient = "check::duplicate-client",
+    /// An identity name is defined twice.
+    CheckDuplicateIdentity = "check::duplicate-identity",
+    /// A set name is defined twice.
+    CheckDuplicateSet = "check::duplicate-set",
+    /// A value is listed twice in one set.
+    CheckDuplicateSetValue = "check::duplicate-set-value",
+    /// An identity setting is given twice.
+    CheckDuplicateSetting = "check::duplicate-setting",
+    /// A set is empty, so a rule using it can never match.
+    CheckEmptySet = "check::empty-set",
+    /// `#` is not the last level of a topic template.
+    CheckHashNotLast = "check::hash-not-last",
+    /// Two identities share a credential kind and trust, and nothing tells their credentials apart.
+    CheckIndistinguishableIdentities = "check::indistinguishable-identities",
+    /// An identity has no `client` template.
+    CheckMissingClient = "check::missing-client",
+    /// A publish, subscribe or receive rule has no topic template.
+    CheckMissingTopic = "check::missing-topic",
+    /// A name that is reserved (`any`) is defined.
+    CheckReservedName = "check::reserved-name",
+    /// Two identities share the default trust and are told apart only by names in the credential.
+    CheckSharedDefaultTrust = "check::shared-default-trust",
+    /// A policy defines more than 64 identities.
+    CheckTooManyIdentities = "check::too-many-identities",
+    /// A JWT algorithm name is unknown or not allowed.
+    CheckUnknownAlgorithm = "check::unknown-algorithm",
+    /// A template names an attribute its identity does not bind.
+    CheckUnknownAttribute = "check::unknown-attribute",
+    /// A `require ... is` names an unknown check.
+    CheckUnknownCheck = "check::unknown-check",
+    /// A rule names an identity the policy does not define.
+    CheckUnknownIdentity = "check::unknown-identity",
+    /// A template names a set the policy does not define.
+    CheckUnknownSet = "check::unknown-set",
+    /// An identity block holds a setting its kind does not have.
+    CheckUnknownSetting = "check::unknown-setting",
+    /// A wildcard is not a whole level of a template.
+    CheckWildcardInLevel = "check::wildcard-in-level",
+    /// (warning) A client template names none of the attributes that scope the identity's topics.
+    LintClientIdNotPinned = "lint::client-id-not-pinned",
+    /// (warning) A rule repeats an earlier rule.
+    LintDuplicateRule = "lint::duplicate-rule",
+    /// (warning) A rule applies to no identity and can never match.
+    LintNeverMatches = "lint::never-matches",
+    /// (warning) An allow never takes effect: an earlier deny covers all it allows.
+    LintShadowedAllow = "lint::shadowed-allow",
+    /// The policy has more rules than the rule limit.
+    CompileTooManyRules = "compile::too-many-rules",
+    /// A topic template has more levels than the limit.
+    CompileTemplateTooDeep = "compile::template-too-deep",
+    /// A rule is longer than the byte limit.
+    CompileRuleTooLong = "compile::rule-too-long",
+    /// A level lists more alternatives than the limit.
+    CompileTooManyAlternatives = "compile::too-many-alternatives",
+    /// The automaton needs more nodes than the limit.
+    CompileTooManyNodes = "compile::too-many-nodes",
+    /// A level pattern needs more memory than the pattern limit.
+    CompilePatternTooLarge = "compile::pattern-too-large",
+    /// A level pattern could not be compiled by the regex engine.
+    CompilePattern = "compile::pattern",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// The code list as `docs/diagnostics.md` shows it: one table row per code.
+pub fn code_table() -> String {
+    let mut out = String::from("| code | meaning |\n|---|---|\n");
+    for code in Code::ALL {
+        out.push_str(&format!("| `{code}` | {} |\n", code.meaning().trim()));
+    }
+    out
+}
+
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,7 +197,7 @@ pub enum Severity {
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable identifier, e.g. `check::unknown-attribute`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub span: Span,
     /// Text shown under the caret.
@@ -31,7 +206,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -42,7 +217,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, span, message)
@@ -157,7 +332,7 @@ impl Diagnostics {
                 let loc = self.loc(d);
                 DiagnosticJson {
                     severity: d.severity,
-                    code: d.code,
+                    code: d.code.as_str(),
                     message: &d.message,
                     file: self.source.name(),
                     line: loc.line,

@@ -21,7 +21,7 @@ fn build(text: &str) -> Engine {
 fn error_codes(text: &str) -> Vec<&'static str> {
     match Policy::from_source(&Source::new("t.policy", text)) {
         Ok(_) => panic!("policy accepted: {text:?}"),
-        Err(diagnostics) => diagnostics.errors().map(|d| d.code).collect(),
+        Err(diagnostics) => diagnostics.errors().map(|d| d.code.as_str()).collect(),
     }
 }
 

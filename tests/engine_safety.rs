@@ -382,7 +382,7 @@ fn an_attribute_between_captures_or_sets_is_refused() {
             Ok(_) => panic!("{template} accepted"),
             Err(d) => d,
         };
-        let codes: Vec<&str> = errors.errors().map(|d| d.code).collect();
+        let codes: Vec<&str> = errors.errors().map(|d| d.code.as_str()).collect();
         assert_eq!(codes, ["check::ambiguous-template"], "{template}");
         assert!(
             errors

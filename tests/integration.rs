@@ -48,6 +48,7 @@ mod check;
 #[cfg(feature = "runtime")]
 mod cli;
 mod decisions;
+mod diagnostics;
 mod differential;
 mod engine_safety;
 #[cfg(feature = "runtime")]

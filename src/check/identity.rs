@@ -11,7 +11,7 @@
 use super::messages::{ambiguous_attr, unknown_attr};
 use super::*;
 use crate::ast::{self, AttrSource, IdentityKind, IdentityLine, IdentityStatement, Item, Part};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Source;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub(super) fn identities(
             let loc = first.span;
             errors.push(
                 Diagnostic::error(
-                    "check::duplicate-identity",
+                    Code::CheckDuplicateIdentity,
                     identity.name.span,
                     format!("identity `{}` is defined twice", identity.name.text),
                 )
@@ -44,14 +44,14 @@ pub(super) fn identities(
         }
         if identity.name.text == "any" {
             errors.push(Diagnostic::error(
-                "check::reserved-name",
+                Code::CheckReservedName,
                 identity.name.span,
                 "`any` is reserved: it means every identity in rules",
             ));
         }
         if out.len() >= 64 {
             errors.push(Diagnostic::error(
-                "check::too-many-identities",
+                Code::CheckTooManyIdentities,
                 identity.name.span,
                 "a policy may define at most 64 identities",
             ));
@@ -102,7 +102,7 @@ fn shared_trust(defs: &[IdentityDef], errors: &mut Vec<Diagnostic>) {
             if indistinguishable(first, second) {
                 errors.push(
                     Diagnostic::error(
-                        "check::indistinguishable-identities",
+                        Code::CheckIndistinguishableIdentities,
                         second.span,
                         format!("identities {pair} share {shared} and nothing tells their credentials apart"),
                     )
@@ -115,7 +115,7 @@ fn shared_trust(defs: &[IdentityDef], errors: &mut Vec<Diagnostic>) {
             } else if first.trust_label().is_none() {
                 errors.push(
                     Diagnostic::warning(
-                        "check::shared-default-trust",
+                        Code::CheckSharedDefaultTrust,
                         second.span,
                         format!("identities {pair} share {shared}: they are told apart only by names in the credential"),
                     )
@@ -166,14 +166,14 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
                      errors: &mut Vec<Diagnostic>| {
         if name.text == "client" {
             errors.push(Diagnostic::error(
-                "check::reserved-name",
+                Code::CheckReservedName,
                 name.span,
                 "`client` is reserved: it is the verified client id",
             ));
         } else if bound.iter().any(|(n, _)| *n == name.text) {
             errors.push(
                 Diagnostic::error(
-                    "check::duplicate-attribute",
+                    Code::CheckDuplicateAttribute,
                     name.span,
                     format!(
                         "attribute `{}` is bound twice in identity `{}`",
@@ -196,7 +196,7 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
             IdentityStatement::Client(template) => {
                 if client.is_some() {
                     errors.push(Diagnostic::error(
-                        "check::duplicate-client",
+                        Code::CheckDuplicateClient,
                         template.span,
                         "a second `client` template",
                     ));
@@ -243,14 +243,14 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
     }
     if identity.kind == IdentityKind::Anonymous && !def.binds.is_empty() {
         errors.push(Diagnostic::error(
-            "check::anonymous-binds",
+            Code::CheckAnonymousBinds,
             identity.name.span,
             "an anonymous identity has no credential to bind attributes from",
         ));
     }
     let Some(client) = client else {
         errors.push(
-            Diagnostic::error("check::missing-client", identity.name.span, format!("identity `{}` has no `client` template", identity.name.text))
+            Diagnostic::error(Code::CheckMissingClient, identity.name.span, format!("identity `{}` has no `client` template", identity.name.text))
                 .with_help("every identity needs `client \"...\"`: CONNECT is allowed only with exactly that client id"),
         );
         return finish_attrs(def, bound);
@@ -268,7 +268,7 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
             }
             Part::Attr { name } if name.text == "client" => {
                 errors.push(Diagnostic::error(
-                    "check::client-in-client",
+                    Code::CheckClientInClient,
                     name.span,
                     "the client template cannot refer to `{client}` itself",
                 ));
@@ -291,7 +291,7 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
                 Some(c) => def.requires.push(Require::Check(attr.text.clone(), c)),
                 None => errors.push(
                     Diagnostic::error(
-                        "check::unknown-check",
+                        Code::CheckUnknownCheck,
                         check.span,
                         format!("unknown check `{}`", check.text),
                     )
@@ -320,7 +320,7 @@ fn setting(
     if !known.contains(&key.text.as_str()) {
         errors.push(
             Diagnostic::error(
-                "check::unknown-setting",
+                Code::CheckUnknownSetting,
                 key.span,
                 format!("`{}` is not a setting of a {} identity", key.text, def.kind),
             )
@@ -330,7 +330,7 @@ fn setting(
     }
     if def.settings.iter().any(|(k, _)| *k == key.text) {
         errors.push(Diagnostic::error(
-            "check::duplicate-setting",
+            Code::CheckDuplicateSetting,
             key.span,
             format!("`{}` is set twice", key.text),
         ));
@@ -342,7 +342,7 @@ fn setting(
             [v] if v == "filtered" => def.filtered_subscriptions = true,
             [v] if v == "contained" => {}
             _ => errors.push(Diagnostic::error(
-                "check::bad-setting",
+                Code::CheckBadSetting,
                 key.span,
                 "`subscriptions` is `contained` (the default) or `filtered`",
             )),
@@ -356,7 +356,7 @@ fn setting(
                 .contains(&v.text.as_str())
                 {
                     errors.push(
-                        Diagnostic::error("check::unknown-algorithm", v.span, format!("unknown JWT algorithm `{}`", v.text))
+                        Diagnostic::error(Code::CheckUnknownAlgorithm, v.span, format!("unknown JWT algorithm `{}`", v.text))
                             .with_help("use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, or HS256/384/512 with an explicit shared secret"),
                     );
                 }
@@ -364,7 +364,7 @@ fn setting(
         }
         "leeway" if texts.len() != 1 || texts[0].parse::<u32>().map_or(true, |s| s > 300) => {
             errors.push(Diagnostic::error(
-                "check::bad-setting",
+                Code::CheckBadSetting,
                 key.span,
                 "`leeway` is a number of seconds from 0 to 300",
             ));
@@ -374,21 +374,21 @@ fn setting(
             [label] if is_trust_label(label) => {}
             [label] => errors.push(
                 Diagnostic::error(
-                    "check::bad-trust-label",
+                    Code::CheckBadTrustLabel,
                     values.first().map_or(key.span, |v| v.span),
                     format!("`{}` is not a trust label", label.escape_default()),
                 )
                 .with_help(format!("a trust label is 1 to {MAX_TRUST_LABEL_BYTES} lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit, e.g. `trust \"partner-a\"`")),
             ),
             _ => errors.push(Diagnostic::error(
-                "check::bad-setting",
+                Code::CheckBadSetting,
                 key.span,
                 "`trust` names exactly one trust label: the anchors this identity's credentials verify with",
             )),
         },
         _ if texts.len() != 1 => {
             errors.push(Diagnostic::error(
-                "check::bad-setting",
+                Code::CheckBadSetting,
                 key.span,
                 format!("`{}` takes exactly one value", key.text),
             ));
@@ -402,19 +402,19 @@ fn check_source(kind: IdentityKind, source: &AttrSource, errors: &mut Vec<Diagno
     match (kind, source) {
         (IdentityKind::Jwt, AttrSource::Claim { name, span }) => {
             if name.is_empty() {
-                errors.push(Diagnostic::error("check::bad-source", *span, "empty claim name"));
+                errors.push(Diagnostic::error(Code::CheckBadSource, *span, "empty claim name"));
             }
         }
         (IdentityKind::Certificate, AttrSource::Field { path, span }) => {
             if !CERTIFICATE_FIELDS.contains(&path.as_str()) {
                 errors.push(
-                    Diagnostic::error("check::bad-source", *span, format!("unknown certificate field `{path}`"))
+                    Diagnostic::error(Code::CheckBadSource, *span, format!("unknown certificate field `{path}`"))
                         .with_help(format!("known fields: {}", CERTIFICATE_FIELDS.join(", "))),
                 );
             }
         }
         (kind, source) => errors.push(
-            Diagnostic::error("check::bad-source", source.span(), format!("a {kind} identity cannot take attributes from here"))
+            Diagnostic::error(Code::CheckBadSource, source.span(), format!("a {kind} identity cannot take attributes from here"))
                 .with_help("jwt identities use `claim \"name\"`; certificate identities use fields such as `san.dirname.O`"),
         ),
     }
@@ -458,7 +458,7 @@ fn client_pieces(
                     };
                     errors.push(
                         Diagnostic::error(
-                            "check::bad-client-text",
+                            Code::CheckBadClientText,
                             *span,
                             format!("`{}` may not appear in {what}", c.escape_default()),
                         )
@@ -468,7 +468,7 @@ fn client_pieces(
                 {
                     errors.push(
                         Diagnostic::error(
-                            "check::bad-client-text",
+                            Code::CheckBadClientText,
                             *span,
                             "a client id may not start with `$`",
                         )
@@ -480,7 +480,7 @@ fn client_pieces(
             Part::Attr { name } => pieces.push(ClientPiece::Attr(name.text.clone())),
             Part::Capture { name } => pieces.push(ClientPiece::Capture(name.text.clone())),
             other => errors.push(Diagnostic::error(
-                "check::bad-client-part",
+                Code::CheckBadClientPart,
                 other.span(),
                 "client and extraction templates hold only text, `{attr}` and `{+capture}`",
             )),
@@ -504,7 +504,7 @@ fn check_adjacent_captures(
     } else if pieces.windows(2).any(|w| free(&w[0]) && free(&w[1])) {
         errors.push(
             Diagnostic::error(
-                "check::ambiguous-template",
+                Code::CheckAmbiguousTemplate,
                 template.span,
                 "two values side by side with no text between them",
             )

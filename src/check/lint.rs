@@ -32,7 +32,7 @@
 
 use super::{Checked, CheckedRule, ClientPiece, IdentityId, LevelPattern, Piece, TopicPattern};
 use crate::ast::{Action, AttrSource, Effect};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -105,7 +105,7 @@ fn unpinned_clients(checked: &Checked, out: &mut Vec<Diagnostic>) {
         let names: Vec<String> = scoping.iter().map(|a| format!("`{{{a}}}`")).collect();
         out.push(
             Diagnostic::warning(
-                "lint::client-id-not-pinned",
+                Code::LintClientIdNotPinned,
                 def.client_span,
                 format!(
                     "the client template of `{}` names none of the attributes that scope its topics ({})",
@@ -128,7 +128,7 @@ fn never_matches(rule: &CheckedRule, out: &mut Vec<Diagnostic>) {
     if rule.identities.is_empty() {
         out.push(
             Diagnostic::warning(
-                "lint::never-matches",
+                Code::LintNeverMatches,
                 rule.span,
                 "this rule applies to no identity: the policy defines none, so it can never match",
             )
@@ -152,7 +152,7 @@ fn never_matches(rule: &CheckedRule, out: &mut Vec<Diagnostic>) {
     }
     out.push(
         Diagnostic::warning(
-            "lint::never-matches",
+            Code::LintNeverMatches,
             rule.span,
             format!(
                 "no topic name starts with `{prefix}/`, so this rule never matches {}",
@@ -211,7 +211,7 @@ fn duplicates(checked: &Checked, out: &mut Vec<Diagnostic>) {
         let earlier = &checked.rules[first];
         out.push(
             Diagnostic::warning(
-                "lint::duplicate-rule",
+                Code::LintDuplicateRule,
                 rule.span,
                 format!("this rule repeats the rule at {}", earlier.loc),
             )
@@ -350,7 +350,7 @@ fn shadowed(checked: &Checked, out: &mut Vec<Diagnostic>) {
 
 fn shadow_warning(span: Span, deny: &CheckedRule) -> Diagnostic {
     Diagnostic::warning(
-        "lint::shadowed-allow",
+        Code::LintShadowedAllow,
         span,
         format!(
             "this allow never takes effect: the deny at {} covers every identity, action and topic it allows",

@@ -1,7 +1,7 @@
 //! Diagnostics that more than one checking step raises, worded in one place.
 
 use crate::ast;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 
 pub(super) fn unknown_attr(
     name: &ast::Name,
@@ -16,7 +16,7 @@ pub(super) fn unknown_attr(
         None => listed,
     };
     Diagnostic::error(
-        "check::unknown-attribute",
+        Code::CheckUnknownAttribute,
         name.span,
         format!("identity `{identity}` binds no attribute `{}`", name.text),
     )
@@ -26,7 +26,7 @@ pub(super) fn unknown_attr(
 
 pub(super) fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnostic {
     Diagnostic::error(
-        "check::ambiguous-template",
+        Code::CheckAmbiguousTemplate,
         span,
         format!("attribute `{{{attr}}}` touches a capture, a set or another attribute"),
     )
@@ -36,7 +36,7 @@ pub(super) fn ambiguous_attr(attr: &str, span: crate::source::Span) -> Diagnosti
 
 pub(super) fn floating_attr_error(attr: &str, span: crate::source::Span) -> Diagnostic {
     Diagnostic::error(
-        "check::ambiguous-template",
+        Code::CheckAmbiguousTemplate,
         span,
         format!("attribute `{{{attr}}}` has a capture or a set on each side"),
     )

@@ -30,7 +30,7 @@ use identity::identities;
 use rule::resolve_rule;
 
 use crate::ast::{self, Action, IdentityKind, Item};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Source;
 use rustc_hash::FxHashSet;
 
@@ -149,7 +149,7 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
     }) {
         if out.iter().any(|s| s.name == set.name.text) {
             errors.push(Diagnostic::error(
-                "check::duplicate-set",
+                Code::CheckDuplicateSet,
                 set.name.span,
                 format!("set `{}` is defined twice", set.name.text),
             ));
@@ -165,12 +165,12 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
                     .any(|c| matches!(c, '/' | '+' | '#' | '\0') || c.is_control())
             {
                 errors.push(
-                    Diagnostic::error("check::bad-set-value", value.span, format!("set value `{}` is not a literal topic level", value.text.escape_default()))
+                    Diagnostic::error(Code::CheckBadSetValue, value.span, format!("set value `{}` is not a literal topic level", value.text.escape_default()))
                         .with_help("set values are non-empty level text: no `/`, `+`, `#` or control characters"),
                 );
             } else if !seen.insert(&value.text) {
                 errors.push(Diagnostic::warning(
-                    "check::duplicate-set-value",
+                    Code::CheckDuplicateSetValue,
                     value.span,
                     format!("`{}` is listed twice", value.text),
                 ));
@@ -207,9 +207,13 @@ fn resolve_require_sets(
                 *values = sorted.into();
             }
             None => errors.push(
-                Diagnostic::error("check::unknown-set", *span, format!("no set named `{set}`"))
-                    .with_label("unknown set")
-                    .with_help("declare it with `set NAME = a, b, c`"),
+                Diagnostic::error(
+                    Code::CheckUnknownSet,
+                    *span,
+                    format!("no set named `{set}`"),
+                )
+                .with_label("unknown set")
+                .with_help("declare it with `set NAME = a, b, c`"),
             ),
         }
     }

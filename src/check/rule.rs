@@ -8,7 +8,7 @@
 use super::messages::{ambiguous_attr, floating_attr_error, unknown_attr};
 use super::*;
 use crate::ast::{self, Part, Who};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub(super) fn resolve_rule(
     for (action, span) in &rule.actions {
         if actions.contains(*action) {
             errors.push(Diagnostic::warning(
-                "check::duplicate-action",
+                Code::CheckDuplicateAction,
                 *span,
                 format!("`{action}` is listed twice"),
             ));
@@ -34,7 +34,7 @@ pub(super) fn resolve_rule(
     let topic = match (&rule.template, connect) {
         (Some(t), true) => {
             errors.push(
-                Diagnostic::error("check::connect-with-topic", t.span, "`connect` takes no topic")
+                Diagnostic::error(Code::CheckConnectWithTopic, t.span, "`connect` takes no topic")
                     .with_help("the client id is checked against the identity's `client` template; write connect as its own rule: `allow mobile connect`"),
             );
             None
@@ -42,7 +42,7 @@ pub(super) fn resolve_rule(
         (None, false) => {
             errors.push(
                 Diagnostic::error(
-                    "check::missing-topic",
+                    Code::CheckMissingTopic,
                     rule.span,
                     "this rule needs a topic template",
                 )
@@ -87,7 +87,7 @@ fn resolve_who(checked: &Checked, who: &Who, errors: &mut Vec<Diagnostic>) -> Ve
                             checked.identities.iter().map(|d| d.name.as_str()).collect();
                         errors.push(
                             Diagnostic::error(
-                                "check::unknown-identity",
+                                Code::CheckUnknownIdentity,
                                 name.span,
                                 format!("no identity named `{}`", name.text),
                             )
@@ -123,7 +123,7 @@ fn topic_pattern(
             if i + 1 != count {
                 errors.push(
                     Diagnostic::error(
-                        "check::hash-not-last",
+                        Code::CheckHashNotLast,
                         *span,
                         "`#` must be the last level of a topic template",
                     )
@@ -182,7 +182,7 @@ fn level_pattern(
                 match checked.sets.iter().find(|s| s.name == set.text) {
                     Some(def) if def.values.is_empty() => {
                         errors.push(Diagnostic::error(
-                            "check::empty-set",
+                            Code::CheckEmptySet,
                             set.span,
                             format!("set `{}` is empty, so this rule can never match", set.text),
                         ));
@@ -197,7 +197,7 @@ fn level_pattern(
                             checked.sets.iter().map(|s| s.name.as_str()).collect();
                         errors.push(
                             Diagnostic::error(
-                                "check::unknown-set",
+                                Code::CheckUnknownSet,
                                 set.span,
                                 format!("no set named `{}`", set.text),
                             )
@@ -228,7 +228,7 @@ fn level_pattern(
             }
             Part::Plus { span } | Part::Hash { span } => {
                 errors.push(Diagnostic::error(
-                    "check::wildcard-in-level",
+                    Code::CheckWildcardInLevel,
                     *span,
                     "a wildcard must be a whole level",
                 ));
@@ -240,7 +240,7 @@ fn level_pattern(
             (Some(Piece::Capture(_)), Piece::Capture(_)) => {
                 errors.push(
                     Diagnostic::error(
-                        "check::ambiguous-template",
+                        Code::CheckAmbiguousTemplate,
                         level.span,
                         "two free captures side by side in one level",
                     )

@@ -2,8 +2,9 @@
 //! is valid but does not fit them ([`CompileError`], each with the rule's location as a
 //! field). This module must never build anything.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::source::{Loc, Span};
+use std::fmt;
 
 /// Size limits for compiling and deciding.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -55,93 +56,179 @@ impl Limits {
     }
 }
 
-/// A policy that is valid but too large to compile within [`Limits`].
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+/// A policy that is valid but too large to compile within [`Limits`]. Errors about one
+/// rule carry its location (`loc`, `span`) as fields; [`CompileError::message`] never
+/// contains it, and `Display` puts it in front (`t.policy:6:1: the rule is ...`).
+#[derive(Debug)]
 pub enum CompileError {
-    #[error("the policy has {given} rules; the limit is {limit}")]
-    #[diagnostic(code(topicguard::compile::too_many_rules))]
-    TooManyRules { given: usize, limit: usize },
-    #[error("{loc}: the topic template has {given} levels; the limit is {limit}")]
-    #[diagnostic(code(topicguard::compile::template_too_deep))]
+    /// More rules than [`Limits::max_rules`].
+    TooManyRules {
+        /// Rules in the policy.
+        given: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A topic template with more levels than [`Limits::max_template_levels`].
     TemplateTooDeep {
+        /// Where the rule is.
         loc: Loc,
+        /// The rule's span.
         span: Span,
+        /// Levels in the template.
         given: usize,
+        /// The limit.
         limit: usize,
     },
-    #[error("{loc}: the rule is {given} bytes long; the limit is {limit}")]
-    #[diagnostic(code(topicguard::compile::rule_too_long))]
+    /// A rule longer than [`Limits::max_rule_bytes`].
     RuleTooLong {
+        /// Where the rule is.
         loc: Loc,
+        /// The rule's span.
         span: Span,
+        /// Bytes in the rule.
         given: usize,
+        /// The limit.
         limit: usize,
     },
-    #[error("{loc}: a level lists {given} alternatives; the limit is {limit}")]
-    #[diagnostic(code(topicguard::compile::too_many_alternatives))]
+    /// A level with more alternatives than [`Limits::max_alternatives`].
     TooManyAlternatives {
+        /// Where the rule is.
         loc: Loc,
+        /// The rule's span.
         span: Span,
+        /// Alternatives in the level.
         given: usize,
+        /// The limit.
         limit: usize,
     },
-    #[error("the automaton needs more than {limit} nodes")]
-    #[diagnostic(
-        code(topicguard::compile::too_many_nodes),
-        help("split the policy or raise the limit")
-    )]
-    TooManyNodes { limit: usize },
-    #[error("{loc}: a level pattern of this rule needs more than {limit} bytes")]
-    #[diagnostic(
-        code(topicguard::compile::pattern_too_large),
-        help("split the set, or give the set a level of its own")
-    )]
-    PatternTooLarge { loc: Loc, span: Span, limit: usize },
-    #[error("{loc}: the level pattern could not be compiled: {message}")]
-    #[diagnostic(code(topicguard::compile::pattern))]
-    Pattern {
+    /// An automaton of more than [`Limits::max_nodes`] nodes.
+    TooManyNodes {
+        /// The limit.
+        limit: usize,
+    },
+    /// A level pattern larger than [`Limits::max_pattern_bytes`].
+    PatternTooLarge {
+        /// Where the rule is.
         loc: Loc,
+        /// The rule's span.
         span: Span,
+        /// The limit.
+        limit: usize,
+    },
+    /// A level pattern the regex engine refused.
+    Pattern {
+        /// Where the rule is.
+        loc: Loc,
+        /// The rule's span.
+        span: Span,
+        /// What the regex engine said.
         message: String,
     },
 }
 
 impl CompileError {
+    /// Where the rule this error is about is, if it is about one rule.
+    pub fn loc(&self) -> Option<&Loc> {
+        match self {
+            CompileError::TooManyRules { .. } | CompileError::TooManyNodes { .. } => None,
+            CompileError::TemplateTooDeep { loc, .. }
+            | CompileError::RuleTooLong { loc, .. }
+            | CompileError::TooManyAlternatives { loc, .. }
+            | CompileError::PatternTooLarge { loc, .. }
+            | CompileError::Pattern { loc, .. } => Some(loc),
+        }
+    }
+
+    /// The span of the rule this error is about, if it is about one rule.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            CompileError::TooManyRules { .. } | CompileError::TooManyNodes { .. } => None,
+            CompileError::TemplateTooDeep { span, .. }
+            | CompileError::RuleTooLong { span, .. }
+            | CompileError::TooManyAlternatives { span, .. }
+            | CompileError::PatternTooLarge { span, .. }
+            | CompileError::Pattern { span, .. } => Some(*span),
+        }
+    }
+
+    /// What is wrong, without the location.
+    pub fn message(&self) -> String {
+        match self {
+            CompileError::TooManyRules { given, limit } => {
+                format!("the policy has {given} rules; the limit is {limit}")
+            }
+            CompileError::TemplateTooDeep { given, limit, .. } => {
+                format!("the topic template has {given} levels; the limit is {limit}")
+            }
+            CompileError::RuleTooLong { given, limit, .. } => {
+                format!("the rule is {given} bytes long; the limit is {limit}")
+            }
+            CompileError::TooManyAlternatives { given, limit, .. } => {
+                format!("a level lists {given} alternatives; the limit is {limit}")
+            }
+            CompileError::TooManyNodes { limit } => {
+                format!("the automaton needs more than {limit} nodes")
+            }
+            CompileError::PatternTooLarge { limit, .. } => {
+                format!("a level pattern of this rule needs more than {limit} bytes")
+            }
+            CompileError::Pattern { message, .. } => {
+                format!("the level pattern could not be compiled: {message}")
+            }
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            CompileError::TooManyRules { .. } => Code::CompileTooManyRules,
+            CompileError::TooManyNodes { .. } => Code::CompileTooManyNodes,
+            CompileError::TemplateTooDeep { .. } => Code::CompileTemplateTooDeep,
+            CompileError::RuleTooLong { .. } => Code::CompileRuleTooLong,
+            CompileError::TooManyAlternatives { .. } => Code::CompileTooManyAlternatives,
+            CompileError::PatternTooLarge { .. } => Code::CompilePatternTooLarge,
+            CompileError::Pattern { .. } => Code::CompilePattern,
+        }
+    }
+
+    fn help(&self) -> Option<&'static str> {
+        match self {
+            CompileError::TooManyNodes { .. } => Some("split the policy into several files"),
+            CompileError::PatternTooLarge { .. } => Some(
+                "give the set a level of its own, or split it: a lone set in a level (`{v in big}`, `{pid}_{v in big}`) needs no pattern",
+            ),
+            _ => None,
+        }
+    }
+
     /// The error as a diagnostic of the policy file, at the rule it names (if any).
     pub fn to_diagnostic(&self) -> Diagnostic {
-        let message = self.to_string();
-        let (code, span, help) = match self {
-            CompileError::TooManyRules { .. } => ("compile::too-many-rules", None, None),
-            CompileError::TooManyNodes { .. } => (
-                "compile::too-many-nodes",
-                None,
-                Some("split the policy into several files"),
-            ),
-            CompileError::TemplateTooDeep { span, .. } => {
-                ("compile::template-too-deep", Some(*span), None)
-            }
-            CompileError::RuleTooLong { span, .. } => ("compile::rule-too-long", Some(*span), None),
-            CompileError::TooManyAlternatives { span, .. } => {
-                ("compile::too-many-alternatives", Some(*span), None)
-            }
-            CompileError::PatternTooLarge { span, .. } => (
-                "compile::pattern-too-large",
-                Some(*span),
-                Some(
-                    "give the set a level of its own, or split it: a lone set in a level (`{v in big}`, `{pid}_{v in big}`) needs no pattern",
-                ),
-            ),
-            CompileError::Pattern { span, .. } => ("compile::pattern", Some(*span), None),
-        };
-        // The location is shown by the diagnostic itself.
-        let message = match message.split_once(": ") {
-            Some((_, rest)) if span.is_some() => rest.to_string(),
-            _ => message,
-        };
-        let diagnostic = Diagnostic::error(code, span.unwrap_or_default(), message);
-        match help {
+        let diagnostic =
+            Diagnostic::error(self.code(), self.span().unwrap_or_default(), self.message());
+        match self.help() {
             Some(help) => diagnostic.with_help(help),
             None => diagnostic,
         }
+    }
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.loc() {
+            Some(loc) => write!(f, "{loc}: {}", self.message()),
+            None => f.write_str(&self.message()),
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+impl miette::Diagnostic for CompileError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        CompileError::help(self).map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 }

@@ -10,7 +10,7 @@ mod lower;
 pub mod template;
 
 use crate::ast;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::{Source, Span};
 use pest::Parser as _;
 
@@ -134,7 +134,7 @@ fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnos
     // may have one (`parse` skips it), not the start of a later chunk.
     if chunk.starts_with('\u{FEFF}') {
         let bom = Diagnostic::error(
-            "parse::forbidden-character",
+            Code::ParseForbiddenCharacter,
             Span::new(offset, offset + '\u{FEFF}'.len_utf8()),
             "byte order mark (U+FEFF) after the start of the file",
         )
@@ -180,7 +180,7 @@ fn unclosed_block(chunk: &str, offset: usize) -> Option<Diagnostic> {
     let head = body.lines().next().unwrap_or("").trim_end();
     Some(
         Diagnostic::error(
-            "parse::unclosed-block",
+            Code::ParseUnclosedBlock,
             Span::new(start, start + head.len()),
             "this identity block is never closed",
         )
@@ -207,7 +207,7 @@ fn pest_error(error: pest::error::Error<Rule>, offset: usize) -> Diagnostic {
         ErrorVariant::CustomError { message } => message.clone(),
     };
     Diagnostic::error(
-        "parse::syntax",
+        Code::ParseSyntax,
         Span::new(offset + start, offset + end.max(start)),
         message,
     )

@@ -6,7 +6,7 @@
 //! attribute is decided by [`crate::check`].
 
 use crate::ast::{Level, Name, Part, Template};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 
 /// Whether the template is a topic (split on `/`) or a client id (one piece).
@@ -117,7 +117,7 @@ fn parse_text(
 }
 
 struct CharProblem {
-    code: &'static str,
+    code: Code,
     message: String,
     help: &'static str,
 }
@@ -134,27 +134,27 @@ impl CharProblem {
 fn bad_char(c: char, kind: TemplateKind) -> Option<CharProblem> {
     match c {
         '}' => Some(CharProblem {
-            code: "parse::unmatched-brace",
+            code: Code::ParseUnmatchedBrace,
             message: "`}` without a matching `{`".into(),
             help: "braces enclose an attribute (`{pid}`), a capture (`{+rid}`), a set (`{sid in services}`) or alternatives (`{a|b}`)",
         }),
         '+' | '#' if kind == TemplateKind::Topic => Some(CharProblem {
-            code: "parse::wildcard-in-level",
+            code: Code::ParseWildcardInLevel,
             message: format!("`{c}` must be a whole topic level, not part of one"),
             help: "write `+` or `#` alone between slashes, e.g. `a/+/c` or `a/#`; use `{+name}` to capture part of a level",
         }),
         '\u{0}' => Some(CharProblem {
-            code: "parse::forbidden-character",
+            code: Code::ParseForbiddenCharacter,
             message: "NUL character in a template".into(),
             help: "MQTT topics may not contain U+0000",
         }),
         '\u{FEFF}' => Some(CharProblem {
-            code: "parse::forbidden-character",
+            code: Code::ParseForbiddenCharacter,
             message: "byte order mark (U+FEFF) inside a template".into(),
             help: "remove the invisible U+FEFF character",
         }),
         c if c.is_control() => Some(CharProblem {
-            code: "parse::forbidden-character",
+            code: Code::ParseForbiddenCharacter,
             message: format!("control character U+{:04X} in a template", c as u32),
             help: "MQTT topics may not contain control characters",
         }),
@@ -172,7 +172,7 @@ fn parse_brace(
     let Some(close) = rest.find('}') else {
         errors.push(
             Diagnostic::error(
-                "parse::unterminated-brace",
+                Code::ParseUnterminatedBrace,
                 Span::new(at, at + rest.len()),
                 "unterminated `{`: no closing `}` in this level",
             )
@@ -184,7 +184,7 @@ fn parse_brace(
     if let Some(nested) = rest[1..close].find('{') {
         errors.push(
             Diagnostic::error(
-                "parse::nested-brace",
+                Code::ParseNestedBrace,
                 Span::new(at + 1 + nested, at + 2 + nested),
                 "`{` inside `{...}`",
             )
@@ -215,7 +215,7 @@ fn parse_expression(
     };
     if trimmed.is_empty() {
         errors.push(
-            Diagnostic::error("parse::empty-brace", span, "empty `{}`")
+            Diagnostic::error(Code::ParseEmptyBrace, span, "empty `{}`")
                 .with_help("write an attribute (`{pid}`), a capture (`{+rid}`), a set (`{sid in services}`) or alternatives (`{a|b}`)"),
         );
         return None;
@@ -262,7 +262,7 @@ fn parse_alternatives(
         if text.is_empty() {
             errors.push(
                 Diagnostic::error(
-                    "parse::empty-alternative",
+                    Code::ParseEmptyAlternative,
                     Span::new(at + offset, at + offset + piece.len()),
                     "empty alternative in `{a|b}`",
                 )
@@ -275,7 +275,7 @@ fn parse_alternatives(
         {
             errors.push(
                 Diagnostic::error(
-                    "parse::bad-alternative",
+                    Code::ParseBadAlternative,
                     item_span,
                     format!("alternative `{text}` contains `{}`", c.escape_default()),
                 )
@@ -302,7 +302,7 @@ fn check_name(name: &Name, errors: &mut Vec<Diagnostic>) -> bool {
     if !valid {
         errors.push(
             Diagnostic::error(
-                "parse::bad-name",
+                Code::ParseBadName,
                 name.span,
                 format!("`{}` is not a valid name", name.text),
             )
@@ -323,7 +323,7 @@ mod tests {
         t
     }
 
-    fn parse_err(text: &str) -> Vec<&'static str> {
+    fn parse_err(text: &str) -> Vec<Code> {
         let mut errors = Vec::new();
         parse_template(text, 0, TemplateKind::Topic, &mut errors);
         errors.iter().map(|e| e.code).collect()
@@ -338,8 +338,8 @@ mod tests {
 
     #[test]
     fn malformed_wildcards_are_errors() {
-        assert_eq!(parse_err("a/b#"), ["parse::wildcard-in-level"]);
-        assert_eq!(parse_err("a/+x/c"), ["parse::wildcard-in-level"]);
+        assert_eq!(parse_err("a/b#"), [Code::ParseWildcardInLevel]);
+        assert_eq!(parse_err("a/+x/c"), [Code::ParseWildcardInLevel]);
         assert!(
             parse_ok("a/#/b").levels[1].parts[0]
                 == Part::Hash {
@@ -350,12 +350,12 @@ mod tests {
 
     #[test]
     fn malformed_braces_are_errors() {
-        assert_eq!(parse_err("a/{pid"), ["parse::unterminated-brace"]);
-        assert_eq!(parse_err("a/pid}"), ["parse::unmatched-brace"]);
-        assert_eq!(parse_err("a/{}"), ["parse::empty-brace"]);
-        assert_eq!(parse_err("a/{x||y}"), ["parse::empty-alternative"]);
-        assert_eq!(parse_err("a/{1x}"), ["parse::bad-name"]);
-        assert_eq!(parse_err("a/\u{0}"), ["parse::forbidden-character"]);
+        assert_eq!(parse_err("a/{pid"), [Code::ParseUnterminatedBrace]);
+        assert_eq!(parse_err("a/pid}"), [Code::ParseUnmatchedBrace]);
+        assert_eq!(parse_err("a/{}"), [Code::ParseEmptyBrace]);
+        assert_eq!(parse_err("a/{x||y}"), [Code::ParseEmptyAlternative]);
+        assert_eq!(parse_err("a/{1x}"), [Code::ParseBadName]);
+        assert_eq!(parse_err("a/\u{0}"), [Code::ParseForbiddenCharacter]);
     }
 
     #[test]
