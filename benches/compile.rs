@@ -1,6 +1,6 @@
 //! Load time: parse + check + compile of generated policies of 10 … 100,000 rules.
 //!
-//! `parse-check` times `Policy::from_source` alone, `compile` times `Engine::from_policy` on the
+//! `parse-check` times `Policy::from_source` alone, `compile` times `Engine::builder(policy.checked.clone())` on the
 //! checked policy, `total` both (what a broker pays at start-up or reload). Peak memory
 //! is measured outside criterion, in a fresh process per size, by
 //! `cargo run --release --example compile_memory -- 100000`.
@@ -39,12 +39,16 @@ fn load_time(c: &mut Criterion) {
             b.iter(|| Policy::from_source(black_box(&source)).is_ok())
         });
         g.bench_function(BenchmarkId::new("compile", n), |b| {
-            b.iter(|| Engine::from_policy(black_box(&policy)).is_ok())
+            b.iter(|| {
+                Engine::builder(black_box(&policy).checked.clone())
+                    .build()
+                    .is_ok()
+            })
         });
         g.bench_function(BenchmarkId::new("total", n), |b| {
             b.iter(|| {
                 let policy = Policy::from_source(black_box(&source)).ok()?;
-                Engine::from_policy(&policy).ok()
+                Engine::builder(policy.checked.clone()).build().ok()
             })
         });
     }

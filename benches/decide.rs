@@ -51,7 +51,9 @@ fn request(r: &BenchRequest) -> Request<'_> {
 
 /// Times every request on one policy, for topicguard and the scan.
 fn bench_policy(c: &mut Criterion, group: &str, policy: &Policy, requests: &[BenchRequest]) {
-    let engine = Engine::from_policy(policy).expect("benchmark policy compiles");
+    let engine = Engine::builder(policy.checked.clone())
+        .build()
+        .expect("benchmark policy compiles");
     let scan = Scan::new(&policy.checked);
     let identity = common::mobile();
     let session = engine.bind(&identity, CLIENT);

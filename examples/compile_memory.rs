@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         }
     };
     let checked_at = start.elapsed();
-    let engine = match Engine::from_policy(&policy) {
+    let engine = match Engine::builder(policy.checked.clone()).build() {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("{e}");

@@ -14,8 +14,29 @@
 //! automaton is tested against. [`identity`] turns verified credentials into attributes;
 //! it is the only way attributes reach a decision. [`broker`] enforces decisions in the
 //! reference broker; [`authz`] serves them over HTTP to RabbitMQ, EMQX and mosquitto-go-auth.
-//! `broker`, `authz`, `runtime`, `load` (a load generator for MQTT brokers) and `cli` need
-//! the `runtime` feature.
+//! [`mqtt`] holds the one MQTT topic grammar (and, with `runtime`, the codec); [`value`]
+//! the attribute-value and client-id grammars. `broker`, `authz`, `runtime`, `load` (a load
+//! generator for MQTT brokers), `devcred` (development-only credentials) and `cli` need the
+//! `runtime` feature. The layers and what each may import: `docs/architecture.md`.
+//!
+//! # Using the library
+//!
+//! The README's example (a test keeps the two equal):
+//!
+//! ```
+//! use topicguard::{Engine, Identity, Policy, Request};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!
+//! let policy = Policy::load("policies/xfinity.policy")?;          // parse + check
+//! let engine = Engine::builder(policy.checked.clone()).build()?;   // compile (shares the rules)
+//! let identity = Identity::asserted("mobile", [("pid", "P1"), ("aid", "A1"), ("jti", "J1")]);
+//! let session = engine.bind(&identity, "xfi:P1_A1:clt:J1");         // once per connection
+//! let decision = engine.decide(&session, Request::publish("c/xfi/P1_A1/lights/xfi:P1_A1:clt:J1/r1"));
+//! assert!(decision.is_allowed());
+//! println!("{}", engine.explain(&session, Request::subscribe("c/xfi/P1_A1/#")));
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -466,7 +466,10 @@ fn item9_ten_thousand_alternatives_in_one_level() {
         max_rule_bytes: 100_000,
         ..Limits::default()
     };
-    let engine = Engine::with_limits(&policy.checked, limits).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::builder(policy.checked.clone())
+        .limits(limits)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     let session = user_session(&engine);
     assert!(
         engine
@@ -504,7 +507,10 @@ fn item9_limit_errors_name_the_rule() {
         max_alternatives: 10,
         ..Limits::default()
     };
-    match Engine::with_limits(&policy.checked, limits) {
+    match Engine::builder(policy.checked.clone())
+        .limits(limits)
+        .build()
+    {
         Err(e @ CompileError::TooManyAlternatives { given: 50, .. }) => {
             assert!(e.to_string().starts_with("t.policy:7:1:"), "{e}")
         }

@@ -138,7 +138,10 @@ fn a_pattern_too_large_to_build_is_a_compile_error_naming_the_rule() {
         max_pattern_bytes: 64 << 10,
         ..Limits::default()
     };
-    match Engine::with_limits(&policy.checked, limits) {
+    match Engine::builder(policy.checked.clone())
+        .limits(limits)
+        .build()
+    {
         Err(e @ CompileError::PatternTooLarge { .. }) => {
             let message = e.to_string();
             assert!(message.starts_with("t.policy:8:1:"), "{message}");
@@ -161,7 +164,12 @@ fn a_pattern_too_large_to_build_is_a_compile_error_naming_the_rule() {
         max_pattern_bytes: 64 << 10,
         ..Limits::default()
     };
-    assert!(Engine::with_limits(&load(&lone).checked, limits).is_ok());
+    assert!(
+        Engine::builder((load(&lone).checked).clone())
+            .limits(limits)
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -261,7 +269,9 @@ fn a_hundred_thousand_set_values_load_check_and_compile() {
     let policy = Policy::from_source(&Source::new("t.policy", text.as_str()))
         .unwrap_or_else(|e| panic!("{}", e.render_plain()));
     assert!(policy.warnings.items.is_empty(), "{}", policy.warnings);
-    let engine = Engine::from_policy(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::builder(policy.checked.clone())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         engine.automaton().sets.len(),
         2,
@@ -429,8 +439,13 @@ fn attributes_after_the_last_capture_keep_one_split() {
 #[test]
 fn client_ids_may_hold_spaces_and_utf8() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/building.policy");
-    let engine = Engine::from_policy(&Policy::load(path).unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::builder(
+        (Policy::load(path).unwrap_or_else(|e| panic!("{e}")))
+            .checked
+            .clone(),
+    )
+    .build()
+    .unwrap_or_else(|e| panic!("{e}"));
     let lobby = Identity::asserted("lobby", [] as [(&str, &str); 0]);
     let session = engine.bind(&lobby, "lobby-hall ü 2");
     assert_eq!(session.error(), None);
@@ -523,7 +538,9 @@ fn pattern_levels_agree_with_the_definition() {
             refused += 1;
             continue;
         };
-        let engine = Engine::from_policy(&policy).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let engine = Engine::builder(policy.checked.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
         for (pid, aid) in [("P1", "A1"), ("a", "b"), ("x", "a")] {
             let session = engine.bind(
                 &Identity::asserted("u", [("pid", pid), ("aid", aid)]),

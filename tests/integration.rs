@@ -57,6 +57,7 @@ mod layering;
 #[cfg(feature = "runtime")]
 mod mosquitto_plugin;
 mod parse;
+mod readme;
 #[cfg(feature = "runtime")]
 mod runtime;
 #[cfg(feature = "runtime")]

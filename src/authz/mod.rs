@@ -299,7 +299,7 @@ fn load(
     generation: u64,
 ) -> Result<Loaded, LoadError> {
     let verifier = Verifier::new(&policy.checked, credentials)?;
-    let engine = Engine::from_policy(policy)?;
+    let engine = Engine::builder(policy.checked.clone()).build()?;
     Ok(Loaded {
         engine: Arc::new(engine),
         verifier,

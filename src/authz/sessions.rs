@@ -220,7 +220,9 @@ mod tests {
             "t.policy",
             "identity user from jwt {\n  uid = claim \"uid\"\n  client \"{uid}\"\n}\nallow user connect\n",
         );
-        Engine::from_policy(&Policy::from_source(&source).unwrap()).unwrap()
+        Engine::builder((Policy::from_source(&source).unwrap()).checked.clone())
+            .build()
+            .unwrap()
     }
 
     fn entry(engine: &Engine, uid: &str, expires_at: Option<u64>) -> Entry {

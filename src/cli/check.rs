@@ -140,7 +140,7 @@ pub fn run(args: &CheckArgs, out: Out) -> Exit {
 /// Checks one file, prints it in text mode, and returns its JSON form.
 fn check_file(path: &Path, out: Out) -> (Exit, serde_json::Value) {
     let (summary, diagnostics) = match Policy::load(path) {
-        Ok(policy) => match crate::decide::Engine::from_policy(&policy) {
+        Ok(policy) => match crate::decide::Engine::builder(policy.checked.clone()).build() {
             Ok(_) => (Some(summarize(&policy.checked)), policy.warnings),
             Err(error) => {
                 let mut diagnostics = policy.warnings;

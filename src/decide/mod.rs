@@ -39,33 +39,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A compiled policy, ready to decide. Immutable, `Send + Sync`; share it with `Arc`.
+/// How to build an [`Engine`]: the checked rules and the [`Limits`] to compile them within.
 #[derive(Debug)]
-pub struct Engine {
-    id: u64,
+#[must_use = "an EngineBuilder does nothing until built"]
+pub struct EngineBuilder {
     checked: Arc<Checked>,
-    automaton: Automaton,
     limits: Limits,
 }
 
-impl Engine {
-    /// Compiles a checked policy with default limits.
-    pub fn new(checked: &Checked) -> Result<Engine, CompileError> {
-        Engine::with_limits(checked, Limits::default())
+impl EngineBuilder {
+    /// Compile and decide within `limits` instead of [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> EngineBuilder {
+        self.limits = limits;
+        self
     }
 
-    /// Compiles a checked policy with explicit limits.
-    pub fn with_limits(checked: &Checked, limits: Limits) -> Result<Engine, CompileError> {
-        Engine::shared(Arc::new(checked.clone()), limits)
-    }
-
-    /// Compiles a loaded policy, sharing its checked rules rather than copying them.
-    pub fn from_policy(policy: &crate::policy::Policy) -> Result<Engine, CompileError> {
-        Engine::shared(policy.checked.clone(), Limits::default())
-    }
-
-    /// Compiles shared checked rules with explicit limits.
-    pub fn shared(checked: Arc<Checked>, limits: Limits) -> Result<Engine, CompileError> {
+    /// Compiles the rules into an engine, or says which limit a rule passes.
+    pub fn build(self) -> Result<Engine, CompileError> {
+        let EngineBuilder { checked, limits } = self;
         let automaton = crate::compile::compile(&checked, &limits)?;
         #[cfg(debug_assertions)]
         if let Err(problem) = automaton.verify() {
@@ -77,6 +68,33 @@ impl Engine {
             automaton,
             limits,
         })
+    }
+}
+
+/// A compiled policy, ready to decide. Immutable, `Send + Sync`; share it with `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    id: u64,
+    checked: Arc<Checked>,
+    automaton: Automaton,
+    limits: Limits,
+}
+
+impl Engine {
+    /// Compiles a checked policy with default limits: the one constructor. For other
+    /// limits, or to share the checked rules of a loaded [`Policy`](crate::policy::Policy)
+    /// rather than copy them, use [`Engine::builder`].
+    pub fn new(checked: &Checked) -> Result<Engine, CompileError> {
+        Engine::builder(Arc::new(checked.clone())).build()
+    }
+
+    /// A builder over shared checked rules (`policy.checked.clone()` shares a loaded
+    /// policy's): set [`EngineBuilder::limits`], then [`EngineBuilder::build`].
+    pub fn builder(checked: Arc<Checked>) -> EngineBuilder {
+        EngineBuilder {
+            checked,
+            limits: Limits::default(),
+        }
     }
 
     pub fn checked(&self) -> &Checked {

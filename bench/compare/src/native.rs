@@ -27,7 +27,7 @@ pub struct Topicguard {
 impl Topicguard {
     pub fn new(text: &str) -> Result<Topicguard, String> {
         let policy = load(text)?;
-        let engine = Engine::from_policy(&policy).map_err(|e| e.to_string())?;
+        let engine = Engine::builder(policy.checked.clone()).build().map_err(|e| e.to_string())?;
         Ok(Topicguard {
             engine,
             identity: mobile(),

@@ -131,10 +131,12 @@ impl Authority {
     pub fn load(options: &Options) -> Result<Authority, LoadError> {
         let policy_path = options.policy.display().to_string();
         let policy = Policy::load(&options.policy).map_err(|e| LoadError::Policy(e.to_string()))?;
-        let engine = Engine::from_policy(&policy).map_err(|error| LoadError::Compile {
-            path: policy_path.clone(),
-            error,
-        })?;
+        let engine = Engine::builder(policy.checked.clone())
+            .build()
+            .map_err(|error| LoadError::Compile {
+                path: policy_path.clone(),
+                error,
+            })?;
         let config = trust_files(options)?.load()?;
         let verifier =
             Verifier::new(&policy.checked, &config).map_err(|error| LoadError::Credentials {
