@@ -50,6 +50,7 @@ mod cli;
 mod decisions;
 mod diagnostics;
 mod differential;
+mod dump;
 mod engine_safety;
 #[cfg(feature = "runtime")]
 mod identity;
