@@ -131,6 +131,19 @@ pub enum ClientPiece {
     Capture(String),
 }
 
+/// A client or extraction template as written in the policy (`m-{pid}_{+inst}`), for
+/// messages.
+pub fn template_text(pieces: &[ClientPiece]) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            ClientPiece::Text(t) => t.clone(),
+            ClientPiece::Attr(a) => format!("{{{a}}}"),
+            ClientPiece::Capture(c) => format!("{{+{c}}}"),
+        })
+        .collect()
+}
+
 /// A `require` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Require {

@@ -14,7 +14,7 @@
 use super::{Decision, Engine, Reason, Verdict};
 use crate::automaton::SlotTemplate;
 use crate::check::matches::match_client;
-use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require};
+use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require, template_text};
 use crate::identity::Identity;
 use crate::value::{ValueError, validate_client_id, validate_value};
 use std::collections::BTreeMap;
@@ -200,7 +200,7 @@ fn bind_attrs(
     let captured = match_client(&def.client, &attrs, client_id).ok_or_else(|| {
         BindError::ClientIdMismatch {
             client_id: client_id.to_string(),
-            template: client_template_text(&def.client),
+            template: template_text(&def.client),
         }
     })?;
     for (name, value) in captured {
@@ -278,18 +278,6 @@ fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Res
         }
     }
     Ok(())
-}
-
-/// The client template as written, for messages.
-pub fn client_template_text(pieces: &[ClientPiece]) -> String {
-    pieces
-        .iter()
-        .map(|p| match p {
-            ClientPiece::Text(t) => t.clone(),
-            ClientPiece::Attr(a) => format!("{{{a}}}"),
-            ClientPiece::Capture(c) => format!("{{+{c}}}"),
-        })
-        .collect()
 }
 
 /// A slot's text for this session's attributes. A slot naming an attribute the session

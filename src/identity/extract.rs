@@ -30,18 +30,6 @@ pub enum SplitError {
     TrailingText,
 }
 
-/// The text of an extraction template, for messages.
-pub fn template_text(pieces: &[ClientPiece]) -> String {
-    pieces
-        .iter()
-        .map(|p| match p {
-            ClientPiece::Text(t) => t.clone(),
-            ClientPiece::Attr(a) => format!("{{{a}}}"),
-            ClientPiece::Capture(c) => format!("{{+{c}}}"),
-        })
-        .collect()
-}
-
 /// Splits `value` by `pieces`, returning each named part in template order.
 pub fn split(value: &str, pieces: &[ClientPiece]) -> Result<Vec<(String, String)>, SplitError> {
     let mut out = Vec::new();

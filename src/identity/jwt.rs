@@ -360,7 +360,7 @@ impl JwtVerifier {
                     let value = claim_string(&map, claim, "a split")?;
                     let parts = extract::split(value, pieces).map_err(|error| JwtError::Split {
                         claim: claim.clone(),
-                        template: extract::template_text(pieces),
+                        template: crate::check::template_text(pieces),
                         error,
                     })?;
                     attrs.extend(parts);

@@ -308,7 +308,7 @@ impl CertVerifier {
                     let parts =
                         extract::split(value, pieces).map_err(|error| X509Error::Split {
                             field: path.clone(),
-                            template: extract::template_text(pieces),
+                            template: crate::check::template_text(pieces),
                             error,
                         })?;
                     attrs.extend(parts);

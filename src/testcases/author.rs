@@ -5,7 +5,7 @@
 //! passing denial. Also renders the client id a case connects with by default.
 
 use super::file::{Case, CaseAction, Expect, TestFileError};
-use crate::check::{Checked, ClientPiece, closest_name};
+use crate::check::{Checked, ClientPiece, closest_name, template_text};
 use std::collections::BTreeMap;
 
 /// Why a default client id could not be derived from the identity's client template.
@@ -35,7 +35,7 @@ pub fn default_client_id(
             known: known.join(", "),
         });
     };
-    let template = || client_template_text(&def.client);
+    let template = || template_text(&def.client);
     let mut out = String::new();
     for piece in &def.client {
         match piece {
@@ -60,18 +60,6 @@ pub fn default_client_id(
     Ok(out)
 }
 
-/// The client template as written in the policy, for messages.
-fn client_template_text(pieces: &[ClientPiece]) -> String {
-    pieces
-        .iter()
-        .map(|p| match p {
-            ClientPiece::Text(t) => t.clone(),
-            ClientPiece::Attr(a) => format!("{{{a}}}"),
-            ClientPiece::Capture(c) => format!("{{+{c}}}"),
-        })
-        .collect()
-}
-
 /// What is wrong with a case for this policy: an unknown identity, attributes the
 /// identity does not bind from its credential, credential attributes left out (except by
 /// a `connect` case expecting a denial), a client id that cannot be derived. Each problem
@@ -92,7 +80,7 @@ pub fn case_errors(case: &Case, checked: &Checked) -> Vec<TestFileError> {
             known.join(", ")
         ))];
     };
-    let template = client_template_text(&def.client);
+    let template = template_text(&def.client);
     let captured = |name: &str| {
         def.client
             .iter()
