@@ -304,7 +304,9 @@ impl Containment<'_> {
 
     /// The values worth trying for a wildcard level at `states`: what their edges mention,
     /// and [`UNMENTIONED`]. At the first level, none starting with `$`.
-    fn level_values(&self, states: &[NodeId], first: bool) -> Vec<String> {
+    /// Witnesses of pattern levels are charged to the budget: a level mixing large sets
+    /// exhausts it (a deny) instead of being enumerated.
+    fn level_values(&mut self, states: &[NodeId], first: bool) -> Vec<String> {
         let mut values = vec![UNMENTIONED.to_string()];
         for node in live(self.auto, states) {
             values.extend(
@@ -322,7 +324,13 @@ impl Containment<'_> {
             }
             for (pattern, _) in &node.pattern {
                 let pieces = &self.auto.patterns[pattern.0 as usize].pieces;
-                values.extend(witnesses(pieces, self.session.attrs()));
+                let Some(texts) = witnesses(pieces, self.session.attrs(), self.budget) else {
+                    self.exhausted = true;
+                    self.budget = 0;
+                    return values;
+                };
+                self.budget -= texts.len();
+                values.extend(texts);
             }
         }
         values.sort_unstable();
@@ -450,8 +458,10 @@ impl Containment<'_> {
 /// A level value no rule mentions (only `+` edges take it).
 const UNMENTIONED: &str = "\u{E000}";
 
-/// What fills a capture in a pattern's witness: a character no rule mentions.
-const CAPTURE_FILL: &str = "\u{E001}";
+/// What fills a capture in a pattern's witness: a character no rule mentions. The
+/// reference interpreter uses another one on purpose (its own `FILLER`), so a rule that
+/// happened to mention one of them cannot fool both sides the same way.
+const CAPTURE_FILL: &str = "\u{10FFFD}";
 
 /// The rules met so far on the way to a topic (for filtered subscriptions).
 #[derive(Clone, Copy, Default)]
@@ -484,26 +494,52 @@ impl Seen {
     }
 }
 
-/// Texts a level's pieces match: each alternative combination, captures filled with
-/// [`CAPTURE_FILL`], attributes rendered (none if one is missing).
-fn witnesses(pieces: &[Piece], attrs: &BTreeMap<String, String>) -> Vec<String> {
-    let mut texts = vec![String::new()];
+/// Texts a level's pieces match, one per combination of their alternatives, captures
+/// filled with [`CAPTURE_FILL`] and attributes rendered; none if an attribute is missing.
+/// The combinations are counted first and then enumerated as a mixed-radix number (digit
+/// `k` picks piece `k`'s option), so nothing is built when there are more than `budget`:
+/// that is `None`. (The reference interpreter builds its witnesses another way.)
+fn witnesses(
+    pieces: &[Piece],
+    attrs: &BTreeMap<String, String>,
+    budget: usize,
+) -> Option<Vec<String>> {
+    // Each piece as its options: one fixed text, or a set's values.
+    let mut digits: Vec<(&str, &[String])> = Vec::with_capacity(pieces.len());
     for piece in pieces {
-        let options: Vec<&str> = match piece {
-            Piece::Text(text) => vec![text],
+        digits.push(match piece {
+            Piece::Text(text) => (text, &[]),
             Piece::Attr(name) => match attrs.get(name) {
-                Some(value) => vec![value],
-                None => return Vec::new(),
+                Some(value) => (value, &[]),
+                None => return Some(Vec::new()),
             },
-            Piece::Capture(_) => vec![CAPTURE_FILL],
-            Piece::OneOf { values, .. } => values.iter().map(String::as_str).collect(),
-        };
-        texts = texts
-            .iter()
-            .flat_map(|t| options.iter().map(move |o| format!("{t}{o}")))
-            .collect();
+            Piece::Capture(_) => (CAPTURE_FILL, &[]),
+            // An empty set matches nothing, so the level has no witness.
+            Piece::OneOf { values, .. } if values.is_empty() => return Some(Vec::new()),
+            Piece::OneOf { values, .. } => ("", values),
+        });
     }
-    texts
+    let count = digits
+        .iter()
+        .try_fold(1usize, |n, (_, choices)| {
+            n.checked_mul(choices.len().max(1))
+        })
+        .filter(|&n| n <= budget)?;
+    let texts = (0..count)
+        .map(|mut number| {
+            let mut text = String::new();
+            for (fixed, choices) in &digits {
+                if choices.is_empty() {
+                    text.push_str(fixed);
+                } else {
+                    text.push_str(&choices[number % choices.len()]);
+                    number /= choices.len();
+                }
+            }
+            text
+        })
+        .collect();
+    Some(texts)
 }
 
 /// The nodes among `states` that hold some subscribe rule at or below them.
@@ -539,5 +575,52 @@ fn min(a: Option<RuleId>, b: Option<RuleId>) -> Option<RuleId> {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, None) => x,
         (None, y) => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn set(values: &[&str]) -> Piece {
+        let values: Arc<[String]> = values.iter().map(|v| v.to_string()).collect();
+        Piece::OneOf {
+            capture: None,
+            values,
+        }
+    }
+
+    #[test]
+    fn witnesses_are_every_combination_in_mixed_radix_order() {
+        let attrs = BTreeMap::from([("pid".to_string(), "P1".to_string())]);
+        let pieces = [
+            Piece::Attr("pid".into()),
+            Piece::Text("-".into()),
+            set(&["a", "b"]),
+            Piece::Capture("c".into()),
+            set(&["x", "y", "z"]),
+        ];
+        let texts = witnesses(&pieces, &attrs, 100).expect("within budget");
+        let fill = CAPTURE_FILL;
+        let want: Vec<String> = ["ax", "bx", "ay", "by", "az", "bz"]
+            .iter()
+            .map(|ab| format!("P1-{}{fill}{}", &ab[..1], &ab[1..]))
+            .collect();
+        assert_eq!(texts, want);
+        assert!(
+            witnesses(&pieces, &attrs, 5).is_none(),
+            "6 witnesses, budget 5"
+        );
+        assert_eq!(witnesses(&pieces, &BTreeMap::new(), 100), Some(Vec::new()));
+        assert_eq!(witnesses(&[set(&[])], &attrs, 100), Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_level_of_two_large_sets_is_counted_not_built() {
+        let big: Vec<String> = (0..100_000).map(|i| format!("v{i}")).collect();
+        let refs: Vec<&str> = big.iter().map(String::as_str).collect();
+        let pieces = [set(&refs), Piece::Text("_".into()), set(&refs)];
+        assert!(witnesses(&pieces, &BTreeMap::new(), 200_000).is_none());
     }
 }
