@@ -119,6 +119,70 @@ pub struct UnsubAck {
     pub properties: Properties,
 }
 
+/// The head SUBSCRIBE, SUBACK, UNSUBSCRIBE and UNSUBACK share: the packet identifier, then
+/// (5.0) the properties.
+fn decode_head(
+    r: &mut Reader,
+    ctx: &DecodeContext,
+    at: PropertyContext,
+) -> Result<(u16, Properties), CodecError> {
+    let packet_id = read_packet_id(r)?;
+    Ok((packet_id, properties(r, ctx, at)?))
+}
+
+/// The entries up to the end of the packet, one `entry` at a time; none is a protocol
+/// error (a SUBSCRIBE, SUBACK or UNSUBSCRIBE lists at least one).
+fn decode_entries<T>(
+    r: &mut Reader,
+    mut entry: impl FnMut(&mut Reader) -> Result<T, CodecError>,
+) -> Result<Vec<T>, CodecError> {
+    let mut entries = Vec::new();
+    while !r.is_empty() {
+        entries.push(entry(r)?);
+    }
+    if entries.is_empty() {
+        return Err(CodecError::NoTopicFilters { packet: r.packet() });
+    }
+    Ok(entries)
+}
+
+/// Writes the shared head: the packet identifier, then (5.0) the properties.
+fn encode_head(
+    packet_id: u16,
+    properties: &Properties,
+    version: ProtocolVersion,
+    b: &mut BytesMut,
+) -> Result<(), CodecError> {
+    b.put_u16(packet_id);
+    if version == ProtocolVersion::V5 {
+        properties.encode(b)?;
+    }
+    Ok(())
+}
+
+/// A reason code of a SUBACK or UNSUBACK, refused unless `allowed`.
+fn decode_reason(
+    r: &mut Reader,
+    field: &'static str,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<ReasonCode, CodecError> {
+    let code = r.u8(field)?;
+    if !allowed(code) {
+        return Err(CodecError::InvalidReasonCode {
+            packet: r.packet(),
+            code,
+        });
+    }
+    Ok(ReasonCode(code))
+}
+
+/// One topic filter, syntax-checked.
+fn decode_filter(r: &mut Reader) -> Result<String, CodecError> {
+    let filter = r.string("topic filter")?;
+    check_filter(&filter)?;
+    Ok(filter)
+}
+
 fn properties(
     r: &mut Reader,
     ctx: &DecodeContext,
@@ -132,21 +196,15 @@ fn properties(
 
 impl Subscribe {
     pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<Subscribe, CodecError> {
-        let packet_id = read_packet_id(&mut r)?;
-        let properties = properties(&mut r, ctx, PropertyContext::Subscribe)?;
-        let mut filters = Vec::new();
-        while !r.is_empty() {
-            let filter = r.string("topic filter")?;
-            check_filter(&filter)?;
+        let (packet_id, properties) = decode_head(&mut r, ctx, PropertyContext::Subscribe)?;
+        let filters = decode_entries(&mut r, |r| {
+            let filter = decode_filter(r)?;
             let options = SubscriptionOptions::decode(r.u8("subscription options")?, ctx.version)?;
             if options.no_local && is_shared(&filter) {
                 return Err(CodecError::NoLocalOnSharedSubscription);
             }
-            filters.push(SubscribeFilter { filter, options });
-        }
-        if filters.is_empty() {
-            return Err(CodecError::NoTopicFilters { packet: r.packet() });
-        }
+            Ok(SubscribeFilter { filter, options })
+        })?;
         Ok(Subscribe {
             packet_id,
             filters,
@@ -159,10 +217,7 @@ impl Subscribe {
         version: ProtocolVersion,
         b: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        b.put_u16(self.packet_id);
-        if version == ProtocolVersion::V5 {
-            self.properties.encode(b)?;
-        }
+        encode_head(self.packet_id, &self.properties, version, b)?;
         for f in &self.filters {
             put_string(b, &f.filter, "topic filter")?;
             b.put_u8(f.options.encode(version));
@@ -183,22 +238,12 @@ fn suback_code_allowed(version: ProtocolVersion, code: u8) -> bool {
 
 impl SubAck {
     pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<SubAck, CodecError> {
-        let packet_id = read_packet_id(&mut r)?;
-        let properties = properties(&mut r, ctx, PropertyContext::SubAck)?;
-        let mut reasons = Vec::new();
-        while !r.is_empty() {
-            let code = r.u8("SUBACK reason code")?;
-            if !suback_code_allowed(ctx.version, code) {
-                return Err(CodecError::InvalidReasonCode {
-                    packet: r.packet(),
-                    code,
-                });
-            }
-            reasons.push(ReasonCode(code));
-        }
-        if reasons.is_empty() {
-            return Err(CodecError::NoTopicFilters { packet: r.packet() });
-        }
+        let (packet_id, properties) = decode_head(&mut r, ctx, PropertyContext::SubAck)?;
+        let reasons = decode_entries(&mut r, |r| {
+            decode_reason(r, "SUBACK reason code", |code| {
+                suback_code_allowed(ctx.version, code)
+            })
+        })?;
         Ok(SubAck {
             packet_id,
             reasons,
@@ -211,10 +256,7 @@ impl SubAck {
         version: ProtocolVersion,
         b: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        b.put_u16(self.packet_id);
-        if version == ProtocolVersion::V5 {
-            self.properties.encode(b)?;
-        }
+        encode_head(self.packet_id, &self.properties, version, b)?;
         for reason in &self.reasons {
             b.put_u8(reason.0);
         }
@@ -224,17 +266,8 @@ impl SubAck {
 
 impl Unsubscribe {
     pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<Unsubscribe, CodecError> {
-        let packet_id = read_packet_id(&mut r)?;
-        let properties = properties(&mut r, ctx, PropertyContext::Unsubscribe)?;
-        let mut filters = Vec::new();
-        while !r.is_empty() {
-            let filter = r.string("topic filter")?;
-            check_filter(&filter)?;
-            filters.push(filter);
-        }
-        if filters.is_empty() {
-            return Err(CodecError::NoTopicFilters { packet: r.packet() });
-        }
+        let (packet_id, properties) = decode_head(&mut r, ctx, PropertyContext::Unsubscribe)?;
+        let filters = decode_entries(&mut r, decode_filter)?;
         Ok(Unsubscribe {
             packet_id,
             filters,
@@ -247,10 +280,7 @@ impl Unsubscribe {
         version: ProtocolVersion,
         b: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        b.put_u16(self.packet_id);
-        if version == ProtocolVersion::V5 {
-            self.properties.encode(b)?;
-        }
+        encode_head(self.packet_id, &self.properties, version, b)?;
         for filter in &self.filters {
             put_string(b, filter, "topic filter")?;
         }
@@ -260,19 +290,13 @@ impl Unsubscribe {
 
 impl UnsubAck {
     pub(super) fn decode(mut r: Reader, ctx: &DecodeContext) -> Result<UnsubAck, CodecError> {
-        let packet_id = read_packet_id(&mut r)?;
-        let properties = properties(&mut r, ctx, PropertyContext::UnsubAck)?;
+        let (packet_id, properties) = decode_head(&mut r, ctx, PropertyContext::UnsubAck)?;
         let mut reasons = Vec::new();
         if ctx.version == ProtocolVersion::V5 {
             while !r.is_empty() {
-                let code = r.u8("UNSUBACK reason code")?;
-                if !matches!(code, 0x00 | 0x11 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91) {
-                    return Err(CodecError::InvalidReasonCode {
-                        packet: r.packet(),
-                        code,
-                    });
-                }
-                reasons.push(ReasonCode(code));
+                reasons.push(decode_reason(&mut r, "UNSUBACK reason code", |code| {
+                    matches!(code, 0x00 | 0x11 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91)
+                })?);
             }
         }
         r.finish()?;
@@ -288,9 +312,8 @@ impl UnsubAck {
         version: ProtocolVersion,
         b: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        b.put_u16(self.packet_id);
+        encode_head(self.packet_id, &self.properties, version, b)?;
         if version == ProtocolVersion::V5 {
-            self.properties.encode(b)?;
             for reason in &self.reasons {
                 b.put_u8(reason.0);
             }
