@@ -132,58 +132,42 @@ async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: 
         ..Transport::default()
     };
     let deadline = broker.config.connect_timeout;
-    let max_packet = broker.config.max_packet_size;
+    let websocket = matches!(protocol, Protocol::Ws | Protocol::Wss(_));
     match protocol {
         Protocol::Tcp => connection::run(stream, peer, transport, broker).await,
-        Protocol::Tls(acceptor) => {
-            let Some(tls) = Box::pin(tls_handshake(
-                &acceptor,
-                stream,
-                peer,
-                deadline,
-                &mut transport,
-            ))
-            .await
-            else {
-                return;
-            };
-            connection::run(tls, peer, transport, broker).await
-        }
-        Protocol::Ws => {
-            let Some(ws) = Box::pin(ws_upgrade(
-                stream,
-                peer,
-                deadline,
-                max_packet,
-                &mut transport,
-            ))
-            .await
-            else {
-                return;
-            };
-            connection::run(ws, peer, transport, broker).await
-        }
-        Protocol::Wss(acceptor) => {
+        Protocol::Ws => over_websocket(stream, peer, deadline, transport, broker).await,
+        Protocol::Tls(acceptor) | Protocol::Wss(acceptor) => {
             let started = tokio::time::Instant::now();
-            let Some(tls) = Box::pin(tls_handshake(
-                &acceptor,
-                stream,
-                peer,
-                deadline,
-                &mut transport,
-            ))
-            .await
-            else {
+            let handshake = tls_handshake(&acceptor, stream, peer, deadline, &mut transport);
+            let Some(tls) = Box::pin(handshake).await else {
                 return;
             };
-            let left = deadline.saturating_sub(started.elapsed());
-            let Some(ws) = Box::pin(ws_upgrade(tls, peer, left, max_packet, &mut transport)).await
-            else {
-                return;
-            };
-            connection::run(ws, peer, transport, broker).await
+            if websocket {
+                let left = deadline.saturating_sub(started.elapsed());
+                over_websocket(tls, peer, left, transport, broker).await
+            } else {
+                connection::run(tls, peer, transport, broker).await
+            }
         }
     }
+}
+
+/// Upgrades `stream` to a WebSocket within `deadline` and runs the connection over it.
+async fn over_websocket<S>(
+    stream: S,
+    peer: SocketAddr,
+    deadline: Duration,
+    mut transport: Transport,
+    broker: Arc<Broker>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let max_packet = broker.config.max_packet_size;
+    let upgrade = ws_upgrade(stream, peer, deadline, max_packet, &mut transport);
+    let Some(ws) = Box::pin(upgrade).await else {
+        return;
+    };
+    connection::run(ws, peer, transport, broker).await
 }
 
 async fn tls_handshake(
