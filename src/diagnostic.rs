@@ -127,7 +127,7 @@ codes! {
     CheckUnknownSetting = "check::unknown-setting",
     /// A wildcard is not a whole level of a template.
     CheckWildcardInLevel = "check::wildcard-in-level",
-    /// (warning) A client template names none of the attributes that scope the identity's topics.
+    /// (warning) A client template leaves out attributes that scope the identity's topics.
     LintClientIdNotPinned = "lint::client-id-not-pinned",
     /// (warning) A rule repeats an earlier rule.
     LintDuplicateRule = "lint::duplicate-rule",
