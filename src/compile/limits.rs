@@ -129,25 +129,22 @@ pub enum CompileError {
 impl CompileError {
     /// Where the rule this error is about is, if it is about one rule.
     pub fn loc(&self) -> Option<&Loc> {
-        match self {
-            CompileError::TooManyRules { .. } | CompileError::TooManyNodes { .. } => None,
-            CompileError::TemplateTooDeep { loc, .. }
-            | CompileError::RuleTooLong { loc, .. }
-            | CompileError::TooManyAlternatives { loc, .. }
-            | CompileError::PatternTooLarge { loc, .. }
-            | CompileError::Pattern { loc, .. } => Some(loc),
-        }
+        self.rule_at().map(|(loc, _)| loc)
     }
 
     /// The span of the rule this error is about, if it is about one rule.
     pub fn span(&self) -> Option<Span> {
+        self.rule_at().map(|(_, span)| span)
+    }
+
+    fn rule_at(&self) -> Option<(&Loc, Span)> {
         match self {
             CompileError::TooManyRules { .. } | CompileError::TooManyNodes { .. } => None,
-            CompileError::TemplateTooDeep { span, .. }
-            | CompileError::RuleTooLong { span, .. }
-            | CompileError::TooManyAlternatives { span, .. }
-            | CompileError::PatternTooLarge { span, .. }
-            | CompileError::Pattern { span, .. } => Some(*span),
+            CompileError::TemplateTooDeep { loc, span, .. }
+            | CompileError::RuleTooLong { loc, span, .. }
+            | CompileError::TooManyAlternatives { loc, span, .. }
+            | CompileError::PatternTooLarge { loc, span, .. }
+            | CompileError::Pattern { loc, span, .. } => Some((loc, *span)),
         }
     }
 
