@@ -16,8 +16,9 @@
 //! reference broker; [`authz`] serves them over HTTP to RabbitMQ, EMQX and mosquitto-go-auth.
 //! [`mqtt`] holds the one MQTT topic grammar (and, with `runtime`, the codec); [`value`]
 //! the attribute-value and client-id grammars. `broker`, `authz`, `runtime`, `load` (a load
-//! generator for MQTT brokers), `devcred` (development-only credentials) and `cli` need the
-//! `runtime` feature. The layers and what each may import: `docs/architecture.md`.
+//! generator for MQTT brokers) and `devcred` (development-only credentials) need the
+//! `runtime` feature. The command line is the binary's own (`src/main.rs`, `src/cli/`): it
+//! uses only this public API. The layers and what each may import: `docs/architecture.md`.
 //!
 //! # Using the library
 //!
@@ -47,8 +48,6 @@ pub mod automaton;
 #[cfg(feature = "runtime")]
 pub mod broker;
 pub mod check;
-#[cfg(feature = "runtime")]
-pub mod cli;
 pub mod compile;
 pub mod decide;
 #[cfg(feature = "runtime")]

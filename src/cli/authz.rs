@@ -3,22 +3,22 @@
 //! Loads and compiles the policy, builds the credential verifier from the trust options
 //! ([`CredentialArgs`], the one place they turn into a [`CredentialConfig`]), binds the
 //! listener, prints `listening on ADDR` on stdout (so `--listen 127.0.0.1:0` can be used
-//! by scripts), and serves ([`crate::authz::http`]) until Ctrl-C / SIGTERM, reloading the
+//! by scripts), and serves ([`topicguard::authz::http`]) until Ctrl-C / SIGTERM, reloading the
 //! policy on SIGHUP and when the file changes. Any configuration problem is reported
 //! before the socket is opened. This module must never answer a request itself.
 
 use super::identity_args::parse_mapping;
 use super::output::{CliError, Exit, Out};
-use crate::authz::reload::{PolicyWatcher, warn_uncovered};
-use crate::authz::{Authz, DEFAULT_MAX_SESSIONS, http};
-use crate::identity::anchors::{AnchorError, AnchorFiles, TrustFiles};
-use crate::identity::select::CredentialConfig;
-use crate::policy::Policy;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use topicguard::authz::reload::{PolicyWatcher, warn_uncovered};
+use topicguard::authz::{Authz, DEFAULT_MAX_SESSIONS, http};
+use topicguard::identity::anchors::{AnchorError, AnchorFiles, TrustFiles};
+use topicguard::identity::select::CredentialConfig;
+use topicguard::policy::Policy;
 
 /// Arguments of `topicguard authz`.
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,4 @@
-//! `topicguard bench`: the command line of the load generator in [`crate::load`].
+//! `topicguard bench`: the command line of the load generator in [`topicguard::load`].
 //!
 //! Modes: throughput (default) — publishers and/or subscribers (`--role`), per-publisher
 //! sequence accounting, latency from the send stamp, the tool's own CPU; `--combine` —
@@ -8,14 +8,14 @@
 //! (`--broker-pid`). The last stdout line is `RESULT key=value ...` for scripts. Exit
 //! status 1 when the broker lost a message it had acknowledged (or delivered one it
 //! refused). This module must never hold load logic: it maps arguments to a
-//! [`crate::load::Plan`] and prints what comes back.
+//! [`topicguard::load::Plan`] and prints what comes back.
 
 use super::output::Exit;
-use crate::load::{self, LoadError, Login, Plan, Role, Summary, Topics};
-use crate::mqtt::codec::{ProtocolVersion, QoS};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use topicguard::load::{self, LoadError, Login, Plan, Role, Summary, Topics};
+use topicguard::mqtt::codec::{ProtocolVersion, QoS};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {

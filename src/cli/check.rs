@@ -7,12 +7,12 @@
 //! any other error, at the rule it is about. It never writes anything.
 
 use super::output::{CliError, Exit, Out, error_json, render_error};
-use crate::ast::{Action, Effect};
-use crate::check::Checked;
-use crate::diagnostic::Diagnostics;
-use crate::policy::{LoadError, Policy};
 use std::fmt::Write as _;
 use std::path::Path;
+use topicguard::ast::{Action, Effect};
+use topicguard::check::Checked;
+use topicguard::diagnostic::Diagnostics;
+use topicguard::policy::{LoadError, Policy};
 
 /// Arguments of `topicguard check`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,7 @@ pub struct Summary {
 #[derive(Debug, serde::Serialize)]
 pub struct IdentitySummary {
     pub name: String,
-    pub kind: crate::ast::IdentityKind,
+    pub kind: topicguard::ast::IdentityKind,
     /// The `trust` label its credentials verify with (`None`: the default anchors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<String>,
@@ -69,7 +69,7 @@ struct FileResult<'a> {
     ok: bool,
     errors: usize,
     warnings: usize,
-    diagnostics: Vec<crate::diagnostic::DiagnosticJson<'a>>,
+    diagnostics: Vec<topicguard::diagnostic::DiagnosticJson<'a>>,
     summary: Option<Summary>,
 }
 
@@ -140,7 +140,7 @@ pub fn run(args: &CheckArgs, out: Out) -> Exit {
 /// Checks one file, prints it in text mode, and returns its JSON form.
 fn check_file(path: &Path, out: Out) -> (Exit, serde_json::Value) {
     let (summary, diagnostics) = match Policy::load(path) {
-        Ok(policy) => match crate::decide::Engine::builder(policy.checked.clone()).build() {
+        Ok(policy) => match topicguard::decide::Engine::builder(policy.checked.clone()).build() {
             Ok(_) => (Some(summarize(&policy.checked)), policy.warnings),
             Err(error) => {
                 let mut diagnostics = policy.warnings;
@@ -261,7 +261,7 @@ fn plural(n: usize, word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Source;
+    use topicguard::source::Source;
 
     fn summary_of(text: &str) -> Summary {
         let policy = Policy::from_source(&Source::new("t.policy", text)).expect("valid");

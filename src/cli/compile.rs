@@ -7,10 +7,10 @@
 //! Debug builds also verify the automaton while compiling; time a release build.
 
 use super::output::{CliError, Exit, Out};
-use crate::decide::Engine;
-use crate::policy::Policy;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use topicguard::decide::Engine;
+use topicguard::policy::Policy;
 
 /// Arguments of `topicguard compile`.
 #[derive(Debug, clap::Args)]

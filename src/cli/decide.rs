@@ -1,14 +1,14 @@
 //! `topicguard decide`: one request, one identity, the full explanation.
 //!
 //! Loads and compiles the policy, binds the identity (see [`super::identity_args`]) and
-//! prints the engine's [`crate::decide::Explanation`]: its text form, or its JSON form with
+//! prints the engine's [`topicguard::decide::Explanation`]: its text form, or its JSON form with
 //! `--format json`. Exits 0 when allowed and 1 when denied. It never changes the policy.
 
 use super::identity_args::IdentityArgs;
 use super::output::{CliError, Exit, Out};
-use crate::decide::{Engine, Request};
-use crate::policy::Policy;
 use std::path::PathBuf;
+use topicguard::decide::{Engine, Request};
+use topicguard::policy::Policy;
 
 /// Arguments of `topicguard decide`.
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,4 @@
-//! `topicguard demo`: the whole flow in one command ([`crate::runtime::demo`]): development
+//! `topicguard demo`: the whole flow in one command ([`topicguard::runtime::demo`]): development
 //! credentials, the broker (`topicguard serve` as a child process) with the policy, a
 //! service, two gateways of two accounts and a mobile app, and a scripted scenario printed
 //! step by step with each decision and its rule. Exits 0 when every step happened, 1 with
@@ -6,8 +6,8 @@
 
 use super::gateway::{block_on, stdout_log};
 use super::output::Exit;
-use crate::runtime::demo::{self, DemoSetup};
 use std::path::PathBuf;
+use topicguard::runtime::demo::{self, DemoSetup};
 
 /// Arguments of `topicguard demo`.
 #[derive(Debug, clap::Args)]

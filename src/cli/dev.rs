@@ -9,24 +9,24 @@
 //! labels to the files. Without `--policy`, the original layout: one CA with a
 //! residential gateway's and a service's certificate, a broker certificate and an empty CRL; a JWT
 //! for `policies/xfinity.policy`'s mobile app with its JWKS. Every file and every report says
-//! "development only". The generation itself is [`crate::devcred`] and
-//! [`crate::devcred::policy`]; this module only parses options, writes files and
+//! "development only". The generation itself is [`topicguard::devcred`] and
+//! [`topicguard::devcred::policy`]; this module only parses options, writes files and
 //! reports. It must never be used for real credentials.
 
 use super::identity_args::parse_attr;
 use super::output::{CliError, Exit, Out};
-use crate::ast::IdentityKind;
-use crate::check::{Checked, IdentityDef};
-use crate::devcred::policy::{self as dev_policy, PolicyCas};
-use crate::devcred::{
-    self as dev, DEV_NOTICE, DevAlg, DevCa, DevError, DevSigner, GatewaySpec, marked_pem,
-};
-use crate::identity::anchors::TrustFiles;
-use crate::identity::files;
-use crate::policy::Policy;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use topicguard::ast::IdentityKind;
+use topicguard::check::{Checked, IdentityDef};
+use topicguard::devcred::policy::{self as dev_policy, PolicyCas};
+use topicguard::devcred::{
+    self as dev, DEV_NOTICE, DevAlg, DevCa, DevError, DevSigner, GatewaySpec, marked_pem,
+};
+use topicguard::identity::anchors::TrustFiles;
+use topicguard::identity::files;
+use topicguard::policy::Policy;
 
 /// Arguments of `topicguard dev`.
 #[derive(Debug, clap::Args)]
@@ -381,7 +381,7 @@ impl LabelAnchors {
     }
 }
 
-fn anchor_error(error: crate::identity::anchors::AnchorError) -> CliError {
+fn anchor_error(error: topicguard::identity::anchors::AnchorError) -> CliError {
     CliError::Usage(format!("dev: {error}"))
 }
 

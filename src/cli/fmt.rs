@@ -1,14 +1,14 @@
 //! `topicguard fmt [--check] POLICY...`: rewrite policies in the canonical layout.
 //!
-//! Uses [`crate::fmt::format`]. A file is only rewritten when it parses and its formatted
+//! Uses [`topicguard::fmt::format`]. A file is only rewritten when it parses and its formatted
 //! text parses back to the same formatting (so a formatter bug can never lose a rule);
 //! the new text is written to a temporary file beside it and renamed over it. With
 //! `--check` nothing is written: the files that would change are listed and the exit is 1.
 //! A file that does not parse is never touched (exit 2).
 
 use super::output::{CliError, Exit, Out, error_json, render_error};
-use crate::source::Source;
 use std::path::Path;
+use topicguard::source::Source;
 
 /// Arguments of `topicguard fmt`.
 #[derive(Debug, clap::Args)]
@@ -85,11 +85,11 @@ fn format_file(path: &Path, check: bool) -> Result<Outcome, CliError> {
 
 /// The canonical text of a source, verified to be stable under a second formatting.
 pub fn canonical_text(source: &Source) -> Result<String, CliError> {
-    let ast = crate::parse::parse(source).map_err(CliError::Invalid)?;
-    let formatted = crate::fmt::format(&ast);
+    let ast = topicguard::parse::parse(source).map_err(CliError::Invalid)?;
+    let formatted = topicguard::fmt::format(&ast);
     let again = Source::new(source.name(), formatted.as_str());
-    let stable = crate::parse::parse(&again)
-        .map(|reparsed| crate::fmt::format(&reparsed) == formatted)
+    let stable = topicguard::parse::parse(&again)
+        .map(|reparsed| topicguard::fmt::format(&reparsed) == formatted)
         .unwrap_or(false);
     if !stable {
         return Err(CliError::Usage(format!(

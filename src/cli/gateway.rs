@@ -1,17 +1,17 @@
-//! `topicguard gateway`: runs the residential gateway runtime ([`crate::runtime::gateway`])
+//! `topicguard gateway`: runs the residential gateway runtime ([`topicguard::runtime::gateway`])
 //! until Ctrl-C, printing each step. Also holds the connection options every runtime
 //! command shares ([`ConnectArgs`]). This module must never hold runtime logic; it parses
 //! options and starts the runtime.
 
 use super::output::Exit;
-use crate::runtime::devices::Kind;
-use crate::runtime::gateway::{self, GatewayConfig};
-use crate::runtime::tls::TlsClient;
-use crate::runtime::{Backoff, Log};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use topicguard::runtime::devices::Kind;
+use topicguard::runtime::gateway::{self, GatewayConfig};
+use topicguard::runtime::tls::TlsClient;
+use topicguard::runtime::{Backoff, Log};
 
 /// How a runtime reaches and authenticates to the broker.
 #[derive(Debug, Clone, clap::Args)]

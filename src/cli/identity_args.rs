@@ -2,24 +2,24 @@
 //!
 //! The operator asserts the identity and its attributes (nothing is verified); the client id
 //! defaults to the identity's client template rendered with those attributes. The values
-//! still go through [`crate::decide::Engine::bind`], so a bad value is a deny with its reason, never
+//! still go through [`topicguard::decide::Engine::bind`], so a bad value is a deny with its reason, never
 //! a wider match. [`IdentityArgs::resolve`] is the one place that turns these options into
 //! an `(Identity, client id)` pair. Instead of `--identity`, a credential can be given and
 //! verified: `--jwt FILE|-` or `--cert FILE`, with the anchors of each trust label the
 //! policy names (`--trust LABEL=FILE`, `--trust-crl LABEL=FILE`) and, for identities
 //! without a label, the default ones (`--jwks FILE`, `--ca FILE`, `--crl FILE`); see
-//! [`crate::identity::files`]. The credential binds as the one identity whose own anchors
+//! [`topicguard::identity::files`]. The credential binds as the one identity whose own anchors
 //! accept it, with the verified attributes. This module never decides anything.
 
 use super::output::CliError;
-use crate::check::Checked;
-use crate::identity::Identity;
-use crate::identity::anchors::{self, AnchorFiles, TrustFiles};
-use crate::identity::files::{self, FileCredentialError};
-use crate::identity::select::Verified;
-use crate::testcases::{ClientIdError, default_client_id};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use topicguard::check::Checked;
+use topicguard::identity::Identity;
+use topicguard::identity::anchors::{self, AnchorFiles, TrustFiles};
+use topicguard::identity::files::{self, FileCredentialError};
+use topicguard::identity::select::Verified;
+use topicguard::testcases::{ClientIdError, default_client_id};
 
 /// The identity options shared by commands that decide.
 #[derive(Debug, clap::Args)]
@@ -181,8 +181,8 @@ pub fn parse_attr(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Policy;
-    use crate::source::Source;
+    use topicguard::policy::Policy;
+    use topicguard::source::Source;
 
     const POLICY: &str = "identity m from jwt {\n    p = claim \"p\"\n    client \"c:{p}\"\n}\n\
         identity s from certificate {\n    n = subject.CN\n    client \"s:{n}:{+i}\"\n}\n";

@@ -1,12 +1,12 @@
 //! `topicguard mobile ... request|set|get`: one mobile-app operation
-//! ([`crate::runtime::mobile`]): prints the connection states and the answer; exits 0 on
+//! ([`topicguard::runtime::mobile`]): prints the connection states and the answer; exits 0 on
 //! an answer (`success`, `/accepted`), 1 on `failure`, `/rejected`, a policy refusal or a
 //! timeout. This module must never hold runtime logic.
 
 use super::gateway::{ConnectArgs, block_on, stdout_log};
 use super::output::Exit;
-use crate::runtime::mobile::{self, MobileConfig, Operation};
 use std::time::Duration;
+use topicguard::runtime::mobile::{self, MobileConfig, Operation};
 
 /// Arguments of `topicguard mobile`.
 #[derive(Debug, clap::Args)]

@@ -6,13 +6,13 @@
 //! Writing never panics: a closed pipe (`topicguard compile --dump | head`) just stops output.
 //! This module formats and prints; it never decides anything.
 
-use crate::compile::CompileError;
-use crate::diagnostic::Diagnostics;
-use crate::policy::LoadError;
-use crate::source::SourceError;
-use crate::testcases::TestFileError;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use topicguard::compile::CompileError;
+use topicguard::diagnostic::Diagnostics;
+use topicguard::policy::LoadError;
+use topicguard::source::SourceError;
+use topicguard::testcases::TestFileError;
 
 /// Output format, chosen with the global `--format` option.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -3,28 +3,28 @@
 //! Loads the configuration ([`super::serve_config`]), lets flags override it, loads and
 //! compiles the policy, builds the credential verifier (the anchors of each trust label and
 //! the default ones: JWKS, CA, CRLs), the TLS acceptors and the listeners, then serves until Ctrl-C / SIGTERM, reloading the policy on SIGHUP and
-//! when the file changes ([`crate::broker::reload`]). Logs go to stderr (`RUST_LOG` filters,
+//! when the file changes ([`topicguard::broker::reload`]). Logs go to stderr (`RUST_LOG` filters,
 //! default `info`). Any configuration problem is reported before a socket is opened. This
 //! module must never handle a connection itself.
 
 use super::output::{CliError, Exit, Out};
 use super::serve_config::{ListenerConfig, ListenerProtocol, ServeConfig};
-use crate::broker::auth::IdentityAuthenticator;
-use crate::broker::listener::tls::{self, ClientCertificates};
-use crate::broker::listener::{Listener, Protocol, serve_listeners};
-use crate::broker::reload::PolicyReloader;
-use crate::broker::state::Broker;
-use crate::decide::Engine;
-use crate::identity::anchors::{AnchorFiles, TrustFiles};
-use crate::identity::select::CredentialConfig;
-use crate::identity::x509::TrustStore;
-use crate::policy::Policy;
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use topicguard::broker::auth::IdentityAuthenticator;
+use topicguard::broker::listener::tls::{self, ClientCertificates};
+use topicguard::broker::listener::{Listener, Protocol, serve_listeners};
+use topicguard::broker::reload::PolicyReloader;
+use topicguard::broker::state::Broker;
+use topicguard::decide::Engine;
+use topicguard::identity::anchors::{AnchorFiles, TrustFiles};
+use topicguard::identity::select::CredentialConfig;
+use topicguard::identity::x509::TrustStore;
+use topicguard::policy::Policy;
 
 /// Arguments of `topicguard serve`.
 #[derive(Debug, clap::Args)]

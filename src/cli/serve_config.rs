@@ -10,14 +10,14 @@
 //! drops a setting. Relative paths are relative to the configuration file. This module
 //! must never open sockets or start the broker.
 
-use crate::broker::BrokerConfig;
-use crate::broker::listener::tls::ClientCertificates;
-use crate::broker::reload::ReloadOptions;
-use crate::identity::anchors::{AnchorFiles, TrustFiles};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use topicguard::broker::BrokerConfig;
+use topicguard::broker::listener::tls::ClientCertificates;
+use topicguard::broker::reload::ReloadOptions;
+use topicguard::identity::anchors::{AnchorFiles, TrustFiles};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]

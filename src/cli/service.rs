@@ -1,10 +1,10 @@
-//! `topicguard service`: runs a backend service runtime ([`crate::runtime::service`]) that
+//! `topicguard service`: runs a backend service runtime ([`topicguard::runtime::service`]) that
 //! answers requests addressed to its service id until Ctrl-C, printing each step. This
 //! module must never hold runtime logic; it parses options and starts the runtime.
 
 use super::gateway::{ConnectArgs, block_on, stdout_log};
 use super::output::Exit;
-use crate::runtime::service::{self, ServiceConfig};
+use topicguard::runtime::service::{self, ServiceConfig};
 
 /// Arguments of `topicguard service`.
 #[derive(Debug, clap::Args)]

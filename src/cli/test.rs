@@ -1,4 +1,4 @@
-//! `topicguard test PATH...`: run policy test files (see [`crate::testcases`]).
+//! `topicguard test PATH...`: run policy test files (see [`topicguard::testcases`]).
 //!
 //! Paths are test files or directories searched for `*.test.toml`. Each failing case is
 //! printed with why it failed and the engine's explanation; the last line of text output
@@ -8,8 +8,8 @@
 //! files still run. Never writes files.
 
 use super::output::{CliError, Exit, Out, error_json, render_error};
-use crate::testcases::{self, CaseResult, FileReport};
 use std::path::{Path, PathBuf};
+use topicguard::testcases::{self, CaseResult, FileReport};
 
 /// Arguments of `topicguard test`.
 #[derive(Debug, clap::Args)]
