@@ -7,6 +7,7 @@ mod authz_harness;
 mod authz_rabbitmq;
 #[cfg(feature = "runtime")]
 mod authz_sessions;
+mod aws;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
 mod broker_backpressure;
