@@ -38,6 +38,13 @@ impl Glob {
         glob
     }
 
+    /// Every string starting with `text`: the text, then a star.
+    pub fn prefix(text: &str) -> Glob {
+        let mut glob = Glob::literal(text);
+        glob.push(Tok::Star);
+        glob
+    }
+
     fn push(&mut self, tok: Tok) {
         match (self.toks.last_mut(), tok) {
             (Some(Tok::Lit(prev)), Tok::Lit(next)) => prev.push_str(&next),

@@ -9,7 +9,10 @@
 //! ([`plan`], [`lang`]): the documents never grant a request topicguard denies; where AWS
 //! cannot express a rule exactly they grant less, and a [`plan::Note`] says which rule,
 //! why, and gives an example. Attribute values and client ids are written so that no
-//! character in them is ever a wildcard or a policy variable ([`glob`]).
+//! character in them is ever a wildcard or a policy variable ([`glob`]). Shared
+//! subscriptions are never granted: AWS matches `iot:Subscribe` against the whole
+//! `$share/<group>/<filter>` string, which topicguard judges by the filter after the group,
+//! so wherever a pattern reaches such a string a Deny of `$share/*` and `$queue/*` is added.
 //!
 //! The ARN's partition, region and account are fixed values: a `*` there would also let
 //! the pattern's resource part slide across the ARN's colons (AWS lets a `*` that ends an
@@ -185,10 +188,15 @@ fn statements_of(engine: &Engine, target: &Target, plan: &Plan) -> Vec<Statement
                 Kind::Allow => ("Allow", "Allow"),
                 Kind::Cut => ("Deny", "Cut"),
                 Kind::Deny => ("Deny", "Deny"),
+                Kind::Shared => ("Deny", "Shared"),
             };
             let action_name = action.trim_start_matches("iot:");
+            let sid = match kind {
+                Kind::Shared => format!("NoShared{action_name}"),
+                _ => format!("R{line}{action_name}{kind_name}"),
+            };
             Statement {
-                sid: format!("R{line}{action_name}{kind_name}"),
+                sid,
                 effect,
                 action,
                 resources,

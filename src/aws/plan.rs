@@ -39,6 +39,9 @@ pub enum Kind {
     Cut,
     /// A deny rule carried over.
     Deny,
+    /// Takes back every shared-subscription string (`$share/…`, `$queue/…`) a pattern
+    /// reaches: AWS reads them whole, topicguard judges the filter after the group.
+    Shared,
 }
 
 impl Kind {
@@ -215,6 +218,17 @@ impl Plan {
             .map(|g| &g.glob)
     }
 
+    /// Denies every string starting with a shared-subscription prefix. AWS checks
+    /// `iot:Subscribe` against the whole `$share/<group>/<filter>`, which no pattern can tie
+    /// to topicguard's reading (the filter after the group, and `$queue/` refused), so the
+    /// documents never grant one: shared subscriptions are narrowed away, and a pattern
+    /// such as `$*/*` cannot reach them. Left out when no grant touches such a string.
+    fn deny_shared(&mut self, rule: RuleId) {
+        for prefix in ["$share/", "$queue/"] {
+            self.push_deny(rule, Kind::Shared, Glob::prefix(prefix), true, None);
+        }
+    }
+
     /// Keeps each cut candidate that provably removes nothing topicguard allows.
     fn try_cuts(&mut self, bounds: &Bounds, written: &[Written]) -> Vec<Refused> {
         let mut refused: Vec<Refused> = Vec::new();
@@ -283,6 +297,7 @@ pub fn topics(input: Input<'_>, action: Action) -> Result<Plan, PlanError> {
         })
         .collect();
     let refused = plan.try_cuts(&bounds, &written);
+    plan.deny_shared(allows[0].rule);
     carry_denies(&mut plan, &bounds, &allows, &denies);
     let deny = union_of(plan.globs(true)).map_err(unproved(action))?;
     let mut dropped = Dropped::default();
@@ -373,6 +388,7 @@ pub fn filters(input: Input<'_>) -> Result<Plan, PlanError> {
         .collect();
     let flat: Vec<Written> = written.iter().flatten().cloned().collect();
     let refused = plan.try_cuts(&bounds, &flat);
+    plan.deny_shared(allows[0].rule);
     let deny = union_of(plan.globs(true)).map_err(unproved(action))?;
     let mut dropped = Dropped::default();
     for forms in &written {

@@ -386,3 +386,30 @@ fn huge_sets_and_overfull_policies_are_errors_naming_what_did_not_fit() {
         "{error}"
     );
 }
+
+#[test]
+fn shared_subscriptions_are_never_granted_by_a_pattern_that_reads_them_whole() {
+    use super::eval::Ask::*;
+    // AWS checks iot:Subscribe against the whole `$share/<group>/<filter>` string, while
+    // topicguard judges the filter after the group: `$*/*` must not let `$share/g/x` through.
+    let text = format!("{IDENTITY}allow m subscribe, receive \"${{+c}}/#\"\n");
+    let (engine, session, p) = rendered(&text, "P1", "m:P1");
+    assert!(aws(&p, &Subscribe("$foo/x".into())));
+    for shared in ["$share/g/x", "$share/g/$x", "$queue/x", "$share/g/#"] {
+        let engine_allows = engine
+            .decide(&session, topicguard::Request::subscribe(shared))
+            .is_allowed();
+        assert!(
+            !aws(&p, &Subscribe(shared.into())),
+            "{shared} granted on AWS (topicguard allows it: {engine_allows})"
+        );
+    }
+    assert!(!aws(&p, &Publish("$share/g/x".into(), false)));
+    let both = format!(
+        "{IDENTITY}allow m publish, subscribe \"#\"\nallow m publish, subscribe \"${{+c}}/#\"\n"
+    );
+    let (_, _, p) = rendered(&both, "P1", "m:P1");
+    assert!(aws(&p, &Subscribe("a/b".into())) && aws(&p, &Subscribe("$x/b".into())));
+    assert!(!aws(&p, &Subscribe("$share/g/x".into())));
+    assert!(!aws(&p, &Publish("$share/g/x".into(), false)));
+}

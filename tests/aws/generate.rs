@@ -71,6 +71,7 @@ fn level(rng: &mut Rng, sets: &[&str]) -> String {
         11 | 12 => "{a|b}".to_string(),
         13 => "{client}".to_string(),
         14 => "{+h}-t".to_string(),
+        15 if rng.chance(30) => "${+d}".to_string(),
         _ => rng.pick(&["a", "b"]).to_string(),
     }
 }
