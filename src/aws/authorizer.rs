@@ -116,6 +116,8 @@ pub fn principal_id(session: &Session) -> String {
         hashed.push(b'=');
         hashed.extend_from_slice(value.as_bytes());
     }
+    hashed.push(0);
+    hashed.extend_from_slice(session.client_id().as_bytes());
     let digest = ring::digest::digest(&ring::digest::SHA256, &hashed);
     let hex: String = digest.as_ref()[..16]
         .iter()
@@ -133,6 +135,22 @@ pub fn principal_id(session: &Session) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Identity, Policy, Source};
+
+    #[test]
+    fn principal_ids_are_alphanumeric_and_tell_client_ids_apart() {
+        let text = "identity s from jwt {\n    sid = claim \"sid\"\n    client \"s:{sid}:{+i}\"\n}\nallow s connect\n";
+        let policy = Policy::from_source(&Source::new("t.policy", text)).unwrap();
+        let engine = Engine::from_policy(&policy).unwrap();
+        let identity = Identity::asserted("s", [("sid", "a*b")]);
+        let one = principal_id(&engine.bind(&identity, "s:a*b:1"));
+        let two = principal_id(&engine.bind(&identity, "s:a*b:2"));
+        assert_ne!(one, two);
+        assert_eq!(one, principal_id(&engine.bind(&identity, "s:a*b:1")));
+        for id in [one, two] {
+            assert!((1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric()));
+        }
+    }
 
     #[test]
     fn the_refusal_denies_everything() {
