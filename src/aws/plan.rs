@@ -78,7 +78,8 @@ pub struct Note {
 #[serde(rename_all = "kebab-case")]
 pub enum Exactness {
     /// Proved: it grants exactly what topicguard allows (subscribe: every filter contained
-    /// in one allow rule and touching no deny).
+    /// in one allow rule — under `subscriptions filtered`, touching one — and touching no
+    /// deny).
     Exact,
     /// It grants less: some request topicguard allows is denied (a note gives one).
     Narrowed,
@@ -399,7 +400,7 @@ pub fn filters(input: Input<'_>) -> Result<Plan, PlanError> {
     if input.filtered() {
         plan.note(
             None,
-            "the identity has `subscriptions filtered`: only filters contained in one allow rule are granted (AWS still checks iot:Receive on every delivery), not the broader ones topicguard grants: narrowed".to_string(),
+            "the identity has `subscriptions filtered`: granted are the patterns of one allow rule whose every filter touches that rule and no deny rule (AWS still checks iot:Receive on every delivery), not every filter topicguard grants: narrowed".to_string(),
         );
     }
     finish(input, plan, &bounds)

@@ -3,11 +3,12 @@
 //! [`Bounds`] holds a lower and an upper bound of the requests topicguard allows for one
 //! action, each written `valid ∧ ¬shared ∧ allow ∧ ¬deny` over four [`Lang`]s built from
 //! [`super::model`]. For topics the bounds differ only in how a leading capture reads a
-//! `$` level; for filters the lower bound is "contained in one allow rule and touching no
-//! deny" and the upper bound "touching an allow rule (and, under containment, no deny)".
-//! Grants are proved against the lower bound (what they grant must lie inside it), Deny
-//! statements against the upper bound (what they remove must lie outside it). Each
-//! question is one bounded product ([`super::lang::find`]).
+//! `$` level; for filters the lower bound is "contained in one allow rule (under
+//! `subscriptions filtered`: touching one) and touching no deny" and the upper bound
+//! "touching an allow rule (and, under containment, no deny)". Grants are proved against
+//! the lower bound (what they grant must lie inside it), Deny statements against the upper
+//! bound (what they remove must lie outside it). Each question is one bounded product
+//! ([`super::lang::find`]).
 
 use super::glob::Glob;
 use super::lang::{self, Lang, LangError};
@@ -104,12 +105,20 @@ impl Bounds {
             let possible = model::possibly_contained_filters(allows, Reading::Lenient);
             (Lang::new(&possible)?, overlap(denies, Reading::Strict)?)
         };
+        // Surely granted: contained in one allow rule and touching no deny; under
+        // `subscriptions filtered`, touching an allow rule and no deny (the topic they share
+        // is allowed, so the engine grants the filter).
+        let lower_allows = if filtered {
+            overlap(allows, Reading::Strict)?
+        } else {
+            union(allows.iter().map(model::contained_filters).collect())?
+        };
         Ok(Bounds {
             universe: Universe::Filters,
             lower: [
                 valid()?,
                 shared()?,
-                union(allows.iter().map(model::contained_filters).collect())?,
+                lower_allows,
                 overlap(denies, Reading::Lenient)?,
             ],
             upper: [valid()?, shared()?, upper_allows, upper_denies],
