@@ -493,7 +493,7 @@ async fn bad_credentials_and_unknown_client_ids_are_refused() {
     // §8.5-57: a wildcard in an identity value never binds.
     let (_, ack) = TestClient::open(
         broker.addr,
-        connect_packet(V5, "xfi:#_A1:clt:J1", Some("mobile:#:A1:J1")),
+        connect_packet(V5, "xfi:P1_A1:clt:J1", Some("mobile:#:A1:J1")),
     )
     .await;
     assert_eq!(ack.code, ReasonCode::NOT_AUTHORIZED.0);
@@ -501,6 +501,31 @@ async fn bad_credentials_and_unknown_client_ids_are_refused() {
     empty.clean_start = false;
     let (_, ack) = TestClient::open(broker.addr, empty).await;
     assert_eq!(ack.code, 2);
+    // A client id no template could ever take (a topic separator, a wildcard, a leading
+    // `$`) is not valid, whatever the credential. (NUL is refused by the codec already.)
+    for bad in [
+        "xfi:P1_A1:clt:J/1",
+        "xfi:P1_A1:clt:J#",
+        "xfi:P1_A1:clt:+",
+        "$xfi",
+    ] {
+        let (_, ack) = TestClient::open(
+            broker.addr,
+            connect_packet(V5, bad, Some("mobile:P1:A1:J1")),
+        )
+        .await;
+        assert_eq!(
+            ack.code,
+            ReasonCode::CLIENT_IDENTIFIER_NOT_VALID.0,
+            "{bad:?}"
+        );
+        let (_, ack) = TestClient::open(
+            broker.addr,
+            connect_packet(V311, bad, Some("mobile:P1:A1:J1")),
+        )
+        .await;
+        assert_eq!(ack.code, 2, "{bad:?}");
+    }
     still_serving(&broker).await;
     broker.stop().await;
 }

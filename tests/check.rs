@@ -178,6 +178,39 @@ fn a_client_template_that_pins_no_account_is_a_warning() {
 }
 
 #[test]
+fn a_client_template_that_pins_part_of_the_account_is_a_warning() {
+    let app = |client: &str| {
+        format!(
+            "identity app from jwt {{\n    pid = claim \"pid\"\n    aid = claim \"aid\"\n    client \"{client}\"\n}}\nallow app publish \"c/{{pid}}_{{aid}}/#\"\n"
+        )
+    };
+    assert_eq!(
+        codes(&app("app-{pid}-{+dev}")),
+        ["lint::client-id-not-pinned@4"]
+    );
+    assert!(codes(&app("app-{pid}_{aid}-{+dev}")).is_empty());
+    // A certificate's subject CN names the thing, unique under its CA: naming every part
+    // of it pins the account, also through `require a == b`.
+    let device = |client: &str| {
+        format!(
+            "identity device from certificate {{\n    building = san.dirname.O\n    tenant = san.dirname.OU\n    subject.CN as \"{{cn_tenant}}_{{device}}\"\n    require cn_tenant == tenant\n    client \"{client}\"\n}}\nallow device publish \"b/{{building}}/{{tenant}}/{{device}}\"\n"
+        )
+    };
+    assert!(codes(&device("{tenant}_{device}")).is_empty());
+    assert!(codes(&device("{cn_tenant}_{device}")).is_empty());
+    assert_eq!(codes(&device("{tenant}")), ["lint::client-id-not-pinned@6"]);
+    let found = diagnostics(&Source::new("p", app("app-{pid}-{+dev}")));
+    let warning = &found.items[0];
+    assert!(
+        warning
+            .message
+            .ends_with("does not name `{aid}` of the attributes that scope its topics"),
+        "{}",
+        warning.message
+    );
+}
+
+#[test]
 fn client_templates_take_the_client_id_grammar() {
     let client = |template: &str| {
         codes(&format!(

@@ -23,15 +23,20 @@
 //! * `lint::duplicate-rule` — a rule with the same effect, identities (as a set), actions
 //!   and template (capture names aside) as an earlier rule.
 //! * `lint::client-id-not-pinned` — an identity whose allow rules scope topics by
-//!   credential attributes (`{pid}`), while its client template names none of them (and
-//!   not the JWT subject, which is unique per issuer): every client of the identity can
-//!   then connect with every client id of the template (`app-{+dev}`), so another
-//!   account's client can take over a session, or be refused as a duplicate, for an id
-//!   that belongs to someone else. The fix is to put the attributes that identify the
-//!   account in the client template.
+//!   credential attributes (`{pid}`, `{aid}`), while its client template leaves one of them
+//!   out (and does not name the credential's subject — a JWT's `sub`, a certificate's
+//!   subject CN — which its issuer keeps unique): every client of
+//!   the identity that differs only in the missing attributes can then connect with the
+//!   same client ids (`app-{+dev}`, or `app-{pid}-{+dev}` when topics are scoped by
+//!   `{pid}_{aid}`), so another account's client can claim, or be refused as a duplicate
+//!   for, an id that belongs to someone else. The fix is to put the attributes that
+//!   identify the account in the client template.
 
-use super::{Checked, CheckedRule, ClientPiece, IdentityId, LevelPattern, Piece, TopicPattern};
-use crate::ast::{Action, AttrSource, Effect};
+use super::{
+    Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece, Require,
+    TopicPattern,
+};
+use crate::ast::{Action, AttrSource, Effect, IdentityKind};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use rustc_hash::FxHashMap;
@@ -93,26 +98,30 @@ fn unpinned_clients(checked: &Checked, out: &mut Vec<Diagnostic>) {
             .collect();
         scoping.sort_unstable();
         scoping.dedup();
-        let subject = |name: &&str| {
-            def.binds.iter().any(|(attr, source)| {
-                attr == name && matches!(source, AttrSource::Claim { name, .. } if name == "sub")
-            })
-        };
-        let pinned = scoping.iter().any(|a| in_client.contains(a)) || in_client.iter().any(subject);
-        if scoping.is_empty() || pinned {
+        let missing: Vec<&str> = scoping
+            .iter()
+            .copied()
+            .filter(|a| !in_client.contains(a))
+            .collect();
+        if missing.is_empty() || names_the_subject(def, &in_client) {
             continue;
         }
-        let names: Vec<String> = scoping.iter().map(|a| format!("`{{{a}}}`")).collect();
-        out.push(
-            Diagnostic::warning(
-                "lint::client-id-not-pinned",
-                def.client_span,
-                format!(
-                    "the client template of `{}` names none of the attributes that scope its topics ({})",
-                    def.name,
-                    names.join(", ")
-                ),
+        let names: Vec<String> = missing.iter().map(|a| format!("`{{{a}}}`")).collect();
+        let message = if missing.len() == scoping.len() {
+            format!(
+                "the client template of `{}` names none of the attributes that scope its topics ({})",
+                def.name,
+                names.join(", ")
             )
+        } else {
+            format!(
+                "the client template of `{}` does not name {} of the attributes that scope its topics",
+                def.name,
+                names.join(", ")
+            )
+        };
+        out.push(
+            Diagnostic::warning("lint::client-id-not-pinned", def.client_span, message)
             .with_label("any client of this identity may use these client ids")
             .with_help(format!(
                 "a client of another account could connect with the same client id and take over the session; put the attributes that identify the account in the client template (such as {}), so each client id belongs to one account",
@@ -120,6 +129,47 @@ fn unpinned_clients(checked: &Checked, out: &mut Vec<Diagnostic>) {
             )),
         );
     }
+}
+
+/// Whether the client template names the credential's subject, which the credential's
+/// issuer keeps unique: a JWT attribute bound from `claim "sub"`, or every attribute a
+/// certificate identity takes from `subject.CN` (bound whole or extracted from it). An
+/// attribute counts as named when the template names it or one that `require a == b`
+/// makes equal to it.
+fn names_the_subject(def: &IdentityDef, in_client: &[&str]) -> bool {
+    let named = |attr: &str| {
+        in_client.contains(&attr)
+            || def.requires.iter().any(|require| match require {
+                Require::Equal(a, b) => {
+                    (a == attr && in_client.contains(&b.as_str()))
+                        || (b == attr && in_client.contains(&a.as_str()))
+                }
+                _ => false,
+            })
+    };
+    let from_subject_cn = |source: &AttrSource| matches!(source, AttrSource::Field { path, .. } if path == "subject.CN");
+    let mut subject: Vec<&str> = Vec::new();
+    for (attr, source) in &def.binds {
+        let is_subject = match source {
+            AttrSource::Claim { name, .. } => name == "sub",
+            AttrSource::Field { .. } => from_subject_cn(source),
+        };
+        if is_subject {
+            subject.push(attr);
+        }
+    }
+    for (source, pieces) in &def.extracts {
+        if from_subject_cn(source) {
+            subject.extend(pieces.iter().filter_map(|piece| match piece {
+                ClientPiece::Attr(a) => Some(a.as_str()),
+                _ => None,
+            }));
+        }
+    }
+    if def.kind == IdentityKind::Jwt {
+        return subject.iter().any(|a| named(a));
+    }
+    !subject.is_empty() && subject.iter().all(|a| named(a))
 }
 
 // ---------------------------------------------------------------- never-matches

@@ -2,7 +2,8 @@
 //!
 //! In order: a complete CONNECT within the deadline (anything else closes the socket; a
 //! bad protocol level or name gets CONNACK 0x01 first); a client id (assigned if empty,
-//! except 3.1.1 with a persistent session: 0x02); no enhanced authentication (0x8C);
+//! except 3.1.1 with a persistent session: 0x02; one no client template can take — a
+//! topic separator, a wildcard, a control character, a leading `$` — gets 0x85, 3.1.1: 0x02); no enhanced authentication (0x8C);
 //! keep-alive within bounds; the authenticator's verified identity; the policy's
 //! `connect` decision for that identity and client id; the will's topic, authorized as a
 //! publish (and retain). Only then is the session attached — taking it over from an older
@@ -20,6 +21,7 @@ use crate::broker::codec::{
 };
 use crate::broker::state::Broker;
 use crate::decide::{Reason, Request};
+use crate::identity::attrs::validate_client_id;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -234,7 +236,13 @@ impl Admission {
 
 fn client_id(connect: &Connect, connection: u64) -> Result<(String, bool), Refusal> {
     if !connect.client_id.is_empty() {
-        return Ok((connect.client_id.clone(), false));
+        return match validate_client_id(&connect.client_id) {
+            Ok(()) => Ok((connect.client_id.clone(), false)),
+            Err(error) => Err((
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                format!("client id no template can take: {error}"),
+            )),
+        };
     }
     if connect.version == ProtocolVersion::V311 && !connect.clean_start {
         return Err((
