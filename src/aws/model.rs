@@ -9,7 +9,7 @@
 //! - validity: topic names and filters MQTT accepts and topicguard decides at all.
 //!
 //! They are a second, independent statement of the semantics that `check::matches` and the
-//! engine implement; `tests/aws_model.rs` holds them to [`crate::Engine::decide`]. Where the
+//! engine implement; `tests/aws/model_cases.rs` holds them to [`crate::Engine::decide`]. Where the
 //! two readings of a leading capture differ ([`Reading`]) callers pick the one that errs
 //! toward denying. This module never decides a request.
 
