@@ -5,8 +5,11 @@
 //! [`Broker::detach`] and never touch the tables directly. A client's QoS 1/2 PUBLISH goes
 //! through [`Broker::admit`]: it is queued for every matching session only if each of
 //! their queues has room, all or nothing, so an acknowledged message is never dropped and
-//! a refused one was delivered to nobody; messages the broker originates (wills, shadow
-//! responses) go through [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
+//! a refused one was delivered to nobody. An *offline* session whose full queue the
+//! message would overflow is ended first (its messages and subscriptions discarded,
+//! counted, logged): an absent client never holds up the publishers it shares topics with.
+//! Messages the broker originates (wills, shadow responses) go through
+//! [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
 //! then a slot's live marker, then a slot's state, then the router or retained store;
 //! no lock is held across an `.await`.
 //!
@@ -57,9 +60,6 @@ pub enum Admission {
     /// Nothing queued: this online session's queue is full. Wait for room
     /// ([`SessionSlot::wait_for_room`]) and try again.
     Wait(Arc<SessionSlot>),
-    /// Nothing queued: this offline session's queue is full, and cannot drain until its
-    /// client returns.
-    Refuse(Arc<SessionSlot>),
 }
 
 /// One session a message goes to, and what it gets.
@@ -151,16 +151,11 @@ impl Broker {
         message: &Arc<Message>,
         publisher: impl FnOnce() -> Publisher,
     ) -> Admission {
-        let targets = self.targets(message);
+        let targets = self.targets_without_overflow(message);
         let max = self.config.max_queued_messages;
         for target in targets.iter().filter(|t| t.delivery.qos != QoS::AtMostOnce) {
-            let state = target.slot.state();
-            if state.is_full(max) {
-                let slot = target.slot.clone();
-                return match state.online {
-                    true => Admission::Wait(slot),
-                    false => Admission::Refuse(slot),
-                };
+            if target.slot.state().is_full(max) {
+                return Admission::Wait(target.slot.clone());
             }
         }
         if message.retain {
@@ -171,6 +166,59 @@ impl Broker {
             .filter(|target| self.enqueue(target, Offer::Admitted))
             .count();
         Admission::Queued(queued)
+    }
+
+    /// The targets of a client's message once every offline session whose queue it would
+    /// overflow has been ended (see [`Broker::end_overflowing`]). Bounded: each round ends
+    /// a session or stops.
+    fn targets_without_overflow(&self, message: &Arc<Message>) -> Vec<Target> {
+        let max = self.config.max_queued_messages;
+        let mut rounds = 0;
+        loop {
+            let targets = self.targets(message);
+            let overflowing = targets.iter().find(|t| {
+                let state = t.slot.state();
+                t.delivery.qos != QoS::AtMostOnce && !state.online && state.is_full(max)
+            });
+            match overflowing {
+                Some(target) if rounds <= targets.len() => {
+                    rounds += 1;
+                    let slot = target.slot.clone();
+                    drop(targets);
+                    self.end_overflowing(&slot);
+                }
+                _ => return targets,
+            }
+        }
+    }
+
+    /// Ends an offline session whose full queue a QoS 1/2 message would overflow: its
+    /// queued messages and subscriptions are discarded, counted and logged, so that one
+    /// absent client never blocks or disconnects the publishers it shares topics with. Its
+    /// client learns it on return (CONNACK session present 0). Does nothing if the session
+    /// came back online or has room by now.
+    fn end_overflowing(&self, slot: &Arc<SessionSlot>) {
+        let max = self.config.max_queued_messages;
+        let discarded = {
+            let mut state = slot.state();
+            if state.online || !state.is_full(max) {
+                return;
+            }
+            let discarded = state.queue.len() + state.outgoing.len();
+            self.unroute(&slot.client_id, state.clear());
+            discarded
+        };
+        self.config
+            .observer
+            .metrics()
+            .session_ended_offline_queue_full();
+        tracing::warn!(
+            client = %slot.client_id,
+            discarded,
+            "session ended: offline with a full queue ({max} messages); its queued messages and subscriptions are discarded"
+        );
+        slot.wake_room_waiters();
+        self.remove_if_idle(slot);
     }
 
     /// Routes a message the broker originates (a will, a shadow response), best effort: a

@@ -10,8 +10,10 @@
 //! or [`HELD_BYTES`] payload bytes are held, reading stops: further packets wait in the
 //! client's socket (TCP back-pressure) and the keep-alive clock is paused. When the queue
 //! has room the message is offered again, its publish decision re-made with the current
-//! policy, then acknowledged, and the held packets are handled in order. A message still
-//! waiting after `queue_full_timeout`, or whose full queue went offline, is refused:
+//! policy, then acknowledged, and the held packets are handled in order. If the full
+//! queue's client goes away meanwhile, the offer after that ends its session (an offline
+//! session whose queue would overflow is ended, see `Broker::admit`) and the message goes
+//! to everyone else. A message still waiting after `queue_full_timeout` is refused:
 //! delivered to nobody; 5.0 is told 0x97 (Quota exceeded), 3.1.1 is disconnected with it
 //! unacknowledged. Other connections never wait for this one.
 //!
@@ -151,9 +153,6 @@ where
     ) -> Result<(), Exit> {
         let slot = match self.broker.admit(&message, || self.authorizer.publisher()) {
             Admission::Queued(_) => return self.accepted(&message, qos, packet_id).await,
-            Admission::Refuse(slot) => {
-                return self.refuse_full(qos, packet_id, &slot, "is offline").await;
-            }
             Admission::Wait(slot) => slot,
         };
         let deadline = deadline.unwrap_or_else(|| {
