@@ -87,9 +87,13 @@ pub struct BrokerConfig {
     /// RECEIVE check, to measure what that check costs. Never set in a real deployment:
     /// it lets clients receive topics the policy denies them.
     pub skip_receive_checks_for_measurement: bool,
-    /// Where device shadows are persisted (one JSON file per thing); `None` keeps them in
-    /// memory only.
+    /// Where device shadows are persisted (one JSON file per thing) when there is no
+    /// `store`; `None` keeps them in memory only.
     pub shadow_dir: Option<std::path::PathBuf>,
+    /// The durable store (`serve --data-dir`): persistent sessions, their queued messages,
+    /// retained messages and shadows survive a restart, and an acknowledgement waits until
+    /// what it acknowledges is on disk (see `broker::store`). `None`: memory only.
+    pub store: Option<std::sync::Arc<crate::broker::store::Store>>,
 }
 
 impl Default for BrokerConfig {
@@ -117,6 +121,7 @@ impl Default for BrokerConfig {
             observer: Observer::new(),
             skip_receive_checks_for_measurement: false,
             shadow_dir: None,
+            store: None,
         }
     }
 }

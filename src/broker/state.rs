@@ -31,7 +31,8 @@ use crate::broker::message::{Delivery, Message};
 use crate::broker::principal::{Principal, Publisher};
 use crate::broker::retained::{Retained, RetainedStore, Stored};
 use crate::broker::router::{ClientKey, Entry, Route, Router};
-use crate::broker::session::{Enqueued, Offer, SessionSlot};
+use crate::broker::session::{Enqueued, Offer, Outgoing, SessionSlot, SessionState};
+use crate::broker::store::{Op, Snapshot, Store, Ticket};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -55,8 +56,9 @@ pub struct RetainedRecheck {
 
 /// The outcome of [`Broker::admit`].
 pub enum Admission {
-    /// Queued for this many sessions (zero if nobody subscribes).
-    Queued(usize),
+    /// Queued for this many sessions (zero if nobody subscribes); acknowledge it once the
+    /// ticket is durable (copies for persistent sessions, the retained message).
+    Queued(usize, Ticket),
     /// Nothing queued: this online session's queue is full. Wait for room
     /// ([`SessionSlot::wait_for_room`]) and try again.
     Wait(Arc<SessionSlot>),
@@ -75,6 +77,7 @@ impl Target {
             qos: message.qos.min(route.qos),
             retain: route.retain_as_published && message.retain,
             subscription_ids: route.subscription_ids,
+            seq: 0,
         };
         Target { slot, delivery }
     }
@@ -93,6 +96,10 @@ pub struct Broker {
     next_connection: AtomicU64,
     /// The device shadow service (`$aws/things/<thing>/shadow/...`).
     pub shadows: crate::broker::shadow::ShadowService,
+    /// The durable store, if any (`config.store`).
+    pub store: Option<Arc<Store>>,
+    /// Restored offline sessions whose expiry timers start with the listeners.
+    restored_expiries: Mutex<Vec<(Arc<SessionSlot>, u32)>>,
 }
 
 /// Session-map capacity always kept (below it, shrinking is not worth a rehash).
@@ -111,8 +118,12 @@ impl Broker {
         authenticator: Arc<dyn Authenticator>,
     ) -> Broker {
         let retained = RetainedStore::new(config.max_retained_messages);
-        let shadows = crate::broker::shadow::ShadowService::new(config.shadow_dir.clone());
-        Broker {
+        let store = config.store.clone();
+        let shadows = match &store {
+            Some(store) => crate::broker::shadow::ShadowService::durable(store.clone()),
+            None => crate::broker::shadow::ShadowService::new(config.shadow_dir.clone()),
+        };
+        let broker = Broker {
             shadows,
             engines,
             config,
@@ -122,7 +133,128 @@ impl Broker {
             sessions: Mutex::new(HashMap::new()),
             retained: RwLock::new(retained),
             next_connection: AtomicU64::new(1),
+            store,
+            restored_expiries: Mutex::new(Vec::new()),
+        };
+        if let Some(snapshot) = broker.store.as_ref().and_then(|s| s.take_snapshot()) {
+            broker.restore(snapshot);
         }
+        broker
+    }
+
+    /// Takes in what the store had: every persistent session (offline, its subscriptions
+    /// routed again, its queue and in-flight messages as they were) and every retained
+    /// message, then re-checks the retained messages against the current policy. Queued
+    /// messages are receive-checked when sent, and subscriptions when their client returns,
+    /// like any other.
+    fn restore(&self, snapshot: Snapshot) {
+        let now = crate::broker::store::record::unix_millis();
+        let (mut sessions, mut expired) = (0, 0);
+        for restored in snapshot.sessions {
+            let meta = restored.meta;
+            // A session that was online when the broker stopped went offline then.
+            let since = meta.offline_since.unwrap_or(now);
+            let left_ms = u64::from(meta.expiry)
+                .saturating_mul(1000)
+                .saturating_sub(now.saturating_sub(since));
+            let client = restored.client_id;
+            if meta.expiry != u32::MAX && left_ms == 0 {
+                expired += 1;
+                if let Some(store) = &self.store {
+                    store.submit_one(Op::DeleteSession { client });
+                }
+                continue;
+            }
+            let outgoing = restored
+                .outgoing
+                .into_iter()
+                .map(|(packet_id, stage, delivery)| Outgoing {
+                    packet_id,
+                    delivery,
+                    stage,
+                })
+                .collect();
+            let mut state = SessionState::restored(
+                meta.owner,
+                meta.expiry,
+                Some(since),
+                restored.queue,
+                outgoing,
+                restored.awaiting_release.into_iter().collect(),
+            );
+            {
+                let mut router = self.router.write().unwrap_or_else(|p| p.into_inner());
+                for (filter, entry) in meta.subscriptions {
+                    router.subscribe(&client, &filter, entry.clone());
+                    state.subscriptions.insert(filter, entry);
+                }
+            }
+            let slot = Arc::new(SessionSlot::with_state(client.clone(), state));
+            if meta.expiry != u32::MAX {
+                let secs = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
+                lock(&self.restored_expiries).push((slot.clone(), secs));
+            }
+            lock(&self.sessions).insert(client, slot);
+            sessions += 1;
+        }
+        let retained = snapshot.retained.len();
+        {
+            let mut store = self.retained.write().unwrap_or_else(|p| p.into_inner());
+            for (message, publisher) in snapshot.retained {
+                store.store(&Arc::new(message), publisher);
+            }
+        }
+        let recheck = self.recheck_retained();
+        tracing::info!(
+            sessions,
+            expired,
+            retained,
+            retained_dropped = recheck.dropped,
+            "store: restored"
+        );
+    }
+
+    /// Starts the expiry timers of restored offline sessions (needs the runtime).
+    pub fn start_restored_expiries(self: &Arc<Self>) {
+        let restored = std::mem::take(&mut *lock(&self.restored_expiries));
+        for (slot, secs) in restored {
+            let generation = slot.state().generation;
+            self.schedule_expiry(slot, generation, secs);
+        }
+    }
+
+    /// Records the session's current state in the store (a persistent session), or removes
+    /// it (one that is no longer persistent). Call with the state locked, so records reach
+    /// the store in the order the state changed. Returns the ticket to wait for.
+    pub(crate) fn save_session(&self, client: &Arc<str>, state: &mut SessionState) -> Ticket {
+        let Some(store) = &self.store else {
+            return Ticket::NONE;
+        };
+        if state.persistent() {
+            let Some(op) = crate::broker::store::session_op(client, state) else {
+                return Ticket::NONE;
+            };
+            state.stored = true;
+            return store.submit_one(op);
+        }
+        if std::mem::take(&mut state.stored) {
+            return store.submit_one(Op::DeleteSession {
+                client: client.clone(),
+            });
+        }
+        Ticket::NONE
+    }
+
+    /// Ends a session: forgets its subscriptions, queue and in-flight state, in memory and
+    /// in the store. Call with the state locked.
+    fn end_session(&self, client: &Arc<str>, state: &mut SessionState) {
+        self.unroute(client, state.clear());
+        self.save_session(client, state);
+    }
+
+    /// The store, if `state` is a session whose messages it keeps.
+    pub(crate) fn store_for(&self, state: &SessionState) -> Option<&Store> {
+        self.store.as_deref().filter(|_| state.persistent())
     }
 
     pub fn next_connection_id(&self) -> u64 {
@@ -158,14 +290,17 @@ impl Broker {
                 return Admission::Wait(target.slot.clone());
             }
         }
+        let mut ticket = Ticket::NONE;
         if message.retain {
-            self.retain(message, publisher());
+            ticket = self.retain_durably(message, publisher()).1;
         }
-        let queued = targets
-            .into_iter()
-            .filter(|target| self.enqueue(target, Offer::Admitted))
-            .count();
-        Admission::Queued(queued)
+        let mut queued = 0;
+        for target in &targets {
+            let (taken, durable) = self.enqueue(target, Offer::Admitted);
+            queued += usize::from(taken);
+            ticket = ticket.max(durable);
+        }
+        Admission::Queued(queued, ticket)
     }
 
     /// The targets of a client's message once every offline session whose queue it would
@@ -205,7 +340,7 @@ impl Broker {
                 return;
             }
             let discarded = state.queue.len() + state.outgoing.len();
-            self.unroute(&slot.client_id, state.clear());
+            self.end_session(&slot.client_id, &mut state);
             discarded
         };
         self.config
@@ -227,15 +362,20 @@ impl Broker {
         let targets = self.targets(message);
         targets
             .iter()
-            .filter(|target| self.enqueue(target, Offer::BestEffort))
+            .filter(|target| self.enqueue(target, Offer::BestEffort).0)
             .count()
     }
 
-    /// Queues one delivery; counts and logs (throttled) a drop.
-    fn enqueue(&self, target: &Target, offer: Offer) -> bool {
+    /// Queues one delivery (and its copy in the store for a persistent session); counts
+    /// and logs (throttled) a drop.
+    fn enqueue(&self, target: &Target, offer: Offer) -> (bool, Ticket) {
         let max = self.config.max_queued_messages;
         let metrics = self.config.observer.metrics();
-        match target.slot.deliver(target.delivery.clone(), max, offer) {
+        let store = self.store.as_deref();
+        let (outcome, ticket) = target
+            .slot
+            .deliver(target.delivery.clone(), max, offer, store);
+        let queued = match outcome {
             Enqueued::Queued => true,
             Enqueued::NoSession => false,
             Enqueued::DroppedOffline => {
@@ -250,7 +390,8 @@ impl Broker {
                 }
                 false
             }
-        }
+        };
+        (queued, ticket)
     }
 
     /// The sessions a message goes to and what each gets: one per ordinary route (No
@@ -336,15 +477,33 @@ impl Broker {
     /// Stores (or deletes) a retained message, with the publisher the policy allowed to
     /// retain it.
     pub fn retain(&self, message: &Arc<Message>, publisher: Publisher) -> Stored {
-        let stored = self
-            .retained
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .store(message, publisher);
+        self.retain_durably(message, publisher).0
+    }
+
+    /// [`Broker::retain`], also in the store (submitted under the retained store's lock, so
+    /// the store sees retains of one topic in the order they happened); returns the ticket.
+    fn retain_durably(&self, message: &Arc<Message>, publisher: Publisher) -> (Stored, Ticket) {
+        let record = self
+            .store
+            .as_ref()
+            .map(|_| crate::broker::store::record::retained(message, &publisher));
+        let mut retained = self.retained.write().unwrap_or_else(|p| p.into_inner());
+        let stored = retained.store(message, publisher);
+        let topic = message.topic.clone();
+        let op = match (stored, record) {
+            (Stored::Stored, Some(record)) => Some(Op::PutRetained { topic, record }),
+            (Stored::Deleted, Some(_)) => Some(Op::DeleteRetained { topic }),
+            _ => None,
+        };
+        let ticket = match (op, &self.store) {
+            (Some(op), Some(store)) => store.submit_one(op),
+            _ => Ticket::NONE,
+        };
+        drop(retained);
         if stored == Stored::Full {
             tracing::warn!(topic = %message.topic, "retained store full: message delivered but not retained");
         }
-        stored
+        (stored, ticket)
     }
 
     /// Retained messages matching a (non-shared) filter whose publishers may still publish
@@ -410,6 +569,10 @@ impl Broker {
         let mut dropped = 0;
         for (entry, reason, rule) in &denied {
             if store.remove(entry) {
+                if let Some(durable) = &self.store {
+                    let topic = entry.message.topic.clone();
+                    durable.submit_one(Op::DeleteRetained { topic });
+                }
                 dropped += 1;
                 self.config.observer.metrics().retained_revoked();
                 let publisher = &entry.publisher;
@@ -429,29 +592,35 @@ impl Broker {
         (kept, dropped)
     }
 
-    /// Adds a subscription to the router and the session; true if it replaced one.
-    pub fn subscribe(&self, slot: &SessionSlot, filter: &str, entry: Entry) -> bool {
+    /// Adds a subscription to the router and the session; true if it replaced one. The
+    /// ticket says when a persistent session's new subscriptions are durable.
+    pub fn subscribe(&self, slot: &SessionSlot, filter: &str, entry: Entry) -> (bool, Ticket) {
         let mut state = slot.state();
         state
             .subscriptions
             .insert(filter.to_string(), entry.clone());
-        self.router
+        let ticket = self.save_session(&slot.client_id, &mut state);
+        let replaced = self
+            .router
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .subscribe(&slot.client_id, filter, entry)
+            .subscribe(&slot.client_id, filter, entry);
+        (replaced, ticket)
     }
 
-    /// Removes a subscription; true if it existed.
-    pub fn unsubscribe(&self, slot: &SessionSlot, filter: &str) -> bool {
+    /// Removes a subscription; true if it existed (with the ticket of the change).
+    pub fn unsubscribe(&self, slot: &SessionSlot, filter: &str) -> (bool, Ticket) {
         let mut state = slot.state();
         let existed = state.subscriptions.remove(filter).is_some();
+        let mut ticket = Ticket::NONE;
         if existed {
+            ticket = self.save_session(&slot.client_id, &mut state);
             self.router
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .unsubscribe(&slot.client_id, filter);
         }
-        existed
+        (existed, ticket)
     }
 
     /// Makes `connection` the live connection of `client_id`'s session, taking it over
@@ -490,14 +659,16 @@ impl Broker {
         let present = {
             let mut state = slot.state();
             if clean_start || !state.exists {
-                self.unroute(&slot.client_id, state.clear());
+                self.end_session(&slot.client_id, &mut state);
             }
             let present = state.exists;
             state.owner = Some(principal.clone());
             state.exists = true;
             state.online = true;
             state.expiry = expiry;
+            state.offline_since = None;
             state.generation += 1;
+            self.save_session(&slot.client_id, &mut state);
             present
         };
         slot.wake_room_waiters();
@@ -526,8 +697,11 @@ impl Broker {
         let (expiry, generation) = {
             let mut state = slot.state();
             state.online = false;
+            state.offline_since = Some(crate::broker::store::record::unix_millis());
             if state.expiry == 0 {
-                self.unroute(&slot.client_id, state.clear());
+                self.end_session(&slot.client_id, &mut state);
+            } else {
+                self.save_session(&slot.client_id, &mut state);
             }
             (state.expiry, state.generation)
         };
@@ -554,7 +728,7 @@ impl Broker {
                 if state.generation != generation || state.online {
                     return;
                 }
-                broker.unroute(&slot.client_id, state.clear());
+                broker.end_session(&slot.client_id, &mut state);
             }
             slot.wake_room_waiters();
             tracing::debug!(client = %slot.client_id, "session expired");

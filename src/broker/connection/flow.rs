@@ -31,6 +31,7 @@ use crate::broker::codec::{Ack, Packet, ProtocolVersion, QoS, ReasonCode};
 use crate::broker::message::Message;
 use crate::broker::session::SessionSlot;
 use crate::broker::state::Admission;
+use crate::broker::store::{Op, Ticket};
 use crate::decide::Request;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -152,7 +153,9 @@ where
         deadline: Option<Instant>,
     ) -> Result<(), Exit> {
         let slot = match self.broker.admit(&message, || self.authorizer.publisher()) {
-            Admission::Queued(_) => return self.accepted(&message, qos, packet_id).await,
+            Admission::Queued(_, ticket) => {
+                return self.accepted(&message, qos, packet_id, ticket).await;
+            }
             Admission::Wait(slot) => slot,
         };
         let deadline = deadline.unwrap_or_else(|| {
@@ -173,20 +176,43 @@ where
     }
 
     /// A message queued for every matching session: count it, let the shadow service see
-    /// it, acknowledge it.
-    async fn accepted(&mut self, message: &Message, qos: QoS, id: u16) -> Result<(), Exit> {
+    /// it, acknowledge it once `ticket` (its copies in the store) is durable.
+    async fn accepted(
+        &mut self,
+        message: &Message,
+        qos: QoS,
+        id: u16,
+        ticket: Ticket,
+    ) -> Result<(), Exit> {
         let metrics = self.broker.config.observer.metrics();
         metrics.message_in(message.payload.len());
-        // An authorized shadow request: the shadow service answers through the router.
-        self.broker
-            .shadows
-            .handle(&self.broker, &message.topic, &message.payload);
+        // An authorized shadow request: the shadow service answers through the router,
+        // once the new version is durable.
+        if let Some(answer) = self.broker.shadows.handle(&message.topic, &message.payload) {
+            if let Some(store) = &self.broker.store {
+                store
+                    .durable(answer.ticket)
+                    .await
+                    .map_err(super::replies::store_failed)?;
+            }
+            answer.publish(&self.broker);
+        }
         match qos {
             QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.feed(Packet::PubAck(Ack::new(id))).await,
+            QoS::AtLeastOnce => self.reply_after(ticket, Packet::PubAck(Ack::new(id))).await,
             QoS::ExactlyOnce => {
-                self.slot.state().awaiting_release.insert(id);
-                self.feed(Packet::PubRec(Ack::new(id))).await
+                let ticket = {
+                    let mut state = self.slot.state();
+                    state.awaiting_release.insert(id);
+                    match self.broker.store_for(&state) {
+                        Some(store) => ticket.max(store.submit_one(Op::PutRelease {
+                            client: self.slot.client_id.clone(),
+                            packet_id: id,
+                        })),
+                        None => ticket,
+                    }
+                };
+                self.reply_after(ticket, Packet::PubRec(Ack::new(id))).await
             }
         }
     }

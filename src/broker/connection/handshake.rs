@@ -207,6 +207,7 @@ impl Admission {
             kick,
             connect_expiry: self.expiry,
             flow: Default::default(),
+            pending: Default::default(),
             broker,
         })
     }
