@@ -49,6 +49,7 @@ mod check;
 mod cli;
 mod decisions;
 mod differential;
+mod engine_safety;
 #[cfg(feature = "runtime")]
 mod identity;
 #[cfg(feature = "runtime")]
