@@ -17,6 +17,8 @@ mod broker_churn;
 #[cfg(feature = "runtime")]
 mod broker_codec;
 #[cfg(feature = "runtime")]
+mod broker_durable;
+#[cfg(feature = "runtime")]
 mod broker_harness;
 #[cfg(feature = "runtime")]
 mod broker_jwt;

@@ -24,6 +24,9 @@
 //! decide authorization: restored subscriptions, queued and retained messages are checked
 //! against the current policy by the broker as if they were new.
 
+// redb's error is large (160 bytes); it is turned into text at once, off the hot path.
+#![allow(clippy::result_large_err)]
+
 pub mod record;
 mod writer;
 
@@ -136,14 +139,17 @@ pub struct Snapshot {
 
 struct Submitter {
     next: u64,
-    jobs: Sender<(u64, Vec<Op>)>,
+    /// `None` once the store is closing.
+    jobs: Option<Sender<(u64, Vec<Op>)>>,
 }
 
-/// The open store. Shared by `Arc`; the writer thread ends when it is dropped.
+/// The open store. Shared by `Arc`; dropping it commits what was submitted, ends the
+/// writer thread and closes the file (another `Store::open` of the directory then works).
 pub struct Store {
     path: PathBuf,
     db: Arc<Database>,
     submitter: Mutex<Submitter>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     committed: watch::Sender<Committed>,
     restored: Mutex<Option<Snapshot>>,
 }
@@ -182,13 +188,7 @@ impl Store {
             }
             Ok(_) => {
                 check_header(&path)?;
-                let caught = std::panic::catch_unwind(|| open_existing(&path));
-                caught.unwrap_or_else(|_| {
-                    Err(StoreError::Open {
-                        path: shown(&path),
-                        why: "the database library failed reading it (damaged file)".into(),
-                    })
-                })?
+                open_guarded(&path)?
             }
         };
         let db = Arc::new(db);
@@ -196,7 +196,7 @@ impl Store {
         let (committed, _) = watch::channel(Committed::default());
         let thread_db = db.clone();
         let thread_committed = committed.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("topicguard-store".into())
             .spawn(move || writer::run(thread_db, receiver, thread_committed))
             .map_err(|e| StoreError::Open {
@@ -206,7 +206,11 @@ impl Store {
         Ok(Arc::new(Store {
             path,
             db,
-            submitter: Mutex::new(Submitter { next: 1, jobs }),
+            submitter: Mutex::new(Submitter {
+                next: 1,
+                jobs: Some(jobs),
+            }),
+            writer: Mutex::new(Some(writer)),
             committed,
             restored: Mutex::new(Some(snapshot)),
         }))
@@ -231,7 +235,9 @@ impl Store {
         let ticket = submitter.next;
         submitter.next += 1;
         // A writer that stopped has published its failure: waiters see it.
-        let _ = submitter.jobs.send((ticket, ops));
+        if let Some(jobs) = &submitter.jobs {
+            let _ = jobs.send((ticket, ops));
+        }
         Ticket(ticket)
     }
 
@@ -278,6 +284,15 @@ impl Store {
             Ok(txn.open_table(SESSIONS)?.len()?)
         };
         read().map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        lock(&self.submitter).jobs = None;
+        if let Some(writer) = lock(&self.writer).take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -354,6 +369,49 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
         _ if head != REDB_MAGIC => Err(StoreError::NotRedb { path: shown(path) }),
         _ => Ok(()),
     }
+}
+
+/// [`open_existing`] on a thread of its own: redb asserts on some damaged files (one cut
+/// short, say) instead of returning an error; that panic is caught there, kept off stderr,
+/// and becomes a [`StoreError`] naming the file.
+fn open_guarded(path: &Path) -> Result<(Database, Snapshot), StoreError> {
+    quiet_open_panics();
+    let owned = path.to_path_buf();
+    let opened = std::thread::Builder::new()
+        .name(OPEN_THREAD.into())
+        .spawn(move || open_existing(&owned))
+        .map_err(|e| StoreError::Open {
+            path: shown(path),
+            why: format!("cannot start a thread to open it: {e}"),
+        })?
+        .join();
+    opened.unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(StoreError::Open {
+            path: shown(path),
+            why: format!("damaged or cut short: the database library cannot read it ({detail}); move it away to start with an empty store"),
+        })
+    })
+}
+
+const OPEN_THREAD: &str = "topicguard-store-open";
+
+/// Installs (once) a panic hook that stays silent for [`OPEN_THREAD`] and hands every
+/// other panic to the hook that was there.
+fn quiet_open_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(OPEN_THREAD) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 fn open_existing(path: &Path) -> Result<(Database, Snapshot), StoreError> {

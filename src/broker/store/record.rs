@@ -47,6 +47,12 @@ pub fn unix_millis() -> u64 {
 /// Appends fields to a record.
 pub struct Writer(pub Vec<u8>);
 
+impl Default for Writer {
+    fn default() -> Self {
+        Writer::new()
+    }
+}
+
 impl Writer {
     pub fn new() -> Writer {
         Writer(vec![RECORD_VERSION])

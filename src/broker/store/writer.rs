@@ -10,6 +10,9 @@
 //! every later submission fails too. This module must never acknowledge anything itself,
 //! nor reorder operations.
 
+// redb's error is large (160 bytes); it is turned into text at once, off the hot path.
+#![allow(clippy::result_large_err)]
+
 use super::tables::*;
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use std::sync::Arc;
