@@ -44,6 +44,7 @@ fn plan_for(broker: std::net::SocketAddr, run: &str, qos: QoS) -> Plan {
         topic_prefix: "dev".into(),
         broker_pid: None,
         progress: false,
+        persistent_subscribers: false,
     }
 }
 
