@@ -19,6 +19,8 @@ mod broker_codec;
 #[cfg(feature = "runtime")]
 mod broker_durable;
 #[cfg(feature = "runtime")]
+mod broker_faults;
+#[cfg(feature = "runtime")]
 mod broker_harness;
 #[cfg(feature = "runtime")]
 mod broker_jwt;
