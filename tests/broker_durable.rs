@@ -355,6 +355,19 @@ fn store_files_that_are_not_a_readable_topicguard_store_are_refused_by_name() {
 }
 
 #[test]
+fn a_store_already_open_is_refused() {
+    let dir = temp_dir("store-twice");
+    let first = Store::open(&dir).expect("the first opens");
+    let error = Store::open(&dir)
+        .expect_err("a second broker on the directory")
+        .to_string();
+    assert!(error.contains("already open"), "{error}");
+    drop(first);
+    Store::open(&dir).expect("free again once the first is closed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_damaged_record_is_refused_naming_its_table_and_key() {
     let (dir, _) = real_store("store-bad-record");
     {

@@ -11,7 +11,10 @@
 //! Messages the broker originates (wills, shadow responses) go through
 //! [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
 //! then a slot's live marker, then a slot's state, then the router or retained store;
-//! no lock is held across an `.await`.
+//! no lock is held across an `.await`. With a durable store, each change to a persistent
+//! session, its queue or the retained store is submitted to it under the same lock, and
+//! the caller gets a ticket to wait on before acknowledging ([`durable`]: restoring and
+//! recording sessions).
 //!
 //! Two rules keep principals apart here. A session belongs to the [`Principal`] that
 //! created it: [`Broker::attach`] refuses another principal while the session exists or a
@@ -31,8 +34,10 @@ use crate::broker::message::{Delivery, Message};
 use crate::broker::principal::{Principal, Publisher};
 use crate::broker::retained::{Retained, RetainedStore, Stored};
 use crate::broker::router::{ClientKey, Entry, Route, Router};
-use crate::broker::session::{Enqueued, Offer, Outgoing, SessionSlot, SessionState};
-use crate::broker::store::{Op, Snapshot, Store, Ticket};
+use crate::broker::session::{Enqueued, Offer, SessionSlot};
+use crate::broker::store::{Op, Store, Ticket};
+
+mod durable;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -140,121 +145,6 @@ impl Broker {
             broker.restore(snapshot);
         }
         broker
-    }
-
-    /// Takes in what the store had: every persistent session (offline, its subscriptions
-    /// routed again, its queue and in-flight messages as they were) and every retained
-    /// message, then re-checks the retained messages against the current policy. Queued
-    /// messages are receive-checked when sent, and subscriptions when their client returns,
-    /// like any other.
-    fn restore(&self, snapshot: Snapshot) {
-        let now = crate::broker::store::record::unix_millis();
-        let (mut sessions, mut expired) = (0, 0);
-        for restored in snapshot.sessions {
-            let meta = restored.meta;
-            // A session that was online when the broker stopped went offline then.
-            let since = meta.offline_since.unwrap_or(now);
-            let left_ms = u64::from(meta.expiry)
-                .saturating_mul(1000)
-                .saturating_sub(now.saturating_sub(since));
-            let client = restored.client_id;
-            if meta.expiry != u32::MAX && left_ms == 0 {
-                expired += 1;
-                if let Some(store) = &self.store {
-                    store.submit_one(Op::DeleteSession { client });
-                }
-                continue;
-            }
-            let outgoing = restored
-                .outgoing
-                .into_iter()
-                .map(|(packet_id, stage, delivery)| Outgoing {
-                    packet_id,
-                    delivery,
-                    stage,
-                })
-                .collect();
-            let mut state = SessionState::restored(
-                meta.owner,
-                meta.expiry,
-                Some(since),
-                restored.queue,
-                outgoing,
-                restored.awaiting_release.into_iter().collect(),
-            );
-            {
-                let mut router = self.router.write().unwrap_or_else(|p| p.into_inner());
-                for (filter, entry) in meta.subscriptions {
-                    router.subscribe(&client, &filter, entry.clone());
-                    state.subscriptions.insert(filter, entry);
-                }
-            }
-            let slot = Arc::new(SessionSlot::with_state(client.clone(), state));
-            if meta.expiry != u32::MAX {
-                let secs = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
-                lock(&self.restored_expiries).push((slot.clone(), secs));
-            }
-            lock(&self.sessions).insert(client, slot);
-            sessions += 1;
-        }
-        let retained = snapshot.retained.len();
-        {
-            let mut store = self.retained.write().unwrap_or_else(|p| p.into_inner());
-            for (message, publisher) in snapshot.retained {
-                store.store(&Arc::new(message), publisher);
-            }
-        }
-        let recheck = self.recheck_retained();
-        tracing::info!(
-            sessions,
-            expired,
-            retained,
-            retained_dropped = recheck.dropped,
-            "store: restored"
-        );
-    }
-
-    /// Starts the expiry timers of restored offline sessions (needs the runtime).
-    pub fn start_restored_expiries(self: &Arc<Self>) {
-        let restored = std::mem::take(&mut *lock(&self.restored_expiries));
-        for (slot, secs) in restored {
-            let generation = slot.state().generation;
-            self.schedule_expiry(slot, generation, secs);
-        }
-    }
-
-    /// Records the session's current state in the store (a persistent session), or removes
-    /// it (one that is no longer persistent). Call with the state locked, so records reach
-    /// the store in the order the state changed. Returns the ticket to wait for.
-    pub(crate) fn save_session(&self, client: &Arc<str>, state: &mut SessionState) -> Ticket {
-        let Some(store) = &self.store else {
-            return Ticket::NONE;
-        };
-        if state.persistent() {
-            let Some(op) = crate::broker::store::session_op(client, state) else {
-                return Ticket::NONE;
-            };
-            state.stored = true;
-            return store.submit_one(op);
-        }
-        if std::mem::take(&mut state.stored) {
-            return store.submit_one(Op::DeleteSession {
-                client: client.clone(),
-            });
-        }
-        Ticket::NONE
-    }
-
-    /// Ends a session: forgets its subscriptions, queue and in-flight state, in memory and
-    /// in the store. Call with the state locked.
-    fn end_session(&self, client: &Arc<str>, state: &mut SessionState) {
-        self.unroute(client, state.clear());
-        self.save_session(client, state);
-    }
-
-    /// The store, if `state` is a session whose messages it keeps.
-    pub(crate) fn store_for(&self, state: &SessionState) -> Option<&Store> {
-        self.store.as_deref().filter(|_| state.persistent())
     }
 
     pub fn next_connection_id(&self) -> u64 {
