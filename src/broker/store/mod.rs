@@ -493,3 +493,97 @@ fn check_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
 
 mod load;
 use load::load;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableTable;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tg-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn put(client: &str, seq: u64) -> Op {
+        Op::PutMessage {
+            client: client.into(),
+            seq,
+            record: vec![RECORD_BYTE],
+        }
+    }
+
+    const RECORD_BYTE: u8 = 0xAB;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn submissions_from_many_threads_are_durable_in_order_once_their_ticket_commits() {
+        let dir = scratch("group");
+        let store = Store::open(&dir).expect("a new store");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (1..=250u64)
+                        .map(|seq| store.submit_one(put(&format!("c{t}"), seq)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let tickets: Vec<Ticket> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("a submitter"))
+            .collect();
+        let last = tickets.iter().copied().max().expect("tickets");
+        store.durable(last).await.expect("committed");
+        assert!(tickets.iter().all(|t| store.is_durable(*t)));
+        // Everything before a committed ticket is committed too: a later ticket is never
+        // durable while an earlier one is not.
+        assert!(!store.is_durable(Ticket(last.0 + 1)));
+        let read = store.db.begin_read().expect("read");
+        let queue = read.open_table(QUEUE).expect("queue");
+        assert_eq!(queue.len().expect("count"), 1000);
+        drop((queue, read));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_deleted_session_takes_its_queue_in_flight_and_release_entries_with_it() {
+        let dir = scratch("delete");
+        let store = Store::open(&dir).expect("a new store");
+        let client: Arc<str> = "c".into();
+        let mut ops = vec![put("c", 1), put("c", 2), put("d", 1)];
+        ops.push(Op::PutInflight {
+            client: client.clone(),
+            seq: 2,
+            packet_id: 7,
+            stage: 0,
+        });
+        ops.push(Op::PutRelease {
+            client: client.clone(),
+            packet_id: 9,
+        });
+        ops.push(Op::DeleteSession { client });
+        let ticket = store.submit(ops);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(store.durable(ticket)).expect("committed");
+        let read = store.db.begin_read().expect("read");
+        let queue = read.open_table(QUEUE).expect("queue");
+        let keys: Vec<(String, u64)> = queue
+            .iter()
+            .expect("iterate")
+            .map(|e| {
+                let (k, _) = e.expect("entry");
+                (k.value().0.to_string(), k.value().1)
+            })
+            .collect();
+        assert_eq!(keys, [("d".to_string(), 1)]);
+        assert_eq!(read.open_table(INFLIGHT).expect("t").len().expect("n"), 0);
+        assert_eq!(read.open_table(RELEASES).expect("t").len().expect("n"), 0);
+        drop((queue, read));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
