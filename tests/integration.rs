@@ -18,6 +18,10 @@ mod broker_churn;
 #[cfg(feature = "runtime")]
 mod broker_codec;
 #[cfg(feature = "runtime")]
+mod broker_durable;
+#[cfg(feature = "runtime")]
+mod broker_faults;
+#[cfg(feature = "runtime")]
 mod broker_harness;
 #[cfg(feature = "runtime")]
 mod broker_jwt;
