@@ -6,7 +6,8 @@
 //! pattern rules on other topics (`site/<i>/{client}/telemetry` and the like), the same
 //! shape as the mosquitto ACL the script writes. `--metrics-port P` serves the Prometheus
 //! counters on 127.0.0.1:P. `--skip-receive-checks` sets the
-//! measurement-only flag that turns the per-delivery RECEIVE check off. Prints
+//! measurement-only flag that turns the per-delivery RECEIVE check off. `--data-dir DIR`
+//! opens the durable store there (as `serve --data-dir`). Prints
 //! `LISTENING <addr>` once bound and runs until SIGTERM or SIGINT. This
 //! example must never listen anywhere but 127.0.0.1.
 
@@ -21,6 +22,7 @@ struct Options {
     rules: usize,
     skip_receive_checks: bool,
     metrics_port: Option<u16>,
+    data_dir: Option<std::path::PathBuf>,
 }
 
 fn options() -> Result<Options, String> {
@@ -29,6 +31,7 @@ fn options() -> Result<Options, String> {
         rules: 10,
         skip_receive_checks: false,
         metrics_port: None,
+        data_dir: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,6 +48,7 @@ fn options() -> Result<Options, String> {
                     .map_err(|e| format!("--rules: {e}"))?
             }
             "--skip-receive-checks" => options.skip_receive_checks = true,
+            "--data-dir" => options.data_dir = Some(value("--data-dir")?.into()),
             "--metrics-port" => {
                 let port = value("--metrics-port")?;
                 options.metrics_port =
@@ -84,7 +88,12 @@ async fn main() -> Result<(), String> {
     let policy = Policy::from_source(&source).map_err(|d| format!("generated policy: {d}"))?;
     let engine = Engine::new(&policy.checked).map_err(|e| format!("compile: {e}"))?;
     let engine: SharedEngine = Arc::new(ArcSwap::from_pointee(engine));
+    let store = match &options.data_dir {
+        Some(dir) => Some(topicguard::broker::store::Store::open(dir).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let config = BrokerConfig {
+        store,
         max_connections: 20_000,
         skip_receive_checks_for_measurement: options.skip_receive_checks,
         ..BrokerConfig::default()

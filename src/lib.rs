@@ -10,6 +10,9 @@
 //! 5. [`decide`] — an [`Engine`] binds a verified [`Identity`] into a [`Session`] once per
 //!    connection; each request gets a [`Decision`] in O(levels of the topic).
 //!
+//! [`aws`] is a compiler target beside the engine: a bound session rendered as AWS IoT
+//! Core policy documents, each statement proved against the policy's meaning.
+//!
 //! [`decide::reference`] is a small interpreter over the checked rules that the compiled
 //! automaton is tested against. [`identity`] turns verified credentials into attributes;
 //! it is the only way attributes reach a decision. [`broker`] enforces decisions in the
@@ -45,6 +48,7 @@ pub mod ast;
 #[cfg(feature = "runtime")]
 pub mod authz;
 pub mod automaton;
+pub mod aws;
 #[cfg(feature = "runtime")]
 pub mod broker;
 pub mod check;

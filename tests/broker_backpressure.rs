@@ -1,10 +1,13 @@
 //! Back-pressure instead of loss: a QoS 1/2 PUBLISH is acknowledged only once every
 //! matching subscriber queue has taken it. A full online queue makes its publisher wait
-//! (other clients keep flowing); a subscriber whose full queue makes no progress is
-//! disconnected and its persistent session keeps the messages; an offline session's full
-//! queue refuses (5.0: 0x97; 3.1.1: the publisher is disconnected, unacknowledged). QoS 0
-//! that meets a full queue is dropped and counted. In every case, each message a publisher
-//! saw acknowledged is delivered.
+//! (other clients keep flowing) and, past `queue_full_timeout`, refuses (5.0: 0x97; 3.1.1:
+//! the publisher is disconnected, unacknowledged); a subscriber whose full queue makes no
+//! progress is disconnected. An *offline* session whose full queue a message would overflow
+//! is ended — its messages and subscriptions discarded, counted, its client told session
+//! present 0 on return — and the message goes to everyone else: an absent subscriber never
+//! blocks or disconnects a publisher. QoS 0 that meets a full queue is dropped and counted. In
+//! every case, each message a publisher saw acknowledged is delivered to every session that
+//! still exists.
 
 use crate::broker_harness::*;
 use std::time::Duration;
@@ -165,8 +168,28 @@ async fn qos0_meeting_a_full_queue_is_dropped_and_counted_without_waiting() {
     broker.stop().await;
 }
 
+/// The value of `topicguard_sessions_ended_total{reason="offline_queue_full"}`.
+fn sessions_ended(metrics: &Metrics) -> u64 {
+    counter(
+        metrics,
+        "topicguard_sessions_ended_total{reason=\"offline_queue_full\"}",
+    )
+}
+
+/// Receives (acknowledging) until `count` messages came; returns their four-byte payloads.
+fn receive_all(mut client: TestClient, count: u32) -> tokio::task::JoinHandle<Vec<u32>> {
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        for _ in 0..count {
+            let payload = client.expect_publish().await.payload;
+            got.push(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+        }
+        got
+    })
+}
+
 #[tokio::test]
-async fn a_stalled_subscriber_is_disconnected_and_its_session_keeps_every_acknowledged_message() {
+async fn a_stalled_subscriber_is_disconnected_and_its_offline_full_queue_then_ends_its_session() {
     let config = BrokerConfig {
         max_inflight: 2,
         max_queued_messages: 5,
@@ -202,77 +225,81 @@ async fn a_stalled_subscriber_is_disconnected_and_its_session_keeps_every_acknow
         stuck.expect_closed().await,
         Some(ReasonCode::QUOTA_EXCEEDED)
     );
-    // Seven were taken (two in flight, five queued) and acknowledged; the rest found the
-    // session offline with a full queue and were refused, delivered to nobody.
+    // The waiting message then finds the session offline with a full queue: the session
+    // ends and every message is accepted; nothing is refused.
     let answers = acks(&mut publisher, 20).await;
-    let accepted: Vec<u16> = answers
-        .iter()
-        .filter(|(_, reason)| *reason == ReasonCode::SUCCESS)
-        .map(|(id, _)| *id)
-        .collect();
-    assert_eq!(accepted, (1..=7).collect::<Vec<u16>>(), "{answers:?}");
     assert!(
-        answers[7..]
+        answers
             .iter()
-            .all(|(_, reason)| *reason == ReasonCode::QUOTA_EXCEEDED),
+            .all(|(_, reason)| *reason == ReasonCode::SUCCESS),
         "{answers:?}"
     );
     assert_eq!(counter(&metrics, "topicguard_subscribers_stalled_total"), 1);
-    assert_eq!(counter(&metrics, "topicguard_publishes_refused_total"), 13);
-    // Back again: every acknowledged message, and nothing else.
+    assert_eq!(counter(&metrics, "topicguard_publishes_refused_total"), 0);
+    assert_eq!(sessions_ended(&metrics), 1);
+    // Back again: no session, nothing owed, no subscription left.
     let (mut back, ack) = TestClient::open(broker.addr, persistent(V5, "dev-stuck", false)).await;
-    assert!(ack.session_present);
-    assert_eq!(receive(&mut back, 7).await, [0, 1, 2, 3, 4, 5, 6]);
+    assert!(!ack.session_present, "the session was ended");
+    assert_eq!(back.recv_within(Duration::from_millis(200)).await, None);
+    let reason = publisher
+        .publish("dev/stuck", &[99], QoS::AtLeastOnce, false)
+        .await;
+    assert_eq!(reason, ReasonCode::SUCCESS);
     assert_eq!(back.recv_within(Duration::from_millis(200)).await, None);
     broker.stop().await;
 }
 
 #[tokio::test]
-async fn a_311_publisher_is_disconnected_unacknowledged_by_an_offline_full_queue() {
+async fn an_offline_full_queue_never_blocks_a_311_publisher_and_ends_its_session() {
     let config = BrokerConfig {
         max_queued_messages: 3,
         ..test_config()
     };
+    let metrics = config.observer.metrics().clone();
     let broker = TestBroker::with_config(config).await;
     // 3.1.1 has no session expiry: clean session false is what makes it persistent.
     let (mut away, _) = TestClient::open(broker.addr, persistent(V311, "dev-away", false)).await;
     away.subscribe("dev/away", QoS::AtLeastOnce).await;
     leave(away).await;
+    let mut present = TestClient::connect(broker.addr, V311, "dev-present", None).await;
+    present.subscribe("dev/away", QoS::AtLeastOnce).await;
+    let present = receive_all(present, 10);
     let mut publisher = TestClient::connect(broker.addr, V311, "dev-toaway", None).await;
-    for n in 0..5u8 {
-        publisher
-            .publish_no_wait("dev/away", &[n], QoS::AtLeastOnce)
+    for n in 0..10u32 {
+        // Each is acknowledged within STEP: the absent subscriber never holds it up, and
+        // the connection is never closed.
+        let reason = publisher
+            .publish("dev/away", &n.to_be_bytes(), QoS::AtLeastOnce, false)
             .await;
+        assert_eq!(reason, ReasonCode::SUCCESS);
     }
-    let mut acked = Vec::new();
-    loop {
-        match publisher.next_within(STEP).await {
-            Next::Packet(Packet::PubAck(ack)) => acked.push(ack.packet_id),
-            Next::Closed => break,
-            other => panic!("expected PUBACK or the connection closed, got {other:?}"),
-        }
-    }
+    assert_eq!(present.await.unwrap(), (0..10).collect::<Vec<u32>>());
     assert_eq!(
-        acked,
-        [1, 2, 3],
-        "3.1.1 cannot be told no: never a PUBACK for a refused message"
+        sessions_ended(&metrics),
+        1,
+        "ended once, at the fourth message"
     );
+    assert_eq!(counter(&metrics, "topicguard_publishes_refused_total"), 0);
     let (mut back, ack) = TestClient::open(broker.addr, persistent(V311, "dev-away", false)).await;
-    assert!(ack.session_present);
-    assert_eq!(receive(&mut back, 3).await, [0, 1, 2]);
+    assert!(!ack.session_present, "the session was ended");
     assert_eq!(back.recv_within(Duration::from_millis(200)).await, None);
     broker.stop().await;
 }
 
 #[tokio::test]
-async fn an_offline_session_queues_up_to_its_bound_and_refuses_the_rest_visibly() {
-    let broker = TestBroker::start().await;
+async fn an_offline_session_takes_up_to_its_bound_then_ends_and_the_rest_flows_to_everyone_else() {
+    let config = test_config();
+    let metrics = config.observer.metrics().clone();
+    let broker = TestBroker::with_config(config).await;
     let (mut away, _) = TestClient::open(broker.addr, persistent(V5, "dev-off", true)).await;
     away.subscribe("dev/off", QoS::AtLeastOnce).await;
     leave(away).await;
+    let total = 1_100u32;
+    let mut present = TestClient::connect(broker.addr, V5, "dev-onl", None).await;
+    present.subscribe("dev/off", QoS::AtLeastOnce).await;
+    let present = receive_all(present, total);
     // A 5.0 publisher keeping 32 (the broker's Receive Maximum) in flight.
     let mut publisher = TestClient::connect(broker.addr, V5, "dev-tooff", None).await;
-    let total = 1_100u32;
     let (mut sent, mut answers) = (0u32, Vec::new());
     while answers.len() < total as usize {
         while sent < total && (sent - answers.len() as u32) < 32 {
@@ -283,23 +310,65 @@ async fn an_offline_session_queues_up_to_its_bound_and_refuses_the_rest_visibly(
         }
         answers.extend(acks(&mut publisher, 1).await);
     }
-    let accepted = answers
-        .iter()
-        .take_while(|(_, r)| *r == ReasonCode::SUCCESS)
-        .count();
-    assert_eq!(accepted, 1_000, "the default queue bound");
     assert!(
-        answers[1_000..]
-            .iter()
-            .all(|(_, r)| *r == ReasonCode::QUOTA_EXCEEDED)
+        answers.iter().all(|(_, r)| *r == ReasonCode::SUCCESS),
+        "every message accepted"
     );
+    assert_eq!(
+        present.await.unwrap(),
+        (0..total).collect::<Vec<u32>>(),
+        "the other subscriber gets every message, in order"
+    );
+    assert_eq!(sessions_ended(&metrics), 1);
     let (mut back, ack) = TestClient::open(broker.addr, persistent(V5, "dev-off", false)).await;
-    assert!(ack.session_present);
-    for seq in 0..1_000u32 {
-        let payload = back.expect_publish().await.payload;
-        assert_eq!(payload[..], seq.to_be_bytes(), "in order, none missing");
-    }
+    assert!(
+        !ack.session_present,
+        "its queue overflowed: the session was ended"
+    );
     assert_eq!(back.recv_within(Duration::from_millis(200)).await, None);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn an_online_full_queue_still_refuses_after_the_timeout() {
+    let config = BrokerConfig {
+        max_inflight: 1,
+        max_queued_messages: 1,
+        queue_full_timeout: Duration::from_millis(300),
+        stalled_subscriber_timeout: Duration::from_secs(30),
+        ..test_config()
+    };
+    let metrics = config.observer.metrics().clone();
+    let broker = TestBroker::with_config(config).await;
+    let mut slow = TestClient::connect(broker.addr, V5, "dev-slowon", None).await;
+    slow.subscribe("dev/slowon", QoS::AtLeastOnce).await;
+    // One in flight, one queued: the third waits, then is refused (5.0: 0x97).
+    let mut v5 = TestClient::connect(broker.addr, V5, "dev-v5pub", None).await;
+    for n in 0..3u8 {
+        v5.publish_no_wait("dev/slowon", &[n], QoS::AtLeastOnce)
+            .await;
+    }
+    let answers = acks(&mut v5, 3).await;
+    assert_eq!(
+        answers,
+        [
+            (1, ReasonCode::SUCCESS),
+            (2, ReasonCode::SUCCESS),
+            (3, ReasonCode::QUOTA_EXCEEDED)
+        ]
+    );
+    // 3.1.1 cannot be told no: disconnected, unacknowledged.
+    let mut v311 = TestClient::connect(broker.addr, V311, "dev-311pub", None).await;
+    v311.publish_no_wait("dev/slowon", &[3], QoS::AtLeastOnce)
+        .await;
+    assert!(matches!(v311.next_within(STEP).await, Next::Closed));
+    assert_eq!(counter(&metrics, "topicguard_publishes_refused_total"), 2);
+    assert_eq!(
+        sessions_ended(&metrics),
+        0,
+        "an online session is never ended"
+    );
+    assert_eq!(publish_of(&mut slow).await.payload[0], 0);
     broker.stop().await;
 }
 

@@ -17,7 +17,7 @@ fn plan(broker: &TestBroker, run: &str, qos: QoS, topics: Topics) -> Plan {
     }
 }
 
-fn plan_for(broker: std::net::SocketAddr, run: &str, qos: QoS) -> Plan {
+pub(crate) fn plan_for(broker: std::net::SocketAddr, run: &str, qos: QoS) -> Plan {
     Plan {
         login: Login {
             broker,
@@ -44,12 +44,13 @@ fn plan_for(broker: std::net::SocketAddr, run: &str, qos: QoS) -> Plan {
         topic_prefix: "dev".into(),
         broker_pid: None,
         progress: false,
+        persistent_subscribers: false,
     }
 }
 
 /// Runs `plan` and requires every expected delivery delivered once, in order, with
 /// every message acknowledged.
-async fn nothing_lost(plan: Plan) -> Summary {
+pub(crate) async fn nothing_lost(plan: Plan) -> Summary {
     let summary = tokio::time::timeout(Duration::from_secs(60), load::throughput(plan))
         .await
         .expect("the run ends")

@@ -120,7 +120,9 @@ async fn a_bad_policy_file_is_rejected_and_the_old_policy_kept() {
 }
 
 /// Lines of a child's stderr, read in the background.
-fn stderr_lines(child: &mut tokio::process::Child) -> tokio::sync::mpsc::Receiver<String> {
+pub(crate) fn stderr_lines(
+    child: &mut tokio::process::Child,
+) -> tokio::sync::mpsc::Receiver<String> {
     use tokio::io::AsyncBufReadExt;
     let stderr = child.stderr.take().expect("stderr is piped");
     let (send, receive) = tokio::sync::mpsc::channel(256);
@@ -136,7 +138,10 @@ fn stderr_lines(child: &mut tokio::process::Child) -> tokio::sync::mpsc::Receive
 }
 
 /// Reads lines until one contains `needle` (bounded); returns it.
-async fn line_with(lines: &mut tokio::sync::mpsc::Receiver<String>, needle: &str) -> String {
+pub(crate) async fn line_with(
+    lines: &mut tokio::sync::mpsc::Receiver<String>,
+    needle: &str,
+) -> String {
     let found = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.recv().await {
             if line.contains(needle) {
@@ -151,7 +156,7 @@ async fn line_with(lines: &mut tokio::sync::mpsc::Receiver<String>, needle: &str
     }
 }
 
-fn listening_address(line: &str) -> std::net::SocketAddr {
+pub(crate) fn listening_address(line: &str) -> std::net::SocketAddr {
     let text = line
         .split("address=")
         .nth(1)

@@ -7,6 +7,7 @@ mod authz_harness;
 mod authz_rabbitmq;
 #[cfg(feature = "runtime")]
 mod authz_sessions;
+mod aws;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
 mod broker_backpressure;
@@ -16,6 +17,10 @@ mod broker_burst;
 mod broker_churn;
 #[cfg(feature = "runtime")]
 mod broker_codec;
+#[cfg(feature = "runtime")]
+mod broker_durable;
+#[cfg(feature = "runtime")]
+mod broker_faults;
 #[cfg(feature = "runtime")]
 mod broker_harness;
 #[cfg(feature = "runtime")]

@@ -390,3 +390,47 @@ async fn serve_keeps_shadows_across_a_restart_with_a_shadow_dir() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `--data-dir`, shadows live in the broker's store: an accepted update survives a
+/// SIGKILL, and the restarted broker serves the same version.
+#[tokio::test]
+async fn serve_keeps_shadows_in_its_data_directory_across_a_kill() {
+    let dir = temp_dir("serve-data-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(["dev", "token", "--out", &dir.display().to_string()])
+        .output()
+        .expect("dev token runs");
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    let token = std::fs::read_to_string(dir.join("token.jwt")).unwrap();
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
+    let jwks = format!("idp={}", dir.join("jwks.json").display());
+    let data = dir.join("data").display().to_string();
+    let start = |addr: std::net::SocketAddr| {
+        let listen = format!("tcp://{addr}");
+        let args: Vec<String> = ["--policy", policy, "--listen", &listen, "--trust", &jwks]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--data-dir".to_string(), data.clone()])
+            .collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ServeProcess::start(&args, addr).await
+        }
+    };
+    let serve = start(free_addr()).await;
+    let mut app = serve.mobile(&token).await;
+    subscribe_all(&mut app, LIGHT, &["update/accepted"]).await;
+    let desired = json!({"state": {"desired": {"on": true}}});
+    send(&mut app, &format!("{LIGHT}/update"), desired).await;
+    let accepted = expect_json(&mut app, &format!("{LIGHT}/update/accepted")).await;
+    assert_eq!(accepted["version"], 1);
+    serve.kill().await;
+    assert!(dir.join("data/topicguard.redb").is_file(), "the store");
+
+    let (topic, got) = get_light(start(free_addr()).await, &token).await;
+    assert_eq!(topic, format!("{LIGHT}/get/accepted"), "{got}");
+    assert_eq!(got["version"], 1);
+    assert_eq!(got["state"]["desired"], json!({"on": true}));
+    let _ = std::fs::remove_dir_all(&dir);
+}

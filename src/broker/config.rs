@@ -39,12 +39,16 @@ pub struct BrokerConfig {
     /// Over it: DISCONNECT 0x93 (5.0) or close (3.1.1).
     pub receive_maximum: u16,
     /// Messages queued per session (online or offline). A client's QoS 1/2 PUBLISH is
-    /// acknowledged only once every matching queue has taken it; while one is full, the
-    /// PUBLISH waits unacknowledged and reading from its publisher pauses (after a few
-    /// packets), other clients unaffected. An *offline* session's full queue refuses at
-    /// once (it cannot drain until its client returns). A refused PUBLISH was delivered to
-    /// nobody: 5.0 gets PUBACK/PUBREC 0x97 (Quota exceeded), 3.1.1, which has no negative
-    /// acknowledgement, is disconnected with it unacknowledged. QoS 0 deliveries and the
+    /// acknowledged only once every matching queue has taken it; while an online session's
+    /// queue is full, the PUBLISH waits unacknowledged and reading from its publisher
+    /// pauses (after a few packets), other clients unaffected; past `queue_full_timeout`
+    /// it is refused, delivered to nobody: 5.0 gets PUBACK/PUBREC 0x97 (Quota exceeded),
+    /// 3.1.1, which has no negative acknowledgement, is disconnected with it
+    /// unacknowledged. An *offline* session whose full queue a QoS 1/2 message would
+    /// overflow is ended instead — its queued messages and subscriptions discarded,
+    /// counted in `topicguard_sessions_ended_total{reason="offline_queue_full"}`, its
+    /// client told session present 0 on return — and the message goes to everyone else:
+    /// one absent subscriber never blocks a shared publisher. QoS 0 deliveries and the
     /// broker's own (retained messages on SUBSCRIBE, wills, shadow responses) are dropped
     /// and counted when the queue is full; QoS 0 is not queued for offline sessions.
     pub max_queued_messages: usize,
@@ -83,9 +87,13 @@ pub struct BrokerConfig {
     /// RECEIVE check, to measure what that check costs. Never set in a real deployment:
     /// it lets clients receive topics the policy denies them.
     pub skip_receive_checks_for_measurement: bool,
-    /// Where device shadows are persisted (one JSON file per thing); `None` keeps them in
-    /// memory only.
+    /// Where device shadows are persisted (one JSON file per thing) when there is no
+    /// `store`; `None` keeps them in memory only.
     pub shadow_dir: Option<std::path::PathBuf>,
+    /// The durable store (`serve --data-dir`): persistent sessions, their queued messages,
+    /// retained messages and shadows survive a restart, and an acknowledgement waits until
+    /// what it acknowledges is on disk (see `broker::store`). `None`: memory only.
+    pub store: Option<std::sync::Arc<crate::broker::store::Store>>,
 }
 
 impl Default for BrokerConfig {
@@ -113,6 +121,7 @@ impl Default for BrokerConfig {
             observer: Observer::new(),
             skip_receive_checks_for_measurement: false,
             shadow_dir: None,
+            store: None,
         }
     }
 }

@@ -78,4 +78,7 @@ pub struct Delivery {
     /// The RETAIN flag to send.
     pub retain: bool,
     pub subscription_ids: SmallVec<[u32; 2]>,
+    /// Its place in the session's queue (numbered when queued, from 1; 0 before): the key of
+    /// its copy in the store when the session is persistent.
+    pub seq: u64,
 }

@@ -16,7 +16,8 @@
 //! - [`authorize`] — the bound session per connection, re-bound when the engine is
 //!   swapped, and one log line per denial (target `topicguard::deny`); [`principal`] —
 //!   who owns a session and who published a retained message or will;
-//! - [`config`] — every limit and its overflow rule.
+//! - [`config`] — every limit and its overflow rule; [`store`] — the durable state
+//!   (`serve --data-dir`): what is on disk when an acknowledgement leaves.
 //!
 //! - [`listener`] — TCP, TLS, WebSocket and secure WebSocket listeners: stream adapters
 //!   feeding the one connection task; [`auth`] — JWT / client certificate / anonymous
@@ -38,6 +39,7 @@ mod server;
 pub mod session;
 pub mod shadow;
 pub mod state;
+pub mod store;
 
 pub use auth::{AnonymousAuthenticator, AuthError, Authenticator, Credentials};
 pub use authorize::SharedEngine;

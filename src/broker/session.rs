@@ -21,6 +21,7 @@
 use crate::broker::message::Delivery;
 use crate::broker::principal::Principal;
 use crate::broker::router::Entry;
+use crate::broker::store::{Op, Store, Ticket};
 use crate::mqtt::codec::QoS;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,7 +91,13 @@ pub struct SessionState {
     pub generation: u64,
     /// Deliveries dropped because the queue was full (QoS 0 and broker-originated ones).
     pub dropped: u64,
+    /// When its client left (Unix milliseconds); `None` while connected.
+    pub offline_since: Option<u64>,
+    /// Whether the store holds a record of this session (see `Broker::save_session`).
+    pub stored: bool,
     last_packet_id: u16,
+    /// The sequence number of the last delivery queued.
+    last_seq: u64,
 }
 
 impl SessionState {
@@ -108,8 +115,49 @@ impl SessionState {
             self.dropped += 1;
             return Enqueued::DroppedFull;
         }
-        self.queue.push_back(delivery);
+        self.last_seq += 1;
+        self.queue.push_back(Delivery {
+            seq: self.last_seq,
+            ..delivery
+        });
         Enqueued::Queued
+    }
+
+    /// Whether this session outlives its connection (and so, with a store, a restart).
+    pub fn persistent(&self) -> bool {
+        self.exists && self.expiry > 0
+    }
+
+    /// A session as the store had it: offline, owned, with its queue and in-flight
+    /// messages in order.
+    pub fn restored(
+        owner: Principal,
+        expiry: u32,
+        offline_since: Option<u64>,
+        queue: Vec<Delivery>,
+        outgoing: Vec<Outgoing>,
+        awaiting_release: HashSet<u16>,
+    ) -> SessionState {
+        let last_seq = queue
+            .iter()
+            .chain(outgoing.iter().map(|o| &o.delivery))
+            .map(|d| d.seq)
+            .max()
+            .unwrap_or(0);
+        let last_packet_id = outgoing.iter().map(|o| o.packet_id).max().unwrap_or(0);
+        SessionState {
+            exists: true,
+            owner: Some(owner),
+            queue: queue.into(),
+            outgoing: outgoing.into(),
+            awaiting_release,
+            expiry,
+            offline_since,
+            stored: true,
+            last_packet_id,
+            last_seq,
+            ..SessionState::default()
+        }
     }
 
     /// Whether the queue has reached its bound (an ended session is never full: it takes
@@ -147,6 +195,7 @@ impl SessionState {
         self.awaiting_release = HashSet::new();
         self.exists = false;
         self.owner = None;
+        self.offline_since = None;
         filters
     }
 }
@@ -183,9 +232,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SessionSlot {
     pub fn new(client_id: Arc<str>) -> SessionSlot {
+        SessionSlot::with_state(client_id, SessionState::default())
+    }
+
+    /// A slot holding `state` (a session restored from the store).
+    pub fn with_state(client_id: Arc<str>, state: SessionState) -> SessionSlot {
         SessionSlot {
             client_id,
-            state: Mutex::new(SessionState::default()),
+            state: Mutex::new(state),
             wake: Notify::new(),
             room: Notify::new(),
             room_waiters: AtomicUsize::new(0),
@@ -201,13 +255,34 @@ impl SessionSlot {
         lock(&self.state)
     }
 
-    /// Queues a delivery and wakes the live connection.
-    pub fn deliver(&self, delivery: Delivery, max_queued: usize, offer: Offer) -> Enqueued {
-        let outcome = self.state().enqueue(delivery, max_queued, offer);
+    /// Queues a delivery and wakes the live connection. With a store and a persistent
+    /// session, a QoS 1/2 delivery is also submitted to the store (while the state is
+    /// locked, so it is on its way before anyone can take it); the ticket says when it is
+    /// durable.
+    pub fn deliver(
+        &self,
+        delivery: Delivery,
+        max_queued: usize,
+        offer: Offer,
+        store: Option<&Store>,
+    ) -> (Enqueued, Ticket) {
+        let mut state = self.state();
+        let outcome = state.enqueue(delivery, max_queued, offer);
+        let mut ticket = Ticket::NONE;
         if outcome == Enqueued::Queued {
+            if let Some(store) = store.filter(|_| state.persistent())
+                && let Some(queued) = state.queue.back().filter(|d| d.qos != QoS::AtMostOnce)
+            {
+                ticket = store.submit_one(Op::PutMessage {
+                    client: self.client_id.clone(),
+                    seq: queued.seq,
+                    record: crate::broker::store::record::delivery(queued),
+                });
+            }
+            drop(state);
             self.wake.notify_one();
         }
-        outcome
+        (outcome, ticket)
     }
 
     /// Resolves once this queue is under `max_queued`, the session is offline or ended, or
@@ -328,6 +403,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: Default::default(),
+            seq: 0,
         }
     }
 

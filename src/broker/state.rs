@@ -5,10 +5,16 @@
 //! [`Broker::detach`] and never touch the tables directly. A client's QoS 1/2 PUBLISH goes
 //! through [`Broker::admit`]: it is queued for every matching session only if each of
 //! their queues has room, all or nothing, so an acknowledged message is never dropped and
-//! a refused one was delivered to nobody; messages the broker originates (wills, shadow
-//! responses) go through [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
+//! a refused one was delivered to nobody. An *offline* session whose full queue the
+//! message would overflow is ended first (its messages and subscriptions discarded,
+//! counted, logged): an absent client never holds up the publishers it shares topics with.
+//! Messages the broker originates (wills, shadow responses) go through
+//! [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
 //! then a slot's live marker, then a slot's state, then the router or retained store;
-//! no lock is held across an `.await`.
+//! no lock is held across an `.await`. With a durable store, each change to a persistent
+//! session, its queue or the retained store is submitted to it under the same lock, and
+//! the caller gets a ticket to wait on before acknowledging ([`durable`]: restoring and
+//! recording sessions).
 //!
 //! Two rules keep principals apart here. A session belongs to the [`Principal`] that
 //! created it: [`Broker::attach`] refuses another principal while the session exists or a
@@ -28,7 +34,10 @@ use crate::broker::principal::{Principal, Publisher};
 use crate::broker::retained::{Retained, RetainedStore, Stored};
 use crate::broker::router::{ClientKey, Entry, Route, Router};
 use crate::broker::session::{Enqueued, Offer, SessionSlot};
+use crate::broker::store::{Op, Store, Ticket};
 use crate::mqtt::codec::QoS;
+
+mod durable;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -52,14 +61,12 @@ pub struct RetainedRecheck {
 
 /// The outcome of [`Broker::admit`].
 pub enum Admission {
-    /// Queued for this many sessions (zero if nobody subscribes).
-    Queued(usize),
+    /// Queued for this many sessions (zero if nobody subscribes); acknowledge it once the
+    /// ticket is durable (copies for persistent sessions, the retained message).
+    Queued(usize, Ticket),
     /// Nothing queued: this online session's queue is full. Wait for room
     /// ([`SessionSlot::wait_for_room`]) and try again.
     Wait(Arc<SessionSlot>),
-    /// Nothing queued: this offline session's queue is full, and cannot drain until its
-    /// client returns.
-    Refuse(Arc<SessionSlot>),
 }
 
 /// One session a message goes to, and what it gets.
@@ -75,6 +82,7 @@ impl Target {
             qos: message.qos.min(route.qos),
             retain: route.retain_as_published && message.retain,
             subscription_ids: route.subscription_ids,
+            seq: 0,
         };
         Target { slot, delivery }
     }
@@ -93,6 +101,10 @@ pub struct Broker {
     next_connection: AtomicU64,
     /// The device shadow service (`$aws/things/<thing>/shadow/...`).
     pub shadows: crate::broker::shadow::ShadowService,
+    /// The durable store, if any (`config.store`).
+    pub store: Option<Arc<Store>>,
+    /// Restored offline sessions whose expiry timers start with the listeners.
+    restored_expiries: Mutex<Vec<(Arc<SessionSlot>, u32)>>,
 }
 
 /// Session-map capacity always kept (below it, shrinking is not worth a rehash).
@@ -111,8 +123,12 @@ impl Broker {
         authenticator: Arc<dyn Authenticator>,
     ) -> Broker {
         let retained = RetainedStore::new(config.max_retained_messages);
-        let shadows = crate::broker::shadow::ShadowService::new(config.shadow_dir.clone());
-        Broker {
+        let store = config.store.clone();
+        let shadows = match &store {
+            Some(store) => crate::broker::shadow::ShadowService::durable(store.clone()),
+            None => crate::broker::shadow::ShadowService::new(config.shadow_dir.clone()),
+        };
+        let broker = Broker {
             shadows,
             engines,
             config,
@@ -122,7 +138,13 @@ impl Broker {
             sessions: Mutex::new(HashMap::new()),
             retained: RwLock::new(retained),
             next_connection: AtomicU64::new(1),
+            store,
+            restored_expiries: Mutex::new(Vec::new()),
+        };
+        if let Some(snapshot) = broker.store.as_ref().and_then(|s| s.take_snapshot()) {
+            broker.restore(snapshot);
         }
+        broker
     }
 
     pub fn next_connection_id(&self) -> u64 {
@@ -151,26 +173,77 @@ impl Broker {
         message: &Arc<Message>,
         publisher: impl FnOnce() -> Publisher,
     ) -> Admission {
-        let targets = self.targets(message);
+        let targets = self.targets_without_overflow(message);
         let max = self.config.max_queued_messages;
         for target in targets.iter().filter(|t| t.delivery.qos != QoS::AtMostOnce) {
-            let state = target.slot.state();
-            if state.is_full(max) {
-                let slot = target.slot.clone();
-                return match state.online {
-                    true => Admission::Wait(slot),
-                    false => Admission::Refuse(slot),
-                };
+            if target.slot.state().is_full(max) {
+                return Admission::Wait(target.slot.clone());
             }
         }
+        let mut ticket = Ticket::NONE;
         if message.retain {
-            self.retain(message, publisher());
+            ticket = self.retain_durably(message, publisher()).1;
         }
-        let queued = targets
-            .into_iter()
-            .filter(|target| self.enqueue(target, Offer::Admitted))
-            .count();
-        Admission::Queued(queued)
+        let mut queued = 0;
+        for target in &targets {
+            let (taken, durable) = self.enqueue(target, Offer::Admitted);
+            queued += usize::from(taken);
+            ticket = ticket.max(durable);
+        }
+        Admission::Queued(queued, ticket)
+    }
+
+    /// The targets of a client's message once every offline session whose queue it would
+    /// overflow has been ended (see [`Broker::end_overflowing`]). Bounded: each round ends
+    /// a session or stops.
+    fn targets_without_overflow(&self, message: &Arc<Message>) -> Vec<Target> {
+        let max = self.config.max_queued_messages;
+        let mut rounds = 0;
+        loop {
+            let targets = self.targets(message);
+            let overflowing = targets.iter().find(|t| {
+                let state = t.slot.state();
+                t.delivery.qos != QoS::AtMostOnce && !state.online && state.is_full(max)
+            });
+            match overflowing {
+                Some(target) if rounds <= targets.len() => {
+                    rounds += 1;
+                    let slot = target.slot.clone();
+                    drop(targets);
+                    self.end_overflowing(&slot);
+                }
+                _ => return targets,
+            }
+        }
+    }
+
+    /// Ends an offline session whose full queue a QoS 1/2 message would overflow: its
+    /// queued messages and subscriptions are discarded, counted and logged, so that one
+    /// absent client never blocks or disconnects the publishers it shares topics with. Its
+    /// client learns it on return (CONNACK session present 0). Does nothing if the session
+    /// came back online or has room by now.
+    fn end_overflowing(&self, slot: &Arc<SessionSlot>) {
+        let max = self.config.max_queued_messages;
+        let discarded = {
+            let mut state = slot.state();
+            if state.online || !state.is_full(max) {
+                return;
+            }
+            let discarded = state.queue.len() + state.outgoing.len();
+            self.end_session(&slot.client_id, &mut state);
+            discarded
+        };
+        self.config
+            .observer
+            .metrics()
+            .session_ended_offline_queue_full();
+        tracing::warn!(
+            client = %slot.client_id,
+            discarded,
+            "session ended: offline with a full queue ({max} messages); its queued messages and subscriptions are discarded"
+        );
+        slot.wake_room_waiters();
+        self.remove_if_idle(slot);
     }
 
     /// Routes a message the broker originates (a will, a shadow response), best effort: a
@@ -179,15 +252,20 @@ impl Broker {
         let targets = self.targets(message);
         targets
             .iter()
-            .filter(|target| self.enqueue(target, Offer::BestEffort))
+            .filter(|target| self.enqueue(target, Offer::BestEffort).0)
             .count()
     }
 
-    /// Queues one delivery; counts and logs (throttled) a drop.
-    fn enqueue(&self, target: &Target, offer: Offer) -> bool {
+    /// Queues one delivery (and its copy in the store for a persistent session); counts
+    /// and logs (throttled) a drop.
+    fn enqueue(&self, target: &Target, offer: Offer) -> (bool, Ticket) {
         let max = self.config.max_queued_messages;
         let metrics = self.config.observer.metrics();
-        match target.slot.deliver(target.delivery.clone(), max, offer) {
+        let store = self.store.as_deref();
+        let (outcome, ticket) = target
+            .slot
+            .deliver(target.delivery.clone(), max, offer, store);
+        let queued = match outcome {
             Enqueued::Queued => true,
             Enqueued::NoSession => false,
             Enqueued::DroppedOffline => {
@@ -202,7 +280,8 @@ impl Broker {
                 }
                 false
             }
-        }
+        };
+        (queued, ticket)
     }
 
     /// The sessions a message goes to and what each gets: one per ordinary route (No
@@ -288,15 +367,33 @@ impl Broker {
     /// Stores (or deletes) a retained message, with the publisher the policy allowed to
     /// retain it.
     pub fn retain(&self, message: &Arc<Message>, publisher: Publisher) -> Stored {
-        let stored = self
-            .retained
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .store(message, publisher);
+        self.retain_durably(message, publisher).0
+    }
+
+    /// [`Broker::retain`], also in the store (submitted under the retained store's lock, so
+    /// the store sees retains of one topic in the order they happened); returns the ticket.
+    fn retain_durably(&self, message: &Arc<Message>, publisher: Publisher) -> (Stored, Ticket) {
+        let record = self
+            .store
+            .as_ref()
+            .map(|_| crate::broker::store::record::retained(message, &publisher));
+        let mut retained = self.retained.write().unwrap_or_else(|p| p.into_inner());
+        let stored = retained.store(message, publisher);
+        let topic = message.topic.clone();
+        let op = match (stored, record) {
+            (Stored::Stored, Some(record)) => Some(Op::PutRetained { topic, record }),
+            (Stored::Deleted, Some(_)) => Some(Op::DeleteRetained { topic }),
+            _ => None,
+        };
+        let ticket = match (op, &self.store) {
+            (Some(op), Some(store)) => store.submit_one(op),
+            _ => Ticket::NONE,
+        };
+        drop(retained);
         if stored == Stored::Full {
             tracing::warn!(topic = %message.topic, "retained store full: message delivered but not retained");
         }
-        stored
+        (stored, ticket)
     }
 
     /// Retained messages matching a (non-shared) filter whose publishers may still publish
@@ -362,6 +459,10 @@ impl Broker {
         let mut dropped = 0;
         for (entry, reason, rule) in &denied {
             if store.remove(entry) {
+                if let Some(durable) = &self.store {
+                    let topic = entry.message.topic.clone();
+                    durable.submit_one(Op::DeleteRetained { topic });
+                }
                 dropped += 1;
                 self.config.observer.metrics().retained_revoked();
                 let publisher = &entry.publisher;
@@ -381,29 +482,35 @@ impl Broker {
         (kept, dropped)
     }
 
-    /// Adds a subscription to the router and the session; true if it replaced one.
-    pub fn subscribe(&self, slot: &SessionSlot, filter: &str, entry: Entry) -> bool {
+    /// Adds a subscription to the router and the session; true if it replaced one. The
+    /// ticket says when a persistent session's new subscriptions are durable.
+    pub fn subscribe(&self, slot: &SessionSlot, filter: &str, entry: Entry) -> (bool, Ticket) {
         let mut state = slot.state();
         state
             .subscriptions
             .insert(filter.to_string(), entry.clone());
-        self.router
+        let ticket = self.save_session(&slot.client_id, &mut state);
+        let replaced = self
+            .router
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .subscribe(&slot.client_id, filter, entry)
+            .subscribe(&slot.client_id, filter, entry);
+        (replaced, ticket)
     }
 
-    /// Removes a subscription; true if it existed.
-    pub fn unsubscribe(&self, slot: &SessionSlot, filter: &str) -> bool {
+    /// Removes a subscription; true if it existed (with the ticket of the change).
+    pub fn unsubscribe(&self, slot: &SessionSlot, filter: &str) -> (bool, Ticket) {
         let mut state = slot.state();
         let existed = state.subscriptions.remove(filter).is_some();
+        let mut ticket = Ticket::NONE;
         if existed {
+            ticket = self.save_session(&slot.client_id, &mut state);
             self.router
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .unsubscribe(&slot.client_id, filter);
         }
-        existed
+        (existed, ticket)
     }
 
     /// Makes `connection` the live connection of `client_id`'s session, taking it over
@@ -442,14 +549,16 @@ impl Broker {
         let present = {
             let mut state = slot.state();
             if clean_start || !state.exists {
-                self.unroute(&slot.client_id, state.clear());
+                self.end_session(&slot.client_id, &mut state);
             }
             let present = state.exists;
             state.owner = Some(principal.clone());
             state.exists = true;
             state.online = true;
             state.expiry = expiry;
+            state.offline_since = None;
             state.generation += 1;
+            self.save_session(&slot.client_id, &mut state);
             present
         };
         slot.wake_room_waiters();
@@ -478,8 +587,11 @@ impl Broker {
         let (expiry, generation) = {
             let mut state = slot.state();
             state.online = false;
+            state.offline_since = Some(crate::broker::store::record::unix_millis());
             if state.expiry == 0 {
-                self.unroute(&slot.client_id, state.clear());
+                self.end_session(&slot.client_id, &mut state);
+            } else {
+                self.save_session(&slot.client_id, &mut state);
             }
             (state.expiry, state.generation)
         };
@@ -506,7 +618,7 @@ impl Broker {
                 if state.generation != generation || state.online {
                     return;
                 }
-                broker.unroute(&slot.client_id, state.clear());
+                broker.end_session(&slot.client_id, &mut state);
             }
             slot.wake_room_waiters();
             tracing::debug!(client = %slot.client_id, "session expired");

@@ -108,6 +108,10 @@ pub struct BenchArgs {
     /// Churn mode: open this many connections and close them all, --rounds times.
     #[arg(long)]
     pub churn: Option<usize>,
+    /// Subscribers keep their sessions (clean session 0 / a session expiry): against a
+    /// broker with a durable store, this measures acknowledgements that wait for the disk.
+    #[arg(long)]
+    pub persistent_subscribers: bool,
     /// Rounds of churn mode.
     #[arg(long, default_value_t = 10)]
     pub rounds: usize,
@@ -221,6 +225,7 @@ fn plan(args: &BenchArgs, login: Login) -> Plan {
         topic_prefix: args.topic_prefix.clone(),
         broker_pid: args.broker_pid,
         progress: true,
+        persistent_subscribers: args.persistent_subscribers,
     }
 }
 

@@ -6,6 +6,7 @@
 //! command's logic; it only parses arguments and calls the command.
 
 mod authz;
+mod aws;
 mod bench;
 mod check;
 mod compile;
@@ -110,6 +111,13 @@ pub enum Command {
     /// Example: topicguard authz --policy policies/xfinity.policy --listen 127.0.0.1:8089
     /// --jwks jwks.json
     Authz(authz::AuthzArgs),
+    /// The AWS IoT Core target: `aws policy` prints the AWS IoT policy documents granting
+    /// one identity what the policy grants it (never more); `aws authorizer` verifies a JWT
+    /// and prints the custom authorizer Lambda's response.
+    ///
+    /// Example: topicguard aws policy --policy policies/xfinity.policy --identity mobile
+    /// --attr pid=P1 --attr aid=A1 --attr jti=J1 --region us-east-1 --account 123456789012
+    Aws(aws::AwsArgs),
     /// Load-test an MQTT broker on a loopback address: N publishers and M subscribers at
     /// QoS 0 or 1, reporting messages/s and latency percentiles; or connects/s
     /// (--connects N); or hold N idle connections (--idle N) while memory is measured.
@@ -142,6 +150,7 @@ pub fn run_cli(cli: Cli) -> Exit {
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args, out),
         Command::Authz(args) => authz::run(args, out),
+        Command::Aws(args) => aws::run(args, out),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Loads the configuration ([`super::serve_config`]), lets flags override it, loads and
 //! compiles the policy, builds the credential verifier (the anchors of each trust label and
-//! the default ones: JWKS, CA, CRLs), the TLS acceptors and the listeners, then serves until Ctrl-C / SIGTERM, reloading the policy on SIGHUP and
-//! when the file changes ([`topicguard::broker::reload`]). Logs go to stderr (`RUST_LOG` filters,
-//! default `info`). Any configuration problem is reported before a socket is opened. This
+//! the default ones: JWKS, CA, CRLs), opens the durable store (`--data-dir`, restoring what
+//! it holds), the TLS acceptors and the listeners, then serves until Ctrl-C / SIGTERM,
+//! reloading the policy on SIGHUP and when the file changes
+//! ([`topicguard::broker::reload`]). Logs go to stderr (`RUST_LOG` filters, default `info`). Any configuration problem is reported before a socket is opened. This
 //! module must never handle a connection itself.
 
 use super::output::{CliError, Exit, Out};
@@ -15,11 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use topicguard::broker::BrokerConfig;
 use topicguard::broker::auth::IdentityAuthenticator;
 use topicguard::broker::listener::tls::{self, ClientCertificates};
 use topicguard::broker::listener::{Listener, Protocol, serve_listeners};
 use topicguard::broker::reload::PolicyReloader;
 use topicguard::broker::state::Broker;
+use topicguard::broker::store::Store;
 use topicguard::decide::Engine;
 use topicguard::identity::anchors::{AnchorFiles, TrustFiles};
 use topicguard::identity::select::CredentialConfig;
@@ -66,9 +69,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Persist device shadows here, one JSON file per thing, read back after a restart
-    /// (overrides [shadows] dir; default: in memory only).
+    /// (overrides [shadows] dir; default: in memory only). Not with --data-dir, which keeps
+    /// shadows in its store.
     #[arg(long, value_name = "DIR")]
     pub shadow_dir: Option<PathBuf>,
+    /// Keep persistent sessions, their queued messages, retained messages and shadows in a
+    /// store in this directory (DIR/topicguard.redb), restored at start; acknowledgements
+    /// wait until what they acknowledge is on disk (overrides [storage] dir; default: in
+    /// memory only).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Runs `topicguard serve`.
@@ -128,6 +138,16 @@ fn settings(args: &ServeArgs) -> Result<(ServeConfig, TrustFiles), CliError> {
     }
     if args.shadow_dir.is_some() {
         config.shadows.dir.clone_from(&args.shadow_dir);
+    }
+    if args.data_dir.is_some() {
+        config.storage.dir.clone_from(&args.data_dir);
+    }
+    if let (Some(shadows), Some(storage)) = (&config.shadows.dir, &config.storage.dir) {
+        return Err(usage(format!(
+            "[shadows] dir ({}) and [storage] dir ({}): with a data directory, shadows live in its store; remove the shadow directory setting",
+            shadows.display(),
+            storage.display()
+        )));
     }
     if config.listeners.is_empty() {
         return Err(usage(
@@ -227,8 +247,15 @@ async fn serve(config: ServeConfig, trust_files: TrustFiles) -> Result<(), CliEr
         std::fs::create_dir_all(dir)
             .map_err(|e| usage(format!("[shadows] dir {}: {e}", dir.display())))?;
     }
+    let store = match &config.storage.dir {
+        Some(dir) => Some(Store::open(dir).map_err(|e| usage(format!("[storage] dir: {e}")))?),
+        None => None,
+    };
     let listeners = bind_listeners(&config, trust).await?;
-    let broker_config = config.broker_config();
+    let broker_config = BrokerConfig {
+        store,
+        ..config.broker_config()
+    };
     let broker = Arc::new(Broker::new(
         engines.clone(),
         broker_config,

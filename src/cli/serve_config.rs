@@ -5,7 +5,7 @@
 //! addresses and client-certificate mode), the TLS server certificate, the identity
 //! material — the anchors of each trust label the policy names (`[trust.LABEL]`: JWKS, CA,
 //! CRLs) and the default ones for identities without a label (`[identity]`) —, where device
-//! shadows persist, and the limits, which map onto [`BrokerConfig`]; anything
+//! shadows persist, the data directory of the durable store (`[storage]`), and the limits, which map onto [`BrokerConfig`]; anything
 //! left out keeps its documented default. Unknown keys are errors, so a typo never silently
 //! drops a setting. Relative paths are relative to the configuration file. This module
 //! must never open sockets or start the broker.
@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub trust: BTreeMap<String, IdentityFiles>,
     #[serde(default)]
     pub shadows: Shadows,
+    #[serde(default)]
+    pub storage: Storage,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -155,6 +157,15 @@ pub struct Shadows {
     pub dir: Option<PathBuf>,
 }
 
+/// `[storage]`: where the broker's durable state lives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// The data directory: persistent sessions, queued and retained messages and shadows in
+    /// `DIR/topicguard.redb`, restored after a restart; without it, memory only.
+    pub dir: Option<PathBuf>,
+}
+
 /// `[limits]`: each key overrides one [`BrokerConfig`] default (see its docs).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -254,6 +265,7 @@ impl ServeConfig {
         self.identity.rebase(base);
         self.trust.values_mut().for_each(|files| files.rebase(base));
         self.shadows.dir.iter_mut().for_each(join);
+        self.storage.dir.iter_mut().for_each(join);
     }
 
     /// The anchor files: `[identity]` as the default anchors, `[trust.LABEL]` per label.
@@ -343,6 +355,20 @@ mod tests {
         );
         let typo = toml::from_str::<ServeConfig>("[shadows]\ndirectory = \"s\"\n");
         assert!(typo.is_err_and(|e| e.to_string().contains("directory")));
+    }
+
+    #[test]
+    fn the_data_directory_is_relative_to_the_file_and_memory_is_the_default() {
+        let config: ServeConfig = toml::from_str("policy = \"p.policy\"\n").unwrap();
+        assert_eq!(config.storage.dir, None);
+        let file =
+            std::env::temp_dir().join(format!("tg-serve-storage-{}.toml", std::process::id()));
+        std::fs::write(&file, "[storage]\ndir = \"data\"\n").unwrap();
+        let config = ServeConfig::load(&file).unwrap();
+        std::fs::remove_file(&file).ok();
+        assert_eq!(config.storage.dir, file.parent().map(|p| p.join("data")));
+        let typo = toml::from_str::<ServeConfig>("[storage]\npath = \"d\"\n");
+        assert!(typo.is_err_and(|e| e.to_string().contains("path")));
     }
 
     #[test]

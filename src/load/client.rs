@@ -77,8 +77,22 @@ pub async fn open(login: &Login, client_id: &str) -> Result<Conn, LoadError> {
     Ok(open_with_ack(login, client_id).await?.0)
 }
 
+/// Opens a connection whose session outlives it (clean start 0, 5.0 session expiry of an
+/// hour).
+pub async fn open_persistent(login: &Login, client_id: &str) -> Result<Conn, LoadError> {
+    Ok(open_session(login, client_id, false).await?.0)
+}
+
 /// Opens a connection; returns it with the broker's CONNACK (5.0: its limits).
 pub async fn open_with_ack(login: &Login, client_id: &str) -> Result<(Conn, ConnAck), LoadError> {
+    open_session(login, client_id, true).await
+}
+
+async fn open_session(
+    login: &Login,
+    client_id: &str,
+    clean_start: bool,
+) -> Result<(Conn, ConnAck), LoadError> {
     let what = format!("connect {client_id}");
     let stream = within(&what, STEP, TcpStream::connect(login.broker))
         .await?
@@ -88,13 +102,17 @@ pub async fn open_with_ack(login: &Login, client_id: &str) -> Result<(Conn, Conn
     let mut conn = Framed::new(stream, codec);
     let connect = Connect {
         version: login.version,
-        clean_start: true,
+        clean_start,
         keep_alive: 600,
         client_id: client_id.into(),
         will: None,
         username: login.username.clone(),
         password: login.password.clone().map(|p| Bytes::from(p.into_bytes())),
-        properties: Properties::default(),
+        properties: Properties {
+            session_expiry_interval: (!clean_start && login.version == ProtocolVersion::V5)
+                .then_some(3600),
+            ..Properties::default()
+        },
     };
     send(&mut conn, &what, Packet::Connect(Box::new(connect))).await?;
     match next_packet(&mut conn, &what, STEP).await? {

@@ -104,6 +104,9 @@ pub struct Plan {
     pub broker_pid: Option<u32>,
     /// Print a progress line to stderr each second.
     pub progress: bool,
+    /// Subscribers keep their sessions (3.1.1 clean session 0, 5.0 a session expiry of an
+    /// hour): with a durable store, every QoS 1/2 delivery to them is written to disk.
+    pub persistent_subscribers: bool,
 }
 
 impl Plan {
@@ -202,6 +205,7 @@ mod tests {
             topic_prefix: "bench".into(),
             broker_pid: None,
             progress: false,
+            persistent_subscribers: false,
         }
     }
 

@@ -19,7 +19,10 @@ use std::sync::atomic::Ordering;
 pub(super) async fn connect(shared: &Shared, index: usize) -> Result<Conn, LoadError> {
     let plan = &shared.plan;
     let client_id = format!("{}{}-sub-{index}", plan.client_prefix, plan.run);
-    let mut conn = client::open(&plan.login, &client_id).await?;
+    let mut conn = match plan.persistent_subscribers {
+        true => client::open_persistent(&plan.login, &client_id).await?,
+        false => client::open(&plan.login, &client_id).await?,
+    };
     client::subscribe(&mut conn, &plan.filter_for(index), plan.qos).await?;
     Ok(conn)
 }

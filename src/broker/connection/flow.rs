@@ -10,8 +10,10 @@
 //! or [`HELD_BYTES`] payload bytes are held, reading stops: further packets wait in the
 //! client's socket (TCP back-pressure) and the keep-alive clock is paused. When the queue
 //! has room the message is offered again, its publish decision re-made with the current
-//! policy, then acknowledged, and the held packets are handled in order. A message still
-//! waiting after `queue_full_timeout`, or whose full queue went offline, is refused:
+//! policy, then acknowledged, and the held packets are handled in order. If the full
+//! queue's client goes away meanwhile, the offer after that ends its session (an offline
+//! session whose queue would overflow is ended, see `Broker::admit`) and the message goes
+//! to everyone else. A message still waiting after `queue_full_timeout` is refused:
 //! delivered to nobody; 5.0 is told 0x97 (Quota exceeded), 3.1.1 is disconnected with it
 //! unacknowledged. Other connections never wait for this one.
 //!
@@ -28,6 +30,7 @@ use super::{Connection, Exit};
 use crate::broker::message::Message;
 use crate::broker::session::SessionSlot;
 use crate::broker::state::Admission;
+use crate::broker::store::{Op, Ticket};
 use crate::decide::Request;
 use crate::mqtt::codec::{Ack, Packet, ProtocolVersion, QoS, ReasonCode};
 use std::collections::VecDeque;
@@ -150,9 +153,8 @@ where
         deadline: Option<Instant>,
     ) -> Result<(), Exit> {
         let slot = match self.broker.admit(&message, || self.authorizer.publisher()) {
-            Admission::Queued(_) => return self.accepted(&message, qos, packet_id).await,
-            Admission::Refuse(slot) => {
-                return self.refuse_full(qos, packet_id, &slot, "is offline").await;
+            Admission::Queued(_, ticket) => {
+                return self.accepted(&message, qos, packet_id, ticket).await;
             }
             Admission::Wait(slot) => slot,
         };
@@ -174,23 +176,46 @@ where
     }
 
     /// A message queued for every matching session: count it, let the shadow service see
-    /// it, acknowledge it.
-    async fn accepted(&mut self, message: &Message, qos: QoS, id: u16) -> Result<(), Exit> {
+    /// it, acknowledge it once `ticket` (its copies in the store) is durable.
+    async fn accepted(
+        &mut self,
+        message: &Message,
+        qos: QoS,
+        id: u16,
+        ticket: Ticket,
+    ) -> Result<(), Exit> {
         let metrics = self.broker.config.observer.metrics();
         metrics.message_in(message.payload.len());
-        // An authorized shadow request: the shadow service answers through the router.
-        let broker = &self.broker;
-        broker
-            .shadows
-            .handle(&message.topic, &message.payload, |m| {
+        // An authorized shadow request: the shadow service answers through the router,
+        // once the new version is durable.
+        if let Some(answer) = self.broker.shadows.handle(&message.topic, &message.payload) {
+            if let Some(store) = &self.broker.store {
+                store
+                    .durable(answer.ticket)
+                    .await
+                    .map_err(super::replies::store_failed)?;
+            }
+            let broker = &self.broker;
+            answer.publish(|m| {
                 broker.publish(m);
             });
+        }
         match qos {
             QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.feed(Packet::PubAck(Ack::new(id))).await,
+            QoS::AtLeastOnce => self.reply_after(ticket, Packet::PubAck(Ack::new(id))).await,
             QoS::ExactlyOnce => {
-                self.slot.state().awaiting_release.insert(id);
-                self.feed(Packet::PubRec(Ack::new(id))).await
+                let ticket = {
+                    let mut state = self.slot.state();
+                    state.awaiting_release.insert(id);
+                    match self.broker.store_for(&state) {
+                        Some(store) => ticket.max(store.submit_one(Op::PutRelease {
+                            client: self.slot.client_id.clone(),
+                            packet_id: id,
+                        })),
+                        None => ticket,
+                    }
+                };
+                self.reply_after(ticket, Packet::PubRec(Ack::new(id))).await
             }
         }
     }

@@ -209,6 +209,7 @@ impl Admission {
             kick,
             connect_expiry: self.expiry,
             flow: Default::default(),
+            pending: Default::default(),
             broker,
         })
     }

@@ -18,8 +18,8 @@
 use super::{Connection, Exit};
 use crate::broker::message::{Delivery, Message};
 use crate::broker::router::Entry;
-use crate::broker::session::Stage;
-use crate::broker::session::{Enqueued, Offer};
+use crate::broker::session::{Enqueued, Offer, SessionState, Stage};
+use crate::broker::store::{Op, Ticket, stage_byte};
 use crate::decide::Request;
 use crate::mqtt::codec::{
     Ack, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
@@ -55,7 +55,7 @@ where
             // Boxed: rare, and their state would otherwise size every connection's task.
             Packet::Subscribe(subscribe) => Box::pin(self.on_subscribe(subscribe)).await,
             Packet::Unsubscribe(unsubscribe) => Box::pin(self.on_unsubscribe(unsubscribe)).await,
-            Packet::PingReq => self.feed(Packet::PingResp).await,
+            Packet::PingReq => self.reply(Packet::PingResp).await,
             Packet::Disconnect(disconnect) => Err(self.on_disconnect(disconnect)),
             Packet::Auth(_) => Err(Exit::protocol(
                 ReasonCode::PROTOCOL_ERROR,
@@ -106,7 +106,7 @@ where
                 (resent, !resent && state.awaiting_release.len() >= limit)
             };
             if resent {
-                return self.feed(Packet::PubRec(Ack::new(id))).await;
+                return self.reply(Packet::PubRec(Ack::new(id))).await;
             }
             if full {
                 return Err(Exit::protocol(
@@ -151,12 +151,12 @@ where
         };
         match qos {
             QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.feed(Packet::PubAck(ack)).await,
+            QoS::AtLeastOnce => self.reply(Packet::PubAck(ack)).await,
             QoS::ExactlyOnce => {
                 if !v5 {
                     self.slot.state().awaiting_release.insert(id);
                 }
-                self.feed(Packet::PubRec(ack)).await
+                self.reply(Packet::PubRec(ack)).await
             }
         }
     }
@@ -165,7 +165,9 @@ where
         let mut state = self.slot.state();
         match state.find_outgoing(id, stage) {
             Some(index) => {
-                state.outgoing.remove(index);
+                if let Some(done) = state.outgoing.remove(index) {
+                    self.forget_stored(&state, done.delivery.seq);
+                }
             }
             None => {
                 tracing::debug!(client = %self.client_id, id, "acknowledgement for an unknown packet id")
@@ -179,11 +181,22 @@ where
             let mut state = self.slot.state();
             match state.find_outgoing(id, Stage::AwaitRec) {
                 Some(index) if ack.reason.is_failure() => {
-                    state.outgoing.remove(index);
+                    if let Some(done) = state.outgoing.remove(index) {
+                        self.forget_stored(&state, done.delivery.seq);
+                    }
                     None
                 }
                 Some(index) => {
                     state.outgoing[index].stage = Stage::AwaitComp;
+                    let seq = state.outgoing[index].delivery.seq;
+                    if let Some(store) = self.broker.store_for(&state) {
+                        store.submit_one(Op::PutInflight {
+                            client: self.slot.client_id.clone(),
+                            seq,
+                            packet_id: id,
+                            stage: stage_byte(Stage::AwaitComp),
+                        });
+                    }
                     Some(Ack::new(id))
                 }
                 None if state.find_outgoing(id, Stage::AwaitComp).is_some() => Some(Ack::new(id)),
@@ -196,15 +209,40 @@ where
         }
     }
 
+    /// Releases an incoming QoS 2 id; PUBCOMP leaves once its removal is durable (a
+    /// persistent session), so the id is never found stale after a restart and a new message
+    /// reusing it mistaken for a resend.
     async fn on_pubrel(&mut self, ack: Ack) -> Result<(), Exit> {
         let id = ack.packet_id;
-        let known = self.slot.state().awaiting_release.remove(&id);
+        let (known, ticket) = {
+            let mut state = self.slot.state();
+            let known = state.awaiting_release.remove(&id);
+            let ticket = match self.broker.store_for(&state) {
+                Some(store) if known => store.submit_one(Op::DeleteRelease {
+                    client: self.slot.client_id.clone(),
+                    packet_id: id,
+                }),
+                _ => Ticket::NONE,
+            };
+            (known, ticket)
+        };
         let comp = if known {
             Ack::new(id)
         } else {
             self.not_found(id)
         };
-        self.feed(Packet::PubComp(comp)).await
+        self.reply_after(ticket, Packet::PubComp(comp)).await
+    }
+
+    /// Deletes the store's copy of a delivery that is done with (acknowledged, refused,
+    /// expired or not allowed), for a persistent session. Call with the state locked.
+    pub(super) fn forget_stored(&self, state: &SessionState, seq: u64) {
+        if let Some(store) = self.broker.store_for(state) {
+            store.submit_one(Op::DeleteMessage {
+                client: self.slot.client_id.clone(),
+                seq,
+            });
+        }
     }
 
     fn not_found(&self, id: u16) -> Ack {
@@ -229,36 +267,42 @@ where
             .copied();
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained_for = Vec::new();
+        let mut ticket = Ticket::NONE;
         for filter in &subscribe.filters {
-            let (reason, send_retained) = self.subscribe_one(filter, subscription_id);
+            let (reason, send_retained, durable) = self.subscribe_one(filter, subscription_id);
             if send_retained {
                 retained_for.push(filter);
             }
             reasons.push(reason);
+            ticket = ticket.max(durable);
         }
         let suback = SubAck {
             packet_id: subscribe.packet_id,
             reasons,
             properties: Default::default(),
         };
-        self.feed(Packet::SubAck(suback)).await?;
+        self.reply_after(ticket, Packet::SubAck(suback)).await?;
         for filter in retained_for {
             self.queue_retained(filter, subscription_id);
         }
         Ok(())
     }
 
-    /// Decides and stores one filter; returns its SUBACK code and whether retained
-    /// messages are to be sent for it.
+    /// Decides and stores one filter; returns its SUBACK code, whether retained messages
+    /// are to be sent for it, and the ticket of its record in the store.
     fn subscribe_one(
         &mut self,
         filter: &SubscribeFilter,
         subscription_id: Option<u32>,
-    ) -> (ReasonCode, bool) {
+    ) -> (ReasonCode, bool, Ticket) {
         let text = filter.filter.as_str();
         if self.broker.config.too_deep(text) {
             tracing::info!(target: "topicguard::deny", client = %self.client_id, filter = text, "subscribe refused: too many topic levels");
-            return (self.failure(ReasonCode::TOPIC_FILTER_INVALID), false);
+            return (
+                self.failure(ReasonCode::TOPIC_FILTER_INVALID),
+                false,
+                Ticket::NONE,
+            );
         }
         let full = {
             let state = self.slot.state();
@@ -267,20 +311,28 @@ where
         };
         if full {
             tracing::info!(target: "topicguard::deny", client = %self.client_id, filter = text, "subscribe refused: subscription limit reached");
-            return (self.failure(ReasonCode::QUOTA_EXCEEDED), false);
+            return (
+                self.failure(ReasonCode::QUOTA_EXCEEDED),
+                false,
+                Ticket::NONE,
+            );
         }
         if !self
             .authorizer
             .decide(Request::subscribe(text))
             .is_allowed()
         {
-            return (self.failure(ReasonCode::NOT_AUTHORIZED), false);
+            return (
+                self.failure(ReasonCode::NOT_AUTHORIZED),
+                false,
+                Ticket::NONE,
+            );
         }
         let entry = Entry {
             options: filter.options,
             subscription_id,
         };
-        let replaced = self.broker.subscribe(&self.slot, text, entry);
+        let (replaced, ticket) = self.broker.subscribe(&self.slot, text, entry);
         let shared = is_shared(text);
         let send_retained = !shared
             && match filter.options.retain_handling {
@@ -288,7 +340,7 @@ where
                 RetainHandling::OnNewSubscription => !replaced,
                 RetainHandling::Never => false,
             };
-        (ReasonCode(filter.options.qos as u8), send_retained)
+        (ReasonCode(filter.options.qos as u8), send_retained, ticket)
     }
 
     /// Queues the retained messages for a new subscription, as far as the queue has room
@@ -301,8 +353,11 @@ where
                 message,
                 retain: true,
                 subscription_ids: subscription_id.into_iter().collect(),
+                seq: 0,
             };
-            if self.slot.deliver(delivery, max, Offer::BestEffort) == Enqueued::DroppedFull {
+            let store = self.broker.store.as_deref();
+            let (outcome, _) = self.slot.deliver(delivery, max, Offer::BestEffort, store);
+            if outcome == Enqueued::DroppedFull {
                 self.broker.config.observer.metrics().dropped_queue_full();
             }
         }
@@ -310,8 +365,10 @@ where
 
     async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), Exit> {
         let mut reasons = Vec::new();
+        let mut ticket = Ticket::NONE;
         for filter in &unsubscribe.filters {
-            let existed = self.broker.unsubscribe(&self.slot, filter);
+            let (existed, durable) = self.broker.unsubscribe(&self.slot, filter);
+            ticket = ticket.max(durable);
             reasons.push(if existed {
                 ReasonCode::SUCCESS
             } else {
@@ -326,7 +383,7 @@ where
             reasons,
             properties: Default::default(),
         };
-        self.feed(Packet::UnsubAck(unsuback)).await
+        self.reply_after(ticket, Packet::UnsubAck(unsuback)).await
     }
 
     fn on_disconnect(&mut self, disconnect: Disconnect) -> Exit {

@@ -5,7 +5,8 @@
 //! loops over: incoming packets ([`inbound`] — the PUBLISH and SUBSCRIBE authorization
 //! points), queued deliveries ([`outbound`] — the per-delivery RECEIVE check), a PUBLISH
 //! waiting for room in a full subscriber queue and the stall rule ([`flow`]), the
-//! keep-alive deadline (paused while reading is), a takeover kick, and server shutdown.
+//! keep-alive deadline (paused while reading is), acknowledgements waiting for the store
+//! ([`replies`]), a takeover kick, and server shutdown.
 //! Every way out is an [`Exit`]; [`Connection::finish`] tells a 5.0 client why
 //! (DISCONNECT with a reason code), publishes the will when the loss was not a clean
 //! DISCONNECT ([`will`]), and detaches from the session. Replies to a read batch are
@@ -18,6 +19,7 @@ mod flow;
 mod handshake;
 mod inbound;
 mod outbound;
+mod replies;
 mod revalidate;
 mod will;
 
@@ -128,6 +130,8 @@ pub(crate) struct Connection<S> {
     connect_expiry: u32,
     /// Back-pressure and the stall rule ([`flow`]).
     flow: flow::Flow,
+    /// Replies waiting for the store to commit what they acknowledge ([`replies`]).
+    pending: replies::Pending,
 }
 
 /// The most packets handled from one read before the replies are flushed and queued
@@ -210,9 +214,12 @@ where
                 return exit;
             }
             let stall = self.stall_deadline();
-            // While a PUBLISH waits and enough is held behind it, the client is not read
-            // (TCP back-pressure) and its keep-alive clock does not run.
-            let reading = self.flow.reads_more();
+            // While a PUBLISH waits and enough is held behind it, or too many replies wait
+            // for the store, the client is not read (TCP back-pressure) and its keep-alive
+            // clock does not run.
+            let reading = self.flow.reads_more() && self.pending.reads_more();
+            let first_pending = self.pending.first();
+            let store = first_pending.and(self.broker.store.clone());
             let keep_alive = async {
                 match deadline {
                     Some(at) if reading => tokio::time::sleep_until(at).await,
@@ -233,6 +240,14 @@ where
                 _ = self.flow.retry_due(max_queued) => {
                     deadline = self.next_deadline();
                     if let Err(exit) = Box::pin(self.retry_waiting()).await {
+                        return exit;
+                    }
+                }
+                committed = replies::committed(store.as_deref(), first_pending) => {
+                    if let Err(failure) = committed {
+                        return replies::store_failed(failure);
+                    }
+                    if let Err(exit) = Box::pin(self.send_committed()).await {
                         return exit;
                     }
                 }

@@ -12,10 +12,14 @@
 use super::{Connection, Exit};
 use crate::broker::message::Delivery;
 use crate::broker::session::{Outgoing, Stage};
+use crate::broker::store::{Op, Ticket, stage_byte};
 use crate::decide::Request;
 use crate::mqtt::codec::{Ack, Packet, Properties, ProtocolVersion, Publish, QoS};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Deliveries prepared (and their store records awaited) together before they are sent.
+const PUMP_BATCH: usize = 64;
 
 impl<S> Connection<S>
 where
@@ -54,24 +58,37 @@ where
                     .is_allowed())
     }
 
-    /// Sends every deliverable queued message.
+    /// Sends every deliverable queued message, in batches: a batch's QoS 2 packet ids for a
+    /// persistent session are made durable (one commit) before any of it is sent, so a
+    /// restart resends each with the packet id the client already saw.
     pub(super) async fn pump(&mut self) -> Result<(), Exit> {
         let mut sent = false;
-        while let Some(delivery) = self.take_next() {
-            let now = Instant::now();
-            if !self.may_receive(&delivery, now) {
-                continue;
+        loop {
+            let mut batch = Vec::new();
+            let mut ticket = Ticket::NONE;
+            while batch.len() < PUMP_BATCH {
+                let Some(delivery) = self.take_next() else {
+                    break;
+                };
+                if let Some((publish, bytes, durable)) = self.prepare(delivery) {
+                    batch.push((publish, bytes));
+                    ticket = ticket.max(durable);
+                }
             }
-            let packet_id = self.track(&delivery);
-            let publish = self.publish_packet(&delivery, packet_id, false, now);
-            if !self.fits_peer(&publish) {
-                self.untrack(packet_id);
-                continue;
+            if batch.is_empty() {
+                break;
             }
-            let bytes = delivery.message.payload.len();
-            self.feed(publish).await?;
-            self.broker.config.observer.metrics().message_out(bytes);
-            sent = true;
+            if let Some(store) = self.broker.store.clone() {
+                store
+                    .durable(ticket)
+                    .await
+                    .map_err(super::replies::store_failed)?;
+            }
+            for (publish, bytes) in batch {
+                self.feed(publish).await?;
+                self.broker.config.observer.metrics().message_out(bytes);
+                sent = true;
+            }
         }
         if sent {
             self.flush().await?;
@@ -79,10 +96,32 @@ where
         Ok(())
     }
 
-    /// Records a QoS 1/2 delivery as in flight; returns its packet id (0 for QoS 0).
-    fn track(&mut self, delivery: &Delivery) -> u16 {
+    /// The PUBLISH for one delivery taken from the queue, tracked if QoS 1/2, with its
+    /// payload size and the ticket to wait for before sending it; `None` when it is not
+    /// sent (expired, not allowed, too large for the client), and then done with.
+    fn prepare(&mut self, delivery: Delivery) -> Option<(Packet, usize, Ticket)> {
+        let now = Instant::now();
+        if !self.may_receive(&delivery, now) {
+            let state = self.slot.state();
+            self.forget_stored(&state, delivery.seq);
+            return None;
+        }
+        let (packet_id, ticket) = self.track(&delivery);
+        let publish = self.publish_packet(&delivery, packet_id, false, now);
+        if !self.fits_peer(&publish) {
+            self.untrack(packet_id);
+            let state = self.slot.state();
+            self.forget_stored(&state, delivery.seq);
+            return None;
+        }
+        Some((publish, delivery.message.payload.len(), ticket))
+    }
+
+    /// Records a QoS 1/2 delivery as in flight (in the store too, for a persistent session);
+    /// returns its packet id (0 for QoS 0) and, for QoS 2, the ticket of its record.
+    fn track(&mut self, delivery: &Delivery) -> (u16, Ticket) {
         let stage = match delivery.qos {
-            QoS::AtMostOnce => return 0,
+            QoS::AtMostOnce => return (0, Ticket::NONE),
             QoS::AtLeastOnce => Stage::AwaitAck,
             QoS::ExactlyOnce => Stage::AwaitRec,
         };
@@ -93,7 +132,22 @@ where
             delivery: delivery.clone(),
             stage,
         });
-        packet_id
+        let ticket = match self.broker.store_for(&state) {
+            Some(store) => store.submit_one(Op::PutInflight {
+                client: self.slot.client_id.clone(),
+                seq: delivery.seq,
+                packet_id,
+                stage: stage_byte(stage),
+            }),
+            None => Ticket::NONE,
+        };
+        // A QoS 1 resend after a restart may carry a new packet id: at least once allows it.
+        let wait = if stage == Stage::AwaitRec {
+            ticket
+        } else {
+            Ticket::NONE
+        };
+        (packet_id, wait)
     }
 
     fn untrack(&mut self, packet_id: u16) {
@@ -152,6 +206,8 @@ where
                 Stage::AwaitComp => Packet::PubRel(Ack::new(outgoing.packet_id)),
                 _ if !self.may_receive(&outgoing.delivery, now) => {
                     self.untrack(outgoing.packet_id);
+                    let state = self.slot.state();
+                    self.forget_stored(&state, outgoing.delivery.seq);
                     continue;
                 }
                 _ => self.publish_packet(&outgoing.delivery, outgoing.packet_id, true, now),

@@ -37,7 +37,7 @@ where
             {
                 continue;
             }
-            if self.broker.unsubscribe(&self.slot, &filter) {
+            if self.broker.unsubscribe(&self.slot, &filter).0 {
                 tracing::info!(
                     target: "topicguard::deny",
                     client = %self.client_id,

@@ -55,6 +55,7 @@ pub struct Listener {
 /// Runs `broker` on every listener until `shutdown` resolves.
 pub async fn serve_listeners(listeners: Vec<Listener>, broker: Arc<Broker>, shutdown: impl Future) {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+    broker.start_restored_expiries();
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();
     let mut loops = Vec::new();

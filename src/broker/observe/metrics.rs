@@ -28,6 +28,8 @@ pub struct Metrics {
     publishes_waited: AtomicU64,
     publishes_refused_queue_full: AtomicU64,
     subscribers_stalled: AtomicU64,
+    /// Offline sessions ended because a QoS 1/2 message would have overflowed their queue.
+    sessions_ended_offline_queue_full: AtomicU64,
     decision_log_dropped: AtomicU64,
     /// Policy reloads swapped in.
     policy_reloads_applied: AtomicU64,
@@ -87,8 +89,8 @@ impl Metrics {
         bump(&self.publishes_waited, 1);
     }
 
-    /// A QoS 1/2 PUBLISH refused because a subscriber queue stayed full (or was offline
-    /// and full): delivered to nobody, never acknowledged as accepted.
+    /// A QoS 1/2 PUBLISH refused because an online subscriber's queue stayed full:
+    /// delivered to nobody, never acknowledged as accepted.
     pub fn publish_refused_queue_full(&self) {
         bump(&self.publishes_refused_queue_full, 1);
     }
@@ -96,6 +98,11 @@ impl Metrics {
     /// A subscriber disconnected because its full queue made no progress.
     pub fn subscriber_stalled(&self) {
         bump(&self.subscribers_stalled, 1);
+    }
+
+    /// An offline session ended because a QoS 1/2 message would have overflowed its queue.
+    pub fn session_ended_offline_queue_full(&self) {
+        bump(&self.sessions_ended_offline_queue_full, 1);
     }
 
     /// A retained message dropped because its publisher may no longer retain it.
@@ -185,7 +192,7 @@ impl Metrics {
             (
                 "publishes_refused_total",
                 "counter",
-                "QoS 1/2 PUBLISH packets refused (delivered to nobody) because a subscriber queue stayed full.",
+                "QoS 1/2 PUBLISH packets refused (delivered to nobody) because an online subscriber's queue stayed full.",
                 &self.publishes_refused_queue_full,
             ),
             (
@@ -236,6 +243,11 @@ impl Metrics {
             "topicguard_messages_dropped_total{{reason=\"retained_revoked\"}} {}",
             get(&self.dropped_retained_revoked)
         );
+        let _ = writeln!(
+            out,
+            "# HELP topicguard_sessions_ended_total Sessions the broker ended, by reason.\n# TYPE topicguard_sessions_ended_total counter\ntopicguard_sessions_ended_total{{reason=\"offline_queue_full\"}} {}",
+            get(&self.sessions_ended_offline_queue_full)
+        );
         let (applied, rejected) = self.policy_reloads();
         let _ = writeln!(
             out,
@@ -262,6 +274,7 @@ mod tests {
         metrics.retained_revoked();
         metrics.policy_reload(false);
         metrics.publish_waited();
+        metrics.session_ended_offline_queue_full();
         let text = metrics.render();
         assert!(
             text.contains("topicguard_connections_current 1\n"),
@@ -283,6 +296,9 @@ mod tests {
         assert!(text.contains("topicguard_messages_dropped_total{reason=\"offline_qos0\"} 0\n"));
         assert!(text.contains("topicguard_publishes_waited_total 1\n"));
         assert!(text.contains("topicguard_publishes_refused_total 0\n"));
+        assert!(
+            text.contains("topicguard_sessions_ended_total{reason=\"offline_queue_full\"} 1\n")
+        );
         drop(guard);
         assert!(
             metrics

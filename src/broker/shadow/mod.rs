@@ -1,10 +1,11 @@
-//! The device shadow service inside the broker, on the
-//! AWS topic layout so existing habits and SDKs carry over.
+//! The device shadow service inside the broker, on the AWS topic layout so existing habits
+//! and SDKs carry over.
 //!
 //! After routing an *authorized* PUBLISH like any other, the connection hands it to
 //! [`ShadowService::handle`], which acts only if its topic is exactly a request topic
-//! (`$aws/things/<thing>/shadow/<get|update|delete>`). The service applies it to the thing's [`document::Shadow`] (persisted by
-//! [`store`]) and publishes the responses — `/accepted` or `/rejected`, and for updates
+//! (`$aws/things/<thing>/shadow/<get|update|delete>`). The service applies it to the thing's
+//! [`document::Shadow`] (persisted by [`store`]) and returns an [`Answer`]: the caller waits
+//! for the new version to be durable, then publishes the responses — `/accepted` or `/rejected`, and for updates
 //! `/delta` and `/documents` — through the broker's router like any message, so every
 //! delivery passes the subscriber's RECEIVE check. Which identity may publish requests for
 //! which thing, and receive which responses, is the policy's business (thing names are per
@@ -16,6 +17,7 @@ pub mod store;
 pub mod topic;
 
 use crate::broker::message::Message;
+use crate::broker::store::Ticket;
 use crate::mqtt::codec::{Properties, QoS};
 use bytes::Bytes;
 use document::{Rejection, Update};
@@ -41,27 +43,17 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-impl ShadowService {
-    /// A service persisting under `dir`, or in memory only.
-    pub fn new(dir: Option<PathBuf>) -> ShadowService {
-        ShadowService {
-            store: store::Store::new(dir),
-        }
-    }
+/// The responses to one request, to publish once `ticket` (the new version) is durable.
+pub struct Answer {
+    pub responses: Vec<Response>,
+    pub ticket: Ticket,
+}
 
-    /// Handles `topic` if it is a shadow request; returns false (and does nothing) if not.
-    /// Responses are handed to `publish` (the broker's router) before this returns; the
-    /// service never reaches into the broker's state itself.
-    pub fn handle(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        mut publish: impl FnMut(&Arc<Message>),
-    ) -> bool {
-        let Some(request) = topic::parse_request(topic) else {
-            return false;
-        };
-        for (topic, document) in self.respond(request.thing, request.operation, payload) {
+impl Answer {
+    /// Hands the responses to `publish` (the broker's router); the service never reaches
+    /// into the broker's state itself.
+    pub fn publish(self, mut publish: impl FnMut(&Arc<Message>)) {
+        for (topic, document) in self.responses {
             let message = Message {
                 topic: topic.into(),
                 payload: Bytes::from(document.to_string()),
@@ -73,11 +65,43 @@ impl ShadowService {
             };
             publish(&Arc::new(message));
         }
-        true
+    }
+}
+
+impl ShadowService {
+    /// A service persisting under `dir` (one JSON file per thing), or in memory only.
+    pub fn new(dir: Option<PathBuf>) -> ShadowService {
+        ShadowService {
+            store: store::Store::new(dir),
+        }
+    }
+
+    /// A service keeping shadows in the broker's durable store.
+    pub fn durable(durable: Arc<crate::broker::store::Store>) -> ShadowService {
+        ShadowService {
+            store: store::Store::durable(durable),
+        }
+    }
+
+    /// Handles `topic` if it is a shadow request; `None` (and nothing done) if not.
+    pub fn handle(&self, topic: &str, payload: &[u8]) -> Option<Answer> {
+        let request = topic::parse_request(topic)?;
+        let (responses, ticket) = self.respond_durably(request.thing, request.operation, payload);
+        Some(Answer { responses, ticket })
     }
 
     /// The responses to one request, in publishing order.
     pub fn respond(&self, thing: &str, operation: Operation, payload: &[u8]) -> Vec<Response> {
+        self.respond_durably(thing, operation, payload).0
+    }
+
+    /// The responses, and the ticket of the change in the durable store.
+    fn respond_durably(
+        &self,
+        thing: &str,
+        operation: Operation,
+        payload: &[u8],
+    ) -> (Vec<Response>, Ticket) {
         let timestamp = now_secs();
         let result = if topic::valid_thing_name(thing) {
             match operation {
@@ -88,10 +112,14 @@ impl ShadowService {
         } else {
             Err((Rejection::new(400, "Invalid thing name"), None))
         };
-        result.unwrap_or_else(|(rejection, token)| {
-            let document = rejection.document(timestamp, token.as_deref());
-            vec![(topic::response(thing, operation, "rejected"), document)]
-        })
+        match result {
+            Ok(answer) => answer,
+            Err((rejection, token)) => {
+                let document = rejection.document(timestamp, token.as_deref());
+                let rejected = vec![(topic::response(thing, operation, "rejected"), document)];
+                (rejected, Ticket::NONE)
+            }
+        }
     }
 
     fn get(&self, thing: &str, payload: &[u8], ts: u64) -> Outcome {
@@ -105,23 +133,21 @@ impl ShadowService {
             return Err((no_shadow(thing), token));
         }
         let doc = shadow.get_document(ts, token.as_deref());
-        Ok(vec![(
-            topic::response(thing, Operation::Get, "accepted"),
-            doc,
-        )])
+        let accepted = vec![(topic::response(thing, Operation::Get, "accepted"), doc)];
+        Ok((accepted, Ticket::NONE))
     }
 
     fn update(&self, thing: &str, payload: &[u8], ts: u64) -> Outcome {
         let update = Update::parse(payload).map_err(|r| (r, None))?;
         let token = update.client_token.clone();
-        let (previous, next) = {
+        let (previous, next, ticket) = {
             let mut store = self.store.lock();
             let previous = store.get(thing).map_err(|r| (r, token.clone()))?;
             let next = previous.updated(&update).map_err(|r| (r, token.clone()))?;
-            store
+            let ticket = store
                 .put(thing, next.clone())
                 .map_err(|r| (r, token.clone()))?;
-            (previous, next)
+            (previous, next, ticket)
         };
         let mut out = vec![(
             topic::response(thing, Operation::Update, "accepted"),
@@ -135,33 +161,32 @@ impl ShadowService {
             topic::response(thing, Operation::Update, "documents"),
             documents,
         ));
-        Ok(out)
+        Ok((out, ticket))
     }
 
     fn delete(&self, thing: &str, payload: &[u8], ts: u64) -> Outcome {
         let token = document::client_token_of(payload).map_err(|r| (r, None))?;
-        let next = {
+        let (next, ticket) = {
             let mut store = self.store.lock();
             let previous = store.get(thing).map_err(|r| (r, token.clone()))?;
             if !previous.exists {
                 return Err((no_shadow(thing), token));
             }
             let next = previous.deleted();
-            store
+            let ticket = store
                 .put(thing, next.clone())
                 .map_err(|r| (r, token.clone()))?;
-            next
+            (next, ticket)
         };
         let doc = document::delete_accepted(&next, ts, token.as_deref());
-        Ok(vec![(
-            topic::response(thing, Operation::Delete, "accepted"),
-            doc,
-        )])
+        let accepted = vec![(topic::response(thing, Operation::Delete, "accepted"), doc)];
+        Ok((accepted, ticket))
     }
 }
 
-/// Responses, or a rejection with the request's client token if it had a readable one.
-type Outcome = Result<Vec<Response>, (Rejection, Option<String>)>;
+/// Responses and the ticket of the change, or a rejection with the request's client token
+/// if it had a readable one.
+type Outcome = Result<(Vec<Response>, Ticket), (Rejection, Option<String>)>;
 
 fn no_shadow(thing: &str) -> Rejection {
     Rejection::new(404, format!("No shadow exists with name: '{thing}'"))

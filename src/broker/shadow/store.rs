@@ -1,20 +1,32 @@
-//! Where shadows live: an in-memory cache in front of one JSON file per thing
-//! (`<dir>/<thing>.json`), loaded lazily on first use and written atomically (a temporary
-//! file, fsync, rename) before a change is acknowledged, so a broker restart finds every
-//! accepted version. Without a directory the store is memory-only. A file that cannot be
-//! read or parsed makes requests for that thing fail with 500 instead of silently starting
-//! an empty shadow over it. This module must never interpret requests.
+//! Where shadows live: an in-memory cache in front of the broker's durable store (table
+//! `shadows`, one JSON document per thing: the new version is submitted under the cache's
+//! lock and its responses wait for the commit), or, without one, in front of one JSON file
+//! per thing (`<dir>/<thing>.json`, written atomically — a temporary file, fsync, rename —
+//! before a change is acknowledged), or memory only. Documents are loaded lazily on first
+//! use, so a broker restart finds every accepted version. A document that cannot be read or
+//! parsed makes requests for that thing fail with 500 instead of silently starting an empty
+//! shadow over it. This module must never interpret requests.
 
 use super::document::{Rejection, Shadow};
+use crate::broker::store::{Op, Ticket};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The shadow cache and its directory.
+/// Where documents persist.
+#[derive(Debug, Default)]
+enum Backend {
+    #[default]
+    Memory,
+    Files(PathBuf),
+    Durable(Arc<crate::broker::store::Store>),
+}
+
+/// The shadow cache and where it persists.
 #[derive(Debug, Default)]
 pub struct Store {
-    dir: Option<PathBuf>,
+    backend: Backend,
     cache: Mutex<HashMap<String, Shadow>>,
 }
 
@@ -28,7 +40,15 @@ impl Store {
     /// A store persisting under `dir` (created on first write), or memory-only.
     pub fn new(dir: Option<PathBuf>) -> Store {
         Store {
-            dir,
+            backend: dir.map_or(Backend::Memory, Backend::Files),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A store persisting in the broker's durable store.
+    pub fn durable(store: Arc<crate::broker::store::Store>) -> Store {
+        Store {
+            backend: Backend::Durable(store),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -42,7 +62,10 @@ impl Store {
     }
 
     fn path(&self, thing: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{thing}.json")))
+        match &self.backend {
+            Backend::Files(dir) => Some(dir.join(format!("{thing}.json"))),
+            _ => None,
+        }
     }
 }
 
@@ -57,21 +80,43 @@ impl Locked<'_> {
         if let Some(shadow) = self.cache.get(thing) {
             return Ok(shadow.clone());
         }
-        let shadow = match self.store.path(thing) {
-            None => Shadow::default(),
-            Some(path) => read(&path)?,
+        let shadow = match &self.store.backend {
+            Backend::Memory => Shadow::default(),
+            Backend::Files(_) => read(&self.store.path(thing).unwrap_or_default())?,
+            Backend::Durable(store) => read_durable(store, thing)?,
         };
         self.cache.insert(thing.to_string(), shadow.clone());
         Ok(shadow)
     }
 
-    /// Persists then caches the thing's new shadow.
-    pub fn put(&mut self, thing: &str, shadow: Shadow) -> Result<(), Rejection> {
-        if let Some(path) = self.store.path(thing) {
-            write_atomically(&path, &shadow)?;
+    /// Persists (a file: written and fsynced; the durable store: submitted, see the
+    /// ticket) then caches the thing's new shadow.
+    pub fn put(&mut self, thing: &str, shadow: Shadow) -> Result<Ticket, Rejection> {
+        let mut ticket = Ticket::NONE;
+        match &self.store.backend {
+            Backend::Memory => {}
+            Backend::Files(_) => {
+                let path = self.store.path(thing).unwrap_or_default();
+                write_atomically(&path, &shadow)?;
+            }
+            Backend::Durable(store) => {
+                let json =
+                    serde_json::to_vec(&shadow).map_err(|e| internal("encode", store.path(), e))?;
+                let thing = thing.to_string();
+                ticket = store.submit_one(Op::PutShadow { thing, json });
+            }
         }
         self.cache.insert(thing.to_string(), shadow);
-        Ok(())
+        Ok(ticket)
+    }
+}
+
+fn read_durable(store: &crate::broker::store::Store, thing: &str) -> Result<Shadow, Rejection> {
+    match store.shadow(thing) {
+        Ok(None) => Ok(Shadow::default()),
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+            .map_err(|e| internal("unreadable shadow document", store.path(), e)),
+        Err(e) => Err(internal("cannot read", store.path(), e)),
     }
 }
 
