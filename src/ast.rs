@@ -22,6 +22,7 @@ pub enum Item {
     Identity(Identity),
     Set(SetDecl),
     Rule(Rule),
+    Assert(Assertion),
 }
 
 /// A `# ...` comment; `text` includes the leading `#`.
@@ -171,6 +172,16 @@ impl fmt::Display for Effect {
             Effect::Deny => "deny",
         })
     }
+}
+
+/// `assert WHO only "namespace", ...`: a property of the policy that `topicguard verify`
+/// proves (every topic and filter the identities may use lies in these namespaces).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assertion {
+    pub who: Who,
+    pub namespaces: Vec<Template>,
+    pub span: Span,
+    pub trailing: Option<Comment>,
 }
 
 /// Whom a rule is for.

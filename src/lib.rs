@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod ast;
 #[cfg(feature = "runtime")]
 pub mod authz;

@@ -1,0 +1,1 @@
+//! `topicguard diff` (in progress).
