@@ -174,12 +174,15 @@ impl fmt::Display for Effect {
     }
 }
 
-/// `assert WHO only "namespace", ...`: a property of the policy that `topicguard verify`
-/// proves (every topic and filter the identities may use lies in these namespaces).
+/// `assert WHO only "namespace", ...` or `assert WHO isolated by a, b`: a property of the
+/// policy that `topicguard verify` proves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Assertion {
     pub who: Who,
+    /// `only`: every topic and filter the identities may use lies in these namespaces.
     pub namespaces: Vec<Template>,
+    /// `isolated by`: the attributes that tell accounts apart (empty for `only`).
+    pub isolated_by: Vec<Name>,
     pub span: Span,
     pub trailing: Option<Comment>,
 }

@@ -44,11 +44,17 @@ pub fn format_assertion(assertion: &Assertion) -> String {
         .iter()
         .map(|t| format!("\"{t}\""))
         .collect();
-    format!(
-        "assert {} only {}",
-        format_who(&assertion.who),
-        namespaces.join(", ")
-    )
+    let who = format_who(&assertion.who);
+    if assertion.isolated_by.is_empty() {
+        format!("assert {who} only {}", namespaces.join(", "))
+    } else {
+        let names: Vec<&str> = assertion
+            .isolated_by
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect();
+        format!("assert {who} isolated by {}", names.join(", "))
+    }
 }
 
 fn format_who(who: &Who) -> String {

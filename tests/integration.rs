@@ -1,5 +1,7 @@
 //! The one integration-test binary: one module per pipeline stage.
 #[cfg(feature = "runtime")]
+mod analysis_cli;
+#[cfg(feature = "runtime")]
 mod authz_contract;
 #[cfg(feature = "runtime")]
 mod authz_harness;

@@ -24,7 +24,7 @@ pub mod verify;
 pub mod witness;
 
 use crate::ast::Action;
-use crate::check::{Checked, CheckedRule, IdentityDef, Piece, LevelPattern, RuleId};
+use crate::check::{Checked, CheckedRule, IdentityDef, LevelPattern, Piece, RuleId};
 use crate::decide::Request;
 use crate::{Decision, Engine, Identity, Session};
 use std::collections::{BTreeMap, BTreeSet};
@@ -115,7 +115,10 @@ impl Witness {
         for (k, v) in &self.attrs {
             out.push_str(&format!(" {k}={v}"));
         }
-        out.push_str(&format!(" client_id={} {}", self.client_id, self.action));
+        if !self.client_id.is_empty() {
+            out.push_str(&format!(" client_id={}", self.client_id));
+        }
+        out.push_str(&format!(" {}", self.action));
         if let Some(topic) = &self.topic {
             out.push(' ');
             out.push_str(topic);
@@ -136,7 +139,7 @@ impl RuleCite {
     pub fn new(checked: &Checked, rule: RuleId) -> RuleCite {
         let rule = checked.rule(rule);
         RuleCite {
-            location: format!("{}:{}", checked.source.name(), rule.loc),
+            location: rule.loc.to_string(),
             text: rule.text.clone(),
         }
     }

@@ -76,11 +76,17 @@ fn walk(
         let mut next: Vec<usize> = deeper
             .iter()
             .copied()
-            .filter(|&i| instances[i].template.levels[j].matches(&value, j == 0, instances[i].attrs))
+            .filter(|&i| {
+                instances[i].template.levels[j].matches(&value, j == 0, instances[i].attrs)
+            })
             .collect();
         next.extend(&finished);
         prefix.push(value);
-        if next.iter().any(|&i| instances[i].template.levels.len() > j + 1) || j == 0 {
+        if next
+            .iter()
+            .any(|&i| instances[i].template.levels.len() > j + 1)
+            || j == 0
+        {
             walk(instances, &next, prefix, out)?;
         } else {
             // Only `#` templates (or none) can match anything deeper: one more level

@@ -8,13 +8,13 @@
 //!   subscription is granted only when every topic it matches may be subscribed, so each
 //!   of those topics is checked; a `subscriptions filtered` identity's deliveries are
 //!   checked as `receive`.
-//! * **isolation**: two sessions of one identity never share, for one action, a topic
-//!   that a rule grants one of them through attribute values the other does not have:
-//!   if a topic is allowed to both and an allow rule using attributes `A` (attributes,
-//!   `{client}` or client captures) matches it for the first, the two sessions agree on
-//!   every attribute of `A`. So `allow mobile subscribe "c/{pid}/#"` isolates accounts,
-//!   while `allow operator subscribe "$SYS/#"` (no attribute) shares `$SYS` on purpose.
-//!   Checked with attribute values in general position (see [`super::witness`]).
+//! * **isolation**: an identity's accounts are told apart by its *scoping attributes*:
+//!   those of `assert NAME isolated by a, b`, else every credential attribute its allow
+//!   rules render. Two sessions of the identity that differ on a scoping attribute never
+//!   share, for one action, a topic that an allow rule rendering attributes (or
+//!   `{client}`) grants one of them. So `allow mobile subscribe "c/{pid}_{aid}/#"` isolates
+//!   accounts, while `allow operator subscribe "$SYS/#"` (no attribute) shares `$SYS` on
+//!   purpose. Checked with attribute values in general position (see [`super::witness`]).
 //! * **no-root-wildcard**: no allow rule's template is `#` or only wildcards before `#`
 //!   (`+/#`), which would grant every topic (of that depth) to its identities.
 //!
@@ -26,9 +26,10 @@ use super::product::{Instance, representatives};
 use super::witness::{Purpose, valuations};
 use super::{AnalysisError, Bound, RuleCite, TopicAction, Witness, rule_attrs};
 use crate::ast::Effect;
-use crate::check::{Checked, CheckedAssertion, IdentityDef, IdentityId, LevelPattern};
+use crate::check::{Checked, CheckedAssertion, ClientPiece, IdentityDef, IdentityId, LevelPattern};
 use crate::decide::reference::template::Template;
 use crate::{Engine, Verdict};
+use std::collections::BTreeSet;
 
 /// Every property's outcome for one policy file.
 #[derive(Debug, serde::Serialize)]
@@ -82,18 +83,25 @@ pub fn verify(checked: &Checked, engine: &Engine) -> Result<VerifyReport, Analys
         .map(|r| r.topic.as_ref().map(Template::new))
         .collect();
     let mut properties = Vec::new();
-    for assertion in &checked.assertions {
+    for assertion in checked
+        .assertions
+        .iter()
+        .filter(|a| a.isolated_by.is_empty())
+    {
         for &id in &assertion.identities {
             properties.push(only(checked, engine, &templates, assertion, id)?);
         }
     }
     for (i, def) in checked.identities.iter().enumerate() {
         let id = IdentityId(i as u16);
-        let scoped = checked.rules.iter().any(|r| {
-            r.effect == Effect::Allow && r.applies_to(id) && !rule_attrs(r).is_empty()
-        });
-        if scoped {
-            properties.push(isolation(checked, engine, &templates, id, def)?);
+        let (scoping, declared) = scoping_attrs(checked, id, def);
+        if !scoping.is_empty() {
+            let mut result = isolation(checked, engine, &templates, id, def, &scoping)?;
+            if let Some(assertion) = declared {
+                result.assertion = Some(assertion.text.clone());
+                result.location = Some(assertion.loc.to_string());
+            }
+            properties.push(result);
         }
     }
     properties.extend(root_wildcards(checked));
@@ -101,6 +109,44 @@ pub fn verify(checked: &Checked, engine: &Engine) -> Result<VerifyReport, Analys
         file: checked.source.name().to_string(),
         properties,
     })
+}
+
+/// The attributes that tell the identity's accounts apart: those of its `isolated by`
+/// assertions, else every credential attribute its allow rules render directly.
+fn scoping_attrs<'c>(
+    checked: &'c Checked,
+    id: IdentityId,
+    def: &IdentityDef,
+) -> (BTreeSet<String>, Option<&'c CheckedAssertion>) {
+    let declared: Vec<&CheckedAssertion> = checked
+        .assertions
+        .iter()
+        .filter(|a| !a.isolated_by.is_empty() && a.identities.contains(&id))
+        .collect();
+    if let Some(first) = declared.first() {
+        let attrs = declared
+            .iter()
+            .flat_map(|a| a.isolated_by.iter().cloned())
+            .collect();
+        return (attrs, Some(first));
+    }
+    let captures: BTreeSet<&str> = def
+        .client
+        .iter()
+        .filter_map(|p| match p {
+            ClientPiece::Capture(c) => Some(c.as_str()),
+            _ => None,
+        })
+        .collect();
+    let attrs = checked
+        .rules
+        .iter()
+        .filter(|r| r.effect == Effect::Allow && r.applies_to(id))
+        .flat_map(rule_attrs)
+        .filter(|a| *a != "client" && !captures.contains(a))
+        .map(str::to_string)
+        .collect();
+    (attrs, None)
 }
 
 /// The templates of the identity's topic rules.
@@ -165,7 +211,7 @@ fn only(
         property: "only",
         identity: def.name.clone(),
         assertion: Some(assertion.text.clone()),
-        location: Some(format!("{}:{}", checked.source.name(), assertion.loc)),
+        location: Some(assertion.loc.to_string()),
         holds: counterexample.is_none(),
         counterexample,
     })
@@ -177,7 +223,13 @@ fn isolation(
     templates: &[Option<Template<'_>>],
     id: IdentityId,
     def: &IdentityDef,
+    scoping: &BTreeSet<String>,
 ) -> Result<PropertyResult, AnalysisError> {
+    let differ = |a: &Bound, b: &Bound| {
+        scoping
+            .iter()
+            .any(|s| a.session.attrs().get(s) != b.session.attrs().get(s))
+    };
     let sessions: Vec<Bound> = valuations(&[(checked, def)], Purpose::Isolation)?
         .iter()
         .filter_map(|v| Bound::new(engine, def, v))
@@ -186,19 +238,29 @@ fn isolation(
     let rules = identity_templates(checked, templates, id);
     let mut counterexample = None;
     'pairs: for (i, first) in sessions.iter().enumerate() {
-        for second in &sessions[i + 1..] {
+        for second in sessions[i + 1..].iter().filter(|s| differ(first, s)) {
             let (a, b) = (first.session.attrs(), second.session.attrs());
             let instances: Vec<Instance<'_, '_>> = rules
                 .iter()
                 .flat_map(|&template| {
-                    [Instance { template, attrs: a }, Instance { template, attrs: b }]
+                    [
+                        Instance { template, attrs: a },
+                        Instance { template, attrs: b },
+                    ]
                 })
                 .collect();
             for topic in representatives(&instances)? {
                 for action in TopicAction::ALL {
-                    if let Some(found) =
-                        shared(checked, engine, templates, id, action, &topic, [first, second])
-                    {
+                    let pair = [first, second];
+                    if let Some(found) = shared(
+                        checked,
+                        engine,
+                        templates,
+                        (id, scoping),
+                        action,
+                        &topic,
+                        pair,
+                    ) {
                         counterexample = Some(found);
                         break 'pairs;
                     }
@@ -216,13 +278,13 @@ fn isolation(
     })
 }
 
-/// Both sessions may use `topic` for `action`, and one of them through a rule whose
-/// attributes the other does not share.
+/// Both sessions (which differ on a scoping attribute) may use `topic` for `action`, and
+/// one of them through a rule that renders attributes.
 fn shared(
     checked: &Checked,
     engine: &Engine,
     templates: &[Option<Template<'_>>],
-    id: IdentityId,
+    (id, _scoping): (IdentityId, &BTreeSet<String>),
     action: TopicAction,
     topic: &str,
     pair: [&Bound; 2],
@@ -233,7 +295,7 @@ fn shared(
     }
     let def = &checked.identities[id.0 as usize];
     for (me, other) in [(0, 1), (1, 0)] {
-        let (mine, theirs) = (pair[me].session.attrs(), pair[other].session.attrs());
+        let mine = pair[me].session.attrs();
         let scoping = checked.rules.iter().find(|r| {
             r.effect == Effect::Allow
                 && r.applies_to(id)
@@ -241,7 +303,7 @@ fn shared(
                 && templates[r.id.0 as usize]
                     .as_ref()
                     .is_some_and(|t| t.matches(topic, mine))
-                && rule_attrs(r).iter().any(|a| mine.get(*a) != theirs.get(*a))
+                && !rule_attrs(r).is_empty()
         });
         if let Some(rule) = scoping {
             return Some(Counterexample {
@@ -276,7 +338,12 @@ fn root_wildcards(checked: &Checked) -> Vec<PropertyResult> {
                 .next()
                 .map(|a| a.as_str())
                 .unwrap_or("subscribe");
-            let filter = checked.source.slice(rule.span).rsplit('"').nth(1).unwrap_or("#");
+            let filter = checked
+                .source
+                .slice(rule.span)
+                .rsplit('"')
+                .nth(1)
+                .unwrap_or("#");
             out.push(PropertyResult {
                 property: "no-root-wildcard",
                 identity: def.name.clone(),

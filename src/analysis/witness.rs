@@ -22,9 +22,7 @@
 //! Cost: the product of the candidate counts, bounded by [`MAX_VALUATIONS`].
 
 use super::AnalysisError;
-use crate::check::{
-    Checked, ClientPiece, IdentityDef, LevelPattern, Piece, Require, AttrCheck,
-};
+use crate::check::{AttrCheck, Checked, ClientPiece, IdentityDef, LevelPattern, Piece, Require};
 use crate::identity::attrs::is_value_char;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,9 +153,9 @@ fn equal_classes(defs: &[(&Checked, &IdentityDef)], attrs: &BTreeSet<String>) ->
     let mut classes: Vec<Vec<String>> = attrs.iter().map(|a| vec![a.clone()]).collect();
     let everywhere = |a: &str, b: &str| {
         defs.iter().all(|(_, d)| {
-            d.requires.iter().any(|r| {
-                matches!(r, Require::Equal(x, y) if (x == a && y == b) || (x == b && y == a))
-            })
+            d.requires.iter().any(
+                |r| matches!(r, Require::Equal(x, y) if (x == a && y == b) || (x == b && y == a)),
+            )
         })
     };
     let pairs: Vec<(String, String)> = defs
@@ -232,7 +230,10 @@ fn candidates(
 
 fn dedup(values: Vec<String>) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    values.into_iter().filter(|v| seen.insert(v.clone())).collect()
+    values
+        .into_iter()
+        .filter(|v| seen.insert(v.clone()))
+        .collect()
 }
 
 /// Two fresh values that no template mentions.
@@ -283,7 +284,9 @@ fn levels_of(checked: &Checked, def: &IdentityDef, class: &[String]) -> BTreeSet
     for pattern in patterns(checked, def) {
         for (j, level) in pattern.levels.iter().enumerate() {
             if let LevelPattern::Pieces(pieces) = level
-                && pieces.iter().any(|p| matches!(p, Piece::Attr(a) if names(a)))
+                && pieces
+                    .iter()
+                    .any(|p| matches!(p, Piece::Attr(a) if names(a)))
             {
                 out.insert(j);
             }

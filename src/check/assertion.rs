@@ -1,4 +1,5 @@
-//! `assert WHO only "namespace", ...` lines → [`CheckedAssertion`]s.
+//! `assert WHO only "namespace", ...` and `assert WHO isolated by a, b` lines →
+//! [`CheckedAssertion`]s.
 //!
 //! The namespaces are topic templates resolved exactly like a rule's (unknown identities,
 //! attributes and sets are errors with their spans), so `topicguard verify` can match
@@ -26,12 +27,40 @@ pub(super) fn resolve_assertion(
             Some((checked.source.slice(t.span).to_string(), pattern))
         })
         .collect();
+    for attr in &assertion.isolated_by {
+        let missing: Vec<&str> = identities
+            .iter()
+            .map(|id| &checked.identities[id.0 as usize])
+            .filter(|d| !d.binds_attr(&attr.text) || attr.text == "client")
+            .map(|d| d.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            errors.push(
+                Diagnostic::error(
+                    "check::unknown-attribute",
+                    attr.span,
+                    format!(
+                        "`{}` is not an attribute of {}",
+                        attr.text,
+                        missing.join(", ")
+                    ),
+                )
+                .with_label("unknown attribute")
+                .with_help("name attributes the identities bind from their credentials"),
+            );
+        }
+    }
     if errors[before..].iter().any(Diagnostic::is_error) {
         return None;
     }
     Some(CheckedAssertion {
         identities,
         namespaces,
+        isolated_by: assertion
+            .isolated_by
+            .iter()
+            .map(|n| n.text.clone())
+            .collect(),
         loc: checked.source.loc(assertion.span.start),
         span: assertion.span,
         text: checked.source.slice(assertion.span).trim().to_string(),

@@ -63,13 +63,16 @@ impl Checked {
     }
 }
 
-/// `assert WHO only "namespace", ...`: every topic and filter the identities may use lies
-/// in one of the namespaces (proved by `topicguard verify`).
+/// `assert WHO only "namespace", ...` (every topic and filter the identities may use lies
+/// in one of the namespaces) or `assert WHO isolated by a, b` (sessions whose values of
+/// these attributes differ share no attribute-scoped topic), proved by `topicguard verify`.
 #[derive(Clone, Debug)]
 pub struct CheckedAssertion {
     pub identities: Vec<IdentityId>,
     /// Each namespace as written (between the quotes) and resolved.
     pub namespaces: Vec<(String, TopicPattern)>,
+    /// `isolated by a, b`: the attributes that tell accounts apart (empty for `only`).
+    pub isolated_by: Vec<String>,
     pub loc: Loc,
     pub span: Span,
     /// The assertion as written.

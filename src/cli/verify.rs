@@ -63,7 +63,11 @@ pub fn render_text(report: &VerifyReport) -> String {
 
 fn render_property(out: &mut String, property: &PropertyResult) {
     let status = if property.holds { "holds " } else { "FAILED" };
-    let _ = write!(out, "{status} {} for {}", property.property, property.identity);
+    let _ = write!(
+        out,
+        "{status} {} for {}",
+        property.property, property.identity
+    );
     if let (Some(text), Some(location)) = (&property.assertion, &property.location) {
         let _ = write!(out, ": {text} at {location}");
     }

@@ -251,13 +251,19 @@ fn assertion(
     let whole = span(&pair, offset);
     let mut inner = pair.into_inner();
     let who = who(inner.next().expect("who"), offset);
-    let namespaces = inner
-        .filter(|p| p.as_rule() == Rule::string)
-        .map(|s| template(s, offset, TemplateKind::Topic, errors))
-        .collect();
+    let mut namespaces = Vec::new();
+    let mut isolated_by = Vec::new();
+    for part in inner {
+        match part.as_rule() {
+            Rule::string => namespaces.push(template(part, offset, TemplateKind::Topic, errors)),
+            Rule::name => isolated_by.push(name(part, offset)),
+            _ => {}
+        }
+    }
     crate::ast::Assertion {
         who,
         namespaces,
+        isolated_by,
         span: whole,
         trailing,
     }

@@ -248,7 +248,7 @@ fn describe(expected: Rule) -> &'static str {
         Rule::set => "`set`",
         Rule::rule => "`allow` or `deny`",
         Rule::assertion => "`assert WHO only \"namespace\", ...`",
-        Rule::only => "`only`",
+        Rule::only | Rule::isolated => "`only` or `isolated by`",
         Rule::effect => "`allow` or `deny`",
         Rule::who | Rule::any => "`any` or an identity name",
         Rule::actions | Rule::action => "an action (connect, publish, retain, subscribe, receive)",
