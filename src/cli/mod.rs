@@ -12,6 +12,7 @@ mod compile;
 mod decide;
 mod demo;
 mod dev;
+mod diff;
 mod fmt;
 mod gateway;
 pub mod identity_args;
@@ -117,6 +118,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Prove the policy's `assert` lines and the built-in isolation properties.
     Verify(verify::VerifyArgs),
+    /// What a new policy grants and takes away, with witness requests (exit 1 when it adds).
+    Diff(diff::DiffArgs),
 }
 
 /// Runs the command line of this process.
@@ -139,6 +142,7 @@ pub fn run_cli(cli: Cli) -> Exit {
         Command::Fmt(args) => fmt::run(args, out),
         Command::Compile(args) => compile::run(args, out),
         Command::Verify(args) => verify::run(args, out),
+        Command::Diff(args) => diff::run(args, out),
         Command::Dev(args) => dev::run(args, out),
         Command::Gateway(args) => gateway::run(args),
         Command::Service(args) => service::run(args),
