@@ -15,8 +15,8 @@
 
 use topicguard::analysis::diff::{Side, diff};
 use topicguard::analysis::verify::verify;
-use topicguard::decide::reference::{Binding, Reference};
 use topicguard::decide::Request;
+use topicguard::decide::reference::{Binding, Reference};
 use topicguard::{Engine, Identity, Policy, Source, Verdict};
 
 struct Rng(u64);
@@ -42,7 +42,13 @@ const HEAD: &str = "identity u from jwt {\n    a = claim \"a\"\n    b = claim \"
 const LEVELS: [&str; 12] = [
     "x", "y", "p", "{a}", "{b}", "+", "{+c}", "{v in s}", "{a}_{+d}", "k{+e}", "{x|p}", "{client}",
 ];
-const ACTIONS: [&str; 5] = ["publish", "retain", "subscribe", "receive", "publish, retain"];
+const ACTIONS: [&str; 5] = [
+    "publish",
+    "retain",
+    "subscribe",
+    "receive",
+    "publish, retain",
+];
 
 fn rule(rng: &mut Rng) -> String {
     let effect = if rng.below(100) < 75 { "allow" } else { "deny" };
@@ -92,18 +98,37 @@ fn load(name: &str, text: &str) -> Option<(Policy, Engine)> {
 }
 
 const VALUES: [&str; 10] = ["f1", "f2", "x", "y", "p", "k", "kx", "z", "x_y", "q"];
-const TOPIC_LEVELS: [&str; 12] = ["x", "y", "p", "q", "k", "kz", "z", "", "$x", "ATTR", "ATTR_w", "CLIENT"];
+const TOPIC_LEVELS: [&str; 12] = [
+    "x", "y", "p", "q", "k", "kz", "z", "", "$x", "ATTR", "ATTR_w", "CLIENT",
+];
 
 fn request<'a>(action: usize, topic: &'a str) -> (Request<'a>, &'static str) {
     match action {
-        0 => (Request::Publish { topic, retain: false }, "publish"),
-        1 => (Request::Publish { topic, retain: true }, "retain"),
+        0 => (
+            Request::Publish {
+                topic,
+                retain: false,
+            },
+            "publish",
+        ),
+        1 => (
+            Request::Publish {
+                topic,
+                retain: true,
+            },
+            "retain",
+        ),
         2 => (Request::subscribe(topic), "subscribe"),
         _ => (Request::receive(topic), "receive"),
     }
 }
 
-fn verdict_allowed(reference: &Reference<'_>, attrs: &[(&str, &str)], client: &str, req: Request<'_>) -> bool {
+fn verdict_allowed(
+    reference: &Reference<'_>,
+    attrs: &[(&str, &str)],
+    client: &str,
+    req: Request<'_>,
+) -> bool {
     let binding: Binding = reference.bind(&Identity::asserted("u", attrs.iter().copied()), client);
     reference.decide(&binding, req).verdict == Verdict::Allowed
 }
@@ -124,8 +149,14 @@ fn diff_reports_exactly_what_the_reference_interpreter_adds() {
             continue;
         };
         let report = diff(
-            Side { checked: &old.checked, engine: &old_engine },
-            Side { checked: &new.checked, engine: &new_engine },
+            Side {
+                checked: &old.checked,
+                engine: &old_engine,
+            },
+            Side {
+                checked: &new.checked,
+                engine: &new_engine,
+            },
         )
         .unwrap_or_else(|e| panic!("case {case}: {e}\nOLD:\n{old_text}\nNEW:\n{new_text}"));
         let old_ref = Reference::new(&old.checked);
@@ -133,8 +164,12 @@ fn diff_reports_exactly_what_the_reference_interpreter_adds() {
         // Every reported witness is really added (or removed).
         for change in &report.changes {
             for w in &change.witnesses {
-                let attrs: Vec<(&str, &str)> =
-                    w.request.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let attrs: Vec<(&str, &str)> = w
+                    .request
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 let topic = w.request.topic.clone().unwrap_or_default();
                 let action = ["publish", "retain", "subscribe", "receive"]
                     .iter()
@@ -198,7 +233,9 @@ fn verify_counterexamples_are_real_and_leaks_are_found() {
     for case in 0..60 {
         let (text, _) = pair(&mut rng);
         let text = format!("{text}assert u only \"{{a}}/#\"\n");
-        let Some((policy, engine)) = load("p.policy", &text) else { continue };
+        let Some((policy, engine)) = load("p.policy", &text) else {
+            continue;
+        };
         let report = verify(&policy.checked, &engine).expect("analysable");
         let only = &report.properties[0];
         assert_eq!(only.property, "only");
@@ -207,15 +244,24 @@ fn verify_counterexamples_are_real_and_leaks_are_found() {
         if let Some(example) = &only.counterexample {
             refuted += 1;
             let w = &example.request;
-            let attrs: Vec<(&str, &str)> =
-                w.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let attrs: Vec<(&str, &str)> = w
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let topic = w.topic.clone().expect("a topic");
             let i = ["publish", "retain", "subscribe", "receive"]
                 .iter()
                 .position(|a| *a == w.action)
                 .expect("a topic action");
-            assert!(verdict_allowed(&reference, &attrs, &w.client_id, request(i, &topic).0), "case {case}: {w:?}\n{text}");
-            assert!(!namespace(&topic, &w.attrs["a"]), "case {case}: {w:?}\n{text}");
+            assert!(
+                verdict_allowed(&reference, &attrs, &w.client_id, request(i, &topic).0),
+                "case {case}: {w:?}\n{text}"
+            );
+            assert!(
+                !namespace(&topic, &w.attrs["a"]),
+                "case {case}: {w:?}\n{text}"
+            );
         } else {
             proved += 1;
             for _ in 0..300 {
@@ -224,15 +270,25 @@ fn verify_counterexamples_are_real_and_leaks_are_found() {
                 let client = format!("u:{a}:{b}");
                 let depth = 1 + rng.below(4);
                 let topic: Vec<String> = (0..depth)
-                    .map(|_| rng.pick(&TOPIC_LEVELS).replace("ATTR", a).replace("CLIENT", &client))
+                    .map(|_| {
+                        rng.pick(&TOPIC_LEVELS)
+                            .replace("ATTR", a)
+                            .replace("CLIENT", &client)
+                    })
                     .collect();
                 let topic = topic.join("/");
                 let (req, name) = request(rng.below(4), &topic);
                 if verdict_allowed(&reference, &[("a", a), ("b", b)], &client, req) {
-                    assert!(namespace(&topic, a), "case {case}: verify missed {name} {topic} a={a} b={b}\n{text}");
+                    assert!(
+                        namespace(&topic, a),
+                        "case {case}: verify missed {name} {topic} a={a} b={b}\n{text}"
+                    );
                 }
             }
         }
     }
-    assert!(refuted >= 10 && proved >= 5, "refuted {refuted}, proved {proved}");
+    assert!(
+        refuted >= 10 && proved >= 5,
+        "refuted {refuted}, proved {proved}"
+    );
 }

@@ -12,8 +12,9 @@
 //! every deeper topic is matched by the same (`#`) templates, so one more level stands for
 //! all of them. Class values come from the patterns themselves (a literal, each value of a
 //! set or alternative, text and attribute values with captures filled) plus a value no
-//! pattern but `+` matches, and at the first level a `$` value; each candidate's class is
-//! computed with the reference interpreter's level matching, never assumed.
+//! pattern but `+` matches, at the first level a `$` value, and pairwise joins of capture
+//! patterns' shortest texts (for values two capture patterns share); each candidate's
+//! class is computed with the reference interpreter's level matching, never assumed.
 //!
 //! Cost: the product of the class counts along each path, bounded by [`MAX_TOPICS`]
 //! (past it the analysis stops with [`super::AnalysisError::TooComplex`]); it never
@@ -112,6 +113,7 @@ fn level_classes(instances: &[Instance<'_, '_>], alive: &[usize], j: usize) -> V
         let instance = instances[i];
         candidates.extend(pattern_texts(&instance.template.levels[j], instance.attrs));
     }
+    candidates.extend(joined_texts(instances, alive, j));
     let mut classes: HashSet<Vec<bool>> = HashSet::new();
     let mut kept = Vec::new();
     for value in candidates {
@@ -130,6 +132,49 @@ fn level_classes(instances: &[Instance<'_, '_>], alive: &[usize], j: usize) -> V
         }
     }
     kept
+}
+
+/// Past this many capture patterns at one level, their pairwise joins are not tried.
+const MAX_JOINED: usize = 64;
+
+/// Values in two capture patterns at once (`a{+x}` and `{+y}b` share `ab`): each
+/// pattern's shortest text, joined in both orders. A join lies in both whenever the first
+/// ends with a capture and the second starts with one.
+fn joined_texts(instances: &[Instance<'_, '_>], alive: &[usize], j: usize) -> Vec<String> {
+    let shortest: Vec<String> = alive
+        .iter()
+        .filter_map(|&i| shortest_text(&instances[i].template.levels[j], instances[i].attrs))
+        .take(MAX_JOINED)
+        .collect();
+    let mut out = Vec::new();
+    for a in &shortest {
+        for b in &shortest {
+            if a != b {
+                out.push(format!("{a}{b}"));
+            }
+        }
+    }
+    out
+}
+
+/// A pattern with a capture, its captures empty and each choice at its first value.
+fn shortest_text(pattern: &Level<'_>, attrs: &BTreeMap<String, String>) -> Option<String> {
+    let Level::Pieces(items) = pattern else {
+        return None;
+    };
+    if !items.iter().any(|p| matches!(p, Item::Capture)) {
+        return None;
+    }
+    let mut text = String::new();
+    for item in items {
+        match item {
+            Item::Text(t) => text.push_str(t),
+            Item::Attr(name) => text.push_str(attrs.get(*name)?),
+            Item::Capture => {}
+            Item::Choice(choice) => text.push_str(choice.listed.first()?),
+        }
+    }
+    Some(text)
 }
 
 /// Texts a level pattern matches: a literal; every combination of its pieces with
@@ -160,4 +205,54 @@ fn pattern_texts(pattern: &Level<'_>, attrs: &BTreeMap<String, String>) -> Vec<S
             .collect();
     }
     texts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Policy;
+    use crate::source::Source;
+
+    fn topics(rules: &str) -> Vec<String> {
+        let text = format!("identity u from anonymous {{\n    client \"c\"\n}}\n{rules}");
+        let policy = Policy::from_source(&Source::new("p", text)).expect("valid");
+        let templates: Vec<Template<'_>> = policy
+            .checked
+            .rules
+            .iter()
+            .filter_map(|r| r.topic.as_ref().map(Template::new))
+            .collect();
+        let attrs = BTreeMap::new();
+        let instances: Vec<Instance<'_, '_>> = templates
+            .iter()
+            .map(|template| Instance {
+                template,
+                attrs: &attrs,
+            })
+            .collect();
+        representatives(&instances).expect("small")
+    }
+
+    #[test]
+    fn one_topic_per_class_and_a_dollar_topic_at_the_root() {
+        let found = topics("allow u publish \"a/+\"\nallow u publish \"a/b\"\n");
+        assert!(found.contains(&"a/b".to_string()), "{found:?}");
+        assert!(found.contains(&"a/x".to_string()), "{found:?}");
+        assert!(found.iter().any(|t| t.starts_with('$')), "{found:?}");
+        assert!(found.iter().all(|t| t.split('/').count() <= 3), "{found:?}");
+    }
+
+    #[test]
+    fn a_value_two_capture_patterns_share_is_found() {
+        let found = topics("allow u publish \"a{+x}\"\ndeny u publish \"{+y}b\"\n");
+        let both = |t: &str| t.starts_with('a') && t.ends_with('b');
+        assert!(found.iter().any(|t| both(t)), "{found:?}");
+    }
+
+    #[test]
+    fn hash_templates_get_a_deeper_representative() {
+        let found = topics("allow u publish \"a/#\"\n");
+        assert!(found.contains(&"a".to_string()), "{found:?}");
+        assert!(found.iter().any(|t| t.starts_with("a/")), "{found:?}");
+    }
 }
