@@ -181,3 +181,80 @@ fn fmt_prints_assertions_back() {
         "{formatted}"
     );
 }
+
+/// xfinity.policy with the broken mobile responses and a narrower admin deny.
+fn xfinity_widened() -> String {
+    xfinity_broken().replacen(
+        "deny any publish \"c/+/+/admin/#\"",
+        "deny any publish \"c/+/+/admin/+\"",
+        1,
+    )
+}
+
+#[test]
+fn diff_reports_added_access_and_gates_on_it() {
+    let dir = dir_with(
+        "diff",
+        &[
+            ("old.policy", &xfinity()),
+            ("new.policy", &xfinity_widened()),
+        ],
+    );
+    let run = run_in(&dir, &["diff", "old.policy", "new.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("diff_xfinity_widened_text", run.stdout);
+    let run = run_in(
+        &dir,
+        &["--format", "json", "diff", "old.policy", "new.policy"],
+    );
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!("diff_xfinity_widened_json", run.stdout);
+
+    // The other way round only removes access: exit 0, every change a removal.
+    let run = run_in(
+        &dir,
+        &["--format", "json", "diff", "new.policy", "old.policy"],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let changes = json["changes"].as_array().expect("changes");
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|c| c["added"] == false),
+        "{}",
+        run.stdout
+    );
+
+    let run = run_in(&dir, &["diff", "old.policy", "old.policy"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "old.policy -> old.policy: 0 added, 0 removed\n");
+}
+
+#[test]
+fn diff_reports_identities_and_connect_changes() {
+    let old = ROOT.to_string();
+    let new = ROOT
+        .replace("client \"app:{acct}\"", "client \"app:{acct}:{+dev}\"")
+        .replace("allow app connect", "allow app, kiosk connect")
+        + "identity kiosk from anonymous {\n    client \"kiosk\"\n}\n";
+    let dir = dir_with("identities", &[("old.policy", &old), ("new.policy", &new)]);
+    let run = run_in(&dir, &["diff", "old.policy", "new.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("diff_identities_text", run.stdout);
+}
+
+#[test]
+fn diff_of_an_unusable_policy_is_a_usage_error() {
+    let dir = dir_with(
+        "unusable",
+        &[
+            ("old.policy", ROOT),
+            ("new.policy", "allow nobody connect\n"),
+        ],
+    );
+    let run = run_in(&dir, &["diff", "old.policy", "new.policy"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("unknown-identity"), "{}", run.stderr);
+    let run = run_in(&dir, &["diff", "old.policy", "missing.policy"]);
+    assert_eq!(run.code, 2);
+}

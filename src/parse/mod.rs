@@ -219,7 +219,7 @@ fn pest_error(error: pest::error::Error<Rule>, offset: usize) -> Diagnostic {
     )
     .with_label("here")
     .with_help(
-        "statements are `identity NAME from jwt|certificate|anonymous { ... }`, `set NAME = a, b`, `allow|deny WHO ACTIONS \"topic/template\"`, or `assert WHO only \"namespace\", ...`",
+        "statements are `identity NAME from jwt|certificate|anonymous { ... }`, `set NAME = a, b`, or `allow|deny WHO ACTIONS \"topic/template\"`",
     )
 }
 
