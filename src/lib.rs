@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod ast;
 #[cfg(feature = "runtime")]
 pub mod authz;
