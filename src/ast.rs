@@ -22,6 +22,7 @@ pub enum Item {
     Identity(Identity),
     Set(SetDecl),
     Rule(Rule),
+    Assert(Assertion),
 }
 
 /// A `# ...` comment; `text` includes the leading `#`.
@@ -171,6 +172,19 @@ impl fmt::Display for Effect {
             Effect::Deny => "deny",
         })
     }
+}
+
+/// `assert WHO only "namespace", ...` or `assert WHO isolated by a, b`: a property of the
+/// policy that `topicguard verify` proves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assertion {
+    pub who: Who,
+    /// `only`: every topic and filter the identities may use lies in these namespaces.
+    pub namespaces: Vec<Template>,
+    /// `isolated by`: the attributes that tell accounts apart (empty for `only`).
+    pub isolated_by: Vec<Name>,
+    pub span: Span,
+    pub trailing: Option<Comment>,
 }
 
 /// Whom a rule is for.

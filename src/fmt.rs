@@ -28,21 +28,49 @@ pub fn format(policy: &Policy) -> String {
                 out.push_str(&format_rule(rule));
                 end_line(&mut out, &rule.trailing);
             }
+            Item::Assert(assertion) => {
+                out.push_str(&format_assertion(assertion));
+                end_line(&mut out, &assertion.trailing);
+            }
         }
     }
     out
 }
 
-/// One rule on one line, without its trailing comment.
-pub fn format_rule(rule: &Rule) -> String {
-    let who = match &rule.who {
+/// One assertion on one line, without its trailing comment.
+pub fn format_assertion(assertion: &Assertion) -> String {
+    let namespaces: Vec<String> = assertion
+        .namespaces
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    let who = format_who(&assertion.who);
+    if assertion.isolated_by.is_empty() {
+        format!("assert {who} only {}", namespaces.join(", "))
+    } else {
+        let names: Vec<&str> = assertion
+            .isolated_by
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect();
+        format!("assert {who} isolated by {}", names.join(", "))
+    }
+}
+
+fn format_who(who: &Who) -> String {
+    match who {
         Who::Any(_) => "any".to_string(),
         Who::Identities(names) => names
             .iter()
             .map(|n| n.text.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-    };
+    }
+}
+
+/// One rule on one line, without its trailing comment.
+pub fn format_rule(rule: &Rule) -> String {
+    let who = format_who(&rule.who);
     let actions: Vec<&str> = rule.actions.iter().map(|(a, _)| a.as_str()).collect();
     let mut line = format!("{} {} {}", rule.effect, who, actions.join(", "));
     if let Some(t) = &rule.template {

@@ -44,6 +44,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod ast;
 #[cfg(feature = "runtime")]
 pub mod authz;

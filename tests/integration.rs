@@ -1,5 +1,8 @@
 //! The one integration-test binary: one module per pipeline stage.
 #[cfg(feature = "runtime")]
+mod analysis_cli;
+mod analysis_properties;
+#[cfg(feature = "runtime")]
 mod authz_contract;
 #[cfg(feature = "runtime")]
 mod authz_harness;

@@ -13,6 +13,7 @@
 //! * [`lint`] — warnings;
 //! * [`suggest`] — the declared name nearest to a misspelt one, for help lines.
 
+mod assertion;
 mod identity;
 pub mod lint;
 pub mod matches;
@@ -104,9 +105,24 @@ impl Checker {
                 identities,
                 sets,
                 rules: Vec::new(),
+                assertions: Vec::new(),
             },
             errors,
         }
+        .with_assertions(declarations)
+    }
+
+    /// Resolves the `assert` lines of `declarations`, once identities and sets are known.
+    fn with_assertions(mut self, declarations: &ast::Policy) -> Checker {
+        for item in &declarations.items {
+            if let Item::Assert(assertion) = item
+                && let Some(checked) =
+                    assertion::resolve_assertion(&self.checked, assertion, &mut self.errors)
+            {
+                self.checked.assertions.push(checked);
+            }
+        }
+        self
     }
 
     /// Resolves the next rule of the file.

@@ -45,6 +45,8 @@ pub struct Checked {
     pub identities: Vec<IdentityDef>,
     pub sets: Vec<SetDef>,
     pub rules: Vec<CheckedRule>,
+    /// `assert` lines, in file order.
+    pub assertions: Vec<CheckedAssertion>,
 }
 
 impl Checked {
@@ -59,6 +61,22 @@ impl Checked {
     pub fn rule(&self, id: RuleId) -> &CheckedRule {
         &self.rules[id.0 as usize]
     }
+}
+
+/// `assert WHO only "namespace", ...` (every topic and filter the identities may use lies
+/// in one of the namespaces) or `assert WHO isolated by a, b` (sessions whose values of
+/// these attributes differ share no attribute-scoped topic), proved by `topicguard verify`.
+#[derive(Clone, Debug)]
+pub struct CheckedAssertion {
+    pub identities: Vec<IdentityId>,
+    /// Each namespace as written (between the quotes) and resolved.
+    pub namespaces: Vec<(String, TopicPattern)>,
+    /// `isolated by a, b`: the attributes that tell accounts apart (empty for `only`).
+    pub isolated_by: Vec<String>,
+    pub loc: Loc,
+    pub span: Span,
+    /// The assertion as written.
+    pub text: String,
 }
 
 /// A named set of literal level values.

@@ -71,7 +71,11 @@ pub(super) fn resolve_rule(
     })
 }
 
-fn resolve_who(checked: &Checked, who: &Who, errors: &mut Vec<Diagnostic>) -> Vec<IdentityId> {
+pub(super) fn resolve_who(
+    checked: &Checked,
+    who: &Who,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<IdentityId> {
     match who {
         Who::Any(_) => (0..checked.identities.len())
             .map(|i| IdentityId(i as u16))
@@ -109,7 +113,7 @@ fn resolve_who(checked: &Checked, who: &Who, errors: &mut Vec<Diagnostic>) -> Ve
     }
 }
 
-fn topic_pattern(
+pub(super) fn topic_pattern(
     checked: &Checked,
     template: &ast::Template,
     who: &[IdentityId],

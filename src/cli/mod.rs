@@ -13,6 +13,7 @@ mod compile;
 mod decide;
 mod demo;
 mod dev;
+mod diff;
 mod fmt;
 mod gateway;
 pub mod identity_args;
@@ -22,6 +23,7 @@ mod serve;
 pub mod serve_config;
 mod service;
 mod test;
+mod verify;
 
 pub use output::{Exit, Format};
 
@@ -122,6 +124,10 @@ pub enum Command {
     /// QoS 0 or 1, reporting messages/s and latency percentiles; or connects/s
     /// (--connects N); or hold N idle connections (--idle N) while memory is measured.
     Bench(bench::BenchArgs),
+    /// Prove the policy's `assert` lines and the built-in isolation properties.
+    Verify(verify::VerifyArgs),
+    /// What a new policy grants and takes away, with witness requests (exit 1 when it adds).
+    Diff(diff::DiffArgs),
 }
 
 /// Runs the command line of this process.
@@ -143,6 +149,8 @@ pub fn run_cli(cli: Cli) -> Exit {
         Command::Test(args) => test::run(args, out),
         Command::Fmt(args) => fmt::run(args, out),
         Command::Compile(args) => compile::run(args, out),
+        Command::Verify(args) => verify::run(args, out),
+        Command::Diff(args) => diff::run(args, out),
         Command::Dev(args) => dev::run(args, out),
         Command::Gateway(args) => gateway::run(args),
         Command::Service(args) => service::run(args),

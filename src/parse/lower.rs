@@ -55,6 +55,7 @@ fn statement(pair: Pair<Rule>, offset: usize, errors: &mut Errors) -> Item {
     match body.as_rule() {
         Rule::identity => Item::Identity(identity(body, offset, trailing, errors)),
         Rule::set => Item::Set(set(body, offset, trailing)),
+        Rule::assertion => Item::Assert(assertion(body, offset, trailing, errors)),
         _ => Item::Rule(rule(body, offset, trailing, errors)),
     }
 }
@@ -232,6 +233,42 @@ fn set(pair: Pair<Rule>, offset: usize, trailing: Option<Comment>) -> SetDecl {
     }
 }
 
+fn who(pair: Pair<Rule>, offset: usize) -> Who {
+    let who_span = span(&pair, offset);
+    let names: Vec<Pair<Rule>> = pair.into_inner().collect();
+    match names.first().map(Pair::as_rule) {
+        Some(Rule::any) | None => Who::Any(who_span),
+        _ => Who::Identities(names.into_iter().map(|n| name(n, offset)).collect()),
+    }
+}
+
+fn assertion(
+    pair: Pair<Rule>,
+    offset: usize,
+    trailing: Option<Comment>,
+    errors: &mut Errors,
+) -> crate::ast::Assertion {
+    let whole = span(&pair, offset);
+    let mut inner = pair.into_inner();
+    let who = who(inner.next().expect("who"), offset);
+    let mut namespaces = Vec::new();
+    let mut isolated_by = Vec::new();
+    for part in inner {
+        match part.as_rule() {
+            Rule::string => namespaces.push(template(part, offset, TemplateKind::Topic, errors)),
+            Rule::name => isolated_by.push(name(part, offset)),
+            _ => {}
+        }
+    }
+    crate::ast::Assertion {
+        who,
+        namespaces,
+        isolated_by,
+        span: whole,
+        trailing,
+    }
+}
+
 fn rule(
     pair: Pair<Rule>,
     offset: usize,
@@ -244,13 +281,7 @@ fn rule(
         "allow" => Effect::Allow,
         _ => Effect::Deny,
     };
-    let who_pair = inner.next().expect("who");
-    let who_span = span(&who_pair, offset);
-    let names: Vec<Pair<Rule>> = who_pair.into_inner().collect();
-    let who = match names.first().map(Pair::as_rule) {
-        Some(Rule::any) | None => Who::Any(who_span),
-        _ => Who::Identities(names.into_iter().map(|n| name(n, offset)).collect()),
-    };
+    let who = who(inner.next().expect("who"), offset);
     let actions = inner
         .next()
         .expect("actions")

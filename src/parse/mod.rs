@@ -109,7 +109,13 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
                 out.push((start, end));
                 block_start = None;
             }
-            Some(_) if word == "identity" || word == "allow" || word == "deny" || word == "set" => {
+            Some(_)
+                if word == "identity"
+                    || word == "allow"
+                    || word == "deny"
+                    || word == "set"
+                    || word == "assert" =>
+            {
                 // An identity block missing its `}`: end it here so the next statement is
                 // parsed on its own.
                 out.push((block_start.take().unwrap_or(at), at));
@@ -241,6 +247,8 @@ fn describe(expected: Rule) -> &'static str {
         Rule::value | Rule::word => "a value",
         Rule::set => "`set`",
         Rule::rule => "`allow` or `deny`",
+        Rule::assertion => "`assert WHO only \"namespace\", ...`",
+        Rule::only | Rule::isolated => "`only` or `isolated by`",
         Rule::effect => "`allow` or `deny`",
         Rule::who | Rule::any => "`any` or an identity name",
         Rule::actions | Rule::action => "an action (connect, publish, retain, subscribe, receive)",

@@ -1,0 +1,260 @@
+//! `topicguard verify` and `topicguard diff`, run as a user runs them: exit codes exactly,
+//! text and JSON output snapshotted (read every snapshot), on the shipped policies and on
+//! broken variants of them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const XFINITY: &str = "policies/xfinity.policy";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs");
+    Run {
+        code: output.status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn crate_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory holding `files`.
+fn dir_with(test: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("topicguard-analysis-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("write fixture");
+    }
+    dir
+}
+
+fn xfinity() -> String {
+    std::fs::read_to_string(crate_root().join(XFINITY)).expect("xfinity.policy")
+}
+
+/// xfinity.policy with `+` where `{pid}_{aid}` was meant in the mobile's response topics.
+fn xfinity_broken() -> String {
+    let good = "allow mobile subscribe, receive \"c/xfi/{pid}_{aid}/{client}/";
+    let bad = "allow mobile subscribe, receive \"c/xfi/+/{client}/";
+    let text = xfinity();
+    assert!(
+        text.contains(good),
+        "the mutated rule is still in xfinity.policy"
+    );
+    text.replacen(good, bad, 1)
+}
+
+#[test]
+fn the_shipped_policies_verify_clean() {
+    for policy in [
+        "policies/xfinity.policy",
+        "policies/fleet.policy",
+        "policies/building.policy",
+    ] {
+        let run = run_in(crate_root(), &["verify", policy]);
+        assert_eq!(run.code, 0, "{policy}:\n{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains(" 0 failed"), "{}", run.stdout);
+    }
+    let run = run_in(crate_root(), &["verify", XFINITY]);
+    insta::assert_snapshot!("verify_xfinity_text", run.stdout);
+}
+
+#[test]
+fn verify_catches_a_wildcard_where_the_account_was_meant() {
+    let dir = dir_with("broken", &[("xfinity.policy", &xfinity_broken())]);
+    let run = run_in(&dir, &["verify", "xfinity.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("verify_xfinity_broken_text", run.stdout);
+    let run = run_in(&dir, &["--format", "json", "verify", "xfinity.policy"]);
+    assert_eq!(run.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let failed: Vec<&serde_json::Value> = json["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .filter(|p| p["holds"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.stdout);
+    let example = &failed[0]["counterexample"];
+    assert_eq!(failed[0]["property"], "only");
+    assert_eq!(example["request"]["identity"], "mobile");
+    assert!(
+        example["rule"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("c/xfi/+/{client}")),
+        "{example}"
+    );
+    insta::assert_snapshot!("verify_xfinity_broken_json", run.stdout);
+}
+
+#[test]
+fn verify_catches_a_rule_scoped_by_part_of_the_account() {
+    let text = xfinity().replacen(
+        "allow mobile subscribe, receive \"c/iot/{pid}_{aid}/+/presence\"",
+        "allow mobile subscribe, receive \"c/iot/{pid}_{+other}/+/presence\"",
+        1,
+    );
+    let dir = dir_with("partial", &[("xfinity.policy", &text)]);
+    let run = run_in(&dir, &["verify", "xfinity.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("verify_partial_account_text", run.stdout);
+}
+
+const ROOT: &str = "\
+identity app from jwt {
+    acct = claim \"acct\"
+    client \"app:{acct}\"
+}
+
+allow app connect
+allow app publish \"a/{acct}/#\"
+allow app subscribe, receive \"+/#\"
+";
+
+#[test]
+fn verify_reports_a_root_wildcard_with_its_rule() {
+    let dir = dir_with("root", &[("root.policy", ROOT)]);
+    let run = run_in(&dir, &["verify", "root.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("verify_root_wildcard_text", run.stdout);
+}
+
+#[test]
+fn assertions_naming_unknown_things_are_policy_errors() {
+    let text = format!(
+        "{ROOT}assert ap only \"a/{{acct}}/#\"\nassert app only \"a/{{acount}}/#\"\nassert app isolated by acct, tenant\n"
+    );
+    let dir = dir_with("unknown", &[("bad.policy", &text)]);
+    let run = run_in(&dir, &["--format", "json", "verify", "bad.policy"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let codes: Vec<(String, u64)> = json["error"]["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or("").to_string(),
+                d["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("check::unknown-identity".to_string(), 9),
+            ("check::unknown-attribute".to_string(), 10),
+            ("check::unknown-attribute".to_string(), 11),
+        ],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn fmt_prints_assertions_back() {
+    let text = format!(
+        "{ROOT}assert   app   only \"a/{{acct}}/#\" ,\"b/+\"  # the account's own\nassert app isolated  by  acct\n"
+    );
+    let dir = dir_with("fmt", &[("p.policy", &text)]);
+    let run = run_in(&dir, &["fmt", "p.policy"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let formatted = std::fs::read_to_string(dir.join("p.policy")).expect("formatted");
+    assert!(
+        formatted.ends_with(
+            "assert app only \"a/{acct}/#\", \"b/+\"  # the account's own\nassert app isolated by acct\n"
+        ),
+        "{formatted}"
+    );
+}
+
+/// xfinity.policy with the broken mobile responses and a narrower admin deny.
+fn xfinity_widened() -> String {
+    xfinity_broken().replacen(
+        "deny any publish \"c/+/+/admin/#\"",
+        "deny any publish \"c/+/+/admin/+\"",
+        1,
+    )
+}
+
+#[test]
+fn diff_reports_added_access_and_gates_on_it() {
+    let dir = dir_with(
+        "diff",
+        &[
+            ("old.policy", &xfinity()),
+            ("new.policy", &xfinity_widened()),
+        ],
+    );
+    let run = run_in(&dir, &["diff", "old.policy", "new.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("diff_xfinity_widened_text", run.stdout);
+    let run = run_in(
+        &dir,
+        &["--format", "json", "diff", "old.policy", "new.policy"],
+    );
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!("diff_xfinity_widened_json", run.stdout);
+
+    // The other way round only removes access: exit 0, every change a removal.
+    let run = run_in(
+        &dir,
+        &["--format", "json", "diff", "new.policy", "old.policy"],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let changes = json["changes"].as_array().expect("changes");
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|c| c["added"] == false),
+        "{}",
+        run.stdout
+    );
+
+    let run = run_in(&dir, &["diff", "old.policy", "old.policy"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "old.policy -> old.policy: 0 added, 0 removed\n");
+}
+
+#[test]
+fn diff_reports_identities_and_connect_changes() {
+    let old = ROOT.to_string();
+    let new = ROOT
+        .replace("client \"app:{acct}\"", "client \"app:{acct}:{+dev}\"")
+        .replace("allow app connect", "allow app, kiosk connect")
+        + "identity kiosk from anonymous {\n    client \"kiosk\"\n}\n";
+    let dir = dir_with("identities", &[("old.policy", &old), ("new.policy", &new)]);
+    let run = run_in(&dir, &["diff", "old.policy", "new.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("diff_identities_text", run.stdout);
+}
+
+#[test]
+fn diff_of_an_unusable_policy_is_a_usage_error() {
+    let dir = dir_with(
+        "unusable",
+        &[
+            ("old.policy", ROOT),
+            ("new.policy", "allow nobody connect\n"),
+        ],
+    );
+    let run = run_in(&dir, &["diff", "old.policy", "new.policy"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("unknown-identity"), "{}", run.stderr);
+    let run = run_in(&dir, &["diff", "old.policy", "missing.policy"]);
+    assert_eq!(run.code, 2);
+}
