@@ -155,6 +155,9 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
             continue;
         }
         let mut values: Vec<String> = Vec::new();
+        // Duplicates are found by (SipHash) hashing, so a set of 100,000 values, however
+        // chosen, costs linear time to check.
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for value in &set.values {
             if value.text.is_empty()
                 || value
@@ -166,7 +169,7 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
                     Diagnostic::error("check::bad-set-value", value.span, format!("set value `{}` is not a literal topic level", value.text.escape_default()))
                         .with_help("set values are non-empty level text: no `/`, `+`, `#` or control characters"),
                 );
-            } else if values.contains(&value.text) {
+            } else if !seen.insert(value.text.as_str()) {
                 errors.push(Diagnostic::warning(
                     "check::duplicate-set-value",
                     value.span,

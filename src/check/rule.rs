@@ -214,12 +214,13 @@ fn level_pattern(
                 }
             }
             Part::Alternatives { items, .. } => {
-                let mut values: Vec<String> = Vec::new();
-                for item in items {
-                    if !values.contains(&item.text) {
-                        values.push(item.text.clone());
-                    }
-                }
+                // Hashing keeps a level of 10,000 alternatives linear to check.
+                let mut seen = std::collections::HashSet::new();
+                let values: Vec<String> = items
+                    .iter()
+                    .filter(|item| seen.insert(item.text.as_str()))
+                    .map(|item| item.text.clone())
+                    .collect();
                 Piece::OneOf {
                     capture: None,
                     values: Arc::from(values),
