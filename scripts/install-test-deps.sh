@@ -10,11 +10,13 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
-if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
-    echo "mosquitto-clients already installed: $(mosquitto_pub --help 2>/dev/null | sed -n 2p)"
+if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 \
+    && { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; }; then
+    echo "mosquitto and its clients already installed: $(mosquitto_pub --help 2>/dev/null | sed -n 2p)"
 else
     $SUDO apt-get update
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends mosquitto-clients
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+        mosquitto mosquitto-clients
 fi
 # The mosquitto plugin (plugins/mosquitto): the broker that loads it in the tests, the plugin
 # headers its declarations are checked against, and libcrypto to link with.

@@ -14,6 +14,8 @@
 //! automaton is tested against. [`identity`] turns verified credentials into attributes;
 //! it is the only way attributes reach a decision. [`broker`] enforces decisions in the
 //! reference broker; [`authz`] serves them over HTTP to RabbitMQ, EMQX and mosquitto-go-auth.
+//! `broker`, `authz`, `runtime`, `load` (a load generator for MQTT brokers) and `cli` need
+//! the `runtime` feature.
 
 #![forbid(unsafe_code)]
 
@@ -31,6 +33,8 @@ pub mod decide;
 pub mod diagnostic;
 pub mod fmt;
 pub mod identity;
+#[cfg(feature = "runtime")]
+pub mod load;
 pub mod parse;
 pub mod policy;
 #[cfg(feature = "runtime")]

@@ -181,6 +181,15 @@ pub fn connect_packet(version: ProtocolVersion, client_id: &str, user: Option<&s
     }
 }
 
+/// What [`TestClient::next_within`] saw.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a short-lived value, matched at once
+pub enum Next {
+    Packet(Packet),
+    Quiet,
+    Closed,
+}
+
 pub struct TestClient {
     framed: Framed<TcpStream, MqttCodec>,
     next_id: u16,
@@ -241,6 +250,36 @@ impl TestClient {
             Ok(None) => panic!("connection closed while waiting"),
             Ok(Some(result)) => Some(result.expect("decode")),
         }
+    }
+
+    /// Waits up to `quiet` for the next packet, telling a quiet connection from a closed
+    /// one.
+    pub async fn next_within(&mut self, quiet: Duration) -> Next {
+        match tokio::time::timeout(quiet, self.framed.next()).await {
+            Err(_) => Next::Quiet,
+            Ok(None) | Ok(Some(Err(_))) => Next::Closed,
+            Ok(Some(Ok(packet))) => Next::Packet(packet),
+        }
+    }
+
+    /// Sends a PUBLISH without waiting for its acknowledgement; returns its packet id.
+    pub async fn publish_no_wait(&mut self, topic: &str, payload: &[u8], qos: QoS) -> u16 {
+        let packet_id = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            self.next_packet_id()
+        };
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: topic.into(),
+            packet_id,
+            payload: Bytes::copy_from_slice(payload),
+            properties: Properties::default(),
+        };
+        self.send(Packet::Publish(publish)).await;
+        packet_id
     }
 
     pub fn next_packet_id(&mut self) -> u16 {
@@ -361,13 +400,15 @@ pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 // ---- mosquitto clients ----------------------------------------------------------------
 
 /// The path of a mosquitto client binary; fails the test (never skips) if it is missing.
+/// The broker itself (`mosquitto`) lives in /usr/sbin, which is not always on PATH.
 pub fn mosquitto(binary: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
         .map(|dir| dir.join(binary))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| {
-            panic!("`{binary}` is not installed: run scripts/install-test-deps.sh (apt-get install mosquitto-clients)")
+            panic!("`{binary}` is not installed: run scripts/install-test-deps.sh (apt-get install mosquitto mosquitto-clients)")
         })
 }
 

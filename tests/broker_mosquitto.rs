@@ -565,3 +565,57 @@ async fn persistent_sessions_deliver_queued_messages_after_reconnect() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     broker.stop().await;
 }
+
+/// MQTT client ids may hold spaces and any UTF-8: standard clients connect under a free
+/// client template (`dev-{+cid}`) with such ids and exchange messages. What would shape a
+/// topic (`/`, `+`, `#`, a leading `$` in a captured part) is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ids_with_spaces_and_utf8_connect_under_a_free_template() {
+    let broker = TestBroker::start().await;
+    for (version, refusal) in [("mqttv311", "not authorised"), ("mqttv5", "Not authorized")] {
+        let sub = spawn_sub(
+            &broker,
+            &[
+                "-V",
+                version,
+                "-i",
+                "dev-my phone ü",
+                "-t",
+                "dev/news",
+                "-q",
+                "1",
+                "-C",
+                "1",
+                "-v",
+            ],
+        );
+        let publish = [
+            "-V",
+            version,
+            "-q",
+            "1",
+            "-i",
+            "dev-kitchen radio 📻",
+            "-t",
+            "dev/news",
+            "-m",
+            "grüß dich",
+        ];
+        let (out, err) = publish_until_received(&broker, sub, &[&publish]).await;
+        assert_eq!(out.trim(), "dev/news grüß dich", "{version}: {err}");
+        for bad in ["dev-a/b", "dev-a+b", "dev-#", "dev-a\tb"] {
+            let (ok, out, err) = run_client(
+                "mosquitto_pub",
+                &broker,
+                &["-V", version, "-i", bad, "-t", "dev/x", "-m", "x"],
+            )
+            .await;
+            assert!(!ok, "{version}: `{bad}` connected: {out}");
+            // A control character is refused by the codec already (malformed packet).
+            if !bad.contains('\t') {
+                assert!(err.contains(refusal), "{version} `{bad}`: {err}");
+            }
+        }
+    }
+    broker.stop().await;
+}

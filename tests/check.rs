@@ -141,3 +141,53 @@ fn warnings_do_not_stop_a_policy_from_loading() {
     assert_eq!(policy.warnings.items.len(), 1);
     assert!(!policy.warnings.has_errors());
 }
+
+#[test]
+fn a_client_template_that_pins_no_account_is_a_warning() {
+    let app = |client: &str| {
+        format!(
+            "identity app from jwt {{\n    pid = claim \"pid\"\n    user = claim \"sub\"\n    region = claim \"region\"\n    client \"{client}\"\n}}\nallow app publish \"c/{{pid}}/#\"\n"
+        )
+    };
+    assert_eq!(codes(&app("app-{+dev}")), ["lint::client-id-not-pinned@5"]);
+    assert_eq!(
+        codes(&app("app-{region}-{+dev}")),
+        ["lint::client-id-not-pinned@5"]
+    );
+    assert!(codes(&app("app-{pid}-{+dev}")).is_empty());
+    assert!(
+        codes(&app("app-{user}-{+dev}")).is_empty(),
+        "the JWT subject is unique per issuer"
+    );
+    let found = diagnostics(&Source::new("p", app("app-{+dev}")));
+    let warning = &found.items[0];
+    assert!(
+        warning
+            .message
+            .ends_with("names none of the attributes that scope its topics (`{pid}`)"),
+        "{}",
+        warning.message
+    );
+    assert!(warning.help.as_deref().unwrap_or("").contains("take over"));
+    // Topics scoped by the client id itself, or by nothing, need no account in it.
+    let lobby = "identity lobby from anonymous {\n    client \"lobby-{+screen}\"\n}\n\
+                 allow lobby subscribe \"n/{+b}/{screen}/{client}\"\n";
+    assert!(codes(lobby).is_empty());
+    let denies_only = format!("{}deny app publish \"d/{{pid}}\"\n", app("app-{+dev}"));
+    assert_eq!(codes(&denies_only), ["lint::client-id-not-pinned@5"]);
+}
+
+#[test]
+fn client_templates_take_the_client_id_grammar() {
+    let client = |template: &str| {
+        codes(&format!(
+            "identity a from anonymous {{\n    client \"{template}\"\n}}\n"
+        ))
+    };
+    assert!(client("lobby ü-{+screen}").is_empty());
+    assert!(client("a$b-{+x}").is_empty());
+    assert_eq!(client("$lobby-{+screen}"), ["check::bad-client-text@2"]);
+    let extract =
+        "identity c from certificate {\n    subject.CN as \"a b:{x}\"\n    client \"c-{x}\"\n}\n";
+    assert_eq!(codes(extract), ["check::bad-client-text@2"]);
+}

@@ -109,6 +109,49 @@ fn check_summarizes_a_policy() {
 }
 
 #[test]
+fn check_compiles_so_ok_means_serve_loads_it() {
+    let dir = temp_dir("check-compiles");
+    let values: Vec<String> = (0..60_000).map(|i| format!("value{i:015}")).collect();
+    let policy = format!(
+        "identity u from jwt {{\n    pid = claim \"pid\"\n    client \"c-{{pid}}\"\n}}\n\
+         set big = {}\nallow u connect\ndeny u publish \"t/{{+a}}_{{v in big}}\"\n",
+        values.join(", ")
+    );
+    std::fs::write(dir.join("big.policy"), policy).expect("write");
+    let out = run_in(&dir, &["check", "big.policy"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "big.policy: 1 error, 0 warnings\n");
+    assert!(out.stderr.contains("big.policy:7:1"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("needs more than 16777216 bytes"),
+        "{}",
+        out.stderr
+    );
+    let json = run_in(&dir, &["--format", "json", "check", "big.policy"]).json();
+    let diagnostic = &json["files"][0]["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "compile::pattern-too-large");
+    assert_eq!(diagnostic["line"], 7);
+    let serve = run_in(
+        &dir,
+        &[
+            "decide",
+            "--policy",
+            "big.policy",
+            "--identity",
+            "u",
+            "--attr",
+            "pid=P1",
+            "connect",
+        ],
+    );
+    assert_eq!(
+        serve.code, 2,
+        "the policy does not load anywhere: {}",
+        serve.stderr
+    );
+}
+
+#[test]
 fn check_lists_the_xfinity_identities_in_json() {
     let out = run(&["--format", "json", "check", XFINITY]);
     assert_eq!(out.code, 0, "{}", out.stdout);

@@ -9,6 +9,12 @@ mod authz_rabbitmq;
 mod authz_sessions;
 mod bad_policy_inputs;
 #[cfg(feature = "runtime")]
+mod broker_backpressure;
+#[cfg(feature = "runtime")]
+mod broker_burst;
+#[cfg(feature = "runtime")]
+mod broker_churn;
+#[cfg(feature = "runtime")]
 mod broker_codec;
 #[cfg(feature = "runtime")]
 mod broker_harness;
@@ -16,6 +22,8 @@ mod broker_harness;
 mod broker_jwt;
 #[cfg(feature = "runtime")]
 mod broker_keep_alive;
+#[cfg(feature = "runtime")]
+mod broker_load;
 #[cfg(feature = "runtime")]
 mod broker_mosquitto;
 #[cfg(feature = "runtime")]
@@ -41,6 +49,7 @@ mod check;
 mod cli;
 mod decisions;
 mod differential;
+mod engine_safety;
 #[cfg(feature = "runtime")]
 mod identity;
 #[cfg(feature = "runtime")]

@@ -1,18 +1,21 @@
 //! Debian's mosquitto 2.0 with the topicguard plugin (`libtopicguard_mosquitto.so`, built in
 //! release mode by the harness), driven by mosquitto_pub / mosquitto_sub with credentials from
-//! `topicguard dev token` and `topicguard dev pki`, on loopback: the xfinity request/response
+//! `topicguard dev token --policy` and `topicguard dev pki --policy` for xfinity's trust labels
+//! (`plugin_opt_trust`, `plugin_opt_trust_crl`), on loopback: the xfinity request/response
 //! flow, cross-account publish and subscribe denied, refused credentials, per-delivery receive
-//! checks under a `#` subscription, fail-closed start, SIGHUP reloads (broken: old policy
-//! kept; changed: applied to connected clients), certificate identities over TLS bound to the
-//! policy's own anchors, last wills, and a JWT expiring during the session.
+//! checks under a `#` subscription (an unlabelled identity: the default anchors), fail-closed
+//! start, option errors that stop the start, SIGHUP reloads (broken: old policy kept; changed:
+//! applied to connected clients), certificate identities over TLS, last wills, and a JWT
+//! expiring during the session. [`anchors`]: each identity binds only with its own label's
+//! anchors (sibling CAs, another label's CA or key refused) and trust options.
 
+mod anchors;
 mod creds;
 mod harness;
 
 use creds::*;
 use harness::*;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The app that waits for responses.
@@ -31,10 +34,6 @@ const GATEWAY_REQUEST: &str =
     "c/iot/P1_A1/lights/iot:P1_A1:adp:xhf:550e8400-e29b-41d4-a716-446655440000/g1";
 const SERVICE_FILTER: &str = "c/+/+/lights/+/+";
 
-fn xfinity() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/xfinity.policy")
-}
-
 fn service_sub(broker: &Broker, creds: &Creds) -> Sub {
     let sub = Sub::start(
         broker,
@@ -49,7 +48,7 @@ fn service_sub(broker: &Broker, creds: &Creds) -> Sub {
 #[test]
 fn requests_reach_the_service_and_responses_the_app() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let service = service_sub(&broker, &creds);
     let app = Sub::start(
         &broker,
@@ -73,7 +72,7 @@ fn requests_reach_the_service_and_responses_the_app() {
 #[test]
 fn cross_account_publish_and_subscribe_are_denied() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let service = service_sub(&broker, &creds);
     let into_p1 = "c/xfi/P1_A1/lights/xfi:P2_A2:clt:J2/r1";
     let v5 = publish(
@@ -116,7 +115,7 @@ fn cross_account_publish_and_subscribe_are_denied() {
 #[test]
 fn forged_expired_garbage_and_mismatched_credentials_are_refused() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let expired = creds.extra("expired", &[&format!("exp={}", now() - 600)]);
     let cases = [
         (
@@ -184,7 +183,12 @@ deny member receive "t/+/secret"
 fn a_hash_subscription_is_granted_and_each_delivery_is_filtered_by_receive() {
     let creds = Creds::new();
     let policy = creds.dir.write("filtered.policy", FILTERED);
-    let broker = Broker::start(&creds.setup(&policy, &creds.pki("ca.pem")));
+    // `member` has no trust label: the default anchors (`plugin_opt_jwks`) verify it.
+    let mut setup = creds.setup(&policy);
+    setup.trust.clear();
+    setup.trust_crl.clear();
+    setup.jwks = Some(creds.jwks.clone());
+    let broker = Broker::start(&setup);
     let (publisher, id) = (&creds.requester, REQUESTER);
     publish(
         &broker,
@@ -229,7 +233,7 @@ fn an_unloadable_policy_refuses_every_client_and_mosquitto_keeps_running() {
         "broken.policy",
         "allow mobile publish \"c/#\"\nnot a rule\n",
     );
-    let mut broker = Broker::start(&creds.setup(&policy, &creds.pki("ca.pem")));
+    let mut broker = Broker::start(&creds.setup(&policy));
     let log = broker.wait_for_log("topicguard: cannot load the policy", 1);
     assert!(
         log.contains("broken.policy:2:"),
@@ -252,7 +256,7 @@ fn an_unloadable_policy_refuses_every_client_and_mosquitto_keeps_running() {
 #[test]
 fn a_mistyped_or_too_short_option_stops_mosquitto_at_start() {
     let creds = Creds::new();
-    let mut setup = creds.setup(&xfinity(), &creds.pki("ca.pem"));
+    let mut setup = creds.setup(&xfinity());
     setup.extra = "plugin_opt_polcy /etc/site.policy\n".into();
     let log = Broker::refused(&setup);
     assert!(
@@ -260,7 +264,7 @@ fn a_mistyped_or_too_short_option_stops_mosquitto_at_start() {
         "{log}"
     );
     // mosquitto 2.0 itself rejects option keys under three characters: hence `cafile`.
-    setup.extra = format!("plugin_opt_ca {}\n", creds.pki("ca.pem").display());
+    setup.extra = format!("plugin_opt_ca {}\n", creds.pki("ca-devices.pem").display());
     let log = Broker::refused(&setup);
     assert!(log.contains("Invalid auth_opt_ config option"), "{log}");
 }
@@ -270,7 +274,7 @@ fn sighup_keeps_the_old_policy_on_error_and_applies_a_changed_one_to_connected_c
     let creds = Creds::new();
     let original = std::fs::read_to_string(xfinity()).unwrap();
     let policy = creds.dir.write("site.policy", &original);
-    let broker = Broker::start(&creds.setup(&policy, &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&policy));
     let service = service_sub(&broker, &creds);
     let app = Sub::start(
         &broker,
@@ -335,7 +339,7 @@ fn sighup_keeps_the_old_policy_on_error_and_applies_a_changed_one_to_connected_c
 #[test]
 fn sighup_verifies_connected_clients_again_and_drops_those_whose_key_was_rotated_out() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let service = service_sub(&broker, &creds);
     let mut app = Sub::start(
         &broker,
@@ -347,7 +351,7 @@ fn sighup_verifies_connected_clients_again_and_drops_those_whose_key_was_rotated
     // The JWKS loses the mobile app's key; the requester's key stays.
     let keys: Vec<Value> = read_keys(&creds.jwks)
         .into_iter()
-        .filter(|key| key["kid"] != "mobile-0")
+        .filter(|key| key["kid"] != creds.mobile_kid.as_str())
         .collect();
     assert_eq!(
         keys.len(),
@@ -376,7 +380,7 @@ fn sighup_verifies_connected_clients_again_and_drops_those_whose_key_was_rotated
 #[test]
 fn certificate_clients_over_tls_bind_the_gateway_identity() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let app = Sub::start(
         &broker,
         &creds.mobile,
@@ -424,49 +428,9 @@ fn certificate_clients_over_tls_bind_the_gateway_identity() {
 }
 
 #[test]
-fn a_certificate_that_mosquitto_trusts_but_the_policys_anchors_do_not_is_refused() {
-    let creds = Creds::new();
-    // A sibling CA: mosquitto's own `cafile` trusts it, `plugin_opt_cafile` does not.
-    let sibling = creds.dir.path("sibling");
-    topicguard(&["dev", "pki", "--out", &sibling.display().to_string()]);
-    let mut setup = creds.setup(&xfinity(), &sibling.join("ca.pem"));
-    setup.tls = Some((
-        sibling.join("ca.pem"),
-        sibling.join("server.pem"),
-        sibling.join("server-key.pem"),
-    ));
-    setup.plugin_ca = Some(creds.pki("ca.pem"));
-    let broker = Broker::start(&setup);
-    let rogue = Login::Certificate {
-        ca: sibling.join("ca.pem"),
-        cert: sibling.join("gateway.pem"),
-        key: sibling.join("gateway-key.pem"),
-    };
-    for (version, code) in [("mqttv311", 5), ("mqttv5", 135)] {
-        let ran = run(
-            "mosquitto_pub",
-            &broker,
-            &rogue,
-            GATEWAY,
-            &["-V", version, "-t", PRESENCE, "-m", "forged"],
-        );
-        assert_eq!(ran.code, Some(code), "{version}: {}", ran.out);
-    }
-    let log = broker.log();
-    assert!(
-        log.contains("New connection from") && !log.contains("OpenSSL Error"),
-        "the TLS handshake succeeded: {log}"
-    );
-    assert!(
-        log.contains(&format!("refusing client `{GATEWAY}`")),
-        "the plugin refused it: {log}"
-    );
-}
-
-#[test]
 fn a_will_is_published_only_where_its_client_may_publish() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let own = format!("c/iot/P1_A1/{GATEWAY}/lights/+/success");
     let app = Sub::start(
         &broker,
@@ -533,7 +497,7 @@ fn a_will_is_published_only_where_its_client_may_publish() {
 #[test]
 fn a_client_whose_jwt_expires_is_disconnected() {
     let creds = Creds::new();
-    let broker = Broker::start(&creds.setup(&xfinity(), &creds.pki("ca.pem")));
+    let broker = Broker::start(&creds.setup(&xfinity()));
     let short = creds.extra("short", &["jti=J3", &format!("exp={}", now() + 3)]);
     let id = "xfi:P1_A1:clt:J3";
     let mut sub = Sub::start(

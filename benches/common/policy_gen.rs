@@ -261,5 +261,24 @@ pub fn xfinity_requests() -> Vec<BenchRequest> {
             format!("c/xfi/P2_A9/{c}/locks/r42/failure"),
             Expect::Deny,
         ),
+        // Shadow topics: a level mixing the account's attributes with a free capture.
+        r(
+            "publish/allow-shadow",
+            Kind::Publish,
+            "$aws/things/P1_A1_lamp/shadow/update".to_string(),
+            Expect::Allow,
+        ),
+        r(
+            "publish/deny-shadow",
+            Kind::Publish,
+            "$aws/things/P2_A9_lamp/shadow/update".to_string(),
+            Expect::Deny,
+        ),
+        r(
+            "receive/allow-shadow",
+            Kind::Receive,
+            "$aws/things/P1_A1_lamp/shadow/update/accepted".to_string(),
+            Expect::Allow,
+        ),
     ]
 }

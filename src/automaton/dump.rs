@@ -17,13 +17,13 @@ impl Automaton {
             for a in &self.connect[i] {
                 let _ = writeln!(out, "  connect: {} #{}", a.effect, a.rule.0);
             }
-            self.dump_node(&mut out, *root, 1);
+            self.dump_node(&mut out, *root, 1, i);
         }
         let _ = writeln!(out, "{} nodes, {} rules", self.nodes.len(), self.rule_count);
         out
     }
 
-    fn dump_node(&self, out: &mut String, id: NodeId, depth: usize) {
+    fn dump_node(&self, out: &mut String, id: NodeId, depth: usize, identity: usize) {
         let node = self.node(id);
         let pad = "  ".repeat(depth);
         for (kind, accepts) in [("=", &node.exact), ("#", &node.hash)] {
@@ -40,7 +40,7 @@ impl Automaton {
         }
         for (text, child) in node.literal.sorted() {
             let _ = writeln!(out, "{pad}{text:?}");
-            self.dump_node(out, child, depth + 1);
+            self.dump_node(out, child, depth + 1, identity);
         }
         for (set, child) in &node.one_of {
             let mut values: Vec<&str> = self.sets[set.0 as usize]
@@ -50,15 +50,11 @@ impl Automaton {
                 .collect();
             values.sort_unstable();
             let _ = writeln!(out, "{pad}{{{}}}", values.join("|"));
-            self.dump_node(out, *child, depth + 1);
+            self.dump_node(out, *child, depth + 1, identity);
         }
         for (slot, child) in &node.slot {
-            let _ = writeln!(
-                out,
-                "{pad}slot {}",
-                pieces_text(&self.slots[slot.0 as usize].pieces)
-            );
-            self.dump_node(out, *child, depth + 1);
+            let _ = writeln!(out, "{pad}slot {}", self.slots[identity][slot.0 as usize]);
+            self.dump_node(out, *child, depth + 1, identity);
         }
         for (pattern, child) in &node.pattern {
             let _ = writeln!(
@@ -66,11 +62,11 @@ impl Automaton {
                 "{pad}pattern {}",
                 pieces_text(&self.patterns[pattern.0 as usize].pieces)
             );
-            self.dump_node(out, *child, depth + 1);
+            self.dump_node(out, *child, depth + 1, identity);
         }
         if let Some(child) = node.any {
             let _ = writeln!(out, "{pad}+");
-            self.dump_node(out, child, depth + 1);
+            self.dump_node(out, child, depth + 1, identity);
         }
     }
 }

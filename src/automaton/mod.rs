@@ -4,9 +4,10 @@
 //! that root. A node's edges, tried in order for each topic level:
 //! * `literal` — exact text, a hash-map lookup (or a short list);
 //! * `one_of` — membership in a finite set of literals (`{a|b}`, `{x in set}`);
-//! * `slot` — a level that depends on the identity's attributes (`{pid}_{aid}`), rendered
-//!   once per session when it is bound;
-//! * `pattern` — a level mixing text, sets and captures, matched by a regex-automata regex;
+//! * `slot` — a level of text and attributes (`{pid}_{aid}`): its text is rendered once per
+//!   session when it is bound, then compared;
+//! * `pattern` — a level mixing text and attributes with sets and captures ([`level`]):
+//!   built once here, shared by every session;
 //! * `any` — `+` or `{+name}`.
 //!
 //! Rules end at a node as `exact` accepts, or as `hash` accepts when the template ends in
@@ -18,11 +19,13 @@
 //! stable text form used in snapshot tests.
 
 mod dump;
+pub mod level;
 mod verify;
 
+pub use level::{Affix, Middle, PatternLevel};
+
 use crate::ast::Effect;
-use crate::check::{ActionSet, Piece, RuleId};
-use regex_automata::meta::Regex;
+use crate::check::{ActionSet, IdentityId, Piece, RuleId};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A node's index.
@@ -33,7 +36,8 @@ pub struct NodeId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SetId(pub u32);
 
-/// An attribute-dependent level's index; sessions render each slot once.
+/// An attribute-dependent text's index among its identity's slots; sessions render each
+/// slot of their identity once, when they are bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SlotId(pub u32);
 
@@ -157,31 +161,60 @@ pub struct LiteralSet {
     pub has_plain_value: bool,
 }
 
-/// An attribute-dependent level, rendered per session.
+/// Text and attributes, rendered into plain text per session: a whole level, or the head
+/// or tail of a [`PatternLevel`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SlotTemplate {
-    pub pieces: Vec<Piece>,
-    /// The template is the first topic level (a leading capture may not start with `$`).
-    pub first_level: bool,
+    pub pieces: Vec<SlotPiece>,
+}
+
+/// A piece of a [`SlotTemplate`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SlotPiece {
+    Text(String),
+    Attr(String),
 }
 
 impl SlotTemplate {
-    /// True when rendering yields plain text (no captures or sets).
-    pub fn is_literal(&self) -> bool {
-        self.pieces
+    /// The slot for text and attribute pieces; `None` if a piece is a capture or a set.
+    pub fn new(pieces: &[Piece]) -> Option<SlotTemplate> {
+        let pieces = pieces
             .iter()
-            .all(|p| matches!(p, Piece::Text(_) | Piece::Attr(_)))
+            .map(|p| match p {
+                Piece::Text(t) => Some(SlotPiece::Text(t.clone())),
+                Piece::Attr(a) => Some(SlotPiece::Attr(a.clone())),
+                Piece::Capture(_) | Piece::OneOf { .. } => None,
+            })
+            .collect::<Option<Vec<SlotPiece>>>()?;
+        Some(SlotTemplate { pieces })
+    }
+
+    /// The text for these attributes, or the first attribute that is missing.
+    pub fn render(
+        &self,
+        attrs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, &str> {
+        let mut text = String::new();
+        for piece in &self.pieces {
+            match piece {
+                SlotPiece::Text(t) => text.push_str(t),
+                SlotPiece::Attr(name) => text.push_str(attrs.get(name).ok_or(name.as_str())?),
+            }
+        }
+        Ok(text)
     }
 }
 
-/// A compiled pattern level.
-#[derive(Clone, Debug)]
-pub struct Pattern {
-    pub pieces: Vec<Piece>,
-    pub first_level: bool,
-    pub regex: Regex,
-    /// Every match starts with `$` (so a leading wildcard level can never reach it).
-    pub dollar_only: bool,
+impl std::fmt::Display for SlotTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for piece in &self.pieces {
+            match piece {
+                SlotPiece::Text(t) => f.write_str(t)?,
+                SlotPiece::Attr(a) => write!(f, "{{{a}}}")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The whole compiled policy.
@@ -191,8 +224,10 @@ pub struct Automaton {
     pub roots: Vec<NodeId>,
     pub nodes: Vec<Node>,
     pub sets: Vec<LiteralSet>,
-    pub slots: Vec<SlotTemplate>,
-    pub patterns: Vec<Pattern>,
+    /// Each identity's slots, indexed by `IdentityId` then [`SlotId`].
+    pub slots: Vec<Vec<SlotTemplate>>,
+    /// Pattern levels; one whose head or tail is a slot belongs to that slot's identity.
+    pub patterns: Vec<PatternLevel>,
     /// Connect rules per identity (no topic), in file order.
     pub connect: Vec<Vec<Accept>>,
     pub rule_count: usize,
@@ -201,6 +236,18 @@ pub struct Automaton {
 impl Automaton {
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
+    }
+
+    /// The slots of one identity.
+    pub fn identity_slots(&self, identity: IdentityId) -> &[SlotTemplate] {
+        self.slots
+            .get(identity.0 as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Slots over every identity.
+    pub fn slot_count(&self) -> usize {
+        self.slots.iter().map(Vec::len).sum()
     }
 
     /// A rough count of heap bytes held, for limits and the performance docs.

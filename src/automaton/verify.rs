@@ -1,7 +1,8 @@
 //! Invariants of a compiled [`Automaton`], checked after every compile in tests and debug
 //! builds.
 //!
-//! 1. Every root, edge target, set, slot and pattern id is in range.
+//! 1. Every root, edge target, set, slot and pattern id is in range; a slot (of a slot
+//!    edge or of a pattern's head or tail) belongs to the identity whose trie uses it.
 //! 2. The graph is a forest: roots have no parent, every other node exactly one.
 //! 3. No node is a dead end: each non-root node has an edge or an accept.
 //! 4. Accepts at a node are in file (rule id) order, and name existing rules.
@@ -28,6 +29,9 @@ impl Automaton {
         if self.connect.len() != self.roots.len() {
             return Err("connect rules and roots disagree on the identity count".into());
         }
+        for (identity, &root) in self.roots.iter().enumerate() {
+            self.verify_slots(identity, root)?;
+        }
         for (i, &count) in parents.iter().enumerate() {
             let is_root = self.roots.contains(&NodeId(i as u32));
             match (is_root, count) {
@@ -37,6 +41,34 @@ impl Automaton {
                     return Err(format!("n{i} has {c} parents (the trie must be a forest)"));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Every slot reached from `root` is one of `identity`'s slots.
+    fn verify_slots(&self, identity: usize, root: NodeId) -> Result<(), String> {
+        let count = self.slots.get(identity).map_or(0, Vec::len);
+        let in_range = |slot: SlotId| (slot.0 as usize) < count;
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let Some(node) = self.nodes.get(id.0 as usize) else {
+                continue; // reported by the edge check
+            };
+            let slots_ok = node.slot.iter().all(|(s, _)| in_range(*s))
+                && node.pattern.iter().all(|(p, _)| {
+                    self.patterns.get(p.0 as usize).is_some_and(|p| {
+                        [&p.head, &p.tail]
+                            .into_iter()
+                            .all(|a| !matches!(a, Affix::Slot(s) if !in_range(*s)))
+                    })
+                });
+            if !slots_ok {
+                return Err(format!(
+                    "n{} refers to a slot that identity {identity} does not have",
+                    id.0
+                ));
+            }
+            stack.extend(node.targets());
         }
         Ok(())
     }
@@ -58,22 +90,14 @@ impl Automaton {
                 return Err(format!("n{i} accepts unknown rule {}", a.rule.0));
             }
         }
-        if node
-            .one_of
-            .iter()
-            .any(|(s, _)| s.0 as usize >= self.sets.len())
-            || node
-                .slot
-                .iter()
-                .any(|(s, _)| s.0 as usize >= self.slots.len())
-            || node
-                .pattern
-                .iter()
-                .any(|(p, _)| p.0 as usize >= self.patterns.len())
-        {
-            return Err(format!(
-                "n{i} refers to a set, slot or pattern out of range"
-            ));
+        let set_in_range = |s: &SetId| (s.0 as usize) < self.sets.len();
+        let pattern_sets_in_range = node.pattern.iter().all(|(p, _)| {
+            self.patterns
+                .get(p.0 as usize)
+                .is_some_and(|p| !matches!(&p.middle, Middle::Set(s) if !set_in_range(s)))
+        });
+        if !node.one_of.iter().all(|(s, _)| set_in_range(s)) || !pattern_sets_in_range {
+            return Err(format!("n{i} refers to a set or pattern out of range"));
         }
         if let LiteralEdges::Few(list) = &node.literal {
             if list.len() > LITERAL_LIST_MAX {

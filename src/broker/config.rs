@@ -1,9 +1,12 @@
 //! Broker limits, each with a safe default and the rule applied when it is exceeded.
 //!
 //! Every resource a client can make the broker hold is bounded here, and every overflow
-//! has one stated outcome (a reason code and a disconnect, a refusal, or dropping the
-//! oldest queued message) — never growing memory. This module must never read files or
-//! the environment: the CLI builds a [`BrokerConfig`] from `topicguard.toml`.
+//! has one stated outcome (a reason code and a disconnect, a refusal, a publisher made to
+//! wait, or a QoS 0 message dropped and counted) — never growing memory, and never
+//! dropping a QoS 1/2 message once its publisher was told it was accepted. No setting here
+//! can make the broker drop an acknowledged message: the knobs only choose how long to
+//! wait before refusing or disconnecting. This module must never read files or the
+//! environment: the CLI builds a [`BrokerConfig`] from `topicguard.toml`.
 
 use crate::broker::codec::CodecLimits;
 use crate::broker::observe::Observer;
@@ -35,9 +38,24 @@ pub struct BrokerConfig {
     /// Incoming QoS 2 messages awaiting PUBREL per client; announced as Receive Maximum.
     /// Over it: DISCONNECT 0x93 (5.0) or close (3.1.1).
     pub receive_maximum: u16,
-    /// Messages queued per session (online or offline). Over it: the oldest queued message
-    /// is dropped and counted.
+    /// Messages queued per session (online or offline). A client's QoS 1/2 PUBLISH is
+    /// acknowledged only once every matching queue has taken it; while one is full, the
+    /// PUBLISH waits unacknowledged and reading from its publisher pauses (after a few
+    /// packets), other clients unaffected. An *offline* session's full queue refuses at
+    /// once (it cannot drain until its client returns). A refused PUBLISH was delivered to
+    /// nobody: 5.0 gets PUBACK/PUBREC 0x97 (Quota exceeded), 3.1.1, which has no negative
+    /// acknowledgement, is disconnected with it unacknowledged. QoS 0 deliveries and the
+    /// broker's own (retained messages on SUBSCRIBE, wills, shadow responses) are dropped
+    /// and counted when the queue is full; QoS 0 is not queued for offline sessions.
     pub max_queued_messages: usize,
+    /// How long a QoS 1/2 PUBLISH may wait for room in an online subscriber's full queue.
+    /// Over it: refused as above.
+    pub queue_full_timeout: Duration,
+    /// How long a subscriber's queue may stay full with nothing taken from it (no
+    /// acknowledgement freeing its in-flight window) before the subscriber is disconnected
+    /// (5.0: DISCONNECT 0x97). Its session, if persistent, keeps every queued message.
+    /// A subscriber that stops reading altogether is closed by `write_timeout` instead.
+    pub stalled_subscriber_timeout: Duration,
     /// Levels in a topic or filter. Over it: PUBACK/PUBREC 0x90 or SUBACK 0x8F (5.0),
     /// silently dropped or SUBACK 0x80 (3.1.1).
     pub max_topic_levels: usize,
@@ -81,6 +99,8 @@ impl Default for BrokerConfig {
             max_inflight: 32,
             receive_maximum: 32,
             max_queued_messages: 1000,
+            queue_full_timeout: Duration::from_secs(60),
+            stalled_subscriber_timeout: Duration::from_secs(30),
             max_topic_levels: 32,
             topic_alias_maximum: 16,
             max_subscriptions_per_client: 100,

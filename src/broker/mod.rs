@@ -1,5 +1,5 @@
 //! The reference MQTT broker: a real broker that enforces the compiled policy on every
-//! packet (issue 4).
+//! packet.
 //!
 //! [`serve`] takes an already-bound listener, the shared [`Engine`](crate::Engine), a
 //! [`BrokerConfig`], an [`Authenticator`] and a shutdown future. The parts, in the order

@@ -5,8 +5,11 @@
 //! cannot blow the stack; the broker caps levels before routing anyway) and visits each
 //! trie node at most once. `$` topics are never matched by a `+` or `#` in the first level
 //! (MQTT-4.7.2-1). Overlapping subscriptions of one client yield one route with the
-//! highest QoS and every subscription identifier; each `$share/<group>/` group yields one
-//! route per message, chosen round-robin. Authorization of each delivery is the caller's job.
+//! highest QoS and every subscription identifier; each `$share/<group>/` group yields all
+//! its members, one after another under one group number, starting with the round-robin
+//! pick: the caller delivers to the first that can take the message (one whose queue is
+//! full or whose client is away need not hold the group up). Authorization of each
+//! delivery is the caller's job.
 
 use crate::broker::codec::{QoS, SubscriptionOptions};
 use smallvec::SmallVec;
@@ -31,7 +34,15 @@ pub struct Route {
     pub qos: QoS,
     pub retain_as_published: bool,
     pub subscription_ids: SmallVec<[u32; 2]>,
-    pub shared: bool,
+    /// For a `$share/` group member: the group's number in this routing (its members come
+    /// one after another, the round-robin pick first); `None` for an ordinary subscription.
+    pub group: Option<u32>,
+}
+
+impl Route {
+    pub fn is_shared(&self) -> bool {
+        self.group.is_some()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -205,21 +216,32 @@ fn collect(node: &Node, routes: &mut Vec<Route>) {
         if group.members.is_empty() {
             continue;
         }
-        let pick = group.next.fetch_add(1, Ordering::Relaxed) % group.members.len();
-        let (client, entry) = &group.members[pick];
-        routes.push(Route {
-            client: client.clone(),
-            qos: entry.options.qos,
-            retain_as_published: entry.options.retain_as_published,
-            subscription_ids: entry.subscription_id.into_iter().collect(),
-            shared: true,
-        });
+        let number = routes
+            .iter()
+            .filter_map(|r| r.group)
+            .max()
+            .map_or(0, |n| n + 1);
+        let members = group.members.len();
+        let pick = group.next.fetch_add(1, Ordering::Relaxed) % members;
+        for offset in 0..members {
+            let (client, entry) = &group.members[(pick + offset) % members];
+            routes.push(Route {
+                client: client.clone(),
+                qos: entry.options.qos,
+                retain_as_published: entry.options.retain_as_published,
+                subscription_ids: entry.subscription_id.into_iter().collect(),
+                group: Some(number),
+            });
+        }
     }
 }
 
 /// One non-shared route per client: highest QoS, all subscription ids.
 fn merge(routes: &mut Vec<Route>, client: &ClientKey, entry: &Entry) {
-    if let Some(route) = routes.iter_mut().find(|r| !r.shared && r.client == *client) {
+    if let Some(route) = routes
+        .iter_mut()
+        .find(|r| !r.is_shared() && r.client == *client)
+    {
         route.qos = route.qos.max(entry.options.qos);
         route.retain_as_published |= entry.options.retain_as_published;
         route.subscription_ids.extend(entry.subscription_id);
@@ -230,7 +252,7 @@ fn merge(routes: &mut Vec<Route>, client: &ClientKey, entry: &Entry) {
         qos: entry.options.qos,
         retain_as_published: entry.options.retain_as_published,
         subscription_ids: entry.subscription_id.into_iter().collect(),
-        shared: false,
+        group: None,
     });
 }
 
@@ -316,10 +338,16 @@ mod tests {
         r.subscribe(&a, "$share/g/t/#", entry(QoS::AtLeastOnce, None));
         r.subscribe(&b, "$share/g/t/#", entry(QoS::AtLeastOnce, None));
         let picks: Vec<String> = (0..4)
-            .map(|_| clients(&r.route("t/1"))[0].clone())
+            .map(|_| r.route("t/1")[0].client.to_string())
             .collect();
         assert_eq!(picks.iter().filter(|p| *p == "a").count(), 2);
-        assert!(r.route("t/1").iter().all(|route| route.shared));
+        let routes = r.route("t/1");
+        assert_eq!(
+            clients(&routes),
+            ["a", "b"],
+            "the pick, then the other member"
+        );
+        assert!(routes.iter().all(|route| route.group == Some(0)));
         assert!(r.unsubscribe(&a, "$share/g/t/#"));
         assert_eq!(clients(&r.route("t/1")), ["b"]);
     }

@@ -4,12 +4,19 @@
 //! A [`SessionSlot`] exists per client id while the session exists. At most one
 //! connection is *live* on it; a new CONNECT with the same client id kicks the live one
 //! and waits for it to let go ([`SessionSlot::take_over`]) — the client-id takeover MQTT
-//! requires — but only when it is the same [`Principal`]: the session's owner is recorded
-//! when it is attached, and [`SessionSlot::owned_by_another`] tells the broker to refuse
-//! anyone else while the session exists or a connection is live. The queue is bounded:
-//! when full, the oldest queued message is dropped and counted; QoS 0 messages are not
-//! queued for an offline session. Locks here are `std` mutexes held only for short,
-//! non-async sections. This module must never decide authorization.
+//! requires (MQTT-3.1.4-2) — but only when it is the same [`Principal`]: the session's owner
+//! is recorded when it is attached, and [`SessionSlot::owned_by_another`] tells the broker to
+//! refuse anyone else while the session exists or a connection is live. The queue has a
+//! bound (`max_queued_messages`) and two rules for it ([`SessionState::enqueue`]): a QoS 1/2
+//! delivery of a client's PUBLISH is only offered once the broker checked that every
+//! matching queue has room (`Broker::admit`), and is then never dropped — so a queue may
+//! pass its bound by the few messages admitted concurrently, one per broker worker thread at
+//! most; anything else (QoS 0, and messages the broker originates: retained messages on
+//! SUBSCRIBE, wills, shadow responses) is dropped, and counted, when the queue is full, and
+//! QoS 0 is not queued for an offline session. Publishers waiting for room are woken through
+//! [`SessionSlot::room`]. Locks here are `std` mutexes held only for short, non-async
+//! sections. This module must never decide authorization, and never drop a queued message
+//! to make room.
 
 use crate::broker::codec::QoS;
 use crate::broker::message::Delivery;
@@ -45,10 +52,22 @@ pub struct Outgoing {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
     Queued,
-    /// Queued after dropping the oldest queued message (the queue was full).
-    DroppedOldest,
+    /// Not queued: the queue was full and the delivery was not an admitted QoS 1/2 one.
+    DroppedFull,
     /// Not queued: QoS 0 for an offline session.
     DroppedOffline,
+    /// Not queued: the session has ended (nothing is owed to it).
+    NoSession,
+}
+
+/// Whether a delivery was admitted by the broker's room check (see [`SessionState::enqueue`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// A QoS 1/2 PUBLISH the broker checked every matching queue for: queued even past
+    /// the bound (a QoS 0 delivery of it is still dropped when the queue is full).
+    Admitted,
+    /// Anything else: queued only while the queue is under its bound.
+    BestEffort,
 }
 
 /// The state of one session.
@@ -69,25 +88,34 @@ pub struct SessionState {
     pub expiry: u32,
     /// Incremented at every attach, so timers can tell whether a client came back.
     pub generation: u64,
-    /// Messages dropped because the queue was full.
+    /// Deliveries dropped because the queue was full (QoS 0 and broker-originated ones).
     pub dropped: u64,
     last_packet_id: u16,
 }
 
 impl SessionState {
-    /// Offers a delivery, applying the queue bound.
-    pub fn enqueue(&mut self, delivery: Delivery, max_queued: usize) -> Enqueued {
-        if !self.online && delivery.qos == QoS::AtMostOnce {
+    /// Offers a delivery: an ended session takes nothing, an offline one no QoS 0; a full
+    /// queue takes only an admitted QoS 1/2 delivery. Never drops a queued message.
+    pub fn enqueue(&mut self, delivery: Delivery, max_queued: usize, offer: Offer) -> Enqueued {
+        if !self.exists {
+            return Enqueued::NoSession;
+        }
+        let qos0 = delivery.qos == QoS::AtMostOnce;
+        if !self.online && qos0 {
             return Enqueued::DroppedOffline;
         }
-        let mut outcome = Enqueued::Queued;
-        while self.queue.len() >= max_queued.max(1) {
-            self.queue.pop_front();
+        if self.is_full(max_queued) && (qos0 || offer == Offer::BestEffort) {
             self.dropped += 1;
-            outcome = Enqueued::DroppedOldest;
+            return Enqueued::DroppedFull;
         }
         self.queue.push_back(delivery);
-        outcome
+        Enqueued::Queued
+    }
+
+    /// Whether the queue has reached its bound (an ended session is never full: it takes
+    /// nothing, so nobody waits for it).
+    pub fn is_full(&self, max_queued: usize) -> bool {
+        self.exists && self.queue.len() >= max_queued.max(1)
     }
 
     /// A packet id not used by any outgoing message. Requires `outgoing.len() < 65535`.
@@ -109,11 +137,14 @@ impl SessionState {
     }
 
     /// Forgets everything but the generation; returns the filters to unroute.
+    /// Their memory is released, not kept as capacity: a slot may live on for a reconnect.
     pub fn clear(&mut self) -> Vec<String> {
-        let filters = self.subscriptions.drain().map(|(f, _)| f).collect();
-        self.queue.clear();
-        self.outgoing.clear();
-        self.awaiting_release.clear();
+        let filters = std::mem::take(&mut self.subscriptions)
+            .into_keys()
+            .collect();
+        self.queue = VecDeque::new();
+        self.outgoing = VecDeque::new();
+        self.awaiting_release = HashSet::new();
         self.exists = false;
         self.owner = None;
         filters
@@ -131,6 +162,11 @@ pub struct SessionSlot {
     state: Mutex<SessionState>,
     /// Woken when a delivery is queued.
     pub wake: Notify,
+    /// Woken (all waiters) when the queue may have room again, or the session went offline
+    /// or ended: publishers waiting for room re-check (see [`SessionSlot::wait_for_room`]).
+    room: Notify,
+    /// Publishers currently waiting on `room`; nobody is woken while it is zero.
+    room_waiters: AtomicUsize,
     live: Mutex<Option<Live>>,
     released: Notify,
     /// Serializes attaches for this client id.
@@ -151,6 +187,8 @@ impl SessionSlot {
             client_id,
             state: Mutex::new(SessionState::default()),
             wake: Notify::new(),
+            room: Notify::new(),
+            room_waiters: AtomicUsize::new(0),
             live: Mutex::new(None),
             released: Notify::new(),
             attach_lock: tokio::sync::Mutex::new(()),
@@ -164,12 +202,38 @@ impl SessionSlot {
     }
 
     /// Queues a delivery and wakes the live connection.
-    pub fn deliver(&self, delivery: Delivery, max_queued: usize) -> Enqueued {
-        let outcome = self.state().enqueue(delivery, max_queued);
-        if outcome != Enqueued::DroppedOffline {
+    pub fn deliver(&self, delivery: Delivery, max_queued: usize, offer: Offer) -> Enqueued {
+        let outcome = self.state().enqueue(delivery, max_queued, offer);
+        if outcome == Enqueued::Queued {
             self.wake.notify_one();
         }
         outcome
+    }
+
+    /// Resolves once this queue is under `max_queued`, the session is offline or ended, or
+    /// (possibly) something changed: the caller checks again. Registered before checking,
+    /// so a wake-up between the check and the wait is never lost.
+    pub async fn wait_for_room(&self, max_queued: usize) {
+        let notified = self.room.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        self.room_waiters.fetch_add(1, Ordering::AcqRel);
+        let _waiting = RoomWaiter(self);
+        let changed = {
+            let state = self.state();
+            !state.online || !state.is_full(max_queued)
+        };
+        if !changed {
+            notified.await;
+        }
+    }
+
+    /// Wakes the publishers waiting for room, if any (after a delivery was taken from the
+    /// queue, or the session went offline or ended).
+    pub fn wake_room_waiters(&self) {
+        if self.room_waiters.load(Ordering::Acquire) > 0 {
+            self.room.notify_waiters();
+        }
     }
 
     pub fn is_live(&self) -> bool {
@@ -234,6 +298,15 @@ impl SessionSlot {
     }
 }
 
+/// Counts one publisher waiting on [`SessionSlot::room`] while it lives.
+struct RoomWaiter<'a>(&'a SessionSlot);
+
+impl Drop for RoomWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.room_waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,30 +331,63 @@ mod tests {
         }
     }
 
+    fn payloads(state: &SessionState) -> Vec<u8> {
+        state.queue.iter().map(|d| d.message.payload[0]).collect()
+    }
+
     #[test]
-    fn full_queue_drops_the_oldest() {
+    fn a_full_queue_never_drops_what_it_holds() {
         let mut state = SessionState {
             online: true,
+            exists: true,
             ..SessionState::default()
         };
         for n in 0..3 {
-            assert_eq!(
-                state.enqueue(delivery(QoS::AtLeastOnce, n), 3),
-                Enqueued::Queued
-            );
+            let outcome = state.enqueue(delivery(QoS::AtLeastOnce, n), 3, Offer::BestEffort);
+            assert_eq!(outcome, Enqueued::Queued);
         }
-        assert_eq!(
-            state.enqueue(delivery(QoS::AtLeastOnce, 3), 3),
-            Enqueued::DroppedOldest
-        );
-        let first: Vec<u8> = state.queue.iter().map(|d| d.message.payload[0]).collect();
-        assert_eq!(first, [1, 2, 3]);
-        assert_eq!(state.dropped, 1);
+        assert!(state.is_full(3));
+        // Full: QoS 0 and best-effort deliveries are refused, the queue is untouched.
+        let qos0 = state.enqueue(delivery(QoS::AtMostOnce, 3), 3, Offer::Admitted);
+        let best = state.enqueue(delivery(QoS::AtLeastOnce, 4), 3, Offer::BestEffort);
+        assert_eq!((qos0, best), (Enqueued::DroppedFull, Enqueued::DroppedFull));
+        assert_eq!(payloads(&state), [0, 1, 2]);
+        assert_eq!(state.dropped, 2);
+        // An admitted QoS 1 delivery is queued past the bound.
+        let admitted = state.enqueue(delivery(QoS::AtLeastOnce, 5), 3, Offer::Admitted);
+        assert_eq!(admitted, Enqueued::Queued);
+        assert_eq!(payloads(&state), [0, 1, 2, 5]);
         state.online = false;
-        assert_eq!(
-            state.enqueue(delivery(QoS::AtMostOnce, 4), 3),
-            Enqueued::DroppedOffline
-        );
+        let offline = state.enqueue(delivery(QoS::AtMostOnce, 6), 9, Offer::Admitted);
+        assert_eq!(offline, Enqueued::DroppedOffline);
+        state.clear();
+        let ended = state.enqueue(delivery(QoS::AtLeastOnce, 7), 9, Offer::Admitted);
+        assert_eq!(ended, Enqueued::NoSession);
+        assert!(!state.is_full(0), "an ended session is never waited for");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_publisher_is_woken_when_room_is_made() {
+        let slot = Arc::new(SessionSlot::new("s".into()));
+        {
+            let mut state = slot.state();
+            state.exists = true;
+            state.online = true;
+            state.enqueue(delivery(QoS::AtLeastOnce, 0), 1, Offer::Admitted);
+        }
+        let waiter = tokio::spawn({
+            let slot = slot.clone();
+            async move { slot.wait_for_room(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "the queue is still full");
+        slot.state().queue.pop_front();
+        slot.wake_room_waiters();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(slot.room_waiters.load(Ordering::Acquire), 0);
     }
 
     #[test]

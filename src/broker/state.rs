@@ -1,8 +1,12 @@
 //! The state all connections share, behind a narrow interface (the mini-redis `Db`).
 //!
 //! [`Broker`] owns the router, the session slots and the retained store. Connections call
-//! [`Broker::publish`], [`Broker::subscribe`], [`Broker::attach`], [`Broker::detach`] and
-//! never touch the tables directly. Lock order, to stay deadlock-free: the sessions map,
+//! [`Broker::admit`], [`Broker::publish`], [`Broker::subscribe`], [`Broker::attach`],
+//! [`Broker::detach`] and never touch the tables directly. A client's QoS 1/2 PUBLISH goes
+//! through [`Broker::admit`]: it is queued for every matching session only if each of
+//! their queues has room, all or nothing, so an acknowledged message is never dropped and
+//! a refused one was delivered to nobody; messages the broker originates (wills, shadow
+//! responses) go through [`Broker::publish`], best effort. Lock order, to stay deadlock-free: the sessions map,
 //! then a slot's live marker, then a slot's state, then the router or retained store;
 //! no lock is held across an `.await`.
 //!
@@ -18,12 +22,13 @@
 
 use crate::broker::auth::Authenticator;
 use crate::broker::authorize::{PublisherCheck, SharedEngine};
+use crate::broker::codec::QoS;
 use crate::broker::config::BrokerConfig;
 use crate::broker::message::{Delivery, Message};
 use crate::broker::principal::{Principal, Publisher};
 use crate::broker::retained::{Retained, RetainedStore, Stored};
-use crate::broker::router::{ClientKey, Entry, Router};
-use crate::broker::session::{Enqueued, SessionSlot};
+use crate::broker::router::{ClientKey, Entry, Route, Router};
+use crate::broker::session::{Enqueued, Offer, SessionSlot};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -45,6 +50,36 @@ pub struct RetainedRecheck {
     pub dropped: usize,
 }
 
+/// The outcome of [`Broker::admit`].
+pub enum Admission {
+    /// Queued for this many sessions (zero if nobody subscribes).
+    Queued(usize),
+    /// Nothing queued: this online session's queue is full. Wait for room
+    /// ([`SessionSlot::wait_for_room`]) and try again.
+    Wait(Arc<SessionSlot>),
+    /// Nothing queued: this offline session's queue is full, and cannot drain until its
+    /// client returns.
+    Refuse(Arc<SessionSlot>),
+}
+
+/// One session a message goes to, and what it gets.
+struct Target {
+    slot: Arc<SessionSlot>,
+    delivery: Delivery,
+}
+
+impl Target {
+    fn new(message: &Arc<Message>, route: Route, slot: Arc<SessionSlot>) -> Target {
+        let delivery = Delivery {
+            message: message.clone(),
+            qos: message.qos.min(route.qos),
+            retain: route.retain_as_published && message.retain,
+            subscription_ids: route.subscription_ids,
+        };
+        Target { slot, delivery }
+    }
+}
+
 /// The shared broker state.
 pub struct Broker {
     pub engines: SharedEngine,
@@ -59,6 +94,9 @@ pub struct Broker {
     /// The device shadow service (`$aws/things/<thing>/shadow/...`).
     pub shadows: crate::broker::shadow::ShadowService,
 }
+
+/// Session-map capacity always kept (below it, shrinking is not worth a rehash).
+const SESSIONS_KEPT_CAPACITY: usize = 1024;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -104,16 +142,79 @@ impl Broker {
         lock(&self.sessions).len()
     }
 
-    /// Routes an authorized message to every matching subscriber's queue. Returns the
-    /// number of subscribers it was offered to.
+    /// Routes an authorized client message, all or nothing: if a matching session's queue
+    /// is full (for a QoS 1/2 delivery), nothing is queued and the answer names it. The
+    /// retained store is updated only when the message is queued, with its `publisher`
+    /// (built only for a retained message).
+    pub fn admit(
+        &self,
+        message: &Arc<Message>,
+        publisher: impl FnOnce() -> Publisher,
+    ) -> Admission {
+        let targets = self.targets(message);
+        let max = self.config.max_queued_messages;
+        for target in targets.iter().filter(|t| t.delivery.qos != QoS::AtMostOnce) {
+            let state = target.slot.state();
+            if state.is_full(max) {
+                let slot = target.slot.clone();
+                return match state.online {
+                    true => Admission::Wait(slot),
+                    false => Admission::Refuse(slot),
+                };
+            }
+        }
+        if message.retain {
+            self.retain(message, publisher());
+        }
+        let queued = targets
+            .into_iter()
+            .filter(|target| self.enqueue(target, Offer::Admitted))
+            .count();
+        Admission::Queued(queued)
+    }
+
+    /// Routes a message the broker originates (a will, a shadow response), best effort: a
+    /// full queue drops it, counted. Returns the number of sessions that queued it.
     pub fn publish(&self, message: &Arc<Message>) -> usize {
+        let targets = self.targets(message);
+        targets
+            .iter()
+            .filter(|target| self.enqueue(target, Offer::BestEffort))
+            .count()
+    }
+
+    /// Queues one delivery; counts and logs (throttled) a drop.
+    fn enqueue(&self, target: &Target, offer: Offer) -> bool {
+        let max = self.config.max_queued_messages;
+        let metrics = self.config.observer.metrics();
+        match target.slot.deliver(target.delivery.clone(), max, offer) {
+            Enqueued::Queued => true,
+            Enqueued::NoSession => false,
+            Enqueued::DroppedOffline => {
+                metrics.dropped_offline();
+                false
+            }
+            Enqueued::DroppedFull => {
+                metrics.dropped_queue_full();
+                let dropped = target.slot.state().dropped;
+                if dropped == 1 || dropped % 1000 == 0 {
+                    tracing::warn!(client = %target.slot.client_id, dropped, "queue full: dropped a QoS 0 or broker-originated message");
+                }
+                false
+            }
+        }
+    }
+
+    /// The sessions a message goes to and what each gets: one per ordinary route (No
+    /// Local applied), one per shared group (the first member that can take it).
+    fn targets(&self, message: &Arc<Message>) -> Vec<Target> {
         let routes = self
             .router
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .route(&message.topic);
         if routes.is_empty() {
-            return 0;
+            return Vec::new();
         }
         let slots: Vec<Option<Arc<SessionSlot>>> = {
             let sessions = lock(&self.sessions);
@@ -122,29 +223,57 @@ impl Broker {
                 .map(|r| sessions.get(&r.client).cloned())
                 .collect()
         };
-        let mut offered = 0;
-        for (route, slot) in routes.into_iter().zip(slots) {
-            let Some(slot) = slot else { continue };
-            let own = message.publisher.as_ref() == Some(&route.client);
-            if own && !route.shared && self.no_local(&slot, &message.topic) {
-                continue;
-            }
-            let delivery = Delivery {
-                message: message.clone(),
-                qos: message.qos.min(route.qos),
-                retain: route.retain_as_published && message.retain,
-                subscription_ids: route.subscription_ids,
-            };
-            if slot.deliver(delivery, self.config.max_queued_messages) == Enqueued::DroppedOldest {
-                self.config.observer.metrics().dropped_queue_full();
-                let dropped = slot.state().dropped;
-                if dropped == 1 || dropped % 1000 == 0 {
-                    tracing::warn!(client = %slot.client_id, dropped, "queue full: dropped the oldest message");
+        let mut targets = Vec::with_capacity(routes.len());
+        let mut candidates = routes.into_iter().zip(slots).peekable();
+        while let Some((route, slot)) = candidates.next() {
+            let Some(group) = route.group else {
+                let own = message.publisher.as_ref() == Some(&route.client);
+                match slot {
+                    Some(slot) if !(own && self.no_local(&slot, &message.topic)) => {
+                        targets.push(Target::new(message, route, slot));
+                    }
+                    _ => {}
                 }
+                continue;
+            };
+            let mut members = vec![(route, slot)];
+            while let Some(member) = candidates.next_if(|(r, _)| r.group == Some(group)) {
+                members.push(member);
             }
-            offered += 1;
+            if let Some(target) = self.pick_member(message, members) {
+                targets.push(target);
+            }
         }
-        offered
+        targets
+    }
+
+    /// The shared-group member to deliver to: the first (round-robin order) that is online
+    /// with room, else the first with room, else the round-robin pick.
+    fn pick_member(
+        &self,
+        message: &Arc<Message>,
+        members: Vec<(Route, Option<Arc<SessionSlot>>)>,
+    ) -> Option<Target> {
+        let max = self.config.max_queued_messages;
+        let mut present = members
+            .into_iter()
+            .filter_map(|(route, slot)| Some((route, slot?)));
+        let first = present.next()?;
+        // Stops at the first online member with room: usually the round-robin pick.
+        let mut fallback: Option<(Route, Arc<SessionSlot>)> = None;
+        for (route, slot) in std::iter::once(first.clone()).chain(present) {
+            let (online, full) = {
+                let state = slot.state();
+                (state.online, state.is_full(max))
+            };
+            match (online, full) {
+                (true, false) => return Some(Target::new(message, route, slot)),
+                (false, false) if fallback.is_none() => fallback = Some((route, slot)),
+                _ => {}
+            }
+        }
+        let (route, slot) = fallback.unwrap_or(first);
+        Some(Target::new(message, route, slot))
     }
 
     /// True if any of the client's matching non-shared subscriptions sets No Local.
@@ -323,6 +452,7 @@ impl Broker {
             state.generation += 1;
             present
         };
+        slot.wake_room_waiters();
         slot.set_live(connection, kick);
         drop(guard);
         slot.attaching.fetch_sub(1, Ordering::AcqRel);
@@ -354,6 +484,8 @@ impl Broker {
             (state.expiry, state.generation)
         };
         slot.release(connection);
+        // Publishers waiting for this queue re-check: it is now offline (or gone).
+        slot.wake_room_waiters();
         if expiry == 0 {
             self.remove_if_idle(slot);
         } else if expiry != u32::MAX {
@@ -376,12 +508,15 @@ impl Broker {
                 }
                 broker.unroute(&slot.client_id, state.clear());
             }
+            slot.wake_room_waiters();
             tracing::debug!(client = %slot.client_id, "session expired");
             broker.remove_if_idle(&slot);
         });
     }
 
     /// Forgets a slot that has no session, no live connection and no attach in progress.
+    /// The map gives back its capacity once it is mostly empty, so a burst of clients
+    /// does not leave its size behind (rehashing then costs O(len), amortized O(1)).
     fn remove_if_idle(&self, slot: &Arc<SessionSlot>) {
         let mut sessions = lock(&self.sessions);
         let same = sessions
@@ -389,6 +524,10 @@ impl Broker {
             .is_some_and(|s| Arc::ptr_eq(s, slot));
         if same && slot.attaching() == 0 && !slot.is_live() && !slot.state().exists {
             sessions.remove(&slot.client_id);
+            let len = sessions.len();
+            if sessions.capacity() > SESSIONS_KEPT_CAPACITY && len * 4 < sessions.capacity() {
+                sessions.shrink_to(len * 2);
+            }
         }
     }
 

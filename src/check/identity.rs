@@ -155,6 +155,7 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
         extracts: Vec::new(),
         requires: Vec::new(),
         client: Vec::new(),
+        client_span: identity.name.span,
         settings: Vec::new(),
         filtered_subscriptions: false,
         separators: Vec::new(),
@@ -211,7 +212,7 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
                 source, template, ..
             } => {
                 check_source(identity.kind, source, errors);
-                let pieces = client_pieces(template, errors);
+                let pieces = client_pieces(template, Grammar::Attribute, errors);
                 for part in template.levels.iter().flat_map(|l| &l.parts) {
                     if let Part::Attr { name } = part {
                         bind_name(&mut bound, name, errors);
@@ -254,7 +255,8 @@ fn identity_def(identity: &ast::Identity, errors: &mut Vec<Diagnostic>) -> Ident
         );
         return finish_attrs(def, bound);
     };
-    def.client = client_pieces(client, errors);
+    def.client = client_pieces(client, Grammar::ClientId, errors);
+    def.client_span = client.span;
     check_adjacent_captures(&def.client, client, errors);
     for part in client.levels.iter().flat_map(|l| &l.parts) {
         match part {
@@ -418,19 +420,59 @@ fn check_source(kind: IdentityKind, source: &AttrSource, errors: &mut Vec<Diagno
     }
 }
 
+/// Which value grammar a template's text must follow (see [`crate::identity::attrs`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grammar {
+    /// Extraction templates split verified attribute values: strict printable ASCII.
+    Attribute,
+    /// Client templates: any UTF-8 but `/ + #` and control characters, no leading `$`.
+    ClientId,
+}
+
 /// Client-id and extraction templates: text, attributes and captures only.
-fn client_pieces(template: &ast::Template, errors: &mut Vec<Diagnostic>) -> Vec<ClientPiece> {
+fn client_pieces(
+    template: &ast::Template,
+    grammar: Grammar,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<ClientPiece> {
     let mut pieces = Vec::new();
     for part in template.levels.iter().flat_map(|l| &l.parts) {
         match part {
             Part::Text { text, span } => {
-                if let Some(c) = text
-                    .chars()
-                    .find(|c| !crate::identity::attrs::is_value_char(*c))
+                let allowed = |c: char| match grammar {
+                    Grammar::Attribute => crate::identity::attrs::is_value_char(c),
+                    Grammar::ClientId => crate::identity::attrs::is_client_char(c),
+                };
+                if let Some(c) = text.chars().find(|c| !allowed(*c)) {
+                    let help = match grammar {
+                        Grammar::Attribute => {
+                            "extraction templates split attribute values: no `/`, `+`, `#`, `$`, spaces or non-ASCII"
+                        }
+                        Grammar::ClientId => {
+                            "client ids are used as topic levels: no `/`, `+`, `#` or control characters"
+                        }
+                    };
+                    let what = match grammar {
+                        Grammar::Attribute => "an extraction template",
+                        Grammar::ClientId => "a client template",
+                    };
+                    errors.push(
+                        Diagnostic::error(
+                            "check::bad-client-text",
+                            *span,
+                            format!("`{}` may not appear in {what}", c.escape_default()),
+                        )
+                        .with_help(help),
+                    );
+                } else if grammar == Grammar::ClientId && pieces.is_empty() && text.starts_with('$')
                 {
                     errors.push(
-                        Diagnostic::error("check::bad-client-text", *span, format!("`{}` may not appear in a client id or extraction template", c.escape_default()))
-                            .with_help("client ids are used as topic levels: no `/`, `+`, `#`, `$`, spaces or non-ASCII"),
+                        Diagnostic::error(
+                            "check::bad-client-text",
+                            *span,
+                            "a client id may not start with `$`",
+                        )
+                        .with_help("a client id is used as a topic level, and a topic starting with `$` is the broker's"),
                     );
                 }
                 pieces.push(ClientPiece::Text(text.clone()));

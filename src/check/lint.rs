@@ -22,9 +22,16 @@
 //!      start with `$share/`. `$share/#` is not reported either: it also matches `$share`.)
 //! * `lint::duplicate-rule` — a rule with the same effect, identities (as a set), actions
 //!   and template (capture names aside) as an earlier rule.
+//! * `lint::client-id-not-pinned` — an identity whose allow rules scope topics by
+//!   credential attributes (`{pid}`), while its client template names none of them (and
+//!   not the JWT subject, which is unique per issuer): every client of the identity can
+//!   then connect with every client id of the template (`app-{+dev}`), so another
+//!   account's client can take over a session, or be refused as a duplicate, for an id
+//!   that belongs to someone else. The fix is to put the attributes that identify the
+//!   account in the client template.
 
-use super::{Checked, CheckedRule, LevelPattern, Piece, TopicPattern};
-use crate::ast::{Action, Effect};
+use super::{Checked, CheckedRule, ClientPiece, IdentityId, LevelPattern, Piece, TopicPattern};
+use crate::ast::{Action, AttrSource, Effect};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use rustc_hash::FxHashMap;
@@ -46,7 +53,73 @@ pub fn lint(checked: &Checked) -> Vec<Diagnostic> {
     }
     duplicates(checked, &mut out);
     shadowed(checked, &mut out);
+    unpinned_clients(checked, &mut out);
     out
+}
+
+// ---------------------------------------------------------------- client-id-not-pinned
+
+fn unpinned_clients(checked: &Checked, out: &mut Vec<Diagnostic>) {
+    for (index, def) in checked.identities.iter().enumerate() {
+        let identity = IdentityId(index as u16);
+        let in_client: Vec<&str> = def
+            .client
+            .iter()
+            .filter_map(|p| match p {
+                ClientPiece::Attr(a) => Some(a.as_str()),
+                _ => None,
+            })
+            .collect();
+        let captured = |name: &str| {
+            def.client
+                .iter()
+                .any(|p| matches!(p, ClientPiece::Capture(c) if c == name))
+        };
+        let mut scoping: Vec<&str> = checked
+            .rules
+            .iter()
+            .filter(|r| r.effect == Effect::Allow && r.applies_to(identity))
+            .filter_map(|r| r.topic.as_ref())
+            .flat_map(|t| &t.levels)
+            .filter_map(|level| match level {
+                LevelPattern::Pieces(pieces) => Some(pieces),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|piece| match piece {
+                Piece::Attr(a) if a != "client" && !captured(a) => Some(a.as_str()),
+                _ => None,
+            })
+            .collect();
+        scoping.sort_unstable();
+        scoping.dedup();
+        let subject = |name: &&str| {
+            def.binds.iter().any(|(attr, source)| {
+                attr == name && matches!(source, AttrSource::Claim { name, .. } if name == "sub")
+            })
+        };
+        let pinned = scoping.iter().any(|a| in_client.contains(a)) || in_client.iter().any(subject);
+        if scoping.is_empty() || pinned {
+            continue;
+        }
+        let names: Vec<String> = scoping.iter().map(|a| format!("`{{{a}}}`")).collect();
+        out.push(
+            Diagnostic::warning(
+                "lint::client-id-not-pinned",
+                def.client_span,
+                format!(
+                    "the client template of `{}` names none of the attributes that scope its topics ({})",
+                    def.name,
+                    names.join(", ")
+                ),
+            )
+            .with_label("any client of this identity may use these client ids")
+            .with_help(format!(
+                "a client of another account could connect with the same client id and take over the session; put the attributes that identify the account in the client template (such as {}), so each client id belongs to one account",
+                names[0]
+            )),
+        );
+    }
 }
 
 // ---------------------------------------------------------------- never-matches
@@ -401,13 +474,14 @@ fn finite_literals(level: &LevelPattern) -> Option<Vec<String>> {
 }
 
 /// Can this level, as a topic's first level, match a value starting with `$`? `true`
-/// when unsure. Attribute values never contain `$` (the identity-value grammar rejects it).
+/// when unsure. Attribute values and client ids never start with `$` (the value grammars
+/// reject it), and a first level that starts with a capture never matches a `$` level.
 fn may_start_with_dollar(level: &LevelPattern) -> bool {
     match level {
         LevelPattern::Any { .. } => false,
         LevelPattern::Literal(text) => text.starts_with('$'),
         LevelPattern::Pieces(pieces) => match pieces.first() {
-            Some(Piece::Attr(_)) => false,
+            Some(Piece::Attr(_) | Piece::Capture(_)) => false,
             Some(Piece::Text(text)) if !text.is_empty() => text.starts_with('$'),
             _ => finite_literals(level).is_none_or(|l| l.iter().any(|v| v.starts_with('$'))),
         },

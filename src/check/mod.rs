@@ -32,6 +32,7 @@ use rule::resolve_rule;
 use crate::ast::{self, Action, IdentityKind, Item};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::Source;
+use rustc_hash::FxHashSet;
 
 /// The result of a successful check: the model plus its warnings.
 #[derive(Clone, Debug)]
@@ -155,9 +156,7 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
             continue;
         }
         let mut values: Vec<String> = Vec::new();
-        // Duplicates are found by (SipHash) hashing, so a set of 100,000 values, however
-        // chosen, costs linear time to check.
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut seen: FxHashSet<&str> = FxHashSet::default();
         for value in &set.values {
             if value.text.is_empty()
                 || value
@@ -169,7 +168,7 @@ fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {
                     Diagnostic::error("check::bad-set-value", value.span, format!("set value `{}` is not a literal topic level", value.text.escape_default()))
                         .with_help("set values are non-empty level text: no `/`, `+`, `#` or control characters"),
                 );
-            } else if !seen.insert(value.text.as_str()) {
+            } else if !seen.insert(&value.text) {
                 errors.push(Diagnostic::warning(
                     "check::duplicate-set-value",
                     value.span,
@@ -202,7 +201,11 @@ fn resolve_require_sets(
             continue;
         };
         match sets.iter().find(|s| s.name == *set) {
-            Some(def) => *values = def.values.clone(),
+            Some(def) => {
+                let mut sorted = def.values.to_vec();
+                sorted.sort_unstable();
+                *values = sorted.into();
+            }
             None => errors.push(
                 Diagnostic::error("check::unknown-set", *span, format!("no set named `{set}`"))
                     .with_label("unknown set")

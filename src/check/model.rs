@@ -84,6 +84,8 @@ pub struct IdentityDef {
     pub requires: Vec<Require>,
     /// The client id template; captures in it bind attributes at CONNECT.
     pub client: Vec<ClientPiece>,
+    /// Where the client template is written.
+    pub client_span: Span,
     /// Other settings (`issuer`, `audience`, `algorithms`, `leeway`, ...), values as written.
     pub settings: Vec<(String, Vec<String>)>,
     /// `subscriptions filtered`: broader filters are granted; `receive` filters delivery.
@@ -134,7 +136,8 @@ pub enum ClientPiece {
 pub enum Require {
     Equal(String, String),
     Check(String, AttrCheck),
-    /// `require pid in partners`: the set's values are filled in once sets are resolved.
+    /// `require pid in partners`: the set's values, sorted (so membership is a binary
+    /// search), are filled in once sets are resolved.
     InSet {
         attr: String,
         set: String,
@@ -229,6 +232,32 @@ pub enum Piece {
         capture: Option<String>,
         values: Arc<[String]>,
     },
+}
+
+/// A level's pieces cut at their first and last capture or set: the head and the tail are
+/// text and attributes only; the middle starts and ends with a capture or a set.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Split<'p> {
+    pub head: &'p [Piece],
+    pub middle: &'p [Piece],
+    pub tail: &'p [Piece],
+}
+
+/// True for the pieces that match more than one text: captures and sets.
+pub fn is_variable(piece: &Piece) -> bool {
+    matches!(piece, Piece::Capture(_) | Piece::OneOf { .. })
+}
+
+/// Cuts pieces into a [`Split`]; `None` when there is no capture or set (the level is
+/// text and attributes only).
+pub fn split(pieces: &[Piece]) -> Option<Split<'_>> {
+    let first = pieces.iter().position(is_variable)?;
+    let last = pieces.iter().rposition(is_variable)?;
+    Some(Split {
+        head: &pieces[..first],
+        middle: &pieces[first..=last],
+        tail: &pieces[last + 1..],
+    })
 }
 
 impl LevelPattern {

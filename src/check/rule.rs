@@ -5,10 +5,11 @@
 //! two accounts' values can render the same topic ([`attribute_separators`]). This module
 //! never matches a topic.
 
-use super::messages::{ambiguous_attr, unknown_attr};
+use super::messages::{ambiguous_attr, floating_attr_error, unknown_attr};
 use super::*;
 use crate::ast::{self, Part, Who};
 use crate::diagnostic::Diagnostic;
+use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
 pub(super) fn resolve_rule(
@@ -214,11 +215,10 @@ fn level_pattern(
                 }
             }
             Part::Alternatives { items, .. } => {
-                // Hashing keeps a level of 10,000 alternatives linear to check.
-                let mut seen = std::collections::HashSet::new();
+                let mut seen: FxHashSet<&str> = FxHashSet::default();
                 let values: Vec<String> = items
                     .iter()
-                    .filter(|item| seen.insert(item.text.as_str()))
+                    .filter(|item| seen.insert(&item.text))
                     .map(|item| item.text.clone())
                     .collect();
                 Piece::OneOf {
@@ -255,6 +255,10 @@ fn level_pattern(
         errors.push(ambiguous_attr(&attr, level.span));
         return None;
     }
+    if let Some(attr) = floating_attr(&pieces) {
+        errors.push(floating_attr_error(&attr, level.span));
+        return None;
+    }
     pieces.shrink_to_fit();
     Some(LevelPattern::Pieces(pieces))
 }
@@ -276,6 +280,19 @@ fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
     })
 }
 
+/// The first attribute with a capture or a set somewhere on each side in its level.
+///
+/// Such an attribute is anchored to neither end of the level, so it can be read at several
+/// places: `{+a}:{pid}:{+b}` matches `x:P1:P2:y` for the account `P1` and for `P2`, and the
+/// level would belong to both.
+fn floating_attr(pieces: &[Piece]) -> Option<String> {
+    let cut = split(pieces)?;
+    cut.middle.iter().find_map(|p| match p {
+        Piece::Attr(name) => Some(name.clone()),
+        _ => None,
+    })
+}
+
 /// For each attribute, the characters its values may not contain, so that every template
 /// of the identity splits back into its values in exactly one way.
 ///
@@ -283,25 +300,34 @@ fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
 /// `B` would both render `P1_A1_B`. For each literal text between two variable pieces,
 /// the attribute before it may not contain the text's first character (the split is then
 /// found from the left); if the piece before is a capture or a set, the attribute after it
-/// may not contain the text's last character (the split is found from the right). Text
-/// anchored at either end of a level needs no rule.
+/// may not contain the text's last character (the split is found from the right). After
+/// the last capture or set of a level, the split can only be found from the right, so
+/// there every attribute after a text also may not contain the text's last character
+/// (`{+x}_{pid}_{aid}`: `aid` may not contain `_`). Text anchored at either end of a level
+/// needs no rule; no attribute has a capture or a set on both sides (the checker refuses
+/// it), so every attribute is found from one end.
 pub fn attribute_separators(checked: &Checked, identity: IdentityId) -> Vec<(String, char)> {
     let def = &checked.identities[identity.0 as usize];
     let mut out: Vec<(String, char)> = Vec::new();
     let mut add = |pieces: Vec<Piece>| {
-        for window in pieces.windows(3) {
+        let tail_start = pieces.iter().rposition(is_variable).map(|last| last + 1);
+        for (at, window) in pieces.windows(3).enumerate() {
             let [before, Piece::Text(text), after] = window else {
                 continue;
             };
             if matches!(before, Piece::Text(_)) || matches!(after, Piece::Text(_)) {
                 continue;
             }
-            let rule = match (before, after) {
-                (Piece::Attr(name), _) => text.chars().next().map(|c| (name.clone(), c)),
+            let from_left = match before {
+                Piece::Attr(name) => text.chars().next().map(|c| (name.clone(), c)),
+                _ => None,
+            };
+            let from_right = match (before, after) {
+                (Piece::Attr(_), Piece::Attr(_)) if tail_start.is_none_or(|t| at < t) => None,
                 (_, Piece::Attr(name)) => text.chars().last().map(|c| (name.clone(), c)),
                 _ => None,
             };
-            if let Some(rule) = rule {
+            for rule in from_left.into_iter().chain(from_right) {
                 if !out.contains(&rule) {
                     out.push(rule);
                 }

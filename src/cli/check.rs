@@ -2,7 +2,9 @@
 //!
 //! For every file: its warnings and errors, then (when it is valid) what it defines —
 //! identities with their kind and attributes, sets, and rule counts by effect and action.
-//! It only reads the files; it never compiles or writes anything.
+//! A file that parses and checks is also compiled with the default limits, exactly as
+//! `serve` compiles it, so "ok" means `serve` loads it; a compile error is reported like
+//! any other error, at the rule it is about. It never writes anything.
 
 use super::output::{CliError, Exit, Out, error_json, render_error};
 use crate::ast::{Action, Effect};
@@ -138,7 +140,15 @@ pub fn run(args: &CheckArgs, out: Out) -> Exit {
 /// Checks one file, prints it in text mode, and returns its JSON form.
 fn check_file(path: &Path, out: Out) -> (Exit, serde_json::Value) {
     let (summary, diagnostics) = match Policy::load(path) {
-        Ok(policy) => (Some(summarize(&policy.checked)), policy.warnings),
+        Ok(policy) => match crate::Engine::from_policy(&policy) {
+            Ok(_) => (Some(summarize(&policy.checked)), policy.warnings),
+            Err(error) => {
+                let mut diagnostics = policy.warnings;
+                diagnostics.push(error.to_diagnostic());
+                diagnostics.sort();
+                (None, diagnostics)
+            }
+        },
         Err(LoadError::Invalid(diagnostics)) => (None, diagnostics),
         Err(LoadError::Source(e)) => {
             let error = CliError::Source(e);

@@ -74,7 +74,7 @@ fn compile(args: &CompileArgs) -> Result<Stats, CliError> {
         identities: policy.checked.identities.len(),
         nodes: automaton.nodes.len(),
         sets: automaton.sets.len(),
-        slots: automaton.slots.len(),
+        slots: automaton.slot_count(),
         patterns: automaton.patterns.len(),
         approx_heap_bytes: automaton.approx_heap_bytes(),
         load_ms: millis(loaded),

@@ -166,6 +166,8 @@ pub struct Limits {
     pub max_inflight: Option<u16>,
     pub receive_maximum: Option<u16>,
     pub max_queued_messages: Option<usize>,
+    pub queue_full_timeout_secs: Option<u64>,
+    pub stalled_subscriber_timeout_secs: Option<u64>,
     pub max_topic_levels: Option<usize>,
     pub topic_alias_maximum: Option<u16>,
     pub max_subscriptions_per_client: Option<usize>,
@@ -194,6 +196,15 @@ impl Limits {
         set(&mut c.max_inflight, self.max_inflight);
         set(&mut c.receive_maximum, self.receive_maximum);
         set(&mut c.max_queued_messages, self.max_queued_messages);
+        set(
+            &mut c.queue_full_timeout,
+            self.queue_full_timeout_secs.map(Duration::from_secs),
+        );
+        set(
+            &mut c.stalled_subscriber_timeout,
+            self.stalled_subscriber_timeout_secs
+                .map(Duration::from_secs),
+        );
         set(&mut c.max_topic_levels, self.max_topic_levels);
         set(&mut c.topic_alias_maximum, self.topic_alias_maximum);
         set(
@@ -283,6 +294,13 @@ mod tests {
         assert_eq!(
             config.limits.broker_config().max_packet_size,
             128 * 1024 + 4096
+        );
+        let defaults = BrokerConfig::default();
+        let limits = config.limits.broker_config();
+        assert_eq!(limits.queue_full_timeout, defaults.queue_full_timeout);
+        assert_eq!(
+            limits.stalled_subscriber_timeout,
+            defaults.stalled_subscriber_timeout
         );
         assert_eq!(
             config.broker_config().shadow_dir,

@@ -1,22 +1,27 @@
 //! Checked rules → an [`Automaton`]: one level trie per identity.
 //!
 //! Each rule is inserted once per identity it applies to. Each level becomes the cheapest
-//! edge that can match it: a literal, a finite set, an attribute slot rendered per
-//! session, a regex-automata pattern (only for levels that mix text, sets and captures),
-//! or `+`. Equal levels at the same node share one edge, so rules with a common prefix
-//! share states and a decision's cost does not grow with the rule count.
+//! edge that can match it: a literal, a finite set, an attribute slot (text rendered once
+//! per session), a pattern level ([`crate::automaton::level`]: built here, once, and
+//! shared by every session), or `+`. Equal levels at the same node share one edge, so
+//! rules with a common prefix share states and a decision's cost does not grow with the
+//! rule count.
 //!
 //! Every size is bounded by [`Limits`]; exceeding one is a typed [`CompileError`] naming
-//! the rule, never an out-of-memory. A single regex over whole topics is deliberately not
-//! used: with thousands of rules it can need gigabytes, while one small regex per distinct
-//! level pattern stays small.
+//! the rule, never an out-of-memory, and `topicguard check` reports it like any other
+//! error of the file. A single regex over whole topics is deliberately not used: with
+//! thousands of rules it can need gigabytes, while one small regex per distinct level
+//! pattern stays small.
 
 use crate::ast::Action;
+use crate::automaton::level::{self, MiddleError};
 use crate::automaton::*;
-use crate::check::{ActionSet, Checked, CheckedRule, LevelPattern, Piece};
-use crate::source::Loc;
+use crate::check::{ActionSet, Checked, CheckedRule, IdentityId, LevelPattern, Piece};
+use crate::diagnostic::Diagnostic;
+use crate::source::{Loc, Span};
 use regex_automata::meta::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
 
 /// Size limits for compiling and deciding.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -37,6 +42,9 @@ pub struct Limits {
     pub max_topic_bytes: usize,
     /// Node visits allowed when proving a subscription's containment (fail closed).
     pub subscribe_budget: usize,
+    /// Bytes for the automata of one pattern level that mixes captures or sets with more
+    /// text, sets or captures (a lone set or capture needs none).
+    pub max_pattern_bytes: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +58,7 @@ impl Default for Limits {
             max_topic_levels: 128,
             max_topic_bytes: 65_535,
             subscribe_budget: 200_000,
+            max_pattern_bytes: 16 << 20,
         }
     }
 }
@@ -64,6 +73,7 @@ pub enum CompileError {
     #[diagnostic(code(topicguard::compile::template_too_deep))]
     TemplateTooDeep {
         loc: Loc,
+        span: Span,
         given: usize,
         limit: usize,
     },
@@ -71,6 +81,7 @@ pub enum CompileError {
     #[diagnostic(code(topicguard::compile::rule_too_long))]
     RuleTooLong {
         loc: Loc,
+        span: Span,
         given: usize,
         limit: usize,
     },
@@ -78,6 +89,7 @@ pub enum CompileError {
     #[diagnostic(code(topicguard::compile::too_many_alternatives))]
     TooManyAlternatives {
         loc: Loc,
+        span: Span,
         given: usize,
         limit: usize,
     },
@@ -87,9 +99,59 @@ pub enum CompileError {
         help("split the policy or raise the limit")
     )]
     TooManyNodes { limit: usize },
+    #[error("{loc}: a level pattern of this rule needs more than {limit} bytes")]
+    #[diagnostic(
+        code(topicguard::compile::pattern_too_large),
+        help("split the set, or give the set a level of its own")
+    )]
+    PatternTooLarge { loc: Loc, span: Span, limit: usize },
     #[error("{loc}: the level pattern could not be compiled: {message}")]
     #[diagnostic(code(topicguard::compile::pattern))]
-    Pattern { loc: Loc, message: String },
+    Pattern {
+        loc: Loc,
+        span: Span,
+        message: String,
+    },
+}
+
+impl CompileError {
+    /// The error as a diagnostic of the policy file, at the rule it names (if any).
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let message = self.to_string();
+        let (code, span, help) = match self {
+            CompileError::TooManyRules { .. } => ("compile::too-many-rules", None, None),
+            CompileError::TooManyNodes { .. } => (
+                "compile::too-many-nodes",
+                None,
+                Some("split the policy into several files"),
+            ),
+            CompileError::TemplateTooDeep { span, .. } => {
+                ("compile::template-too-deep", Some(*span), None)
+            }
+            CompileError::RuleTooLong { span, .. } => ("compile::rule-too-long", Some(*span), None),
+            CompileError::TooManyAlternatives { span, .. } => {
+                ("compile::too-many-alternatives", Some(*span), None)
+            }
+            CompileError::PatternTooLarge { span, .. } => (
+                "compile::pattern-too-large",
+                Some(*span),
+                Some(
+                    "give the set a level of its own, or split it: a lone set in a level (`{v in big}`, `{pid}_{v in big}`) needs no pattern",
+                ),
+            ),
+            CompileError::Pattern { span, .. } => ("compile::pattern", Some(*span), None),
+        };
+        // The location is shown by the diagnostic itself.
+        let message = match message.split_once(": ") {
+            Some((_, rest)) if span.is_some() => rest.to_string(),
+            _ => message,
+        };
+        let diagnostic = Diagnostic::error(code, span.unwrap_or_default(), message);
+        match help {
+            Some(help) => diagnostic.with_help(help),
+            None => diagnostic,
+        }
+    }
 }
 
 /// Compiles a checked policy.
@@ -110,9 +172,17 @@ pub fn compile(checked: &Checked, limits: &Limits) -> Result<Automaton, CompileE
 struct Builder<'a> {
     limits: &'a Limits,
     automaton: Automaton,
+    /// Sets by the address of their values (every level naming one set shares them).
+    set_by_address: FxHashMap<usize, SetId>,
+    /// Sets by their sorted values.
     set_index: FxHashMap<Vec<String>, SetId>,
-    slot_index: FxHashMap<SlotTemplate, SlotId>,
-    pattern_index: FxHashMap<(Vec<Piece>, bool), PatternId>,
+    /// Each identity's slots.
+    slot_index: Vec<FxHashMap<SlotTemplate, SlotId>>,
+    /// Pattern levels by owner (the identity, when the pattern has attributes), pieces and
+    /// whether the level is the first.
+    pattern_index: FxHashMap<(Option<IdentityId>, Vec<Piece>, bool), PatternId>,
+    /// Middle regexes, shared by every pattern level with the same middle.
+    regex_index: FxHashMap<Vec<Piece>, Regex>,
 }
 
 impl<'a> Builder<'a> {
@@ -124,14 +194,16 @@ impl<'a> Builder<'a> {
                 roots: (0..identities as u32).map(NodeId).collect(),
                 nodes,
                 sets: Vec::new(),
-                slots: Vec::new(),
+                slots: vec![Vec::new(); identities],
                 patterns: Vec::new(),
                 connect: vec![Vec::new(); identities],
                 rule_count: 0,
             },
+            set_by_address: FxHashMap::default(),
             set_index: FxHashMap::default(),
-            slot_index: FxHashMap::default(),
+            slot_index: vec![FxHashMap::default(); identities],
             pattern_index: FxHashMap::default(),
+            regex_index: FxHashMap::default(),
         }
     }
 
@@ -139,6 +211,7 @@ impl<'a> Builder<'a> {
         if rule.text.len() > self.limits.max_rule_bytes {
             return Err(CompileError::RuleTooLong {
                 loc: rule.loc.clone(),
+                span: rule.span,
                 given: rule.text.len(),
                 limit: self.limits.max_rule_bytes,
             });
@@ -157,6 +230,7 @@ impl<'a> Builder<'a> {
         if topic.levels.len() > self.limits.max_template_levels {
             return Err(CompileError::TemplateTooDeep {
                 loc: rule.loc.clone(),
+                span: rule.span,
                 given: topic.levels.len(),
                 limit: self.limits.max_template_levels,
             });
@@ -165,10 +239,10 @@ impl<'a> Builder<'a> {
             // `""` matches only the empty topic, which is no topic name: it never matches.
             return Ok(());
         }
-        for id in &rule.identities {
+        for &id in &rule.identities {
             let mut at = self.automaton.roots[id.0 as usize];
             for (i, level) in topic.levels.iter().enumerate() {
-                at = self.child(at, level, i == 0, rule)?;
+                at = self.child(at, level, i == 0, rule, id)?;
             }
             let node = &mut self.automaton.nodes[at.0 as usize];
             if topic.hash {
@@ -187,8 +261,9 @@ impl<'a> Builder<'a> {
         level: &LevelPattern,
         first: bool,
         rule: &CheckedRule,
+        identity: IdentityId,
     ) -> Result<NodeId, CompileError> {
-        let edge = self.edge_for(level, first, rule)?;
+        let edge = self.edge_for(level, first, rule, identity)?;
         let node = &self.automaton.nodes[at.0 as usize];
         let existing = match edge {
             Edge::Any => node.any,
@@ -224,6 +299,7 @@ impl<'a> Builder<'a> {
         level: &'l LevelPattern,
         first: bool,
         rule: &CheckedRule,
+        identity: IdentityId,
     ) -> Result<Edge<'l>, CompileError> {
         let pieces = match level {
             LevelPattern::Any { .. } => return Ok(Edge::Any),
@@ -235,76 +311,153 @@ impl<'a> Builder<'a> {
                 if values.len() > self.limits.max_alternatives {
                     return Err(CompileError::TooManyAlternatives {
                         loc: rule.loc.clone(),
+                        span: rule.span,
                         given: values.len(),
                         limit: self.limits.max_alternatives,
                     });
                 }
             }
         }
-        if level.uses_attrs() {
-            return Ok(Edge::Slot(self.intern_slot(pieces, first)));
+        match level::split(pieces) {
+            None => self.intern_slot(identity, pieces, rule).map(Edge::Slot),
+            Some(cut) => match (cut.head, cut.middle, cut.tail) {
+                ([], [Piece::OneOf { values, .. }], []) => Ok(Edge::OneOf(self.intern_set(values))),
+                _ => self
+                    .intern_pattern(pieces, cut, first, rule, identity)
+                    .map(Edge::Pattern),
+            },
         }
-        if let [Piece::OneOf { values, .. }] = pieces.as_slice() {
-            return Ok(Edge::OneOf(self.intern_set(values)));
-        }
-        self.intern_pattern(pieces, first, rule).map(Edge::Pattern)
     }
 
-    fn intern_set(&mut self, values: &[String]) -> SetId {
+    fn intern_set(&mut self, values: &Arc<[String]>) -> SetId {
+        let address = values.as_ptr() as usize;
+        if let Some(id) = self.set_by_address.get(&address) {
+            return *id;
+        }
         let mut key: Vec<String> = values.to_vec();
         key.sort_unstable();
-        if let Some(id) = self.set_index.get(&key) {
-            return *id;
-        }
-        let id = SetId(self.automaton.sets.len() as u32);
-        self.automaton.sets.push(LiteralSet {
-            has_plain_value: key.iter().any(|v| !v.starts_with('$')),
-            values: key
-                .iter()
-                .map(|v| v.as_str().into())
-                .collect::<FxHashSet<Box<str>>>(),
-        });
-        self.set_index.insert(key, id);
+        let id = match self.set_index.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = SetId(self.automaton.sets.len() as u32);
+                self.automaton.sets.push(LiteralSet {
+                    has_plain_value: key.iter().any(|v| !v.starts_with('$')),
+                    values: key
+                        .iter()
+                        .map(|v| v.as_str().into())
+                        .collect::<FxHashSet<Box<str>>>(),
+                });
+                self.set_index.insert(key, id);
+                id
+            }
+        };
+        self.set_by_address.insert(address, id);
         id
     }
 
-    fn intern_slot(&mut self, pieces: &[Piece], first: bool) -> SlotId {
-        let template = SlotTemplate {
-            pieces: pieces.to_vec(),
-            first_level: first,
-        };
-        if let Some(id) = self.slot_index.get(&template) {
-            return *id;
+    /// A slot of `identity` for text and attributes.
+    fn intern_slot(
+        &mut self,
+        identity: IdentityId,
+        pieces: &[Piece],
+        rule: &CheckedRule,
+    ) -> Result<SlotId, CompileError> {
+        let template = SlotTemplate::new(pieces).ok_or_else(|| CompileError::Pattern {
+            loc: rule.loc.clone(),
+            span: rule.span,
+            message: "a slot holds a capture or a set".into(),
+        })?;
+        let index = &mut self.slot_index[identity.0 as usize];
+        if let Some(id) = index.get(&template) {
+            return Ok(*id);
         }
-        let id = SlotId(self.automaton.slots.len() as u32);
-        self.automaton.slots.push(template.clone());
-        self.slot_index.insert(template, id);
-        id
+        let slots = &mut self.automaton.slots[identity.0 as usize];
+        let id = SlotId(slots.len() as u32);
+        slots.push(template.clone());
+        index.insert(template, id);
+        Ok(id)
+    }
+
+    /// A head or tail: plain text, or a slot of `identity` when it has attributes.
+    fn affix(
+        &mut self,
+        identity: IdentityId,
+        pieces: &[Piece],
+        rule: &CheckedRule,
+    ) -> Result<Affix, CompileError> {
+        if pieces.iter().any(|p| matches!(p, Piece::Attr(_))) {
+            return self.intern_slot(identity, pieces, rule).map(Affix::Slot);
+        }
+        let text: String = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        Ok(Affix::Text(text.into()))
     }
 
     fn intern_pattern(
         &mut self,
         pieces: &[Piece],
+        cut: level::Split<'_>,
         first: bool,
         rule: &CheckedRule,
+        identity: IdentityId,
     ) -> Result<PatternId, CompileError> {
-        let key = (pieces.to_vec(), first);
+        let owner = pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Attr(_)))
+            .then_some(identity);
+        let key = (owner, pieces.to_vec(), first);
         if let Some(id) = self.pattern_index.get(&key) {
             return Ok(*id);
         }
-        let regex = level_regex(pieces, first).map_err(|message| CompileError::Pattern {
-            loc: rule.loc.clone(),
-            message,
-        })?;
-        let id = PatternId(self.automaton.patterns.len() as u32);
-        self.automaton.patterns.push(Pattern {
+        let middle = match cut.middle {
+            [Piece::Capture(_)] => Middle::Any,
+            [Piece::OneOf { values, .. }] => Middle::Set(self.intern_set(values)),
+            middle => Middle::Regex(self.middle_regex(middle, rule)?),
+        };
+        let pattern = PatternLevel {
             pieces: pieces.to_vec(),
-            first_level: first,
-            regex,
-            dollar_only: dollar_only(pieces),
-        });
+            head: self.affix(identity, cut.head, rule)?,
+            middle,
+            tail: self.affix(identity, cut.tail, rule)?,
+            leading_capture: first
+                && cut.head.is_empty()
+                && matches!(cut.middle.first(), Some(Piece::Capture(_))),
+            dollar_only: level::dollar_only(pieces),
+        };
+        let id = PatternId(self.automaton.patterns.len() as u32);
+        self.automaton.patterns.push(pattern);
         self.pattern_index.insert(key, id);
         Ok(id)
+    }
+
+    fn middle_regex(
+        &mut self,
+        middle: &[Piece],
+        rule: &CheckedRule,
+    ) -> Result<Regex, CompileError> {
+        if let Some(regex) = self.regex_index.get(middle) {
+            return Ok(regex.clone());
+        }
+        let regex =
+            level::middle_regex(middle, self.limits.max_pattern_bytes).map_err(|e| match e {
+                MiddleError::TooLarge { limit } => CompileError::PatternTooLarge {
+                    loc: rule.loc.clone(),
+                    span: rule.span,
+                    limit,
+                },
+                other => CompileError::Pattern {
+                    loc: rule.loc.clone(),
+                    span: rule.span,
+                    message: other.to_string(),
+                },
+            })?;
+        self.regex_index.insert(middle.to_vec(), regex.clone());
+        Ok(regex)
     }
 
     fn finish(mut self, rule_count: usize) -> Automaton {
@@ -331,39 +484,6 @@ enum Edge<'l> {
     OneOf(SetId),
     Slot(SlotId),
     Pattern(PatternId),
-}
-
-/// True when every string the pieces can match starts with `$`.
-pub fn dollar_only(pieces: &[Piece]) -> bool {
-    match pieces.first() {
-        Some(Piece::Text(t)) => t.starts_with('$'),
-        Some(Piece::OneOf { values, .. }) => values.iter().all(|v| v.starts_with('$')),
-        _ => false,
-    }
-}
-
-/// Builds the anchored regex for one level. Attributes must already be rendered to text.
-///
-/// A capture matches any run of characters, possibly empty. In the first level of a topic
-/// a leading capture may not begin with `$`, so wildcards never reach `$` topics.
-pub fn level_regex(pieces: &[Piece], first_level: bool) -> Result<Regex, String> {
-    let mut source = String::from("^(?s:");
-    for (i, piece) in pieces.iter().enumerate() {
-        match piece {
-            Piece::Text(text) => source.push_str(&regex_syntax::escape(text)),
-            Piece::Attr(name) => return Err(format!("attribute `{name}` was not rendered")),
-            Piece::Capture(_) if i == 0 && first_level => source.push_str("(?:[^$].*)?"),
-            Piece::Capture(_) => source.push_str(".*"),
-            Piece::OneOf { values, .. } => {
-                let escaped: Vec<String> = values.iter().map(|v| regex_syntax::escape(v)).collect();
-                source.push_str("(?:");
-                source.push_str(&escaped.join("|"));
-                source.push(')');
-            }
-        }
-    }
-    source.push_str(")$");
-    Regex::new(&source).map_err(|e| e.to_string())
 }
 
 /// The actions a rule grants or denies, for documentation output.

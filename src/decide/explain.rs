@@ -7,7 +7,7 @@
 
 use super::session::Session;
 use super::topic::check_name;
-use super::walk::{AllMatches, collect, decide_topic, walk};
+use super::walk::{AllMatches, collect, decide_topic, filtered, walk};
 use super::{Decision, Engine, Explanation, Reason, Request, RuleRef, Verdict};
 use crate::ast::{Action, Effect};
 use crate::check::RuleId;
@@ -57,7 +57,17 @@ pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) 
             }
             rules
         }
-        Request::Receive { topic } => all_matches(engine, session, topic, Action::Receive),
+        Request::Receive { topic } => {
+            let mut rules = all_matches(engine, session, topic, Action::Receive);
+            if filtered(engine, session) {
+                let subscribe = all_matches(engine, session, topic, Action::Subscribe);
+                let denies = subscribe
+                    .into_iter()
+                    .filter(|r| engine.checked().rule(*r).effect == Effect::Deny);
+                rules.extend(denies);
+            }
+            rules
+        }
         Request::Subscribe { .. } => decision.rule.into_iter().collect(),
     };
     matched.sort_unstable();
@@ -89,6 +99,14 @@ pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) 
         {
             Some("publish is allowed, but no rule allows retain on this topic".to_string())
         }
+        (None, Request::Receive { .. })
+            if deciding_action(engine, decision.rule) == Some(Action::Subscribe) =>
+        {
+            Some(
+                "a `deny subscribe` rule matches this topic: under `subscriptions filtered`, what subscribe denies is never delivered"
+                    .to_string(),
+            )
+        }
         _ => None,
     };
     Explanation {
@@ -105,6 +123,13 @@ pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) 
     }
 }
 
+/// `Subscribe` when the deciding rule is a subscribe rule that does not name `receive`.
+fn deciding_action(engine: &Engine, rule: Option<RuleId>) -> Option<Action> {
+    let actions = engine.checked().rule(rule?).actions;
+    (actions.contains(Action::Subscribe) && !actions.contains(Action::Receive))
+        .then_some(Action::Subscribe)
+}
+
 /// A sentence for explanations of subscribe decisions.
 pub(crate) fn detail(
     engine: &Engine,
@@ -112,9 +137,7 @@ pub(crate) fn detail(
     filter: &str,
     decision: &Decision,
 ) -> String {
-    let filtered = session
-        .identity_id()
-        .is_some_and(|id| engine.checked().identities[id.0 as usize].filtered_subscriptions);
+    let filtered = filtered(engine, session);
     match (decision.verdict, decision.reason) {
         (Verdict::Allowed, Reason::FilteredSubscription) => {
             format!("`{filter}` overlaps allowed topics; each delivery is checked against receive")

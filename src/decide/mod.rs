@@ -10,7 +10,16 @@
 //!
 //! Semantics (docs/policy-language.md): default deny; deny wins; exact client ids;
 //! subscribe means containment (`$share/<group>/` stripped); `$` topics are never matched
-//! by a leading wildcard; a retained publish needs `retain` too.
+//! by a leading wildcard or a level that starts with a capture; a retained publish needs
+//! `retain` too; under `subscriptions filtered` a delivery is also denied by the
+//! `deny subscribe` rules that match its topic.
+//!
+//! Failing closed is built in: every level pattern is built and size-checked when the
+//! policy is compiled, a session whose attribute-dependent levels cannot all be rendered
+//! is rejected at bind, and the regex engine deciding a pattern level cannot fail (the
+//! regex-automata meta engine falls back to slower engines rather than give up). So at
+//! decide time every level either matches or does not; the one budget left, proving a
+//! subscription's containment, denies the whole request when it runs out.
 
 mod explain;
 pub mod reference;
@@ -105,9 +114,7 @@ impl Engine {
             Request::Publish { topic, retain } => {
                 walk::decide_publish(self, session, topic, retain)
             }
-            Request::Receive { topic } => {
-                walk::decide_topic(self, session, topic, crate::ast::Action::Receive)
-            }
+            Request::Receive { topic } => walk::decide_receive(self, session, topic),
             Request::Subscribe { filter } => subscribe::decide_subscribe(self, session, filter),
         }
     }

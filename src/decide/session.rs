@@ -1,21 +1,24 @@
 //! Binding a verified identity into a [`Session`] at CONNECT.
 //!
-//! Binding is where attribute values meet the policy, so it is where the identity-value
-//! grammar is enforced: every attribute the identity kind declares must be present and
-//! valid, `require` lines must hold, and the client id must equal the `client` template
-//! (its captures become attributes). Then each attribute-dependent level is rendered once,
-//! so deciding never formats strings. Binding never fails: a rejected identity gives a
-//! session whose every decision is a deny carrying the [`BindError`].
+//! Binding is where attribute values meet the policy, so it is where the value grammars
+//! are enforced: every attribute the identity kind declares must be present and valid
+//! (the strict attribute-value grammar), `require` lines must hold, and the client id must
+//! be a valid client id and equal the `client` template (its captures, parts of the client
+//! id, become attributes). Then each of the identity's slots (the attribute-dependent
+//! texts of its levels) is rendered once, so deciding never formats strings and never
+//! builds a pattern: pattern levels are built once per policy and shared. Binding never
+//! fails: a rejected identity gives a session whose every decision is a deny carrying the
+//! [`BindError`]. Client-template matching costs O(client id × template) time whatever the
+//! client id (see [`crate::check::matches::match_client`]).
 
 use super::{Decision, Engine, Reason, Verdict};
 use crate::automaton::SlotTemplate;
-use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Piece, Require};
+use crate::check::matches::match_client;
+use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require};
 use crate::identity::Identity;
-use crate::identity::attrs::{ValueError, validate_value};
-use regex_automata::meta::Regex;
+use crate::identity::attrs::{ValueError, validate_client_id, validate_value};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
 
 /// Why an identity could not be bound.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -64,52 +67,6 @@ impl fmt::Display for BindError {
     }
 }
 
-/// A pattern level with this session's attributes rendered in, compiled on first use.
-///
-/// Building a regex costs tens of microseconds; most sessions never touch most pattern
-/// levels, so binding (every CONNECT) must not pay for them.
-#[derive(Clone, Debug)]
-pub(crate) struct LazyPattern {
-    pieces: Vec<Piece>,
-    first_level: bool,
-    regex: OnceLock<Option<Regex>>,
-}
-
-impl LazyPattern {
-    /// The compiled regex, or `None` if it cannot be built (then it never matches).
-    fn regex(&self) -> Option<&Regex> {
-        self.regex
-            .get_or_init(|| crate::compile::level_regex(&self.pieces, self.first_level).ok())
-            .as_ref()
-    }
-}
-
-/// What a slot became for this session.
-#[derive(Clone, Debug)]
-pub(crate) enum SlotValue {
-    /// The level must equal this text.
-    Text(Box<str>),
-    /// The level must match this regex.
-    Pattern(LazyPattern),
-    /// Could not be rendered: never matches.
-    Never,
-}
-
-impl SlotValue {
-    /// False when the slot could not be rendered for this session.
-    pub(crate) fn can_match(&self) -> bool {
-        !matches!(self, SlotValue::Never)
-    }
-
-    pub(crate) fn matches(&self, level: &str) -> bool {
-        match self {
-            SlotValue::Text(text) => &**text == level,
-            SlotValue::Pattern(pattern) => pattern.regex().is_some_and(|r| r.is_match(level)),
-            SlotValue::Never => false,
-        }
-    }
-}
-
 /// An identity bound to one engine for one connection.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -118,7 +75,8 @@ pub struct Session {
     kind: String,
     client_id: String,
     attrs: BTreeMap<String, String>,
-    pub(crate) slots: Vec<SlotValue>,
+    /// The identity's slots, rendered (see [`crate::automaton::SlotTemplate`]).
+    pub(crate) slots: Box<[Box<str>]>,
     error: Option<BindError>,
     expires_at: Option<u64>,
 }
@@ -178,7 +136,7 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
         kind: identity.kind.clone(),
         client_id: client_id.to_string(),
         attrs: BTreeMap::new(),
-        slots: Vec::new(),
+        slots: Box::default(),
         error: None,
         expires_at: identity.expires_at,
     };
@@ -188,19 +146,22 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
                 kind: identity.kind.clone(),
             })
         }
-        Some((id, def)) => match bind_attrs(def, identity, client_id) {
-            Ok(attrs) => {
-                session.identity = Some(id);
-                session.slots = engine
-                    .automaton()
-                    .slots
-                    .iter()
-                    .map(|s| render_slot(s, &attrs))
-                    .collect();
-                session.attrs = attrs;
+        Some((id, def)) => {
+            let bound = bind_attrs(def, identity, client_id).and_then(|attrs| {
+                let slots = engine.automaton().identity_slots(id);
+                let rendered: Result<Box<[Box<str>]>, BindError> =
+                    slots.iter().map(|s| render_slot(s, &attrs)).collect();
+                rendered.map(|slots| (attrs, slots))
+            });
+            match bound {
+                Ok((attrs, slots)) => {
+                    session.identity = Some(id);
+                    session.slots = slots;
+                    session.attrs = attrs;
+                }
+                Err(error) => session.error = Some(error),
             }
-            Err(error) => session.error = Some(error),
-        },
+        }
     }
     session
 }
@@ -235,7 +196,7 @@ fn bind_attrs(
             return Err(BindError::MissingAttribute { attr: name.clone() });
         }
     }
-    check_value("client", client_id)?;
+    check_client_part("client", client_id)?;
     let captured = match_client(&def.client, &attrs, client_id).ok_or_else(|| {
         BindError::ClientIdMismatch {
             client_id: client_id.to_string(),
@@ -243,7 +204,7 @@ fn bind_attrs(
         }
     })?;
     for (name, value) in captured {
-        check_value(&name, &value)?;
+        check_client_part(&name, &value)?;
         attrs.insert(name, value);
     }
     attrs.insert("client".to_string(), client_id.to_string());
@@ -254,6 +215,15 @@ fn bind_attrs(
 
 fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
     validate_value(value).map_err(|e: ValueError| BindError::BadValue {
+        attr: attr.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The client id and its captures follow the client-id grammar (spaces and any UTF-8
+/// allowed; never `/ + #`, control characters or a leading `$`).
+fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
+    validate_client_id(value).map_err(|e: ValueError| BindError::BadValue {
         attr: attr.to_string(),
         reason: e.to_string(),
     })
@@ -285,7 +255,10 @@ fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Res
             }
             Require::InSet {
                 attr, set, values, ..
-            } if !attrs.get(attr).is_some_and(|v| values.contains(v)) => {
+            } if attrs
+                .get(attr)
+                .is_none_or(|v| values.binary_search(v).is_err()) =>
+            {
                 return Err(BindError::RequireCheck {
                     attr: attr.clone(),
                     check: format!("in {set}"),
@@ -319,107 +292,16 @@ pub fn client_template_text(pieces: &[ClientPiece]) -> String {
         .collect()
 }
 
-/// Matches a client id against its template; returns the captures, or `None`.
-///
-/// Attributes and text must match exactly; a capture takes the shortest non-empty run
-/// that lets the rest match (templates never put two captures side by side).
-pub fn match_client(
-    pieces: &[ClientPiece],
+/// A slot's text for this session's attributes. A slot naming an attribute the session
+/// does not have could not be decided, so the whole session is rejected instead (the
+/// checker makes sure every attribute a rule of the identity uses is bound).
+fn render_slot(
+    slot: &SlotTemplate,
     attrs: &BTreeMap<String, String>,
-    id: &str,
-) -> Option<Vec<(String, String)>> {
-    let mut captures = Vec::new();
-    match_pieces(pieces, attrs, id, &mut captures).then_some(captures)
-}
-
-fn match_pieces(
-    pieces: &[ClientPiece],
-    attrs: &BTreeMap<String, String>,
-    rest: &str,
-    out: &mut Vec<(String, String)>,
-) -> bool {
-    let Some((first, tail)) = pieces.split_first() else {
-        return rest.is_empty();
-    };
-    match first {
-        ClientPiece::Text(t) => rest
-            .strip_prefix(t.as_str())
-            .is_some_and(|r| match_pieces(tail, attrs, r, out)),
-        ClientPiece::Attr(a) => {
-            let value = attrs.get(a).map(String::as_str).unwrap_or("");
-            !value.is_empty()
-                && rest
-                    .strip_prefix(value)
-                    .is_some_and(|r| match_pieces(tail, attrs, r, out))
-        }
-        ClientPiece::Capture(name) => {
-            for (end, _) in rest
-                .char_indices()
-                .skip(1)
-                .chain(std::iter::once((rest.len(), ' ')))
-            {
-                if end == 0 {
-                    continue;
-                }
-                let mark = out.len();
-                out.push((name.clone(), rest[..end].to_string()));
-                if match_pieces(tail, attrs, &rest[end..], out) {
-                    return true;
-                }
-                out.truncate(mark);
-            }
-            false
-        }
-    }
-}
-
-fn render_slot(slot: &SlotTemplate, attrs: &BTreeMap<String, String>) -> SlotValue {
-    let mut rendered = Vec::with_capacity(slot.pieces.len());
-    for piece in &slot.pieces {
-        match piece {
-            Piece::Attr(name) => match attrs.get(name) {
-                Some(value) => rendered.push(Piece::Text(value.clone())),
-                None => return SlotValue::Never,
-            },
-            other => rendered.push(other.clone()),
-        }
-    }
-    if slot.is_literal() {
-        let text: String = rendered
-            .iter()
-            .map(|p| match p {
-                Piece::Text(t) => t.as_str(),
-                _ => "",
-            })
-            .collect();
-        return SlotValue::Text(text.into());
-    }
-    SlotValue::Pattern(LazyPattern {
-        pieces: rendered,
-        first_level: slot.first_level,
-        regex: OnceLock::new(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pieces() -> Vec<ClientPiece> {
-        vec![
-            ClientPiece::Text("svc:".into()),
-            ClientPiece::Attr("sid".into()),
-            ClientPiece::Text(":".into()),
-            ClientPiece::Capture("instance".into()),
-        ]
-    }
-
-    #[test]
-    fn client_template_captures_the_rest() {
-        let attrs = BTreeMap::from([("sid".to_string(), "lights".to_string())]);
-        let got = match_client(&pieces(), &attrs, "svc:lights:7").unwrap();
-        assert_eq!(got, [("instance".to_string(), "7".to_string())]);
-        assert!(match_client(&pieces(), &attrs, "svc:lights:").is_none());
-        assert!(match_client(&pieces(), &attrs, "svc:locks:7").is_none());
-    }
+) -> Result<Box<str>, BindError> {
+    slot.render(attrs)
+        .map(String::into_boxed_str)
+        .map_err(|attr| BindError::MissingAttribute {
+            attr: attr.to_string(),
+        })
 }

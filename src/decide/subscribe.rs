@@ -318,8 +318,7 @@ impl Containment<'_> {
                 values.extend(set.values.iter().map(|v| v.to_string()));
             }
             for (slot, _) in &node.slot {
-                let pieces = &self.auto.slots[slot.0 as usize].pieces;
-                values.extend(witnesses(pieces, self.session.attrs()));
+                values.push(self.session.slots[slot.0 as usize].to_string());
             }
             for (pattern, _) in &node.pattern {
                 let pieces = &self.auto.patterns[pattern.0 as usize].pieces;
@@ -405,9 +404,7 @@ impl Containment<'_> {
             }
         }
         for (slot, next) in &node.slot {
-            let dollar_only =
-                first && crate::compile::dollar_only(&auto.slots[slot.0 as usize].pieces);
-            if !dollar_only && self.session.slots[slot.0 as usize].can_match() {
+            if !(first && self.session.slots[slot.0 as usize].starts_with('$')) {
                 out.push(*next);
             }
         }

@@ -96,12 +96,12 @@ pub(crate) fn step(
         }
     }
     for (slot, next) in &node.slot {
-        if session.slots[slot.0 as usize].matches(level) {
+        if *session.slots[slot.0 as usize] == *level {
             out.push(*next);
         }
     }
     for (pattern, next) in &node.pattern {
-        if auto.patterns[pattern.0 as usize].regex.is_match(level) {
+        if auto.patterns[pattern.0 as usize].matches(level, &auto.sets, &session.slots) {
             out.push(*next);
         }
     }
@@ -192,6 +192,52 @@ pub(crate) fn decide_topic(
         topic,
         action,
         &mut first,
+    );
+    first.decision()
+}
+
+/// Keeps only the deny rules it is given.
+pub(crate) struct DeniesOnly<'c, C>(pub(crate) &'c mut C);
+
+impl<C: Collector> Collector for DeniesOnly<'_, C> {
+    fn accept(&mut self, accept: &Accept) {
+        if accept.effect == Effect::Deny {
+            self.0.accept(accept);
+        }
+    }
+}
+
+/// True when the session's identity has `subscriptions filtered`.
+pub(crate) fn filtered(engine: &Engine, session: &Session) -> bool {
+    session
+        .identity_id()
+        .is_some_and(|id| engine.checked().identities[id.0 as usize].filtered_subscriptions)
+}
+
+/// A delivery. Under `subscriptions filtered` a subscription may be broader than what
+/// `subscribe` allows, so a delivery is also denied by every `deny subscribe` rule that
+/// matches its topic: a deny always bites.
+pub(crate) fn decide_receive(engine: &Engine, session: &Session, topic: &str) -> Decision {
+    if !filtered(engine, session) {
+        return decide_topic(engine, session, topic, Action::Receive);
+    }
+    if let Err(e) = check_name(topic, engine.limits()) {
+        return invalid(e);
+    }
+    let Some(id) = session.identity_id() else {
+        return Decision::invalid(Reason::IdentityRejected);
+    };
+    let auto = engine.automaton();
+    let root = auto.roots[id.0 as usize];
+    let mut first = FirstMatch::default();
+    walk(auto, session, root, topic, Action::Receive, &mut first);
+    walk(
+        auto,
+        session,
+        root,
+        topic,
+        Action::Subscribe,
+        &mut DeniesOnly(&mut first),
     );
     first.decision()
 }

@@ -1,11 +1,20 @@
-//! The identity-value grammar: the one guard against wildcard injection.
+//! The value grammars: the one guard against wildcard injection.
 //!
-//! Every attribute value (PID, AID, JTI, IID, client id, ...) passes [`validate_value`]
-//! before it is bound into a session. A value is 1 to [`MAX_VALUE_BYTES`] bytes of printable
-//! ASCII, without `/`, `+`, `#`, `$`, spaces or control characters. Bad values are
-//! rejected with a reason, never escaped or trimmed: a value can therefore never widen
-//! what a template matches (compare mosquitto CVE-2017-7650). This module must never
-//! accept a value it cannot prove safe.
+//! Two grammars, for the two places values come from:
+//! * **Attribute values** from a verified credential (PID, AID, JTI, IID, ...) pass
+//!   [`validate_value`]: 1 to [`MAX_VALUE_BYTES`] bytes of printable ASCII, without `/`,
+//!   `+`, `#`, `$`, spaces or control characters. Identity providers and CAs issue such
+//!   identifiers; anything else in a claim or a certificate field is suspicious.
+//! * **Client ids** and the parts a client template captures from them pass
+//!   [`validate_client_id`]: 1 to [`MAX_VALUE_BYTES`] bytes of any UTF-8 (spaces and
+//!   non-ASCII included: MQTT clients use them) except what is dangerous where a client
+//!   id is used, as a topic level or part of one: `/` (a level separator), `+` and `#`
+//!   (wildcards), control characters (NUL among them), and a leading `$` (a topic whose
+//!   first level starts with `$` is the broker's).
+//!
+//! Bad values are rejected with a reason, never escaped or trimmed: a value can therefore
+//! never widen what a template matches (compare mosquitto CVE-2017-7650). This module must
+//! never accept a value it cannot prove safe.
 
 use std::fmt;
 
@@ -16,8 +25,15 @@ pub const MAX_VALUE_BYTES: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueError {
     Empty,
-    TooLong { len: usize },
-    Forbidden { ch: char, at: usize },
+    TooLong {
+        len: usize,
+    },
+    Forbidden {
+        ch: char,
+        at: usize,
+    },
+    /// A client id (or a part captured from one) starting with `$`.
+    LeadingDollar,
 }
 
 impl fmt::Display for ValueError {
@@ -35,6 +51,9 @@ impl fmt::Display for ValueError {
                 };
                 write!(f, "contains {shown} at character {at}")
             }
+            ValueError::LeadingDollar => {
+                f.write_str("starts with `$` (topics starting with `$` are the broker's)")
+            }
         }
     }
 }
@@ -42,6 +61,30 @@ impl fmt::Display for ValueError {
 /// True for characters allowed in attribute values and client-template text.
 pub fn is_value_char(c: char) -> bool {
     c.is_ascii_graphic() && !matches!(c, '/' | '+' | '#' | '$')
+}
+
+/// True for characters allowed in client ids, client-template captures and client-template
+/// text (a leading `$` aside).
+pub fn is_client_char(c: char) -> bool {
+    !(matches!(c, '/' | '+' | '#') || c.is_control())
+}
+
+/// Checks a client id, or a part a client template captured from it, against the
+/// client-id grammar.
+pub fn validate_client_id(value: &str) -> Result<(), ValueError> {
+    if value.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(ValueError::TooLong { len: value.len() });
+    }
+    if value.starts_with('$') {
+        return Err(ValueError::LeadingDollar);
+    }
+    match value.chars().enumerate().find(|(_, c)| !is_client_char(*c)) {
+        Some((at, ch)) => Err(ValueError::Forbidden { ch, at }),
+        None => Ok(()),
+    }
 }
 
 /// Checks one attribute value against the identity-value grammar.
@@ -68,6 +111,31 @@ mod tests {
             assert!(validate_value(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_value(&"a".repeat(MAX_VALUE_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn client_ids_may_hold_spaces_and_utf8_but_nothing_that_shapes_a_topic() {
+        for good in [
+            "my phone ü",
+            "lobby-hall 2",
+            "Р1",
+            "a$b",
+            "emoji 📱",
+            "xfi:P1_A1:clt:J1",
+        ] {
+            assert_eq!(validate_client_id(good), Ok(()), "{good:?}");
+        }
+        for bad in [
+            "", "a/b", "+", "a#", "a\u{0}b", "x\ty", "a\u{7f}", "a\u{85}b", "$SYS",
+        ] {
+            assert!(validate_client_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(validate_client_id("$x"), Err(ValueError::LeadingDollar));
+        assert!(validate_client_id(&"ü".repeat(MAX_VALUE_BYTES / 2 + 1)).is_err());
+        assert!(
+            validate_value("my phone").is_err(),
+            "attribute values stay strict"
+        );
     }
 
     #[test]

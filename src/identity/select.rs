@@ -99,7 +99,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Certificate(#[from] CertConfigError),
     #[error(
-        "the default CA set (--ca, [identity] ca) holds {anchors} CA certificates, and the certificate identities {} share it, told apart only by `issuer` names: any of those CAs can issue a sub-CA with another's name; give each identity a `trust` label with its own CA",
+        "the default CA set (--ca, [identity] ca, plugin_opt_cafile) holds {anchors} CA certificates, and the certificate identities {} share it, told apart only by `issuer` names: any of those CAs can issue a sub-CA with another's name; give each identity a `trust` label with its own CA",
         identities.join(", ")
     )]
     PooledAnchors {
@@ -107,7 +107,7 @@ pub enum ConfigError {
         identities: Vec<String>,
     },
     #[error(
-        "the default key set (--jwks, [identity] jwks) serves the jwt identities {} of different issuers: a key of one authority could sign a token claiming another's `iss`; give each identity a `trust` label with its own JWKS",
+        "the default key set (--jwks, [identity] jwks, plugin_opt_jwks) serves the jwt identities {} of different issuers: a key of one authority could sign a token claiming another's `iss`; give each identity a `trust` label with its own JWKS",
         identities.join(", ")
     )]
     PooledKeys { identities: Vec<String> },
@@ -528,10 +528,10 @@ fn unused_anchors(checked: &Checked, config: &CredentialConfig) -> Vec<String> {
         }
     }
     if config.jwt.is_some() && !uses(IdentityKind::Jwt, None) {
-        unused.push("the default JWKS (--jwks): every jwt identity has a `trust` label".into());
+        unused.push("the default JWKS (--jwks, [identity] jwks, plugin_opt_jwks): every jwt identity has a `trust` label".into());
     }
     if config.trust.is_some() && !uses(IdentityKind::Certificate, None) {
-        unused.push("the default CA (--ca): every certificate identity has a `trust` label".into());
+        unused.push("the default CA (--ca, [identity] ca, plugin_opt_cafile): every certificate identity has a `trust` label".into());
     }
     unused
 }

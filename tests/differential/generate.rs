@@ -331,7 +331,10 @@ fn level(rng: &mut Rng, index: usize, attrs: &[&str], policy: &GeneratedPolicy) 
             19 if has("pid") && small => format!("{{pid}}-{{v in {}}}", rng.pick(&set_names)),
             20 => "{+a}_x".to_string(),
             21 => "x_{+a}".to_string(),
-            22 if has("pid") => "{+a}:{pid}:{+b}".to_string(),
+            // An attribute between two captures (`{+a}:{pid}:{+b}`) is refused by the
+            // checker (one level could belong to two accounts); a capture before the
+            // attributes and text after them is the widest form allowed.
+            22 if has("pid") && has("aid") => "{+a}:{pid}_{aid}".to_string(),
             23 if index == 0 => "{+c}$s".to_string(),
             24 => "{+c}x".to_string(),
             25 => "$SYS".to_string(),

@@ -114,7 +114,7 @@ fn dev_token_output_decides_end_to_end() {
     let error: Value = serde_json::from_str(&stdout(&unlabelled)).unwrap();
     assert_eq!(
         error["error"]["message"],
-        "anchors the policy does not use: the default JWKS (--jwks): every jwt identity has a `trust` label"
+        "anchors the policy does not use: the default JWKS (--jwks, [identity] jwks, plugin_opt_jwks): every jwt identity has a `trust` label"
     );
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&other).ok();

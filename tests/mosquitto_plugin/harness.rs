@@ -121,9 +121,14 @@ pub fn topicguard(args: &[&str]) -> String {
 /// What the broker's configuration says beyond its listeners.
 pub struct BrokerSetup {
     pub policy: PathBuf,
+    /// `plugin_opt_jwks`: the default keys (identities without a `trust` label).
     pub jwks: Option<PathBuf>,
-    /// `plugin_opt_cafile`: the policy's anchors.
+    /// `plugin_opt_cafile`: the default CA (identities without a `trust` label).
     pub plugin_ca: Option<PathBuf>,
+    /// `plugin_opt_trust LABEL=FILE` lines: each label's JWKS or CA.
+    pub trust: Vec<(String, PathBuf)>,
+    /// `plugin_opt_trust_crl LABEL=FILE` lines.
+    pub trust_crl: Vec<(String, PathBuf)>,
     /// The TLS listener: mosquitto's own `cafile`, its server certificate and key.
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// More configuration lines, after the plugin's.
@@ -198,6 +203,11 @@ impl Broker {
         }
         if let Some(ca) = &setup.plugin_ca {
             config.push_str(&format!("plugin_opt_cafile {}\n", ca.display()));
+        }
+        for (key, mappings) in [("trust", &setup.trust), ("trust_crl", &setup.trust_crl)] {
+            for (label, file) in mappings {
+                config.push_str(&format!("plugin_opt_{key} {label}={}\n", file.display()));
+            }
         }
         config.push_str(&setup.extra);
         let conf = dir.write("mosquitto.conf", &config);

@@ -1,9 +1,14 @@
 //! What the plugin decides with: the compiled policy and the credential verifier, loaded
 //! together from the configured files.
 //!
-//! [`Authority::load`] reads the policy, the JWKS and the CA/CRL files, compiles the engine
-//! and builds the identity verifier; any failure is one [`LoadError`] naming the file, and
-//! nothing is half-loaded. [`Authority::admit`] turns what a CONNECT presented
+//! [`Authority::load`] reads the policy and the anchor files, compiles the engine and builds
+//! the identity verifier; any failure is one [`LoadError`] naming the file, and nothing is
+//! half-loaded. The anchors are the library's [`TrustFiles`]: the default ones
+//! (`plugin_opt_jwks`, `plugin_opt_cafile`, `plugin_opt_crlfile`) for identities without a
+//! `trust` label, and each label's (`plugin_opt_trust`, `plugin_opt_trust_crl`), so every
+//! identity verifies credentials with its own label's keys or CAs only. Identities that can
+//! admit nobody (their anchors are not configured) and anchors no identity uses are reported
+//! in the [`LoadSummary`]. [`Authority::admit`] turns what a CONNECT presented
 //! ([`Presented`]) into a bound [`Session`]: the credential is verified against the policy's
 //! own identity rules and anchors, bound with the client id (the `client` template is
 //! enforced) and the CONNECT itself is decided. Cost: a load is a policy compile (milliseconds
@@ -13,17 +18,11 @@
 
 use crate::options::Options;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use std::path::Path;
-use std::sync::Arc;
 use topicguard::ast::IdentityKind;
 use topicguard::compile::CompileError;
 use topicguard::decide::BindError;
-use topicguard::identity::jwt::JwtKeys;
-use topicguard::identity::keys::{DEFAULT_RELOAD_COOLDOWN, KeyError, KeySource, KeyStore};
-use topicguard::identity::select::{
-    ConfigError, Credential, CredentialConfig, SelectError, Verifier,
-};
-use topicguard::identity::x509::{TrustError, TrustStore};
+use topicguard::identity::anchors::{AnchorError, TrustFiles};
+use topicguard::identity::select::{ConfigError, Credential, SelectError, Unanchored, Verifier};
 use topicguard::identity::{Identity, Provenance};
 use topicguard::{Decision, Engine, Policy, Request, Session, Verdict};
 
@@ -46,6 +45,8 @@ pub struct LoadSummary {
     pub warnings: Vec<String>,
     /// Identity blocks that can admit nobody with the configured key material.
     pub unusable: Vec<String>,
+    /// Configured anchors that no identity block uses.
+    pub unused: Vec<String>,
 }
 
 /// Why the configured files could not be loaded.
@@ -56,12 +57,9 @@ pub enum LoadError {
     Policy(String),
     #[error("cannot compile {path}: {error}")]
     Compile { path: String, error: CompileError },
-    #[error("plugin_opt_jwks: {0}")]
-    Jwks(KeyError),
-    #[error("plugin_opt_cafile / plugin_opt_crlfile: {0}")]
-    Trust(TrustError),
-    #[error("plugin_opt_crlfile is set but no plugin_opt_cafile: CRLs need the CAs they belong to")]
-    CrlWithoutCa,
+    /// A JWKS, CA or CRL file (default or a label's) that cannot be used.
+    #[error("trust anchors: {0}")]
+    Anchors(#[from] AnchorError),
     #[error("{path}: {error}")]
     Credentials { path: String, error: ConfigError },
 }
@@ -137,7 +135,7 @@ impl Authority {
             path: policy_path.clone(),
             error,
         })?;
-        let config = credential_config(options)?;
+        let config = trust_files(options)?.load()?;
         let verifier =
             Verifier::new(&policy.checked, &config).map_err(|error| LoadError::Credentials {
                 path: policy_path,
@@ -149,22 +147,6 @@ impl Authority {
             .iter()
             .find(|def| def.kind == IdentityKind::Anonymous)
             .map(|def| def.name.clone());
-        let unusable = policy
-            .checked
-            .identities
-            .iter()
-            .filter_map(|def| match def.kind {
-                IdentityKind::Jwt if config.jwt.is_none() => Some(format!(
-                    "identity `{}` (from jwt) admits nobody: plugin_opt_jwks is not set",
-                    def.name
-                )),
-                IdentityKind::Certificate if config.trust.is_none() => Some(format!(
-                    "identity `{}` (from certificate) admits nobody: plugin_opt_cafile is not set",
-                    def.name
-                )),
-                _ => None,
-            })
-            .collect();
         let summary = LoadSummary {
             rules: policy.checked.rules.len(),
             warnings: policy
@@ -173,7 +155,8 @@ impl Authority {
                 .lines()
                 .map(str::to_string)
                 .collect(),
-            unusable,
+            unusable: verifier.unanchored().iter().map(admits_nobody).collect(),
+            unused: verifier.unused_anchors().to_vec(),
         };
         Ok(Authority {
             engine,
@@ -238,23 +221,30 @@ impl Authority {
     }
 }
 
-/// Keys and anchors from the option files.
-fn credential_config(options: &Options) -> Result<CredentialConfig, LoadError> {
-    let mut config = CredentialConfig::default();
-    if let Some(jwks) = &options.jwks {
-        let store = KeyStore::load(KeySource::JwksFile(jwks.clone()), DEFAULT_RELOAD_COOLDOWN)
-            .map_err(LoadError::Jwks)?;
-        config.jwt = Some(JwtKeys::new(Arc::new(store)));
+/// The anchor files the options name: the default ones and each label's, in the library's
+/// form. `plugin_opt_trust` files are read here to tell a JWKS from a CA file, so an
+/// unreadable one is a load error (fail closed), not an option error.
+fn trust_files(options: &Options) -> Result<TrustFiles, AnchorError> {
+    let mut files = TrustFiles::default();
+    files.default.jwks.clone_from(&options.jwks);
+    files.default.cas.clone_from(&options.ca);
+    files.default.crls.clone_from(&options.crl);
+    for (label, path) in &options.trust {
+        files.add_trust(label, path)?;
     }
-    if options.ca.is_empty() {
-        if !options.crl.is_empty() {
-            return Err(LoadError::CrlWithoutCa);
-        }
-    } else {
-        let cas: Vec<&Path> = options.ca.iter().map(|p| p.as_path()).collect();
-        let crls: Vec<&Path> = options.crl.iter().map(|p| p.as_path()).collect();
-        let trust = TrustStore::from_pem_files(&cas, &crls).map_err(LoadError::Trust)?;
-        config.trust = Some(Arc::new(trust));
+    for (label, path) in &options.trust_crl {
+        files.add_crl(label, path)?;
     }
-    Ok(config)
+    Ok(files)
+}
+
+/// The warning for an identity no credential can bind to, with the option that would anchor it.
+fn admits_nobody(unanchored: &Unanchored) -> String {
+    let option = match (&unanchored.label, unanchored.kind) {
+        (Some(label), IdentityKind::Jwt) => format!("plugin_opt_trust {label}=JWKS"),
+        (Some(label), _) => format!("plugin_opt_trust {label}=CA.pem"),
+        (None, IdentityKind::Jwt) => "plugin_opt_jwks JWKS".to_string(),
+        (None, _) => "plugin_opt_cafile CA.pem".to_string(),
+    };
+    format!("{unanchored}: it admits nobody (set `{option}`)")
 }

@@ -82,7 +82,7 @@ impl Plugin {
         match Authority::load(&plugin.options) {
             Ok(authority) => plugin.install(authority, "loaded"),
             Err(error) => plugin.log_error(
-                "cannot load the policy; every client is refused until a reload (SIGHUP) succeeds",
+                "cannot load the policy or its trust anchors; every client is refused until a reload (SIGHUP) succeeds",
                 &error.to_string(),
             ),
         }
@@ -331,6 +331,9 @@ impl Plugin {
         );
         for line in summary.warnings.iter().chain(&summary.unusable) {
             self.log(Level::Warning, line.clone());
+        }
+        for line in &summary.unused {
+            self.log(Level::Warning, format!("anchors no identity uses: {line}"));
         }
         self.authority = Some(Arc::new(authority));
     }

@@ -206,6 +206,7 @@ impl Admission {
             aliases: HashMap::new(),
             kick,
             connect_expiry: self.expiry,
+            flow: Default::default(),
             broker,
         })
     }

@@ -4,8 +4,11 @@
 //! PUBLISH: the topic alias is resolved first, the level cap applied, then the policy
 //! decides the *resolved* topic with its retain flag. A denied QoS 1/2 publish gets
 //! PUBACK/PUBREC 0x87 (5.0) or a plain acknowledgement (3.1.1, which cannot say no);
-//! QoS 0 is dropped. A QoS 2 message is routed on PUBLISH and its id remembered until
-//! PUBREL; more than Receive Maximum unreleased ids is DISCONNECT 0x93.
+//! QoS 0 is dropped. An allowed message is offered to the broker and acknowledged only
+//! once queued for every matching session, or made to wait ([`super::flow`]); while one
+//! waits, later packets are held behind it in order. A QoS 2 message is routed on PUBLISH
+//! and its id remembered until PUBREL; more than Receive Maximum unreleased ids is
+//! DISCONNECT 0x93.
 //! SUBSCRIBE: each filter is decided on its own (`$share/<g>/` is judged by the engine
 //! without its prefix); a refused filter gets 0x80 (3.1.1) or 0x87/0x8F/0x97 (5.0) in its
 //! SUBACK slot. Retained messages for granted filters are queued after the SUBACK and,
@@ -20,6 +23,7 @@ use crate::broker::codec::{
 use crate::broker::message::{Delivery, Message};
 use crate::broker::router::{Entry, split_share};
 use crate::broker::session::Stage;
+use crate::broker::session::{Enqueued, Offer};
 use crate::decide::Request;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -28,9 +32,13 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    /// Handles one packet. Replies are only queued (`feed`); the caller flushes them once
-    /// the packets already read are handled (`Connection::on_frames`).
+    /// Handles one packet, or holds it behind a waiting PUBLISH. Replies are only queued
+    /// (`feed`); the caller flushes them once the packets already read are handled
+    /// (`Connection::on_frames`).
     pub(super) async fn handle(&mut self, packet: Packet) -> Result<(), Exit> {
+        let Some(packet) = self.flow.hold(packet) else {
+            return Ok(());
+        };
         match packet {
             Packet::Publish(publish) => self.on_publish(publish).await,
             Packet::PubAck(ack) => {
@@ -106,57 +114,41 @@ where
                 ));
             }
         }
+        let qos = publish.qos;
         if self.broker.config.too_deep(&topic) {
             tracing::info!(target: "topicguard::deny", client = %self.client_id, topic = %topic, "publish refused: too many topic levels");
-            return self
-                .refuse_publish(&publish, ReasonCode::TOPIC_NAME_INVALID)
-                .await;
+            return self.refuse(qos, id, ReasonCode::TOPIC_NAME_INVALID).await;
         }
         let request = Request::Publish {
             topic: &topic,
             retain: publish.retain,
         };
         if !self.authorizer.decide(request).is_allowed() {
-            return self
-                .refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED)
-                .await;
+            return self.refuse(qos, id, ReasonCode::NOT_AUTHORIZED).await;
         }
-        let qos = publish.qos;
         let message = Arc::new(Message::from_publish(
             publish,
             topic,
             self.client_id.clone(),
         ));
-        if message.retain {
-            self.broker.retain(&message, self.authorizer.publisher());
-        }
-        let metrics = self.broker.config.observer.metrics();
-        metrics.message_in(message.payload.len());
-        self.broker.publish(&message);
-        // An authorized shadow request: the shadow service answers through the router.
-        self.broker
-            .shadows
-            .handle(&self.broker, &message.topic, &message.payload);
-        match qos {
-            QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.feed(Packet::PubAck(Ack::new(id))).await,
-            QoS::ExactlyOnce => {
-                self.slot.state().awaiting_release.insert(id);
-                self.feed(Packet::PubRec(Ack::new(id))).await
-            }
-        }
+        self.offer(message, qos, id, None).await
     }
 
-    /// Acknowledges a refused publish without routing it.
-    async fn refuse_publish(&mut self, publish: &Publish, reason: ReasonCode) -> Result<(), Exit> {
-        let id = publish.packet_id;
+    /// Acknowledges a refused publish without routing it: 5.0 hears `reason`, 3.1.1 (which
+    /// cannot be told no) gets a plain acknowledgement.
+    pub(super) async fn refuse(
+        &mut self,
+        qos: QoS,
+        id: u16,
+        reason: ReasonCode,
+    ) -> Result<(), Exit> {
         let v5 = self.version == ProtocolVersion::V5;
         let ack = if v5 {
             Ack::with_reason(id, reason)
         } else {
             Ack::new(id)
         };
-        match publish.qos {
+        match qos {
             QoS::AtMostOnce => Ok(()),
             QoS::AtLeastOnce => self.feed(Packet::PubAck(ack)).await,
             QoS::ExactlyOnce => {
@@ -298,6 +290,8 @@ where
         (ReasonCode(filter.options.qos as u8), send_retained)
     }
 
+    /// Queues the retained messages for a new subscription, as far as the queue has room
+    /// (beyond it they are dropped and counted: they are not new publications).
     fn queue_retained(&mut self, filter: &SubscribeFilter, subscription_id: Option<u32>) {
         let max = self.broker.config.max_queued_messages;
         for message in self.broker.retained_for(&filter.filter) {
@@ -307,7 +301,9 @@ where
                 retain: true,
                 subscription_ids: subscription_id.into_iter().collect(),
             };
-            self.slot.deliver(delivery, max);
+            if self.slot.deliver(delivery, max, Offer::BestEffort) == Enqueued::DroppedFull {
+                self.broker.config.observer.metrics().dropped_queue_full();
+            }
         }
     }
 

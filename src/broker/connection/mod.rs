@@ -3,15 +3,18 @@
 //!
 //! [`run`] reads CONNECT within the deadline and authorizes it ([`handshake`]), then
 //! loops over: incoming packets ([`inbound`] — the PUBLISH and SUBSCRIBE authorization
-//! points), queued deliveries ([`outbound`] — the per-delivery RECEIVE check), the
-//! keep-alive deadline, a takeover kick, and server shutdown. Every way out is an
-//! [`Exit`]; [`Connection::finish`] tells a 5.0 client why (DISCONNECT with a reason code),
-//! publishes the will when the loss was not a clean DISCONNECT ([`will`]), and detaches
-//! from the session. Replies to a read batch are written with one flush
-//! ([`Connection::on_frames`]); rarely used, large handler states are boxed so an idle
-//! connection's resident future stays small. This module must never share mutable state
-//! except through [`Broker`] and the session slot.
+//! points), queued deliveries ([`outbound`] — the per-delivery RECEIVE check), a PUBLISH
+//! waiting for room in a full subscriber queue and the stall rule ([`flow`]), the
+//! keep-alive deadline (paused while reading is), a takeover kick, and server shutdown.
+//! Every way out is an [`Exit`]; [`Connection::finish`] tells a 5.0 client why
+//! (DISCONNECT with a reason code), publishes the will when the loss was not a clean
+//! DISCONNECT ([`will`]), and detaches from the session. Replies to a read batch are
+//! written with one flush ([`Connection::on_frames`]); rarely used, large handler states
+//! are boxed so an idle connection's resident future stays small. This module must never
+//! share mutable state except through [`Broker`] and the session slot, and never take a
+//! frame from the stream it does not handle.
 
+mod flow;
 mod handshake;
 mod inbound;
 mod outbound;
@@ -123,6 +126,8 @@ pub(crate) struct Connection<S> {
     kick: CancellationToken,
     /// Session expiry asked for at CONNECT (a DISCONNECT may not raise it from 0).
     connect_expiry: u32,
+    /// Back-pressure and the stall rule ([`flow`]).
+    flow: flow::Flow,
 }
 
 /// The most packets handled from one read before the replies are flushed and queued
@@ -195,6 +200,7 @@ where
         }
         let mut deadline = self.next_deadline();
         let expiry = self.credential_deadline();
+        let max_queued = self.broker.config.max_queued_messages;
         loop {
             self.recheck_subscriptions(false);
             // Boxed (allocated only when something is queued): the delivery path's
@@ -203,42 +209,70 @@ where
             if queued && let Err(exit) = Box::pin(self.pump()).await {
                 return exit;
             }
+            let stall = self.stall_deadline();
+            // While a PUBLISH waits and enough is held behind it, the client is not read
+            // (TCP back-pressure) and its keep-alive clock does not run.
+            let reading = self.flow.reads_more();
             let keep_alive = async {
                 match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
+                    Some(at) if reading => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
                 }
             };
             tokio::select! {
                 biased;
                 _ = self.kick.cancelled() => return Exit::TakenOver,
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
-                frame = self.framed.next() => {
+                frame = self.framed.next(), if reading => {
                     deadline = self.next_deadline();
                     // Boxed, once per read batch, for the same reason.
                     if let Err(exit) = Box::pin(self.on_frames(frame)).await {
                         return exit;
                     }
                 }
+                _ = self.flow.retry_due(max_queued) => {
+                    deadline = self.next_deadline();
+                    if let Err(exit) = Box::pin(self.retry_waiting()).await {
+                        return exit;
+                    }
+                }
                 _ = self.slot.wake.notified() => {}
                 _ = keep_alive => return Exit::KeepAliveTimeout,
                 _ = until(expiry) => return revalidate::credential_expired(),
+                _ = until(stall) => return self.stalled(),
             }
         }
     }
 
+    /// When this connection counts as a stalled subscriber (see [`flow`]).
+    fn stall_deadline(&mut self) -> Option<Instant> {
+        let full = {
+            let max = self.broker.config.max_queued_messages;
+            self.slot.state().is_full(max)
+        };
+        let timeout = self.broker.config.stalled_subscriber_timeout;
+        self.flow.stall_deadline(full, timeout)
+    }
+
     /// Handles `first` and then every further frame that is already readable (at most
-    /// [`READ_BATCH`]), then flushes once: the acknowledgements and replies the handlers
-    /// queued leave in one write, in the order the packets arrived. Nothing is left
-    /// unflushed while waiting for more input: the loop stops at the first frame that is
-    /// not ready yet and flushes before returning.
+    /// [`READ_BATCH`] in all, and none once reading must pause for back-pressure), then
+    /// flushes once: the acknowledgements and replies the handlers queued leave in one
+    /// write, in the order the packets arrived. A frame is only taken from the stream when
+    /// it will be handled: one taken is never dropped. Nothing is left unflushed while
+    /// waiting for more input: the loop stops at the first frame that is not ready yet and
+    /// flushes before returning.
     async fn on_frames(&mut self, first: Option<Result<Packet, CodecError>>) -> Result<(), Exit> {
         let mut frame = first;
-        for _ in 0..READ_BATCH {
+        let mut handled = 0;
+        loop {
             match frame {
                 None => return Err(Exit::Closed),
                 Some(Err(error)) => return Err(Exit::from_codec(error)),
                 Some(Ok(packet)) => self.handle(packet).await?,
+            }
+            handled += 1;
+            if handled == READ_BATCH || !self.flow.reads_more() {
+                break;
             }
             match self.framed.next().now_or_never() {
                 Some(next) => frame = next,

@@ -21,14 +21,27 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    /// The next queued delivery the in-flight window allows.
+    /// The next queued delivery the in-flight window allows. Taking one is progress (see
+    /// the stall rule in `flow`) and may make room publishers are waiting for: they are
+    /// woken once the queue is down to three quarters of its bound, so a queue many
+    /// publishers wait for refills in batches instead of waking them all per message.
     fn take_next(&mut self) -> Option<Delivery> {
-        let mut state = self.slot.state();
-        let front = state.queue.front()?;
-        if front.qos != QoS::AtMostOnce && state.outgoing.len() >= self.inflight_limit {
-            return None;
+        let max = self.broker.config.max_queued_messages;
+        let low_water = max - max / 4;
+        let (delivery, room) = {
+            let mut state = self.slot.state();
+            let front = state.queue.front()?;
+            if front.qos != QoS::AtMostOnce && state.outgoing.len() >= self.inflight_limit {
+                return None;
+            }
+            let delivery = state.queue.pop_front();
+            (delivery, state.queue.len() <= low_water)
+        };
+        self.flow.progressed();
+        if room {
+            self.slot.wake_room_waiters();
         }
-        state.queue.pop_front()
+        delivery
     }
 
     /// Whether this client may receive the delivery now.

@@ -24,6 +24,10 @@ pub struct Metrics {
     dropped_queue_full: AtomicU64,
     /// Retained messages dropped because their publisher lost the right to retain them.
     dropped_retained_revoked: AtomicU64,
+    dropped_offline: AtomicU64,
+    publishes_waited: AtomicU64,
+    publishes_refused_queue_full: AtomicU64,
+    subscribers_stalled: AtomicU64,
     decision_log_dropped: AtomicU64,
     /// Policy reloads swapped in.
     policy_reloads_applied: AtomicU64,
@@ -68,9 +72,30 @@ impl Metrics {
         bump(&self.decisions[action as usize][usize::from(!allowed)], 1);
     }
 
-    /// A queued message dropped because the client's queue was full (drop-oldest rule).
+    /// A QoS 0 or broker-originated delivery not queued because the queue was full.
     pub fn dropped_queue_full(&self) {
         bump(&self.dropped_queue_full, 1);
+    }
+
+    /// A QoS 0 delivery not queued because the session is offline.
+    pub fn dropped_offline(&self) {
+        bump(&self.dropped_offline, 1);
+    }
+
+    /// A QoS 1/2 PUBLISH that had to wait (unacknowledged) for room in a subscriber queue.
+    pub fn publish_waited(&self) {
+        bump(&self.publishes_waited, 1);
+    }
+
+    /// A QoS 1/2 PUBLISH refused because a subscriber queue stayed full (or was offline
+    /// and full): delivered to nobody, never acknowledged as accepted.
+    pub fn publish_refused_queue_full(&self) {
+        bump(&self.publishes_refused_queue_full, 1);
+    }
+
+    /// A subscriber disconnected because its full queue made no progress.
+    pub fn subscriber_stalled(&self) {
+        bump(&self.subscribers_stalled, 1);
     }
 
     /// A retained message dropped because its publisher may no longer retain it.
@@ -114,7 +139,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let simple: [(&str, &str, &str, &AtomicU64); 7] = [
+        let simple: [(&str, &str, &str, &AtomicU64); 10] = [
             (
                 "connections_current",
                 "gauge",
@@ -152,6 +177,24 @@ impl Metrics {
                 &self.bytes_out,
             ),
             (
+                "publishes_waited_total",
+                "counter",
+                "QoS 1/2 PUBLISH packets held unacknowledged until a full subscriber queue had room.",
+                &self.publishes_waited,
+            ),
+            (
+                "publishes_refused_total",
+                "counter",
+                "QoS 1/2 PUBLISH packets refused (delivered to nobody) because a subscriber queue stayed full.",
+                &self.publishes_refused_queue_full,
+            ),
+            (
+                "subscribers_stalled_total",
+                "counter",
+                "Subscribers disconnected because their full queue made no progress.",
+                &self.subscribers_stalled,
+            ),
+            (
                 "decision_log_dropped_total",
                 "counter",
                 "Decision-log records dropped because the log channel was full.",
@@ -177,11 +220,16 @@ impl Metrics {
                 "topicguard_decisions_total{{action=\"{action}\",verdict=\"denied\"}} {denied}"
             );
         }
-        out.push_str("# HELP topicguard_messages_dropped_total Messages dropped by the broker, by reason.\n# TYPE topicguard_messages_dropped_total counter\n");
+        out.push_str("# HELP topicguard_messages_dropped_total QoS 0 or broker-originated deliveries not queued, by reason.\n# TYPE topicguard_messages_dropped_total counter\n");
         let _ = writeln!(
             out,
             "topicguard_messages_dropped_total{{reason=\"queue_full\"}} {}",
             get(&self.dropped_queue_full)
+        );
+        let _ = writeln!(
+            out,
+            "topicguard_messages_dropped_total{{reason=\"offline_qos0\"}} {}",
+            get(&self.dropped_offline)
         );
         let _ = writeln!(
             out,
@@ -213,6 +261,7 @@ mod tests {
         metrics.dropped_queue_full();
         metrics.retained_revoked();
         metrics.policy_reload(false);
+        metrics.publish_waited();
         let text = metrics.render();
         assert!(
             text.contains("topicguard_connections_current 1\n"),
@@ -231,6 +280,9 @@ mod tests {
         );
         assert!(text.contains("topicguard_policy_reloads_total{outcome=\"applied\"} 0\n"));
         assert!(text.contains("topicguard_policy_reloads_total{outcome=\"rejected\"} 1\n"));
+        assert!(text.contains("topicguard_messages_dropped_total{reason=\"offline_qos0\"} 0\n"));
+        assert!(text.contains("topicguard_publishes_waited_total 1\n"));
+        assert!(text.contains("topicguard_publishes_refused_total 0\n"));
         drop(guard);
         assert!(
             metrics

@@ -7,9 +7,9 @@
 //! 2. every attribute the credential supplies is one the identity binds from its credential
 //!    (not `client`, not a capture of the client template), and every such attribute is
 //!    supplied; each value follows the value grammar;
-//! 3. the client id follows the value grammar and equals the client template with the
+//! 3. the client id follows the client-id grammar and equals the client template with the
 //!    attributes filled in, each `{+capture}` taking the shortest non-empty run that lets
-//!    the rest of the template match; the captured values follow the value grammar;
+//!    the rest of the template match; the captured values follow the client-id grammar;
 //! 4. every `require` holds;
 //! 5. no attribute holds a character the checker reserved as its separator.
 //!
@@ -134,12 +134,12 @@ fn bind_attrs(
     {
         return Err(Refusal::MissingAttribute(missing.clone()));
     }
-    grammar("client", client_id)?;
+    client_grammar("client", client_id)?;
     let captured =
         match_client(&def.client, credential, client_id).ok_or(Refusal::ClientIdMismatch)?;
     let mut attrs = credential.clone();
     for (name, value) in captured {
-        grammar(&name, &value)?;
+        client_grammar(&name, &value)?;
         attrs.insert(name, value);
     }
     attrs.insert("client".to_string(), client_id.to_string());
@@ -167,6 +167,33 @@ fn grammar(attr: &str, value: &str) -> Result<(), Refusal> {
     } else if !value.chars().all(|c| ('!'..='~').contains(&c)) {
         Some("holds a character outside printable ASCII")
     } else if value.contains(['/', '+', '#', '$']) {
+        Some("holds a character reserved in MQTT topics")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Refusal::BadValue {
+            attr: attr.to_string(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The client-id grammar (sections 2.3 and 6.3): 1 to 256 bytes of any text but `/`, `+`,
+/// `#` and control characters (C0, DEL and C1), not starting with `$`. Spaces and non-ASCII
+/// letters are allowed: MQTT client ids may hold them.
+fn client_grammar(attr: &str, value: &str) -> Result<(), Refusal> {
+    let control = |c: char| c < ' ' || ('\u{7f}'..='\u{9f}').contains(&c);
+    let why = if value.is_empty() {
+        Some("is empty")
+    } else if value.len() > MAX_VALUE_BYTES {
+        Some("is longer than 256 bytes")
+    } else if value.starts_with('$') {
+        Some("starts with `$`")
+    } else if value.chars().any(control) {
+        Some("holds a control character")
+    } else if value.contains(['/', '+', '#']) {
         Some("holds a character reserved in MQTT topics")
     } else {
         None
@@ -367,6 +394,26 @@ mod tests {
             &"x".repeat(257),
         ] {
             assert!(grammar("a", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_client_id_grammar() {
+        for good in ["P1", "my phone ü", "a$b", &"x".repeat(256), "📻"] {
+            assert!(client_grammar("client", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "$SYS",
+            "a/b",
+            "+",
+            "a#",
+            "a\tb",
+            "a\u{0}",
+            "a\u{85}",
+            &"x".repeat(257),
+        ] {
+            assert!(client_grammar("client", bad).is_err(), "{bad:?}");
         }
     }
 

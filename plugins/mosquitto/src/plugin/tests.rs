@@ -21,11 +21,16 @@ fn xfinity() -> String {
     std::fs::read_to_string(path).expect("the shipped policy")
 }
 
-/// A scratch directory with a policy, a JWKS and a CA, and the credentials that go with them.
+/// A scratch directory with a policy and the anchors of its trust labels (a JWKS for `idp`,
+/// a CA each for `devices` and `services`), and the credentials that go with them.
 struct Setup {
     dir: PathBuf,
+    /// The `idp` label's signing key: mobile tokens.
     signer: DevSigner,
-    ca: DevCa,
+    /// The `devices` label's CA: gateway certificates.
+    devices: DevCa,
+    /// The `services` label's CA: service certificates.
+    services: DevCa,
 }
 
 impl Setup {
@@ -33,11 +38,18 @@ impl Setup {
         let dir = std::env::temp_dir().join(format!("tg-mosq-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let signer = DevSigner::generate(DevAlg::ES256, "k1").unwrap();
-        let ca = DevCa::new("plugin test CA", dev::unix_now()).unwrap();
-        let setup = Setup { dir, signer, ca };
+        let devices = DevCa::new("plugin test CA", dev::unix_now()).unwrap();
+        let services = DevCa::new("plugin test services CA", dev::unix_now()).unwrap();
+        let setup = Setup {
+            dir,
+            signer,
+            devices,
+            services,
+        };
         setup.write("policy", &xfinity());
-        setup.write("jwks.json", &dev::jwks(&[&setup.signer]).to_string());
-        setup.write("ca.pem", &setup.ca.cert.pem());
+        setup.write("jwks-idp.json", &dev::jwks(&[&setup.signer]).to_string());
+        setup.write("ca-devices.pem", &setup.devices.cert.pem());
+        setup.write("ca-services.pem", &setup.services.cert.pem());
         setup
     }
 
@@ -49,12 +61,20 @@ impl Setup {
         std::fs::write(self.path(name), text).unwrap();
     }
 
+    /// `plugin_opt_trust` for each label of the policy; no default anchors.
     fn options(&self) -> Options {
+        let trust = |label: &str, file: &str| (label.to_string(), self.path(file));
         Options {
             policy: self.path("policy"),
-            jwks: Some(self.path("jwks.json")),
-            ca: vec![self.path("ca.pem")],
+            jwks: None,
+            ca: Vec::new(),
             crl: Vec::new(),
+            trust: vec![
+                trust("idp", "jwks-idp.json"),
+                trust("devices", "ca-devices.pem"),
+                trust("services", "ca-services.pem"),
+            ],
+            trust_crl: Vec::new(),
         }
     }
 
@@ -70,6 +90,13 @@ impl Setup {
         let spec = GatewaySpec::default();
         let (cert, _key) = ca
             .issue(&dev::gateway_params(&spec, 7, dev::unix_now()))
+            .unwrap();
+        Presented::Certificate(cert.der().to_vec())
+    }
+
+    fn service_certificate(ca: &DevCa) -> Presented {
+        let (cert, _key) = ca
+            .issue(&dev::service_params("lights", 8, dev::unix_now()))
             .unwrap();
         Presented::Certificate(cert.der().to_vec())
     }
@@ -242,7 +269,7 @@ fn after_disconnect_only_the_will_is_decided_and_only_until_the_next_event() {
 fn certificates_bind_only_to_the_policys_own_anchors() {
     let setup = Setup::new("certs");
     let mut plugin = started(&setup);
-    let ours = Setup::gateway_certificate(&setup.ca);
+    let ours = Setup::gateway_certificate(&setup.devices);
     assert!(plugin.authenticate(A, Some(GATEWAY), Ok(ours.clone())));
     assert!(plugin.check(A, Some(GATEWAY), Access::Write, PRESENCE, true));
     assert!(!plugin.check(
@@ -285,15 +312,37 @@ fn an_unloadable_policy_denies_every_client_and_check_until_a_reload_works() {
     assert!(!plugin.authenticate(A, Some(MOBILE), Ok(setup.mobile_token())));
     assert!(logged(&mut plugin, Level::Notice).contains("no policy is loaded"));
     assert!(!plugin.check(A, Some(MOBILE), Access::Write, REQUEST, false));
-    // A missing JWKS, a CRL without a CA: nothing is half-loaded.
+    // A missing JWKS (a label's or the default one), a CRL without a CA, a key in a CA
+    // file: nothing is half-loaded.
     setup.write("policy", &xfinity());
     let mut missing = setup.options();
-    missing.jwks = Some(setup.path("absent.json"));
-    assert!(!Plugin::start(missing).is_loaded());
+    missing.trust[0].1 = setup.path("absent.json");
+    let mut missing_default = setup.options();
+    missing_default.jwks = Some(setup.path("absent.json"));
     let mut crl_only = setup.options();
-    crl_only.ca.clear();
-    crl_only.crl.push(setup.path("ca.pem"));
-    assert!(!Plugin::start(crl_only).is_loaded());
+    crl_only.trust.retain(|(label, _)| label != "devices");
+    crl_only
+        .trust_crl
+        .push(("devices".into(), setup.path("ca-devices.pem")));
+    let mut default_crl_only = setup.options();
+    default_crl_only.crl.push(setup.path("ca-devices.pem"));
+    setup.write("key.pem", &setup.signer.private_pem);
+    let mut key_as_ca = setup.options();
+    key_as_ca
+        .trust
+        .push(("services".into(), setup.path("key.pem")));
+    for (what, options) in [
+        ("missing", missing),
+        ("missing default", missing_default),
+        ("CRL only", crl_only),
+        ("default CRL only", default_crl_only),
+        ("key as CA", key_as_ca),
+    ] {
+        let mut closed = Plugin::start(options);
+        assert!(!closed.is_loaded(), "{what}");
+        let errors = logged(&mut closed, Level::Error);
+        assert!(errors.contains("trust anchors: "), "{what}: {errors}");
+    }
     plugin.reload();
     assert!(plugin.is_loaded());
     assert!(plugin.authenticate(A, Some(MOBILE), Ok(setup.mobile_token())));
@@ -333,7 +382,7 @@ fn a_reload_without_the_signing_key_refuses_and_disconnects_connected_clients() 
     let mut plugin = started(&setup);
     assert!(plugin.authenticate(A, Some(MOBILE), Ok(setup.mobile_token())));
     let next = DevSigner::generate(DevAlg::ES256, "k2").unwrap();
-    setup.write("jwks.json", &dev::jwks(&[&next]).to_string());
+    setup.write("jwks-idp.json", &dev::jwks(&[&next]).to_string());
     plugin.reload();
     assert!(!plugin.check(A, Some(MOBILE), Access::Write, REQUEST, false));
     assert!(logged(&mut plugin, Level::Notice).contains("the reloaded policy refuses it"));
@@ -403,15 +452,139 @@ fn the_anonymous_identity_serves_clients_without_credentials_when_declared() {
 fn identity_blocks_without_key_material_are_reported_at_load() {
     let setup = Setup::new("unusable");
     let mut options = setup.options();
-    options.jwks = None;
-    options.ca.clear();
+    options.trust.retain(|(label, _)| label == "services");
     let mut plugin = Plugin::start(options);
     assert!(plugin.is_loaded());
     let warnings = logged(&mut plugin, Level::Warning);
     assert!(
-        warnings.contains("identity `mobile` (from jwt) admits nobody"),
+        warnings.contains(
+            "identity `mobile` (jwt) trusts `idp`, and no JWKS is configured for that label: \
+             it admits nobody (set `plugin_opt_trust idp=JWKS`)"
+        ),
         "{warnings}"
     );
-    assert!(warnings.contains("identity `gateway` (from certificate) admits nobody"));
+    assert!(
+        warnings.contains("identity `gateway` (certificate) trusts `devices`"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("identity `service`"), "{warnings}");
     assert!(!plugin.authenticate(A, Some(MOBILE), Ok(setup.mobile_token())));
+    assert!(!plugin.authenticate(
+        A,
+        Some(GATEWAY),
+        Ok(Setup::gateway_certificate(&setup.devices))
+    ));
+    // The old unlabelled options (the default anchors) anchor none of the labelled identities.
+    let mut unlabelled = setup.options();
+    unlabelled.trust.clear();
+    unlabelled.jwks = Some(setup.path("jwks-idp.json"));
+    unlabelled.ca = vec![setup.path("ca-devices.pem")];
+    let mut plugin = Plugin::start(unlabelled);
+    assert!(plugin.is_loaded());
+    let warnings = logged(&mut plugin, Level::Warning);
+    assert_eq!(
+        warnings.matches("it admits nobody").count(),
+        3,
+        "{warnings}"
+    );
+    assert!(!plugin.authenticate(A, Some(MOBILE), Ok(setup.mobile_token())));
+}
+
+#[test]
+fn anchors_no_identity_uses_are_reported_at_load() {
+    let setup = Setup::new("unused");
+    let mut options = setup.options();
+    options.jwks = Some(setup.path("jwks-idp.json"));
+    options.ca = vec![setup.path("ca-devices.pem")];
+    options
+        .trust
+        .push(("partners".into(), setup.path("ca-services.pem")));
+    options
+        .trust
+        .push(("services".into(), setup.path("jwks-idp.json")));
+    let mut plugin = Plugin::start(options);
+    assert!(plugin.is_loaded());
+    let warnings = logged(&mut plugin, Level::Warning);
+    for unused in [
+        "anchors no identity uses: trust label `partners`: no identity of the policy names it",
+        "anchors no identity uses: trust label `services`: its JWKS serves no jwt identity",
+        "anchors no identity uses: the default JWKS (--jwks, [identity] jwks, plugin_opt_jwks)",
+        "anchors no identity uses: the default CA (--ca, [identity] ca, plugin_opt_cafile)",
+    ] {
+        assert!(warnings.contains(unused), "{unused}: {warnings}");
+    }
+    assert!(!warnings.contains("admits nobody"), "{warnings}");
+}
+
+/// A gateway-shaped certificate issued by the services CA: a CA the plugin trusts, but
+/// for another label.
+#[test]
+fn a_certificate_from_another_labels_ca_is_refused() {
+    let setup = Setup::new("crosslabel");
+    let mut plugin = started(&setup);
+    let service = Setup::service_certificate(&setup.services);
+    assert!(plugin.authenticate(A, Some("svc:lights:1"), Ok(service)));
+    let gateway_from_services = Setup::gateway_certificate(&setup.services);
+    assert!(!plugin.authenticate(B, Some(GATEWAY), Ok(gateway_from_services)));
+    let refusal = logged(&mut plugin, Level::Notice);
+    assert!(
+        refusal.contains(&format!("refusing client `{GATEWAY}`")),
+        "{refusal}"
+    );
+    assert!(!plugin.check(B, Some(GATEWAY), Access::Write, PRESENCE, true));
+    let service_from_devices = Setup::service_certificate(&setup.devices);
+    assert!(!plugin.authenticate(B, Some("svc:lights:2"), Ok(service_from_devices)));
+    assert!(plugin.authenticate(
+        B,
+        Some(GATEWAY),
+        Ok(Setup::gateway_certificate(&setup.devices))
+    ));
+}
+
+/// xfinity with a partner's jwt identity of its own label: a second authority.
+const PARTNER: &str = r#"
+identity partner from jwt {
+    trust "partners"
+    issuer "https://partner.example.com/"
+    audience "iot-platform"
+    algorithms ES256
+    pid = claim "pid"
+    aid = claim "aid"
+    jti = claim "jti"
+    client "ptn:{pid}_{aid}:clt:{jti}"
+}
+
+allow partner connect
+"#;
+
+#[test]
+fn a_token_signed_with_another_labels_key_is_refused_whatever_issuer_it_claims() {
+    let setup = Setup::new("crosskey");
+    setup.write("policy", &format!("{}{PARTNER}", xfinity()));
+    let partner = DevSigner::generate(DevAlg::ES256, "p1").unwrap();
+    setup.write("jwks-partners.json", &dev::jwks(&[&partner]).to_string());
+    let mut options = setup.options();
+    options
+        .trust
+        .push(("partners".into(), setup.path("jwks-partners.json")));
+    let mut plugin = Plugin::start(options);
+    assert!(plugin.is_loaded(), "{:?}", plugin.take_logs());
+    let now = dev::unix_now();
+    let mut partner_claims = dev::default_claims(now, "J1");
+    partner_claims["iss"] = json!("https://partner.example.com/");
+    let own = Presented::Jwt(partner.sign(&partner_claims).unwrap());
+    assert!(plugin.authenticate(A, Some("ptn:P1_A1:clt:J1"), Ok(own)));
+    // The partner's key, claiming the platform's identity provider.
+    let claims_platform = Presented::Jwt(partner.sign(&dev::default_claims(now, "J1")).unwrap());
+    assert!(!plugin.authenticate(B, Some(MOBILE), Ok(claims_platform)));
+    let refusal = logged(&mut plugin, Level::Notice);
+    assert!(
+        refusal.contains(&format!("refusing client `{MOBILE}`")),
+        "{refusal}"
+    );
+    assert!(!plugin.check(B, Some(MOBILE), Access::Write, REQUEST, false));
+    // The platform's key, claiming the partner.
+    let claims_partner = setup.token(&partner_claims);
+    assert!(!plugin.authenticate(B, Some("ptn:P1_A1:clt:J1"), Ok(claims_partner)));
+    assert!(plugin.authenticate(B, Some(MOBILE), Ok(setup.mobile_token())));
 }

@@ -1,0 +1,135 @@
+//! The load tool's MQTT connections: our own codec over TCP, CONNECT/CONNACK and
+//! SUBSCRIBE/SUBACK, every step bounded in time.
+//!
+//! This module must never talk to anything but the given broker address, and never wait
+//! without a bound.
+
+use super::LoadError;
+use crate::broker::codec::{
+    CodecLimits, ConnAck, Connect, Disconnect, MqttCodec, Packet, Properties, ProtocolVersion, QoS,
+    ReasonCode, Subscribe, SubscribeFilter, SubscriptionOptions,
+};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+/// Bound on any single handshake step (connect, CONNACK, SUBACK).
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// One MQTT connection.
+pub type Conn = Framed<TcpStream, MqttCodec>;
+
+/// Who connects, and how.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub broker: SocketAddr,
+    pub version: ProtocolVersion,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Waits at most `limit` for `future`.
+pub async fn within<T>(
+    what: &str,
+    limit: Duration,
+    future: impl Future<Output = T>,
+) -> Result<T, LoadError> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| LoadError::Timeout {
+            what: what.to_string(),
+            after: limit,
+        })
+}
+
+fn broker_error(what: &str, detail: impl ToString) -> LoadError {
+    LoadError::Broker {
+        what: what.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The next packet, within `limit`.
+pub async fn next_packet(
+    conn: &mut Conn,
+    what: &str,
+    limit: Duration,
+) -> Result<Packet, LoadError> {
+    match within(what, limit, conn.next()).await? {
+        Some(Ok(packet)) => Ok(packet),
+        Some(Err(error)) => Err(broker_error(what, error)),
+        None => Err(broker_error(what, "the broker closed the connection")),
+    }
+}
+
+/// Sends one packet now.
+pub async fn send(conn: &mut Conn, what: &str, packet: Packet) -> Result<(), LoadError> {
+    within(what, STEP, conn.send(packet))
+        .await?
+        .map_err(|e| broker_error(what, e))
+}
+
+/// Opens a connection and completes CONNECT/CONNACK (clean start).
+pub async fn open(login: &Login, client_id: &str) -> Result<Conn, LoadError> {
+    Ok(open_with_ack(login, client_id).await?.0)
+}
+
+/// Opens a connection; returns it with the broker's CONNACK (5.0: its limits).
+pub async fn open_with_ack(login: &Login, client_id: &str) -> Result<(Conn, ConnAck), LoadError> {
+    let what = format!("connect {client_id}");
+    let stream = within(&what, STEP, TcpStream::connect(login.broker))
+        .await?
+        .map_err(|e| broker_error(&what, e))?;
+    let _ = stream.set_nodelay(true);
+    let codec = MqttCodec::client(login.version, CodecLimits::default());
+    let mut conn = Framed::new(stream, codec);
+    let connect = Connect {
+        version: login.version,
+        clean_start: true,
+        keep_alive: 600,
+        client_id: client_id.into(),
+        will: None,
+        username: login.username.clone(),
+        password: login.password.clone().map(|p| Bytes::from(p.into_bytes())),
+        properties: Properties::default(),
+    };
+    send(&mut conn, &what, Packet::Connect(Box::new(connect))).await?;
+    match next_packet(&mut conn, &what, STEP).await? {
+        Packet::ConnAck(ack) if ack.code == 0 => Ok((conn, ack)),
+        Packet::ConnAck(ack) => Err(broker_error(
+            &what,
+            format!("refused with CONNACK code {:#04x}", ack.code),
+        )),
+        other => Err(broker_error(
+            &what,
+            format!("expected CONNACK, got {}", other.packet_type()),
+        )),
+    }
+}
+
+/// Subscribes to one filter and requires it granted.
+pub async fn subscribe(conn: &mut Conn, filter: &str, qos: QoS) -> Result<(), LoadError> {
+    let subscribe = Subscribe {
+        packet_id: 1,
+        filters: vec![SubscribeFilter {
+            filter: filter.into(),
+            options: SubscriptionOptions::qos(qos),
+        }],
+        properties: Properties::default(),
+    };
+    let what = format!("subscribe {filter}");
+    send(conn, &what, Packet::Subscribe(subscribe)).await?;
+    match next_packet(conn, &what, STEP).await? {
+        Packet::SubAck(ack) if ack.reasons.iter().all(|r| !r.is_failure()) => Ok(()),
+        other => Err(broker_error(&what, format!("refused: {other:?}"))),
+    }
+}
+
+/// Sends DISCONNECT (best effort, bounded).
+pub async fn disconnect(conn: &mut Conn) {
+    let packet = Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS));
+    let _ = send(conn, "disconnect", packet).await;
+}

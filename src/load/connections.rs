@@ -1,0 +1,134 @@
+//! Connection load: connects per second, idle connections held open, and connection churn
+//! with the broker's resident memory read after each round.
+//!
+//! [`connect_rate`] runs N CONNECT/CONNACK/DISCONNECT rounds, 8 at a time. [`hold_idle`]
+//! opens N connections and holds them. [`churn`] opens N connections (64 handshakes at a
+//! time), closes them all — DISCONNECT, then, once the broker has closed its side, a reset,
+//! so neither side keeps TIME_WAIT sockets across rounds — and, given the broker's process
+//! id, reads its RSS once it settles; R rounds. This module must never talk to anything
+//! but the given broker address, and every wait in it is bounded.
+
+use super::LoadError;
+use super::client::{self, Conn, Login, STEP};
+use super::usage::rss_kib;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Handshakes in progress at once while churning.
+const CHURN_CONCURRENCY: usize = 64;
+
+/// N sequential connects (8 at a time); returns connects per second.
+pub async fn connect_rate(login: &Login, prefix: &str, count: usize) -> Result<f64, LoadError> {
+    let login = Arc::new(login.clone());
+    let started = Instant::now();
+    let workers = 8.min(count.max(1));
+    let tasks: Vec<_> = (0..workers)
+        .map(|worker| {
+            let (login, prefix) = (login.clone(), prefix.to_string());
+            tokio::spawn(async move {
+                for round in (worker..count).step_by(workers) {
+                    let mut conn = client::open(&login, &format!("{prefix}conn-{round}")).await?;
+                    client::disconnect(&mut conn).await;
+                }
+                Ok::<(), LoadError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .map_err(|e| LoadError::Plan(format!("a connect task failed: {e}")))??;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Opens `count` connections one after another and returns them open.
+pub async fn hold_idle(login: &Login, prefix: &str, count: usize) -> Result<Vec<Conn>, LoadError> {
+    let mut conns = Vec::with_capacity(count);
+    for index in 0..count {
+        conns.push(client::open(login, &format!("{prefix}idle-{index}")).await?);
+        if index % 1000 == 999 {
+            eprint!("\ropened {} idle connections   ", index + 1);
+        }
+    }
+    eprintln!();
+    Ok(conns)
+}
+
+/// The broker's resident memory after each churn round.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChurnRound {
+    /// With every connection of the round open.
+    pub open_kib: Option<u64>,
+    /// After every connection of the round closed, once settled.
+    pub closed_kib: Option<u64>,
+}
+
+/// `rounds` rounds of opening `count` connections and closing them all.
+pub async fn churn(
+    login: &Login,
+    prefix: &str,
+    count: usize,
+    rounds: usize,
+    broker_pid: Option<u32>,
+) -> Result<Vec<ChurnRound>, LoadError> {
+    let mut report = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let conns = open_many(login, &format!("{prefix}churn{round}-"), count).await?;
+        let open_kib = broker_pid.and_then(rss_kib);
+        close_all(conns).await;
+        let closed_kib = match broker_pid {
+            Some(pid) => settled_rss(pid).await,
+            None => None,
+        };
+        eprintln!(
+            "round {}: {count} opened and closed; broker RSS open {} KiB, closed {} KiB",
+            round + 1,
+            open_kib.map_or("-".into(), |k| k.to_string()),
+            closed_kib.map_or("-".into(), |k| k.to_string())
+        );
+        report.push(ChurnRound {
+            open_kib,
+            closed_kib,
+        });
+    }
+    Ok(report)
+}
+
+async fn open_many(login: &Login, prefix: &str, count: usize) -> Result<Vec<Conn>, LoadError> {
+    let ids: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    let results: Vec<Result<Conn, LoadError>> = futures_util::stream::iter(ids)
+        .map(|id| async move { client::open(login, &id).await })
+        .buffer_unordered(CHURN_CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// DISCONNECT on every connection, then waits (bounded) for the broker to close each and
+/// resets it.
+async fn close_all(conns: Vec<Conn>) {
+    futures_util::stream::iter(conns)
+        .for_each_concurrent(CHURN_CONCURRENCY * 4, |mut conn| async move {
+            client::disconnect(&mut conn).await;
+            let _ =
+                tokio::time::timeout(STEP, async { while let Some(Ok(_)) = conn.next().await {} })
+                    .await;
+            let _ = conn.get_ref().set_zero_linger();
+        })
+        .await;
+}
+
+/// The broker's RSS once it changed by less than 1% over 200 ms (at most 5 s).
+async fn settled_rss(pid: u32) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = rss_kib(pid)?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = rss_kib(pid)?;
+        if now.abs_diff(last) * 100 <= last || Instant::now() >= deadline {
+            return Some(now);
+        }
+        last = now;
+    }
+}
