@@ -695,6 +695,19 @@ fn fuzz_input(rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
+/// A rule whose effect runs into the identity name (`denyu`) is refused with an error on
+/// its line by the loader, exactly as `parse` refuses it: it is never silently dropped (a
+/// lost deny) nor read as `deny u`.
+#[test]
+fn item10_an_effect_glued_to_an_identity_name_is_an_error_not_a_dropped_rule() {
+    let text = format!("{USER}allow u publish \"a/#\"\ndenyu publish \"a/secret\"\n");
+    let source = Source::new("t.policy", text.as_str());
+    let errors = Policy::from_source(&source).expect_err("a glued effect is an error");
+    let lines: Vec<u32> = errors.errors().map(|d| errors.loc(d).line).collect();
+    assert_eq!(lines, [7], "{}", errors.render_plain());
+    assert!(topicguard::parse::parse(&source).is_err());
+}
+
 #[test]
 fn item10_fuzzed_policies_never_panic_and_round_trip_through_fmt() {
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
