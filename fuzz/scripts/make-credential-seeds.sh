@@ -18,21 +18,22 @@ mkdir -p "$jwt_seeds" "$x509_seeds"
 rm -f "$jwt_seeds"/dev-* "$x509_seeds"/dev-*
 
 # --- JWT: the label's ES256 key (its private key signs the target's own tokens), and one
-# RS256 and one EdDSA key of the same JWKS. Tokens expire in 2096.
+# RS256 and one EdDSA key of the same JWKS. Tokens expire in 2096. Written without a line
+# break: a token with one is (rightly) refused, and the seeds must start from valid tokens.
 far=4000000000
 "$tg" dev token --policy "$policy" --identity mobile --out "$scratch/es" --claim exp=$far >/dev/null
-cp "$scratch/es/mobile.jwt" "$jwt_seeds/dev-es256.jwt"
+tr -d '\n' < "$scratch/es/mobile.jwt" > "$jwt_seeds/dev-es256.jwt"
 "$tg" dev token --policy "$policy" --identity mobile --out "$scratch/es" --claim exp=$far \
     --claim pid=P2 --claim aid=A-7 --claim jti=revoked-jti >/dev/null
-cp "$scratch/es/mobile.jwt" "$jwt_seeds/dev-es256-revoked.jwt"
+tr -d '\n' < "$scratch/es/mobile.jwt" > "$jwt_seeds/dev-es256-revoked.jwt"
 "$tg" dev token --policy "$policy" --identity mobile --out "$scratch/es" --claim exp=$far \
     --claim nbf=1 --claim iat=1 >/dev/null
-cp "$scratch/es/mobile.jwt" "$jwt_seeds/dev-es256-nbf.jwt"
+tr -d '\n' < "$scratch/es/mobile.jwt" > "$jwt_seeds/dev-es256-nbf.jwt"
 sed '/^#/d' "$scratch/es/jwt-idp-key.pem" > "$fixtures/jwt-es256-key.pem"
 for alg in RS256 EdDSA; do
     kid=fuzz-$(echo "$alg" | tr '[:upper:]' '[:lower:]')
     "$tg" dev token --out "$scratch/$alg" --alg "$alg" --kid "$kid" --claim exp=$far >/dev/null
-    cp "$scratch/$alg/token.jwt" "$jwt_seeds/dev-$kid.jwt"
+    tr -d '\n' < "$scratch/$alg/token.jwt" > "$jwt_seeds/dev-$kid.jwt"
 done
 python3 - "$scratch" "$fixtures/jwks.json" <<'PY'
 import json, sys
