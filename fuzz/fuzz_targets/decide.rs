@@ -18,6 +18,7 @@
 #[allow(dead_code)] // Rng::new is the differential test's constructor
 #[path = "../../tests/differential/generate.rs"]
 mod generate;
+#[allow(clippy::collapsible_if)] // the test crate keeps its rust-version (1.85): no let chains
 #[path = "../../tests/differential/traffic.rs"]
 mod traffic;
 
