@@ -472,7 +472,7 @@ fn compiled_engine_agrees_with_the_reference_interpreter() {
     let policies = env_number("TOPICGUARD_DIFF_POLICIES", 2_200);
     let gaps = EngineGaps::probe();
     println!("differential seed {seed:#x}, {policies} policies, engine gaps tolerated: {gaps:?}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     for _ in 0..policies {
         run_policy(&mut rng, seed, gaps, &mut tally);
