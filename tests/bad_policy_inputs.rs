@@ -709,6 +709,35 @@ fn item10_an_effect_glued_to_an_identity_name_is_an_error_not_a_dropped_rule() {
 }
 
 #[test]
+fn item10_a_keyword_glued_to_the_next_word_is_an_error_in_both_loaders() {
+    let glued = [
+        "setbig = a, b\n",
+        "identity v fromanonymous {\n    client \"v\"\n}\n",
+        "identityv from anonymous {\n    client \"v\"\n}\n",
+        "identity v from jwtx {\n    client \"v\"\n}\n",
+        "identity v from jwt {\n    trust \"idp\"\n    pid = claim \"pid\"\n    requirepid is uuid\n    client \"v\"\n}\n",
+        "identity v from jwt {\n    trust \"idp\"\n    pid = claim \"pid\"\n    require pid isuuid\n    client \"v\"\n}\n",
+        "set ps = a\nidentity v from jwt {\n    trust \"idp\"\n    pid = claim \"pid\"\n    require pid inps\n    client \"v\"\n}\n",
+        "identity v from jwt {\n    trust \"idp\"\n    pid = claimx \"pid\"\n    client \"v\"\n}\n",
+        "identity v from certificate {\n    trust \"ca\"\n    subject.CN asx \"{a}\"\n    client \"v\"\n}\n",
+        "assertu only \"a/#\"\n",
+        "assert u isolated byx\n",
+    ];
+    for extra in glued {
+        let text = format!("{USER}{extra}");
+        let source = Source::new("t.policy", text.as_str());
+        assert!(
+            topicguard::parse::parse(&source).is_err(),
+            "parse accepted:\n{text}"
+        );
+        assert!(
+            Policy::from_source(&source).is_err(),
+            "the loader accepted:\n{text}"
+        );
+    }
+}
+
+#[test]
 fn item10_fuzzed_policies_never_panic_and_round_trip_through_fmt() {
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let (mut parsed, mut checked, mut compiled) = (0, 0, 0);

@@ -260,6 +260,17 @@ fn describe(expected: Rule) -> &'static str {
         Rule::policy => "a statement (`identity`, `set`, `allow` or `deny`) or a comment",
         Rule::nl => "end of line",
         Rule::WHITESPACE => "a space",
+        Rule::kw_identity => "`identity`",
+        Rule::kw_from => "`from`",
+        Rule::kw_client => "`client`",
+        Rule::kw_require => "`require`",
+        Rule::kw_is | Rule::kw_in => "`is` or `in`",
+        Rule::kw_as => "`as`",
+        Rule::kw_claim => "`claim`",
+        Rule::kw_set => "`set`",
+        Rule::kw_assert => "`assert`",
+        Rule::kw_by => "`by`",
+        Rule::word_char => "a letter, digit, `_` or `-`",
     }
 }
 
