@@ -4,6 +4,7 @@
 //! `Engine::new`, `engine.bind`, `engine.decide`) and asserts the safe outcome: a clear
 //! error naming where, or a policy that denies. Item 11 (reload) belongs to the broker.
 
+use topicguard::check::{LevelPattern, Piece};
 use topicguard::compile::{CompileError, Limits};
 use topicguard::policy::LoadError;
 use topicguard::{Engine, Identity, Policy, Request, Source, Verdict};
@@ -428,6 +429,43 @@ fn item9_a_hundred_thousand_rules_compile_in_bounded_time() {
     many_rules_compile_and_decide(100_000);
 }
 
+/// Loads `text`, within a generous time bound that only quadratic work would exceed.
+fn load_in_linear_time(text: &str, what: &str) -> Policy {
+    let started = std::time::Instant::now();
+    let policy = load(text);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(30),
+        "{what} took {elapsed:?}"
+    );
+    policy
+}
+
+/// Duplicate values in a set and in an inline alternative are found by hashing, not by a
+/// quadratic scan (which takes minutes for 200,000 set values in a debug build).
+#[test]
+fn item9_large_sets_and_alternatives_check_in_linear_time() {
+    let values: Vec<String> = (0..200_000).map(|i| format!("v{i}")).collect();
+    let set = format!("set big = {}, v7\n", values.join(", "));
+    let text = format!("{USER}{set}allow u publish \"a/{{x in big}}/{{pid}}\"\n");
+    let policy = load_in_linear_time(&text, "a set of 200,000 values");
+    assert_eq!(policy.checked.sets[0].values.len(), 200_000);
+    let codes: Vec<&str> = policy.warnings.warnings().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["check::duplicate-set-value"]);
+
+    let inline = format!(
+        "{USER}allow u publish \"a/{{{}|v7}}\"\n",
+        values[..40_000].join("|")
+    );
+    let policy = load_in_linear_time(&inline, "a level of 40,000 alternatives");
+    let Some(LevelPattern::Pieces(pieces)) =
+        policy.checked.rules[0].topic.as_ref().map(|t| &t.levels[1])
+    else {
+        panic!("a level of alternatives");
+    };
+    assert!(matches!(&pieces[..], [Piece::OneOf { values, .. }] if values.len() == 40_000));
+}
+
 #[test]
 fn item9_ten_thousand_alternatives_in_one_level() {
     let values: Vec<String> = (0..10_000).map(|i| format!("v{i}")).collect();
@@ -661,6 +699,48 @@ fn fuzz_input(rng: &mut Rng) -> Vec<u8> {
         bytes.splice(at..at, token);
     }
     bytes
+}
+
+/// A rule whose effect runs into the identity name (`denyu`) is refused with an error on
+/// its line by the loader, exactly as `parse` refuses it: it is never silently dropped (a
+/// lost deny) nor read as `deny u`.
+#[test]
+fn item10_an_effect_glued_to_an_identity_name_is_an_error_not_a_dropped_rule() {
+    let text = format!("{USER}allow u publish \"a/#\"\ndenyu publish \"a/secret\"\n");
+    let source = Source::new("t.policy", text.as_str());
+    let errors = Policy::from_source(&source).expect_err("a glued effect is an error");
+    let lines: Vec<u32> = errors.errors().map(|d| errors.loc(d).line).collect();
+    assert_eq!(lines, [7], "{}", errors.render_plain());
+    assert!(topicguard::parse::parse(&source).is_err());
+}
+
+#[test]
+fn item10_a_keyword_glued_to_the_next_word_is_an_error_in_both_loaders() {
+    let glued = [
+        "setbig = a, b\n",
+        "identity v fromanonymous {\n    client \"v\"\n}\n",
+        "identityv from anonymous {\n    client \"v\"\n}\n",
+        "identity v from jwtx {\n    client \"v\"\n}\n",
+        "identity v from jwt {\n    trust \"idp\"\n    pid = claim \"pid\"\n    requirepid is uuid\n    client \"v\"\n}\n",
+        "identity v from jwt {\n    trust \"idp\"\n    pid = claim \"pid\"\n    require pid isuuid\n    client \"v\"\n}\n",
+        "set ps = a\nidentity v from jwt {\n    trust \"idp\"\n    pid = claim \"pid\"\n    require pid inps\n    client \"v\"\n}\n",
+        "identity v from jwt {\n    trust \"idp\"\n    pid = claimx \"pid\"\n    client \"v\"\n}\n",
+        "identity v from certificate {\n    trust \"ca\"\n    subject.CN asx \"{a}\"\n    client \"v\"\n}\n",
+        "assertu only \"a/#\"\n",
+        "assert u isolated byx\n",
+    ];
+    for extra in glued {
+        let text = format!("{USER}{extra}");
+        let source = Source::new("t.policy", text.as_str());
+        assert!(
+            topicguard::parse::parse(&source).is_err(),
+            "parse accepted:\n{text}"
+        );
+        assert!(
+            Policy::from_source(&source).is_err(),
+            "the loader accepted:\n{text}"
+        );
+    }
 }
 
 #[test]

@@ -379,7 +379,7 @@ fn compiled_engine_agrees_with_the_reference_interpreter() {
     let seed = env_number("TOPICGUARD_DIFF_SEED", 0x7090_6A4D);
     let policies = env_number("TOPICGUARD_DIFF_POLICIES", 2_200);
     println!("differential seed {seed:#x}, {policies} policies");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     for _ in 0..policies {
         run_policy(&mut rng, seed, &mut tally);

@@ -68,6 +68,11 @@ pub fn split(source: &Source) -> Split {
             continue;
         }
         match parse_chunk(&text[start..end], start) {
+            // The grammar, not the first word, says what a rule is: a rule is never
+            // dropped as a declaration, whatever its text.
+            Ok(chunk_items) if chunk_items.iter().any(|i| matches!(i, ast::Item::Rule(_))) => {
+                rule_chunks.push((start, end));
+            }
             Ok(mut chunk_items) => items.append(&mut chunk_items),
             Err(mut chunk_errors) => errors.append(&mut chunk_errors),
         }
@@ -255,6 +260,17 @@ fn describe(expected: Rule) -> &'static str {
         Rule::policy => "a statement (`identity`, `set`, `allow` or `deny`) or a comment",
         Rule::nl => "end of line",
         Rule::WHITESPACE => "a space",
+        Rule::kw_identity => "`identity`",
+        Rule::kw_from => "`from`",
+        Rule::kw_client => "`client`",
+        Rule::kw_require => "`require`",
+        Rule::kw_is | Rule::kw_in => "`is` or `in`",
+        Rule::kw_as => "`as`",
+        Rule::kw_claim => "`claim`",
+        Rule::kw_set => "`set`",
+        Rule::kw_assert => "`assert`",
+        Rule::kw_by => "`by`",
+        Rule::word_char => "a letter, digit, `_` or `-`",
     }
 }
 
@@ -282,5 +298,26 @@ mod tests {
         let b = parse(&Source::new("b", other)).unwrap();
         assert_eq!(a.items.len(), b.items.len());
         assert_eq!(crate::fmt::format(&a), crate::fmt::format(&b));
+    }
+
+    /// `denyadmin` is one word: neither the whole-file parser nor the rule-by-rule split
+    /// reads it as `deny admin`, and neither drops the line without an error.
+    #[test]
+    fn an_effect_glued_to_a_name_is_an_error_in_both_parsers() {
+        for text in [
+            "denyadmin publish \"#\"\n",
+            "allowadmin connect\n",
+            "deny-x connect\n",
+        ] {
+            let src = Source::new("p", text);
+            let whole = parse(&src).expect_err(text);
+            assert_eq!(whole.items.len(), 1, "{text}: {}", whole.render_short());
+            let split = split(&src);
+            assert!(split.rule_chunks.is_empty(), "{text}");
+            assert_eq!(split.errors.len(), 1, "{text}");
+            assert_eq!(split.errors[0].span, whole.items[0].span, "{text}");
+        }
+        let spaced = parse(&Source::new("p", "deny\tadmin publish \"#\"\n")).unwrap();
+        assert!(matches!(&spaced.items[..], [ast::Item::Rule(_)]));
     }
 }

@@ -9,24 +9,65 @@
 
 use std::fmt::Write as _;
 
-/// splitmix64: tiny, seedable, good enough to pick from lists.
-pub struct Rng(pub u64);
+/// The source of every choice: splitmix64 from a seed (tiny, seedable, good enough to pick
+/// from lists), or a fuzzer's bytes (`fuzz/fuzz_targets/decide.rs`): each choice reads the
+/// next one to four bytes, so that a mutated byte changes one choice; once they run out,
+/// every choice is the first option and every `chance` false, so a short input makes a
+/// small, plain policy.
+pub struct Rng {
+    state: u64,
+    tape: Option<(Vec<u8>, usize)>,
+}
 
 impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng {
+            state: seed,
+            tape: None,
+        }
+    }
+
+    #[allow(dead_code)] // the fuzz target's constructor
+    pub fn from_bytes(bytes: &[u8]) -> Rng {
+        Rng {
+            state: 0,
+            tape: Some((bytes.to_vec(), 0)),
+        }
+    }
+
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        let Some((bytes, at)) = &mut self.tape else {
+            return (self.next() % n as u64) as usize;
+        };
+        let width = match n {
+            0..=0x100 => 1,
+            0x101..=0x1_0000 => 2,
+            _ => 4,
+        };
+        if *at >= bytes.len() {
+            return 0;
+        }
+        let mut value = 0usize;
+        for _ in 0..width {
+            value = (value << 8) | usize::from(bytes.get(*at).copied().unwrap_or(0));
+            *at += 1;
+        }
+        value % n
     }
 
     /// True with probability `percent`/100.
     pub fn chance(&mut self, percent: usize) -> bool {
+        if matches!(&self.tape, Some((bytes, at)) if *at >= bytes.len()) {
+            return false;
+        }
         self.below(100) < percent
     }
 
