@@ -450,7 +450,11 @@ fn item9_large_sets_and_alternatives_check_in_linear_time() {
     let text = format!("{USER}{set}allow u publish \"a/{{x in big}}/{{pid}}\"\n");
     let policy = load_in_linear_time(&text, "a set of 200,000 values");
     assert_eq!(policy.checked.sets[0].values.len(), 200_000);
-    let codes: Vec<&str> = policy.warnings.warnings().map(|d| d.code.as_str()).collect();
+    let codes: Vec<&str> = policy
+        .warnings
+        .warnings()
+        .map(|d| d.code.as_str())
+        .collect();
     assert_eq!(codes, ["check::duplicate-set-value"]);
 
     let inline = format!(
