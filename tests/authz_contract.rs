@@ -579,8 +579,12 @@ fn hostile_connections_do_not_stop_the_service() {
         )
         .as_bytes(),
     );
+    // The service answers 413 and closes as soon as the body passes its limit, so a later
+    // chunk may meet a closed socket.
     for _ in 0..5 {
-        chunked.send_raw(format!("{:x}\r\n{}\r\n", 8000, "a".repeat(8000)).as_bytes());
+        if !chunked.try_send_raw(format!("{:x}\r\n{}\r\n", 8000, "a".repeat(8000)).as_bytes()) {
+            break;
+        }
     }
     assert_eq!(chunked.response().0, 413, "a chunked body past the limit");
     assert_eq!(

@@ -264,6 +264,12 @@ impl HttpClient {
         self.stream.get_mut().write_all(bytes).expect("send");
     }
 
+    /// Sends bytes the service may refuse midway: false once it has closed the connection
+    /// (its answer can then already be waiting to be read).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> bool {
+        self.stream.get_mut().write_all(bytes).is_ok()
+    }
+
     pub fn request(
         &mut self,
         method: &str,

@@ -7,7 +7,7 @@
 //! into at most ten documents of 2,048 characters ([`document`]). AWS's resource patterns
 //! cannot say "one level": `*` crosses `/`. So every pattern is proved before it is emitted
 //! ([`plan`], [`lang`]): the documents never grant a request topicguard denies; where AWS
-//! cannot express a rule exactly they grant less, and a [`plan::Note`] says which rule,
+//! cannot express a rule exactly they grant less, and a [`narrowing::Note`] says which rule,
 //! why, and gives an example. Attribute values and client ids are written so that no
 //! character in them is ever a wildcard or a policy variable ([`glob`]). Shared
 //! subscriptions are never granted: AWS matches `iot:Subscribe` against the whole
@@ -26,6 +26,7 @@
 pub mod authorizer;
 pub mod document;
 pub mod glob;
+pub mod input;
 pub mod lang;
 pub mod model;
 pub mod narrowing;
@@ -38,7 +39,9 @@ use crate::check::RuleId;
 use crate::decide::BindError;
 use crate::decide::{Engine, Request, Session};
 use document::{Document, FitError, Statement};
-use plan::{Exactness, Input, Kind, Note, Plan, PlanError};
+use input::Input;
+use narrowing::Note;
+use plan::{Exactness, Kind, Plan, PlanError};
 
 /// Where the policy applies: the ARN's partition, region and account.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,11 +7,20 @@
 //! topicguard denies it. This module only words notes; it decides nothing.
 
 use super::glob::Glob;
-use super::plan::{Input, Note};
+use super::input::Input;
 use super::proof::{Bounds, Removed, Universe};
 use super::shape::Shape;
 use crate::ast::Action;
 use crate::check::RuleId;
+
+/// Something the reader of a rendered policy must know: where it grants less, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    pub action: Action,
+    /// The rule concerned, if one is.
+    pub rule: Option<RuleId>,
+    pub text: String,
+}
 
 /// A cut that was not kept, and what it would have removed (`None`: not proved in time).
 pub struct Refused {

@@ -22,13 +22,14 @@
 //! per action ([`super::proof`]); a product that runs out of budget counts as not proved.
 
 use super::glob::{Form, Glob, Layout, overlap_cuts};
+use super::input::Input;
 use super::lang::{self, Lang, LangError};
-use super::narrowing::{Dropped, Refused, listed};
+use super::narrowing::{Dropped, Note, Refused, listed};
 use super::proof::{Bounds, escapes, one, union_of};
-use super::shape::{Level, Shape, TooManyShapes, intersect, shapes};
+use super::shape::{Level, Shape, TooManyShapes, intersect};
 use crate::ast::{Action, Effect};
 use crate::check::RuleId;
-use crate::decide::{Engine, Request, Session};
+use crate::decide::Request;
 
 /// What a statement does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,15 +65,6 @@ pub struct Grant {
     narrowing: Option<String>,
 }
 
-/// Something the reader of a rendered policy must know: where it grants less, and why.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Note {
-    pub action: Action,
-    /// The rule concerned, if one is.
-    pub rule: Option<RuleId>,
-    pub text: String,
-}
-
 /// How a plan compares with topicguard's decisions for its action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -105,40 +97,6 @@ pub enum PlanError {
         "{action}: the statements could not be proved to grant only what topicguard allows ({reason}); nothing is rendered"
     )]
     Unproved { action: Action, reason: String },
-}
-
-/// The engine and the session the plans are for.
-#[derive(Clone, Copy)]
-pub struct Input<'a> {
-    pub engine: &'a Engine,
-    pub session: &'a Session,
-}
-
-impl Input<'_> {
-    fn shapes(&self, action: Action, effect: Effect) -> Result<Vec<Shape>, TooManyShapes> {
-        match self.session.identity_id() {
-            Some(id) => shapes(
-                self.engine.checked(),
-                id,
-                self.session.attrs(),
-                action,
-                effect,
-            ),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn filtered(&self) -> bool {
-        self.session.identity_id().is_some_and(|id| {
-            self.engine.checked().identities[id.0 as usize].filtered_subscriptions
-        })
-    }
-
-    /// `file:line:col` and the text of a rule, for notes.
-    pub fn rule_text(&self, rule: RuleId) -> String {
-        let rule = self.engine.checked().rule(rule);
-        format!("{} `{}`", rule.loc, rule.text)
-    }
 }
 
 /// CONNECT: the session's own client id, if topicguard allows it.

@@ -82,3 +82,14 @@ pub struct Delivery {
     /// its copy in the store when the session is persistent.
     pub seq: u64,
 }
+
+/// Where an outgoing QoS 1/2 message is in its handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// QoS 1 sent, waiting for PUBACK.
+    AwaitAck,
+    /// QoS 2 sent, waiting for PUBREC.
+    AwaitRec,
+    /// PUBREL sent, waiting for PUBCOMP.
+    AwaitComp,
+}

@@ -19,6 +19,7 @@
 //! to make room.
 
 use crate::broker::message::Delivery;
+use crate::broker::message::Stage;
 use crate::broker::principal::Principal;
 use crate::broker::router::Entry;
 use crate::broker::store::{Op, Store, Ticket};
@@ -29,17 +30,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-/// Where an outgoing QoS 1/2 message is in its handshake.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// QoS 1 sent, waiting for PUBACK.
-    AwaitAck,
-    /// QoS 2 sent, waiting for PUBREC.
-    AwaitRec,
-    /// PUBREL sent, waiting for PUBCOMP.
-    AwaitComp,
-}
 
 /// A message sent to the client and not yet acknowledged.
 #[derive(Clone, Debug)]

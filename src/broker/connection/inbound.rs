@@ -16,9 +16,10 @@
 //! message or store a subscription the policy refused.
 
 use super::{Connection, Exit};
+use crate::broker::message::Stage;
 use crate::broker::message::{Delivery, Message};
 use crate::broker::router::Entry;
-use crate::broker::session::{Enqueued, Offer, SessionState, Stage};
+use crate::broker::session::{Enqueued, Offer, SessionState};
 use crate::broker::store::{Op, Ticket, stage_byte};
 use crate::decide::Request;
 use crate::mqtt::codec::{

@@ -11,7 +11,8 @@
 
 use super::{Connection, Exit};
 use crate::broker::message::Delivery;
-use crate::broker::session::{Outgoing, Stage};
+use crate::broker::message::Stage;
+use crate::broker::session::Outgoing;
 use crate::broker::store::{Op, Ticket, stage_byte};
 use crate::decide::Request;
 use crate::mqtt::codec::{Ack, Packet, Properties, ProtocolVersion, Publish, QoS};

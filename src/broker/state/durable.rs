@@ -7,6 +7,7 @@
 
 use super::{Broker, lock};
 use crate::broker::session::{Outgoing, SessionSlot, SessionState};
+use crate::broker::store::record::{self, SessionMeta};
 use crate::broker::store::{Op, Snapshot, Store, Ticket};
 use std::sync::Arc;
 
@@ -100,7 +101,7 @@ impl Broker {
             return Ticket::NONE;
         };
         if state.persistent() {
-            let Some(op) = crate::broker::store::session_op(client, state) else {
+            let Some(op) = session_op(client, state) else {
                 return Ticket::NONE;
             };
             state.stored = true;
@@ -125,4 +126,23 @@ impl Broker {
     pub(crate) fn store_for(&self, state: &SessionState) -> Option<&Store> {
         self.store.as_deref().filter(|_| state.persistent())
     }
+}
+
+/// The session record of `state`, if it has an owner.
+fn session_op(client: &Arc<str>, state: &SessionState) -> Option<Op> {
+    let owner = state.owner.clone()?;
+    let meta = SessionMeta {
+        owner,
+        expiry: state.expiry,
+        offline_since: state.offline_since,
+        subscriptions: state
+            .subscriptions
+            .iter()
+            .map(|(f, e)| (f.clone(), e.clone()))
+            .collect(),
+    };
+    Some(Op::PutSession {
+        client: client.clone(),
+        record: record::session(&meta),
+    })
 }

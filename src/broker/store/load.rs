@@ -8,7 +8,7 @@
 use super::record::{self, RecordError};
 use super::tables::*;
 use super::{RestoredSession, Snapshot, StoreError, read_error, shown};
-use crate::broker::session::Stage;
+use crate::broker::message::Stage;
 use redb::{Database, ReadableTable};
 use std::path::Path;
 use std::sync::Arc;

@@ -33,8 +33,8 @@ mod writer;
 pub use writer::{Committed, Op};
 
 use crate::broker::message::Delivery;
+use crate::broker::message::Stage;
 use crate::broker::principal::Publisher;
-use crate::broker::session::{SessionState, Stage};
 use record::{RecordError, SessionMeta};
 use redb::{Database, ReadableTableMetadata, TableHandle};
 use std::path::{Path, PathBuf};
@@ -294,25 +294,6 @@ impl Drop for Store {
             let _ = writer.join();
         }
     }
-}
-
-/// The session record of `state`, if it has an owner.
-pub fn session_op(client: &Arc<str>, state: &SessionState) -> Option<Op> {
-    let owner = state.owner.clone()?;
-    let meta = SessionMeta {
-        owner,
-        expiry: state.expiry,
-        offline_since: state.offline_since,
-        subscriptions: state
-            .subscriptions
-            .iter()
-            .map(|(f, e)| (f.clone(), e.clone()))
-            .collect(),
-    };
-    Some(Op::PutSession {
-        client: client.clone(),
-        record: record::session(&meta),
-    })
 }
 
 /// The stage byte stored for an in-flight delivery.
