@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         "policy text:           {:.1} MiB",
         source.text().len() as f64 / 1048576.0
     );
-    println!("automaton nodes:       {}", engine.automaton().nodes.len());
+    println!("automaton nodes:       {}", engine.automaton().node_count());
     println!("parse + check:         {:.3} s", checked_at.as_secs_f64());
     println!(
         "compile:               {:.3} s",

@@ -273,7 +273,7 @@ fn a_hundred_thousand_set_values_load_check_and_compile() {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        engine.automaton().sets.len(),
+        engine.automaton().set_count(),
         2,
         "one set, one list of alternatives"
     );

@@ -127,17 +127,17 @@ impl LiteralEdges {
 /// One state of the level trie.
 #[derive(Clone, Debug, Default)]
 pub struct Node {
-    pub literal: LiteralEdges,
-    pub one_of: Vec<(SetId, NodeId)>,
-    pub slot: Vec<(SlotId, NodeId)>,
-    pub pattern: Vec<(PatternId, NodeId)>,
-    pub any: Option<NodeId>,
+    pub(crate) literal: LiteralEdges,
+    pub(crate) one_of: Vec<(SetId, NodeId)>,
+    pub(crate) slot: Vec<(SlotId, NodeId)>,
+    pub(crate) pattern: Vec<(PatternId, NodeId)>,
+    pub(crate) any: Option<NodeId>,
     /// Rules whose template ends exactly here.
-    pub exact: Vec<Accept>,
+    pub(crate) exact: Vec<Accept>,
     /// Rules whose template ends here with `#`.
-    pub hash: Vec<Accept>,
+    pub(crate) hash: Vec<Accept>,
     /// Every action of every accept at or below this node: lets a walk skip subtrees.
-    pub actions_below: ActionSet,
+    pub(crate) actions_below: ActionSet,
 }
 
 impl Node {
@@ -221,16 +221,16 @@ impl std::fmt::Display for SlotTemplate {
 #[derive(Clone, Debug)]
 pub struct Automaton {
     /// One root per identity, indexed by `IdentityId`.
-    pub roots: Vec<NodeId>,
-    pub nodes: Vec<Node>,
-    pub sets: Vec<LiteralSet>,
+    pub(crate) roots: Vec<NodeId>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) sets: Vec<LiteralSet>,
     /// Each identity's slots, indexed by `IdentityId` then [`SlotId`].
-    pub slots: Vec<Vec<SlotTemplate>>,
+    pub(crate) slots: Vec<Vec<SlotTemplate>>,
     /// Pattern levels; one whose head or tail is a slot belongs to that slot's identity.
-    pub patterns: Vec<PatternLevel>,
+    pub(crate) patterns: Vec<PatternLevel>,
     /// Connect rules per identity (no topic), in file order.
-    pub connect: Vec<Vec<Accept>>,
-    pub rule_count: usize,
+    pub(crate) connect: Vec<Vec<Accept>>,
+    pub(crate) rule_count: usize,
 }
 
 impl Automaton {
@@ -243,6 +243,21 @@ impl Automaton {
         self.slots
             .get(identity.0 as usize)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// Nodes of every identity's trie.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Finite literal sets (declared sets and `{a|b}` alternatives), each stored once.
+    pub fn set_count(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// Pattern levels (text mixed with captures, sets or attributes), each built once.
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
     }
 
     /// Slots over every identity.
