@@ -7,7 +7,7 @@
 //! policy on SIGHUP and when the file changes. Any configuration problem is reported
 //! before the socket is opened. This module must never answer a request itself.
 
-use super::identity_args::parse_mapping;
+use super::identity_args::TrustLabelArgs;
 use super::output::{CliError, Exit, Out};
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use topicguard::authz::reload::{PolicyWatcher, warn_uncovered};
 use topicguard::authz::{Authz, DEFAULT_MAX_SESSIONS, http};
-use topicguard::identity::anchors::{AnchorError, AnchorFiles, TrustFiles};
+use topicguard::identity::anchors::{AnchorError, AnchorFiles};
 use topicguard::identity::select::CredentialConfig;
 use topicguard::policy::Policy;
 
@@ -44,13 +44,8 @@ pub struct AuthzArgs {
 /// Keys and trust anchors that verify client credentials.
 #[derive(Debug, clap::Args)]
 pub struct CredentialArgs {
-    /// The anchors of the identities with `trust "LABEL"`: a JWKS (for jwt identities) or
-    /// PEM CA certificates (for certificate identities). Repeat for each label and file.
-    #[arg(long = "trust", value_name = "LABEL=FILE", value_parser = parse_mapping)]
-    pub trust: Vec<(String, PathBuf)>,
-    /// PEM CRLs for a label's CA certificates. Repeat for each file.
-    #[arg(long = "trust-crl", value_name = "LABEL=FILE", value_parser = parse_mapping)]
-    pub trust_crl: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    pub labels: TrustLabelArgs,
     /// JWKS file with the keys that sign the JWTs (the CONNECT password) of the jwt
     /// identities without a `trust` label.
     #[arg(long, value_name = "FILE")]
@@ -73,7 +68,7 @@ impl CredentialArgs {
             cas: self.ca.clone(),
             crls: self.crl.clone(),
         };
-        let trust = TrustFiles::from_flags(default, &self.trust, &self.trust_crl).map_err(usage)?;
+        let trust = self.labels.files(default).map_err(usage)?;
         trust.load().map_err(usage)
     }
 }

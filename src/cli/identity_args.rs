@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use topicguard::check::Checked;
 use topicguard::identity::Identity;
-use topicguard::identity::anchors::{self, AnchorFiles, TrustFiles};
+use topicguard::identity::anchors::{self, AnchorError, AnchorFiles, TrustFiles};
 use topicguard::identity::files::{self, FileCredentialError};
 use topicguard::identity::select::Verified;
 use topicguard::testcases::{ClientIdError, default_client_id};
@@ -60,14 +60,8 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub crl: Vec<PathBuf>,
 
-    /// The anchors of the identities with `trust "LABEL"`: a JWKS (for jwt identities) or
-    /// PEM CA certificates (for certificate identities). Repeat for each label and file.
-    #[arg(long = "trust", value_name = "LABEL=FILE", value_parser = parse_mapping)]
-    pub trust: Vec<(String, PathBuf)>,
-
-    /// PEM CRLs for a label's CA certificates. Repeat for each file.
-    #[arg(long = "trust-crl", value_name = "LABEL=FILE", value_parser = parse_mapping)]
-    pub trust_crl: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    pub labels: TrustLabelArgs,
 
     /// The client id given at CONNECT. Default: the identity's `client` template rendered
     /// with the attributes (required when the template has a `{+capture}`).
@@ -96,7 +90,7 @@ impl IdentityArgs {
                 "give --identity, or --jwt or --cert with their anchors (--trust LABEL=FILE, --jwks, --ca)".to_string(),
             ));
         };
-        if !self.trust.is_empty() || !self.trust_crl.is_empty() {
+        if !self.labels.is_empty() {
             return Err(CliError::Usage(
                 "--trust and --trust-crl verify a --jwt or --cert; --identity asserts attributes"
                     .to_string(),
@@ -160,8 +154,36 @@ impl IdentityArgs {
             cas: self.ca.clone(),
             crls: self.crl.clone(),
         };
-        TrustFiles::from_flags(default, &self.trust, &self.trust_crl)
+        self.labels
+            .files(default)
             .map_err(|e| CliError::Usage(e.to_string()))
+    }
+}
+
+/// `--trust LABEL=FILE` and `--trust-crl LABEL=FILE`: the anchors of the identities the
+/// policy labels with `trust "LABEL"`, as `decide`, `serve` and `authz` take them.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TrustLabelArgs {
+    /// The anchors of the identities with `trust "LABEL"`: a JWKS (for jwt identities) or
+    /// PEM CA certificates (for certificate identities). Repeat for each label and file.
+    /// (`serve`: a label given here replaces its [trust.LABEL] table.)
+    #[arg(long = "trust", value_name = "LABEL=FILE", value_parser = parse_mapping)]
+    pub trust: Vec<(String, PathBuf)>,
+
+    /// PEM CRLs for a label's CA certificates. Repeat for each file.
+    #[arg(long = "trust-crl", value_name = "LABEL=FILE", value_parser = parse_mapping)]
+    pub trust_crl: Vec<(String, PathBuf)>,
+}
+
+impl TrustLabelArgs {
+    /// Whether no label was given.
+    pub fn is_empty(&self) -> bool {
+        self.trust.is_empty() && self.trust_crl.is_empty()
+    }
+
+    /// The anchor files: `default` for unlabelled identities, plus the labels given.
+    pub fn files(&self, default: AnchorFiles) -> Result<TrustFiles, AnchorError> {
+        TrustFiles::from_flags(default, &self.trust, &self.trust_crl)
     }
 }
 
@@ -196,8 +218,7 @@ mod tests {
             cert: None,
             ca: Vec::new(),
             crl: Vec::new(),
-            trust: Vec::new(),
-            trust_crl: Vec::new(),
+            labels: TrustLabelArgs::default(),
             attrs: attrs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

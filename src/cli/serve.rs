@@ -55,13 +55,8 @@ pub struct ServeArgs {
     /// CRL (PEM) for the --ca certificates (overrides [identity] crl; repeatable).
     #[arg(long, value_name = "FILE")]
     pub crl: Vec<PathBuf>,
-    /// The anchors of the identities with `trust "LABEL"`: a JWKS or PEM CA certificates
-    /// (repeatable). A label given here replaces its [trust.LABEL] table.
-    #[arg(long = "trust", value_name = "LABEL=FILE", value_parser = super::identity_args::parse_mapping)]
-    pub trust: Vec<(String, PathBuf)>,
-    /// PEM CRLs for a label's CA certificates (repeatable).
-    #[arg(long = "trust-crl", value_name = "LABEL=FILE", value_parser = super::identity_args::parse_mapping)]
-    pub trust_crl: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    pub labels: super::identity_args::TrustLabelArgs,
     /// The server's certificate chain (PEM) for tls/wss (overrides [tls] certificate).
     #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
@@ -180,7 +175,9 @@ fn listen_flags(args: &ServeArgs) -> Result<Vec<ListenerConfig>, CliError> {
 /// The anchor files of the configuration, with the labels the flags name replaced.
 fn trust_files(args: &ServeArgs, config: &ServeConfig) -> Result<TrustFiles, CliError> {
     let mut trust = config.trust_files();
-    let from_flags = TrustFiles::from_flags(AnchorFiles::default(), &args.trust, &args.trust_crl)
+    let from_flags = args
+        .labels
+        .files(AnchorFiles::default())
         .map_err(|e| usage(e.to_string()))?;
     for (label, files) in from_flags.labels {
         trust.labels.insert(label, files);
