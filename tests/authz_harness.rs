@@ -33,33 +33,7 @@ allow backend subscribe, receive \"c/+/+/{sid}/+/+\"
 allow backend publish \"c/+/+/+/{sid}/+/{success|failure}\"
 ";
 
-/// A scratch directory removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch(dir)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).expect("write scratch file");
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::scratch::Scratch;
 
 /// The xfinity policy with [`JWT_SERVICE_RULES`], written into `scratch`.
 pub fn xfinity_with_jwt_service(scratch: &Scratch) -> PathBuf {

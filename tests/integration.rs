@@ -69,5 +69,6 @@ mod parse;
 mod readme;
 #[cfg(feature = "runtime")]
 mod runtime;
+mod scratch;
 #[cfg(feature = "runtime")]
 mod shadow;

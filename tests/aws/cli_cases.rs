@@ -4,8 +4,9 @@
 
 use super::ARN;
 use super::eval::{Ask, Policies, allows};
+use crate::scratch::Scratch;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 const TG: &str = env!("CARGO_BIN_EXE_topicguard");
@@ -52,10 +53,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tg-aws-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    dir
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::new(&format!("aws-{name}"))
 }
 
 fn path(dir: &Path, file: &str) -> String {
@@ -63,8 +62,9 @@ fn path(dir: &Path, file: &str) -> String {
 }
 
 /// A development token for mobile P1/A1/J1 (with extra claims) and, as `idp=FILE`, its
-/// JWKS for the mobile identity's trust label.
-fn dev_token(name: &str, claims: &[&str]) -> (String, String) {
+/// JWKS for the mobile identity's trust label, and the directory holding them (removed when
+/// it drops: keep it bound while the JWKS is in use).
+fn dev_token(name: &str, claims: &[&str]) -> (String, String, Scratch) {
     let dir = temp_dir(name);
     let out = dir.display().to_string();
     let mut args = vec!["dev", "token", "--out", &out];
@@ -77,6 +77,7 @@ fn dev_token(name: &str, claims: &[&str]) -> (String, String) {
     (
         token.trim().to_string(),
         format!("idp={}", path(&dir, "jwks.json")),
+        dir,
     )
 }
 
@@ -117,9 +118,8 @@ fn aws_policy_prints_the_documents_for_asserted_and_verified_identities() {
     assert!(allows(&p, ARN, &Ask::Connect("xfi:P1_A1:clt:J1".into())));
     assert!(!allows(&p, ARN, &Ask::Connect("xfi:P2_A1:clt:J1".into())));
 
-    let (token, jwks) = dev_token("policy", &[]);
+    let (token, jwks, _jwks_dir) = dev_token("policy", &[]);
     let dir = temp_dir("policy-jwt");
-    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("t.jwt"), &token).unwrap();
     let jwt = path(&dir, "t.jwt");
     let verified = run(&[
@@ -246,7 +246,7 @@ fn assert_refused(code: Option<i32>, response: &Value, stderr: &str, why: &str) 
 
 #[test]
 fn the_authorizer_answers_with_awss_fields_and_limits() {
-    let (token, jwks) = dev_token("auth", &[]);
+    let (token, jwks, _jwks_dir) = dev_token("auth", &[]);
     let (code, response, stderr) = authorizer(&token, &jwks, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(response["isAuthenticated"], true);
@@ -298,7 +298,7 @@ fn the_authorizer_answers_with_awss_fields_and_limits() {
         "stable per principal"
     );
 
-    let (other_token, other_jwks) = dev_token("auth-other-jti", &["jti=J2"]);
+    let (other_token, other_jwks, _other_jwks_dir) = dev_token("auth-other-jti", &["jti=J2"]);
     let (_, other, _) = authorizer(
         &other_token,
         &other_jwks,
@@ -310,7 +310,7 @@ fn the_authorizer_answers_with_awss_fields_and_limits() {
     );
 
     let long = format!("exp={}", now() + 10 * 86_400);
-    let (long_token, long_jwks) = dev_token("auth-long", &[&long]);
+    let (long_token, long_jwks, _long_jwks_dir) = dev_token("auth-long", &[&long]);
     let (_, capped, _) = authorizer(&long_token, &long_jwks, &["--refresh-after", "99999"]);
     assert_eq!(capped["disconnectAfterInSeconds"], 86_400);
     assert_eq!(capped["refreshAfterInSeconds"], 86_400);
@@ -318,8 +318,8 @@ fn the_authorizer_answers_with_awss_fields_and_limits() {
 
 #[test]
 fn the_authorizer_refuses_what_does_not_verify_or_bind() {
-    let (token, jwks) = dev_token("refuse", &[]);
-    let (_, foreign_jwks) = dev_token("refuse-foreign", &[]);
+    let (token, jwks, _jwks_dir) = dev_token("refuse", &[]);
+    let (_, foreign_jwks, _foreign_jwks_dir) = dev_token("refuse-foreign", &[]);
     let (code, response, stderr) = authorizer(&token, &foreign_jwks, &[]);
     assert_refused(code, &response, &stderr, "refused");
     let mut tampered: Vec<char> = token.chars().collect();
@@ -332,11 +332,11 @@ fn the_authorizer_refuses_what_does_not_verify_or_bind() {
     let (code, response, stderr) = authorizer(&token, &jwks, &["--client-id", "xfi:P2_A1:clt:J1"]);
     assert_refused(code, &response, &stderr, "client id");
     let soon = format!("exp={}", now() + 100);
-    let (soon_token, soon_jwks) = dev_token("refuse-soon", &[&soon]);
+    let (soon_token, soon_jwks, _soon_jwks_dir) = dev_token("refuse-soon", &[&soon]);
     let (code, response, stderr) = authorizer(&soon_token, &soon_jwks, &[]);
     assert_refused(code, &response, &stderr, "300 s");
     let past = format!("exp={}", now() - 3600);
-    let (old_token, old_jwks) = dev_token("refuse-old", &[&past]);
+    let (old_token, old_jwks, _old_jwks_dir) = dev_token("refuse-old", &[&past]);
     let (code, response, stderr) = authorizer(&old_token, &old_jwks, &[]);
     assert_refused(code, &response, &stderr, "expired");
     let (code, response, stderr) = authorizer("not.a.token", &jwks, &[]);
@@ -359,8 +359,8 @@ fn the_readme_shows_the_shipped_lambda_handler() {
 
 #[test]
 fn the_lambda_handler_answers_a_custom_authorizer_event() {
-    let (token, jwks) = dev_token("lambda", &[]);
-    let (forged, _) = dev_token("lambda-forged", &[]);
+    let (token, jwks, _jwks_dir) = dev_token("lambda", &[]);
+    let (forged, _, _forged_dir) = dev_token("lambda-forged", &[]);
     let driver = "import json, sys\nsys.path.insert(0, 'deploy/aws')\nimport lambda_handler\n\
         class Context:\n    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:auth'\n\
         print(json.dumps(lambda_handler.handler(json.load(sys.stdin), Context())))\n";

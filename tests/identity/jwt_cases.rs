@@ -410,10 +410,8 @@ fn revoked_jti_is_refused_and_the_list_reloads() {
     assert_eq!(reject(&verifier, &no_jti), JwtError::NoJti);
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tg-identity-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tempdir(name: &str) -> crate::scratch::Scratch {
+    crate::scratch::Scratch::new(&format!("identity-{name}"))
 }
 
 #[test]
@@ -462,7 +460,6 @@ fn rotation_reloads_once_and_a_kid_burst_reloads_at_most_once() {
         1,
         "one reload for a burst of unknown kids"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -476,5 +473,4 @@ fn pem_key_files_work_like_a_jwks() {
     assert!(verifier.verify(&es256().sign(&claims()).unwrap()).is_ok());
     let err = reject(&verifier, &rs256().sign(&claims()).unwrap());
     assert!(matches!(err, JwtError::UnknownKid { .. }), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
 }
