@@ -181,14 +181,33 @@ pub(super) fn all_or_errors<T>(value: T, errors: Vec<TestFileError>) -> Result<T
     }
 }
 
+/// A test file that is not UTF-8: the file:line:col of its first bad byte.
+fn not_utf8(path: &Path, error: std::string::FromUtf8Error) -> TestFileError {
+    let offset = error.utf8_error().valid_up_to();
+    let bytes = error.into_bytes();
+    let (line, col) = crate::source::utf8_line_col(&bytes, offset);
+    TestFileError::Syntax {
+        loc: Loc {
+            file: path.display().to_string().into(),
+            line,
+            col,
+        },
+        message: format!(
+            "not valid UTF-8: byte 0x{:02X} (offset {offset}) does not start a UTF-8 character",
+            bytes.get(offset).copied().unwrap_or(0)
+        ),
+    }
+}
+
 impl TestFile {
     /// Reads and parses a test file.
     pub fn load(path: impl AsRef<Path>) -> Result<TestFile, TestFileErrors> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|cause| TestFileError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| TestFileError::Io {
             file: path.display().to_string(),
             cause,
         })?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e))?;
         TestFile::parse(path, &text)
     }
 
