@@ -73,10 +73,11 @@ pub enum Command {
     /// Prints each failing case with its explanation; the last line is `N passed, N failed`.
     /// Exits 1 if any case failed, 2 if a test file or its policy cannot be used.
     Test(test::TestArgs),
-    /// Rewrite policy files in the canonical layout (in place).
+    /// Rewrite policy files in place in the canonical layout (comments kept).
     ///
-    /// With --check, only report which files would change (exit 1 if any). A file that
-    /// does not parse is never touched (exit 2).
+    /// Prints `formatted FILE` for each file it rewrote. With --check nothing is written:
+    /// a unified diff of what would change is printed and the exit is 1 if any file would
+    /// change. A file that does not parse is never touched (exit 2).
     Fmt(fmt::FmtArgs),
     /// Compile a policy and print statistics: rules, identities, automaton nodes, literal
     /// sets, attribute slots, patterns, approximate heap bytes, and how long loading and
