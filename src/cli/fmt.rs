@@ -8,7 +8,7 @@
 //! parse is never touched (exit 2). The diff costs time and memory linear in the files'
 //! size in the common case (Myers' algorithm, bounded by a deadline on pathological input).
 
-use super::output::{CliError, Exit, Out, error_json, render_error};
+use super::output::{CliError, Exit, Out, error_json};
 use std::path::Path;
 use topicguard::source::Source;
 
@@ -66,7 +66,7 @@ pub fn run(args: &FmtArgs, out: Out) -> Exit {
             Err(error) => {
                 worst = Exit::Usage;
                 if !out.is_json() {
-                    out.eprint(&render_error(&error));
+                    out.eprint(&out.render_error(&error));
                 }
                 results.push(serde_json::json!({ "file": file, "error": error_json(&error) }));
             }
