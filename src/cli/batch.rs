@@ -9,13 +9,13 @@
 //! memory is bounded by [`MAX_LINE_BYTES`] per line, whatever the input. It never widens a
 //! request: anything it cannot read is an error line, never a guess.
 
-use super::decide::decision_json;
+use super::decide::{LineDocument, decision_json};
 use super::identity_args::{asserted, with_client_id};
 use super::output::{CliError, Exit, Out};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::PathBuf;
-use topicguard::decide::{Engine, Request};
+use topicguard::decide::{Engine, Explanation, Request};
 use topicguard::identity::Identity;
 use topicguard::identity::anchors::TrustFiles;
 use topicguard::identity::files;
@@ -104,16 +104,22 @@ pub fn run(
             continue;
         }
         match text.and_then(|text| decide_line(policy, engine, trust, text)) {
-            Ok((mut document, allowed)) => {
-                document["line"] = number.into();
-                out.json_line(&document);
+            Ok((explanation, request)) => {
+                let allowed = explanation.decision.is_allowed();
+                out.json_line(&LineDocument {
+                    line: number,
+                    document: decision_json(&explanation, request.as_request()),
+                });
                 worst = worst.max(if allowed { Exit::Ok } else { Exit::Failure });
             }
             Err(error) => {
-                out.json_line(&serde_json::json!({
-                    "line": number,
-                    "error": { "kind": "request", "message": error.to_string(), "diagnostics": [] },
-                }));
+                let error = serde_json::json!({
+                    "kind": "request", "message": error.to_string(), "diagnostics": [],
+                });
+                out.json_line(&LineDocument {
+                    line: number,
+                    document: serde_json::json!({ "error": error }),
+                });
                 worst = Exit::Usage;
             }
         }
@@ -163,34 +169,53 @@ fn read_line<'b>(
     Ok(Some(Ok(buffer.as_slice())))
 }
 
-/// One line's decision document and whether it was allowed.
+/// A decided line's request, owned (the topic outlives the line's text).
+struct Decided {
+    action: BatchAction,
+    topic: String,
+    retain: bool,
+}
+
+impl Decided {
+    fn as_request(&self) -> Request<'_> {
+        let topic = self.topic.as_str();
+        match self.action {
+            BatchAction::Connect => Request::Connect,
+            BatchAction::Publish => Request::Publish {
+                topic,
+                retain: self.retain,
+            },
+            BatchAction::Subscribe => Request::subscribe(topic),
+            BatchAction::Receive => Request::receive(topic),
+        }
+    }
+}
+
+/// One line's explanation and the request it answers.
 fn decide_line(
     policy: &Policy,
     engine: &Engine,
     trust: &TrustFiles,
     text: &str,
-) -> Result<(serde_json::Value, bool), LineError> {
+) -> Result<(Explanation, Decided), LineError> {
     let request: BatchRequest = serde_json::from_str(text)?;
-    let (identity, client_id) = bind(policy, trust, &request)?;
-    let session = engine.bind(&identity, &client_id);
-    let topic = request.topic.as_deref().unwrap_or("");
     if request.retain && !matches!(request.action, BatchAction::Publish) {
         return Err(bad("`retain` is a flag of publish only"));
     }
-    let engine_request = match (request.action, request.topic.is_some()) {
-        (BatchAction::Connect, false) => Request::Connect,
+    match (request.action, request.topic.is_some()) {
         (BatchAction::Connect, true) => return Err(bad("connect takes no `topic`")),
+        (BatchAction::Connect, false) | (_, true) => {}
         (_, false) => return Err(bad("this action needs a `topic`")),
-        (BatchAction::Publish, true) => Request::Publish {
-            topic,
-            retain: request.retain,
-        },
-        (BatchAction::Subscribe, true) => Request::subscribe(topic),
-        (BatchAction::Receive, true) => Request::receive(topic),
+    }
+    let (identity, client_id) = bind(policy, trust, &request)?;
+    let session = engine.bind(&identity, &client_id);
+    let decided = Decided {
+        action: request.action,
+        topic: request.topic.unwrap_or_default(),
+        retain: request.retain,
     };
-    let explanation = engine.explain(&session, engine_request);
-    let allowed = explanation.decision.is_allowed();
-    Ok((decision_json(&explanation, engine_request), allowed))
+    let explanation = engine.explain(&session, decided.as_request());
+    Ok((explanation, decided))
 }
 
 fn bad(message: &str) -> LineError {

@@ -125,13 +125,34 @@ fn decide(args: &DecideArgs, out: Out) -> Result<Exit, CliError> {
     })
 }
 
-/// A decision's JSON document: the explanation, with the request's `retain` flag (false
-/// for every request but a retained publish).
-pub fn decision_json(explanation: &Explanation, request: Request<'_>) -> serde_json::Value {
-    let mut value = serde_json::to_value(explanation).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        let retain = matches!(request, Request::Publish { retain: true, .. });
-        object.insert("retain".into(), retain.into());
+/// A decision's JSON document: the explanation's fields, then the request's `retain` flag
+/// (false for every request but a retained publish).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionDocument<'e> {
+    /// The engine's explanation of the decision.
+    #[serde(flatten)]
+    pub explanation: &'e Explanation,
+    /// The retain flag of a publish.
+    pub retain: bool,
+}
+
+/// The JSON document of `explanation`, the answer to `request`.
+pub fn decision_json<'e>(
+    explanation: &'e Explanation,
+    request: Request<'_>,
+) -> DecisionDocument<'e> {
+    DecisionDocument {
+        explanation,
+        retain: matches!(request, Request::Publish { retain: true, .. }),
     }
-    value
+}
+
+/// A line of `decide --batch`: its 1-based line number, then its document.
+#[derive(Debug, serde::Serialize)]
+pub struct LineDocument<T: serde::Serialize> {
+    /// The input line this answers.
+    pub line: u64,
+    /// The decision or error document.
+    #[serde(flatten)]
+    pub document: T,
 }

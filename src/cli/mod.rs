@@ -242,13 +242,23 @@ fn usage_error_json(error: &clap::Error, args: &[OsString]) -> Exit {
         .find(|a| cli.get_subcommands().any(|c| c.get_name() == *a));
     let rendered = error.render().to_string();
     let message = rendered.trim_end().trim_start_matches("error: ");
-    let document = serde_json::json!({
-        "schema_version": output::SCHEMA_VERSION,
-        "command": command,
-        "error": { "kind": "usage", "message": message, "diagnostics": [] },
-    });
-    let _ = writeln!(std::io::stdout().lock(), "{document}");
+    let document = UsageErrorDocument {
+        schema_version: output::SCHEMA_VERSION,
+        command,
+        error: serde_json::json!({ "kind": "usage", "message": message, "diagnostics": [] }),
+    };
+    if let Ok(text) = serde_json::to_string(&document) {
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+    }
     Exit::Usage
+}
+
+/// A usage error clap found, as JSON: `command` is null when no subcommand was recognised.
+#[derive(serde::Serialize)]
+struct UsageErrorDocument<'a> {
+    schema_version: u32,
+    command: Option<&'a str>,
+    error: serde_json::Value,
 }
 
 /// Runs a parsed command line.

@@ -112,6 +112,16 @@ impl From<LoadError> for CliError {
     }
 }
 
+/// A JSON document with the schema version and the command in front of its own fields
+/// (which keep their order). Every document is an object.
+#[derive(serde::Serialize)]
+struct Stamped<'a, T: serde::Serialize> {
+    schema_version: u32,
+    command: &'a str,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
 /// Writes a command's results in the chosen format.
 #[derive(Clone, Copy, Debug)]
 pub struct Out {
@@ -140,15 +150,9 @@ impl Out {
     }
 
     /// Prints a command's JSON document (pretty) on stdout, stamped with
-    /// `schema_version` and `command`.
+    /// `schema_version` and `command` (first, before the document's own fields).
     pub fn json(&self, value: &impl serde::Serialize) {
-        match self
-            .stamped(value)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-        {
-            Ok(text) => self.print(&format!("{text}\n")),
-            Err(e) => self.eprint(&format!("error: cannot serialize the result: {e}\n")),
-        }
+        self.print_json(value, true);
     }
 
     /// Prints a value as pretty JSON exactly as it is, unstamped: for the documents another
@@ -162,20 +166,24 @@ impl Out {
 
     /// Prints one JSON document on one line (JSON Lines), stamped like [`Out::json`].
     pub fn json_line(&self, value: &impl serde::Serialize) {
-        match self.stamped(value).and_then(|v| serde_json::to_string(&v)) {
+        self.print_json(value, false);
+    }
+
+    fn print_json(&self, value: &impl serde::Serialize, pretty: bool) {
+        let stamped = Stamped {
+            schema_version: SCHEMA_VERSION,
+            command: self.command,
+            document: value,
+        };
+        let text = if pretty {
+            serde_json::to_string_pretty(&stamped)
+        } else {
+            serde_json::to_string(&stamped)
+        };
+        match text {
             Ok(text) => self.print(&format!("{text}\n")),
             Err(e) => self.eprint(&format!("error: cannot serialize the result: {e}\n")),
         }
-    }
-
-    /// The value as JSON, with `schema_version` and `command` added to an object.
-    fn stamped(&self, value: &impl serde::Serialize) -> serde_json::Result<serde_json::Value> {
-        let mut value = serde_json::to_value(value)?;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("schema_version".into(), SCHEMA_VERSION.into());
-            object.insert("command".into(), self.command.into());
-        }
-        Ok(value)
     }
 
     /// A progress log for the long-running commands: plain lines on stdout, or in JSON
@@ -321,8 +329,12 @@ mod tests {
             color: false,
             command: "check",
         };
-        let value = out.stamped(&serde_json::json!({ "files": [] })).unwrap();
-        assert_eq!(value["schema_version"], SCHEMA_VERSION);
-        assert_eq!(value["command"], "check");
+        let stamped = Stamped {
+            schema_version: SCHEMA_VERSION,
+            command: out.command,
+            document: &serde_json::json!({ "files": [] }),
+        };
+        let text = serde_json::to_string(&stamped).unwrap();
+        assert_eq!(text, r#"{"schema_version":1,"command":"check","files":[]}"#);
     }
 }
