@@ -398,7 +398,7 @@ fn decide_batch_answers_every_line() {
         format!(r#"{{"jwt":"{forged}/token.jwt","action":"connect"}}"#),
         format!(r#"{{{asserted},"action":"connect","retain":true}}"#),
         format!(r#"{{{asserted},"action":"subscribe"}}"#),
-        format!(r#"{{"jwt":"-","action":"connect"}}"#),
+        r#"{"jwt":"-","action":"connect"}"#.to_string(),
         format!(r#"{{{asserted},"action":"connect","extra":1}}"#),
         "\u{ff}".to_string(),
     ]
