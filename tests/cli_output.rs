@@ -401,10 +401,12 @@ fn decide_batch_answers_every_line() {
         r#"{"jwt":"-","action":"connect"}"#.to_string(),
         format!(r#"{{{asserted},"action":"connect","extra":1}}"#),
         "\u{ff}".to_string(),
+        r#"{"cert":"/dev/zero","action":"connect"}"#.to_string(),
     ]
     .join("\n");
     let mut bytes = input.into_bytes();
     bytes.extend_from_slice(b"\n\xff\xfe\n");
+    bytes.extend_from_slice(format!("{{{asserted},\"action\":\"connect\"}}\n").as_bytes());
     let out = run_with_stdin(
         &["decide", "--policy", XFINITY, "--batch", "--trust", &trust],
         &bytes,
@@ -417,7 +419,7 @@ fn decide_batch_answers_every_line() {
         .collect();
     assert_eq!(
         lines,
-        [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12],
+        [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
         "the blank line 4 is skipped"
     );
     assert_eq!(out.stdout.lines().count(), documents.len(), "one line each");
@@ -431,6 +433,11 @@ fn decide_batch_answers_every_line() {
     assert_eq!(verdict(1), "implicit-deny");
     assert_eq!(documents[1]["retain"], true);
     assert_eq!(verdict(3), "allowed", "the verified token connects");
+    assert_eq!(
+        verdict(12),
+        "allowed",
+        "lines after bad ones are still decided"
+    );
     assert_eq!(documents[3]["identity"], "mobile");
     for (i, needle) in [
         (2, "not a request"),
@@ -440,7 +447,8 @@ fn decide_batch_answers_every_line() {
         (7, "stdin"),
         (8, "extra"),
         (9, "not a request"),
-        (10, "not valid UTF-8"),
+        (10, "not a regular file"),
+        (11, "not valid UTF-8"),
     ] {
         let message = documents[i]["error"]["message"].as_str().unwrap_or("");
         assert!(

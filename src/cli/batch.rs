@@ -24,6 +24,9 @@ use topicguard::policy::Policy;
 /// The longest request line read; a longer one is an error line (its rest is skipped).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
+/// The largest certificate chain file a request line may name.
+pub const MAX_CREDENTIAL_BYTES: u64 = 1 << 20;
+
 /// One request line.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +221,20 @@ fn decide_line(
     Ok((explanation, decided))
 }
 
+/// A certificate file a line names must be a regular file of at most
+/// [`MAX_CREDENTIAL_BYTES`]: a device or a pipe (`/dev/zero`) is refused before it is read.
+fn credential_file(path: &std::path::Path) -> Result<(), LineError> {
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| LineError::Request(format!("{}: {e}", path.display())))?;
+    if !metadata.is_file() || metadata.len() > MAX_CREDENTIAL_BYTES {
+        return Err(LineError::Request(format!(
+            "{}: not a regular file of at most {MAX_CREDENTIAL_BYTES} bytes",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 fn bad(message: &str) -> LineError {
     LineError::Request(message.to_string())
 }
@@ -250,6 +267,7 @@ fn bind(
             Ok(with_client_id(verified, client_id)?)
         }
         (None, None, Some(cert)) => {
+            credential_file(cert)?;
             let now = rustls_pki_types::UnixTime::now();
             let verified =
                 files::verify_certificate(checked, cert, trust, now).map_err(rejected)?;
