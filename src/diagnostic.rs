@@ -45,6 +45,8 @@ codes! {
     ParseSyntax = "parse::syntax",
     /// An identity block is opened with `{` and never closed.
     ParseUnclosedBlock = "parse::unclosed-block",
+    /// A quoted string with no closing `"` on its line.
+    ParseUnterminatedString = "parse::unterminated-string",
     /// A name (identity, attribute, set, capture) is not a valid identifier.
     ParseBadName = "parse::bad-name",
     /// A character the policy text may not hold: a misplaced byte order mark, a control character, or a character a topic template may not contain.

@@ -55,6 +55,19 @@ impl fmt::Display for Loc {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `offset`, counting only the valid
+/// UTF-8 prefix `bytes[..offset]` (the first bad byte is where the prefix stops).
+pub fn utf8_line_col(bytes: &[u8], offset: usize) -> (u32, u32) {
+    let prefix = &bytes[..offset.min(bytes.len())];
+    let line_start = prefix
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = std::str::from_utf8(&prefix[line_start..]).map_or(0, |s| s.chars().count()) + 1;
+    (line as u32, col as u32)
+}
+
 /// One policy file: its display name and its full text.
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -69,12 +82,25 @@ pub enum SourceError {
     #[error("cannot read policy file `{path}`: {cause}")]
     #[diagnostic(code(topicguard::source::io))]
     Io { path: String, cause: std::io::Error },
-    #[error("policy file `{path}` is not valid UTF-8 (first bad byte at offset {offset})")]
+    #[error(
+        "{path}:{line}:{col}: policy file is not valid UTF-8: byte 0x{byte:02X} (offset {offset}) \
+         does not start a UTF-8 character"
+    )]
     #[diagnostic(
         code(topicguard::source::utf8),
         help("policy files are UTF-8 text; re-save the file as UTF-8")
     )]
-    NotUtf8 { path: String, offset: usize },
+    NotUtf8 {
+        path: String,
+        /// The byte offset of the first bad byte.
+        offset: usize,
+        /// Its 1-based line.
+        line: u32,
+        /// Its 1-based column, in characters (the bad byte counts as one).
+        col: u32,
+        /// The bad byte itself.
+        byte: u8,
+    },
 }
 
 impl Source {
@@ -105,10 +131,18 @@ impl Source {
     pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Source, SourceError> {
         match String::from_utf8(bytes) {
             Ok(text) => Ok(Source::new(name, text)),
-            Err(e) => Err(SourceError::NotUtf8 {
-                path: name,
-                offset: e.utf8_error().valid_up_to(),
-            }),
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                let (line, col) = utf8_line_col(&bytes, offset);
+                Err(SourceError::NotUtf8 {
+                    path: name,
+                    offset,
+                    line,
+                    col,
+                    byte: bytes.get(offset).copied().unwrap_or(0),
+                })
+            }
         }
     }
 
@@ -161,6 +195,17 @@ mod tests {
         assert_eq!(src.loc(0).to_string(), "p:1:1");
         assert_eq!(src.loc(3).to_string(), "p:2:1");
         assert_eq!(src.loc(5).to_string(), "p:2:2");
+    }
+
+    #[test]
+    fn non_utf8_names_the_line_and_column_of_the_first_bad_byte() {
+        let text = b"allow any connect\n# caf\xc3\xa9 ok\nallow any publish \"a\xff\"\n".to_vec();
+        let err = Source::from_bytes("u.policy".into(), text).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("u.policy:3:21: "), "{shown}");
+        assert!(shown.contains("0xFF"), "{shown}");
+        let err = Source::from_bytes("p".into(), vec![0xC3]).unwrap_err();
+        assert!(err.to_string().starts_with("p:1:1: "), "{err}");
     }
 
     #[test]

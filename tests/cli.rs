@@ -503,7 +503,27 @@ fn fmt_check_then_fmt_then_check_again() {
     std::fs::write(dir.join("small.policy"), &messy).expect("write");
     let check = run_in(&dir, &["fmt", "--check", "small.policy"]);
     assert_eq!(check.code, 1, "{}", check.stderr);
-    assert_eq!(check.stdout, "would reformat small.policy\n");
+    let diff = "\
+--- small.policy
++++ small.policy (formatted)
+@@ -1,12 +1,12 @@
+ identity device from certificate {
+     tenant = subject.O
+     id = subject.CN
+-        client \"dev:{tenant}:{id}\"
++    client \"dev:{tenant}:{id}\"
+ }
+ 
+ set kinds = temp, door
+ 
+-allow   device    connect
+-allow device publish ,retain \"t/{tenant}/{id}/{kind in kinds}\"
++allow device connect
++allow device publish, retain \"t/{tenant}/{id}/{kind in kinds}\"
+ allow device subscribe, receive \"t/{tenant}/{id}/cmd/#\"
+ deny device publish \"t/{tenant}/{id}/door\"
+";
+    assert_eq!(check.stdout, diff, "--check prints a unified diff");
     let untouched = std::fs::read_to_string(dir.join("small.policy")).expect("read");
     assert_eq!(untouched, messy, "--check never writes");
     let format = run_in(&dir, &["fmt", "small.policy"]);
@@ -517,6 +537,15 @@ fn fmt_check_then_fmt_then_check_again() {
     );
     assert_eq!(again.code, 0, "{}", again.stdout);
     assert_eq!(again.json()["files"][0]["outcome"], "unchanged");
+    std::fs::write(dir.join("small.policy"), &messy).expect("write");
+    let json = run_in(
+        &dir,
+        &["--format", "json", "fmt", "--check", "small.policy"],
+    );
+    assert_eq!(json.code, 1, "{}", json.stdout);
+    assert_eq!(json.json()["files"][0]["outcome"], "would-reformat");
+    assert_eq!(json.json()["files"][0]["diff"], diff);
+    std::fs::write(dir.join("small.policy"), SMALL).expect("write");
     let leftovers = std::fs::read_dir(&dir).expect("list").count();
     assert_eq!(leftovers, 1, "no temporary file is left behind");
 }

@@ -55,6 +55,8 @@ mod broker_ws;
 mod check;
 #[cfg(feature = "runtime")]
 mod cli;
+#[cfg(feature = "runtime")]
+mod cli_output;
 mod decisions;
 mod diagnostics;
 mod differential;

@@ -75,7 +75,7 @@ impl CredentialArgs {
 
 /// Runs `topicguard authz`.
 pub fn run(args: &AuthzArgs, out: Out) -> Exit {
-    init_logging();
+    init_logging(out.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,13 +118,13 @@ async fn serve(args: &AuthzArgs) -> Result<(), CliError> {
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`; `debug` logs every refusal).
-fn init_logging() {
+fn init_logging(color: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(color)
         .try_init();
 }
 

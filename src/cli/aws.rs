@@ -152,7 +152,11 @@ fn policy(args: &PolicyArgs, out: Out) -> Result<Exit, CliError> {
     let rendered = match render(&engine, &session, &target) {
         Ok(r) => r,
         Err(e @ (RenderError::Rejected(_) | RenderError::ConnectDenied(_))) => {
-            out.eprint(&format!("refused: {e}\n"));
+            if out.is_json() {
+                out.json(&serde_json::json!({ "refused": e.to_string(), "documents": [] }));
+            } else {
+                out.eprint(&format!("refused: {e}\n"));
+            }
             return Ok(Exit::Failure);
         }
         Err(e) => return Err(CliError::Usage(e.to_string())),
@@ -163,11 +167,38 @@ fn policy(args: &PolicyArgs, out: Out) -> Result<Exit, CliError> {
             "the policy cannot be rendered exactly for this identity (see the notes); --exact refuses a narrowed policy".to_string(),
         ));
     }
-    out.json(&rendered.documents);
+    if out.is_json() {
+        out.json(&serde_json::json!({
+            "documents": rendered.documents,
+            "exact": rendered.is_exact(),
+            "notes": notes_json(&engine, &rendered),
+        }));
+    } else {
+        out.foreign_json(&rendered.documents);
+    }
     Ok(Exit::Ok)
 }
 
+/// The notes as JSON: the action, the rule (file:line and text) if one, the note.
+fn notes_json(engine: &Engine, rendered: &Rendered) -> serde_json::Value {
+    let notes: Vec<_> = rendered
+        .notes
+        .iter()
+        .map(|note| {
+            let rule = note.rule.map(|id| {
+                let rule = engine.checked().rule(id);
+                serde_json::json!({ "location": rule.loc.to_string(), "text": rule.text })
+            });
+            serde_json::json!({ "action": note.action, "rule": rule, "text": note.text })
+        })
+        .collect();
+    notes.into()
+}
+
 fn print_notes(engine: &Engine, rendered: &Rendered, out: Out) {
+    if out.is_json() {
+        return;
+    }
     let mut text = String::new();
     for note in &rendered.notes {
         let rule = note
@@ -218,7 +249,14 @@ fn authorize(args: &AuthorizerArgs, out: Out) -> Result<Exit, CliError> {
     ) {
         Ok((response, rendered)) => {
             print_notes(&engine, &rendered, out);
-            out.json(&response);
+            if out.is_json() {
+                out.json(&serde_json::json!({
+                    "response": response,
+                    "notes": notes_json(&engine, &rendered),
+                }));
+            } else {
+                out.foreign_json(&response);
+            }
             Ok(Exit::Ok)
         }
         Err(refusal) => Ok(refuse(out, &refusal.to_string())),
@@ -246,7 +284,14 @@ impl AuthorizerArgs {
 
 /// Prints the refusing response on stdout and the reason on stderr (never the token).
 fn refuse(out: Out, reason: &str) -> Exit {
-    out.eprint(&format!("refused: {reason}\n"));
-    out.json(&AuthorizerResponse::refused());
+    if out.is_json() {
+        out.json(&serde_json::json!({
+            "response": AuthorizerResponse::refused(),
+            "refused": reason,
+        }));
+    } else {
+        out.eprint(&format!("refused: {reason}\n"));
+        out.foreign_json(&AuthorizerResponse::refused());
+    }
     Exit::Failure
 }

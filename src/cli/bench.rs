@@ -10,7 +10,7 @@
 //! refused). This module must never hold load logic: it maps arguments to a
 //! [`topicguard::load::Plan`] and prints what comes back.
 
-use super::output::Exit;
+use super::output::{CliError, Exit, Out};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -139,9 +139,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
-pub fn run(args: &BenchArgs) -> Exit {
+pub fn run(args: &BenchArgs, out: Out) -> Exit {
     if !args.combine.is_empty() {
-        return finish(combine(&args.combine));
+        return finish(out, combine(&args.combine, out));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -149,13 +149,12 @@ pub fn run(args: &BenchArgs) -> Exit {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the tokio runtime: {error}");
-            return Exit::Usage;
+            let message = format!("cannot start the tokio runtime: {error}");
+            return out.error(&CliError::Runtime(message));
         }
     };
     let Some(broker) = args.broker else {
-        eprintln!("error: --broker is required");
-        return Exit::Usage;
+        return out.error(&CliError::Usage("--broker is required".into()));
     };
     let login = Login {
         broker,
@@ -166,27 +165,39 @@ pub fn run(args: &BenchArgs) -> Exit {
         username: args.username.clone(),
         password: args.password.clone(),
     };
-    finish(runtime.block_on(async {
-        if let Some(count) = args.connects {
-            connects(&login, args, count).await
-        } else if let Some(count) = args.idle {
-            idle(&login, args, count).await
-        } else if let Some(count) = args.churn {
-            churn(&login, args, count).await
-        } else {
-            throughput(plan(args, login), args.summary.as_deref()).await
-        }
-    }))
+    finish(
+        out,
+        runtime.block_on(async {
+            if let Some(count) = args.connects {
+                connects(&login, args, count, out).await
+            } else if let Some(count) = args.idle {
+                idle(&login, args, count, out).await
+            } else if let Some(count) = args.churn {
+                churn(&login, args, count, out).await
+            } else {
+                throughput(plan(args, login), args.summary.as_deref(), out).await
+            }
+        }),
+    )
 }
 
-fn finish(outcome: Result<Exit, LoadError>) -> Exit {
+fn finish(out: Out, outcome: Result<Exit, LoadError>) -> Exit {
     outcome.unwrap_or_else(|error| {
-        eprintln!("error: {error}");
-        match error {
+        let exit = match error {
             LoadError::Plan(_) | LoadError::Summary { .. } => Exit::Usage,
             _ => Exit::Failure,
-        }
+        };
+        out.fail(&CliError::Runtime(error.to_string()), exit)
     })
+}
+
+/// Prints a result: its text lines, or in JSON mode its JSON document (one line).
+fn result(out: Out, text: String, json: serde_json::Value) {
+    if out.is_json() {
+        out.json_line(&json);
+    } else {
+        out.print(&text);
+    }
 }
 
 fn plan(args: &BenchArgs, login: Login) -> Plan {
@@ -229,16 +240,22 @@ fn plan(args: &BenchArgs, login: Login) -> Plan {
     }
 }
 
-async fn throughput(plan: Plan, summary_file: Option<&Path>) -> Result<Exit, LoadError> {
+async fn throughput(plan: Plan, summary_file: Option<&Path>, out: Out) -> Result<Exit, LoadError> {
     let summary = load::throughput(plan).await?;
-    report(&summary, summary_file)
+    report(&summary, summary_file, out)
 }
 
-fn report(summary: &Summary, file: Option<&Path>) -> Result<Exit, LoadError> {
+fn report(summary: &Summary, file: Option<&Path>, out: Out) -> Result<Exit, LoadError> {
     if let Some(file) = file {
         summary.save(file)?;
     }
-    print!("{}", summary.render());
+    let json = serde_json::json!({
+        "event": "result",
+        "mode": "throughput",
+        "broke_a_promise": summary.broke_a_promise(),
+        "summary": summary,
+    });
+    result(out, summary.render(), json);
     Ok(if summary.broke_a_promise() {
         Exit::Failure
     } else {
@@ -246,45 +263,62 @@ fn report(summary: &Summary, file: Option<&Path>) -> Result<Exit, LoadError> {
     })
 }
 
-fn combine(files: &[PathBuf]) -> Result<Exit, LoadError> {
+fn combine(files: &[PathBuf], out: Out) -> Result<Exit, LoadError> {
     let parts = files
         .iter()
         .map(|f| Summary::load(f))
         .collect::<Result<Vec<_>, _>>()?;
-    report(&Summary::combine(parts)?, None)
+    report(&Summary::combine(parts)?, None, out)
 }
 
-async fn connects(login: &Login, args: &BenchArgs, count: usize) -> Result<Exit, LoadError> {
+async fn connects(
+    login: &Login,
+    args: &BenchArgs,
+    count: usize,
+    out: Out,
+) -> Result<Exit, LoadError> {
     let started = std::time::Instant::now();
     let rate = load::connections::connect_rate(login, &args.client_prefix, count).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    println!("{count} connects in {elapsed:.2} s = {rate:.0} connects/s");
-    println!("RESULT mode=connects count={count} rate={rate:.0}");
+    let text = format!(
+        "{count} connects in {elapsed:.2} s = {rate:.0} connects/s\n\
+         RESULT mode=connects count={count} rate={rate:.0}\n"
+    );
+    let json = serde_json::json!({
+        "event": "result", "mode": "connects", "count": count,
+        "seconds": elapsed, "connects_per_second": rate,
+    });
+    result(out, text, json);
     Ok(Exit::Ok)
 }
 
-async fn idle(login: &Login, args: &BenchArgs, count: usize) -> Result<Exit, LoadError> {
+async fn idle(login: &Login, args: &BenchArgs, count: usize, out: Out) -> Result<Exit, LoadError> {
     let conns = load::connections::hold_idle(login, &args.client_prefix, count).await?;
-    println!("HOLDING {count} idle connections for {:?}", args.hold);
+    out.log()(format!(
+        "HOLDING {count} idle connections for {:?}",
+        args.hold
+    ));
     tokio::time::sleep(args.hold).await;
     drop(conns);
-    println!("RESULT mode=idle count={count}");
+    let json = serde_json::json!({ "event": "result", "mode": "idle", "count": count });
+    result(out, format!("RESULT mode=idle count={count}\n"), json);
     Ok(Exit::Ok)
 }
 
-async fn churn(login: &Login, args: &BenchArgs, count: usize) -> Result<Exit, LoadError> {
+async fn churn(login: &Login, args: &BenchArgs, count: usize, out: Out) -> Result<Exit, LoadError> {
     let rounds = args.rounds.max(1);
     let report =
         load::connections::churn(login, &args.client_prefix, count, rounds, args.broker_pid)
             .await?;
     let kib = |k: Option<u64>| k.map_or("-".to_string(), |k| k.to_string());
+    let mut text = String::new();
     for (round, r) in report.iter().enumerate() {
-        println!(
-            "ROUND {} open_rss_kib={} closed_rss_kib={}",
+        text.push_str(&format!(
+            "ROUND {} open_rss_kib={} closed_rss_kib={}\n",
             round + 1,
             kib(r.open_kib),
             kib(r.closed_kib)
-        );
+        ));
     }
     let first = report.first().and_then(|r| r.closed_kib);
     let last = report.last().and_then(|r| r.closed_kib);
@@ -295,11 +329,20 @@ async fn churn(login: &Login, args: &BenchArgs, count: usize) -> Result<Exit, Lo
         ),
         _ => "-".into(),
     };
-    println!(
-        "RESULT mode=churn count={count} rounds={rounds} first_closed_rss_kib={} last_closed_rss_kib={} growth_pct={growth}",
+    text.push_str(&format!(
+        "RESULT mode=churn count={count} rounds={rounds} first_closed_rss_kib={} last_closed_rss_kib={} growth_pct={growth}\n",
         kib(first),
         kib(last)
-    );
+    ));
+    let rounds_json: Vec<_> = report
+        .iter()
+        .map(|r| serde_json::json!({ "open_rss_kib": r.open_kib, "closed_rss_kib": r.closed_kib }))
+        .collect();
+    let json = serde_json::json!({
+        "event": "result", "mode": "churn", "count": count, "rounds": rounds_json,
+        "first_closed_rss_kib": first, "last_closed_rss_kib": last,
+    });
+    result(out, text, json);
     Ok(Exit::Ok)
 }
 

@@ -6,7 +6,7 @@
 //! `serve` compiles it, so "ok" means `serve` loads it; a compile error is reported like
 //! any other error, at the rule it is about. It never writes anything.
 
-use super::output::{CliError, Exit, Out, error_json, render_error};
+use super::output::{CliError, Exit, Out, error_json};
 use std::fmt::Write as _;
 use std::path::Path;
 use topicguard::ast::{Action, Effect};
@@ -153,7 +153,7 @@ fn check_file(path: &Path, out: Out) -> (Exit, serde_json::Value) {
         Err(LoadError::Source(e)) => {
             let error = CliError::Source(e);
             if !out.is_json() {
-                out.eprint(&render_error(&error));
+                out.eprint(&out.render_error(&error));
             }
             let file = path.display().to_string();
             let result =

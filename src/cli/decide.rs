@@ -2,12 +2,14 @@
 //!
 //! Loads and compiles the policy, binds the identity (see [`super::identity_args`]) and
 //! prints the engine's [`topicguard::decide::Explanation`]: its text form, or its JSON form with
-//! `--format json`. Exits 0 when allowed and 1 when denied. It never changes the policy.
+//! `--format json` (with the request's `retain` flag). Exits 0 when allowed and 1 when
+//! denied. With `--batch`, requests come as JSON lines on stdin (see [`super::batch`]). It
+//! never changes the policy.
 
 use super::identity_args::IdentityArgs;
 use super::output::{CliError, Exit, Out};
 use std::path::PathBuf;
-use topicguard::decide::{Engine, Request};
+use topicguard::decide::{Engine, Explanation, Request};
 use topicguard::policy::Policy;
 
 /// Arguments of `topicguard decide`.
@@ -20,8 +22,16 @@ pub struct DecideArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
 
+    /// Read requests as JSON lines on stdin (one request per line: `identity` and `attrs`,
+    /// or a `jwt`/`cert` file verified with the anchor options; `client_id`, `action`,
+    /// `topic`, `retain`) and write one JSON decision per line; a bad line gets an error
+    /// document with its line number and the rest go on. Exit: the worst of the lines
+    /// (0 all allowed, 1 any denied, 2 any bad line). See docs/json-output.md.
+    #[arg(long, conflicts_with_all = ["identity", "attrs", "jwt", "cert", "client_id"])]
+    pub batch: bool,
+
     #[command(subcommand)]
-    pub request: RequestArgs,
+    pub request: Option<RequestArgs>,
 }
 
 /// The request to decide.
@@ -53,6 +63,7 @@ pub enum RequestArgs {
 }
 
 impl RequestArgs {
+    /// The engine's request for these arguments.
     pub fn request(&self) -> Request<'_> {
         match self {
             RequestArgs::Connect => Request::Connect,
@@ -77,11 +88,33 @@ pub fn run(args: &DecideArgs, out: Out) -> Exit {
 fn decide(args: &DecideArgs, out: Out) -> Result<Exit, CliError> {
     let policy = Policy::load(&args.policy)?;
     let engine = Engine::new(&policy.checked)?;
+    if args.batch {
+        if args.request.is_some() {
+            return Err(CliError::Usage(
+                "--batch reads its requests from stdin: give no request on the command line".into(),
+            ));
+        }
+        let trust = args.identity.trust_files()?;
+        return Ok(super::batch::run(
+            &policy,
+            &engine,
+            &trust,
+            std::io::stdin().lock(),
+            out,
+        ));
+    }
+    let Some(request) = &args.request else {
+        return Err(CliError::Usage(
+            "give the request to decide (connect, publish, subscribe or receive), or --batch"
+                .into(),
+        ));
+    };
     let (identity, client_id) = args.identity.resolve(&policy.checked)?;
     let session = engine.bind(&identity, &client_id);
-    let explanation = engine.explain(&session, args.request.request());
+    let request = request.request();
+    let explanation = engine.explain(&session, request);
     if out.is_json() {
-        out.json(&explanation);
+        out.json(&decision_json(&explanation, request));
     } else {
         out.print(&explanation.to_string());
     }
@@ -90,4 +123,36 @@ fn decide(args: &DecideArgs, out: Out) -> Result<Exit, CliError> {
     } else {
         Exit::Failure
     })
+}
+
+/// A decision's JSON document: the explanation's fields, then the request's `retain` flag
+/// (false for every request but a retained publish).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionDocument<'e> {
+    /// The engine's explanation of the decision.
+    #[serde(flatten)]
+    pub explanation: &'e Explanation,
+    /// The retain flag of a publish.
+    pub retain: bool,
+}
+
+/// The JSON document of `explanation`, the answer to `request`.
+pub fn decision_json<'e>(
+    explanation: &'e Explanation,
+    request: Request<'_>,
+) -> DecisionDocument<'e> {
+    DecisionDocument {
+        explanation,
+        retain: matches!(request, Request::Publish { retain: true, .. }),
+    }
+}
+
+/// A line of `decide --batch`: its 1-based line number, then its document.
+#[derive(Debug, serde::Serialize)]
+pub struct LineDocument<T: serde::Serialize> {
+    /// The input line this answers.
+    pub line: u64,
+    /// The decision or error document.
+    #[serde(flatten)]
+    pub document: T,
 }

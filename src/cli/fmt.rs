@@ -3,17 +3,20 @@
 //! Uses [`topicguard::fmt::format`]. A file is only rewritten when it parses and its formatted
 //! text parses back to the same formatting (so a formatter bug can never lose a rule);
 //! the new text is written to a temporary file beside it and renamed over it. With
-//! `--check` nothing is written: the files that would change are listed and the exit is 1.
-//! A file that does not parse is never touched (exit 2).
+//! `--check` nothing is written: a unified diff of each file that would change is printed
+//! (current text `---`, formatted text `+++`) and the exit is 1. A file that does not
+//! parse is never touched (exit 2). The diff costs time and memory linear in the files'
+//! size in the common case (Myers' algorithm, bounded by a deadline on pathological input).
 
-use super::output::{CliError, Exit, Out, error_json, render_error};
+use super::output::{CliError, Exit, Out, error_json};
 use std::path::Path;
 use topicguard::source::Source;
 
 /// Arguments of `topicguard fmt`.
 #[derive(Debug, clap::Args)]
 pub struct FmtArgs {
-    /// Do not write: list the files that are not canonically formatted and exit 1 if any.
+    /// Do not write: print a unified diff of what formatting would change in each file,
+    /// and exit 1 if any file would change.
     #[arg(long)]
     pub check: bool,
 
@@ -22,12 +25,22 @@ pub struct FmtArgs {
 }
 
 /// What happened to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Unchanged,
     Formatted,
-    WouldReformat,
+    /// `--check` only: the unified diff from the file's text to its formatted text.
+    WouldReformat(String),
+}
+
+impl Outcome {
+    fn word(&self) -> &'static str {
+        match self {
+            Outcome::Unchanged => "unchanged",
+            Outcome::Formatted => "formatted",
+            Outcome::WouldReformat(_) => "would-reformat",
+        }
+    }
 }
 
 /// Runs `topicguard fmt`.
@@ -38,18 +51,22 @@ pub fn run(args: &FmtArgs, out: Out) -> Exit {
         let file = path.display().to_string();
         match format_file(path, args.check) {
             Ok(outcome) => {
-                if outcome == Outcome::WouldReformat {
+                if matches!(outcome, Outcome::WouldReformat(_)) {
                     worst = worst.max(Exit::Failure);
                 }
                 if !out.is_json() {
-                    print_outcome(out, &file, outcome);
+                    print_outcome(out, &file, &outcome);
                 }
-                results.push(serde_json::json!({ "file": file, "outcome": outcome }));
+                let mut result = serde_json::json!({ "file": file, "outcome": outcome.word() });
+                if let Outcome::WouldReformat(diff) = &outcome {
+                    result["diff"] = diff.clone().into();
+                }
+                results.push(result);
             }
             Err(error) => {
                 worst = Exit::Usage;
                 if !out.is_json() {
-                    out.eprint(&render_error(&error));
+                    out.eprint(&out.render_error(&error));
                 }
                 results.push(serde_json::json!({ "file": file, "error": error_json(&error) }));
             }
@@ -61,12 +78,30 @@ pub fn run(args: &FmtArgs, out: Out) -> Exit {
     worst
 }
 
-fn print_outcome(out: Out, file: &str, outcome: Outcome) {
+fn print_outcome(out: Out, file: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Unchanged => {}
         Outcome::Formatted => out.print(&format!("formatted {file}\n")),
-        Outcome::WouldReformat => out.print(&format!("would reformat {file}\n")),
+        Outcome::WouldReformat(diff) => out.print(diff),
     }
+}
+
+/// The unified diff (3 lines of context) from `old` to `new`, headed by the file name.
+fn unified_diff(file: &str, old: &str, new: &str) -> String {
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .timeout(std::time::Duration::from_secs(5))
+        .diff_lines(old, new);
+    let mut text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(file, &format!("{file} (formatted)"))
+        .missing_newline_hint(true)
+        .to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Formats one file (or only compares, with `check`).
@@ -77,7 +112,12 @@ fn format_file(path: &Path, check: bool) -> Result<Outcome, CliError> {
         return Ok(Outcome::Unchanged);
     }
     if check {
-        return Ok(Outcome::WouldReformat);
+        let file = path.display().to_string();
+        return Ok(Outcome::WouldReformat(unified_diff(
+            &file,
+            source.text(),
+            &formatted,
+        )));
     }
     write_replacing(path, &formatted)?;
     Ok(Outcome::Formatted)

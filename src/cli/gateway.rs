@@ -3,15 +3,14 @@
 //! command shares ([`ConnectArgs`]). This module must never hold runtime logic; it parses
 //! options and starts the runtime.
 
-use super::output::Exit;
+use super::output::{CliError, Exit, Out};
 use bytes::Bytes;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
+use topicguard::runtime::Backoff;
 use topicguard::runtime::devices::Kind;
 use topicguard::runtime::gateway::{self, GatewayConfig};
 use topicguard::runtime::tls::TlsClient;
-use topicguard::runtime::{Backoff, Log};
 
 /// How a runtime reaches and authenticates to the broker.
 #[derive(Debug, Clone, clap::Args)]
@@ -74,22 +73,17 @@ impl ConnectArgs {
     }
 }
 
-/// Prints each runtime step on stdout.
-pub fn stdout_log() -> Log {
-    Arc::new(|line| println!("{line}"))
-}
-
-/// Runs `work` on a fresh tokio runtime.
-pub fn block_on<F: std::future::Future<Output = Exit>>(work: F) -> Exit {
+/// Runs `work` on a fresh tokio runtime (a runtime that cannot start is reported on `out`).
+pub fn block_on<F: std::future::Future<Output = Exit>>(out: Out, work: F) -> Exit {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime.block_on(work),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            Exit::Failure
-        }
+        Err(e) => out.fail(
+            &CliError::Runtime(format!("cannot start the async runtime: {e}")),
+            Exit::Failure,
+        ),
     }
 }
 
@@ -116,20 +110,14 @@ pub struct GatewayArgs {
 }
 
 /// Runs `topicguard gateway`.
-pub fn run(args: &GatewayArgs) -> Exit {
+pub fn run(args: &GatewayArgs, out: Out) -> Exit {
     let tls = match args.connect.tls() {
         Ok(tls) => tls,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Usage;
-        }
+        Err(message) => return out.error(&CliError::Usage(message)),
     };
     let (pid, aid, iid) = match principal(args) {
         Ok(principal) => principal,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Usage;
-        }
+        Err(message) => return out.error(&CliError::Usage(message)),
     };
     let config = GatewayConfig {
         broker: args.connect.broker.clone(),
@@ -143,8 +131,8 @@ pub fn run(args: &GatewayArgs) -> Exit {
         service: args.service.clone(),
         backoff: args.connect.backoff(),
     };
-    block_on(async move {
-        let gateway = gateway::start(config, stdout_log());
+    block_on(out, async move {
+        let gateway = gateway::start(config, out.log());
         let _ = tokio::signal::ctrl_c().await;
         gateway.stop().await;
         Exit::Ok

@@ -25,7 +25,8 @@ use topicguard::testcases::{ClientIdError, default_client_id};
 #[derive(Debug, clap::Args)]
 pub struct IdentityArgs {
     /// The policy identity to decide for, e.g. `mobile` (an `identity NAME from ...` block).
-    #[arg(long, value_name = "NAME", required_unless_present_any = ["jwt", "cert"], conflicts_with_all = ["jwt", "cert"])]
+    /// (Required unless --jwt or --cert is given, or `decide --batch` names identities per line.)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["jwt", "cert"])]
     pub identity: Option<String>,
 
     /// An attribute of the identity as NAME=VALUE; repeat for each attribute the identity
@@ -40,7 +41,7 @@ pub struct IdentityArgs {
     pub jwt: Option<PathBuf>,
 
     /// The JWKS of the jwt identities that have no `trust` label.
-    #[arg(long, value_name = "FILE", requires = "jwt")]
+    #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
 
     /// Instead of --identity: a PEM client certificate chain (leaf first) to verify. The
@@ -51,13 +52,13 @@ pub struct IdentityArgs {
 
     /// A PEM file of CA certificates for the certificate identities that have no `trust`
     /// label; repeat for several.
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    #[arg(long, value_name = "FILE")]
     pub ca: Vec<PathBuf>,
 
     /// A PEM CRL for the --ca certificates; repeat for several. With CRLs, every
     /// certificate of the chain needs a current CRL (unknown status is denied); without,
     /// revocation is not checked.
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    #[arg(long, value_name = "FILE")]
     pub crl: Vec<PathBuf>,
 
     #[command(flatten)]
@@ -73,26 +74,17 @@ impl IdentityArgs {
     /// The identity and the client id to bind, or a usage error saying what is missing.
     pub fn resolve(&self, checked: &Checked) -> Result<(Identity, String), CliError> {
         if let Some(verified) = self.verify_credential(checked)? {
-            let client_id = match (&self.client_id, verified.client_id) {
-                (Some(id), _) => id.clone(),
-                (None, Some(id)) => id,
-                (None, None) => {
-                    return Err(CliError::Usage(format!(
-                        "identity `{}` has a client template with a `{{+capture}}`: pass --client-id",
-                        verified.identity.kind
-                    )));
-                }
-            };
-            return Ok((verified.identity, client_id));
+            return with_client_id(verified, self.client_id.clone());
         }
         let Some(identity) = &self.identity else {
             return Err(CliError::Usage(
                 "give --identity, or --jwt or --cert with their anchors (--trust LABEL=FILE, --jwks, --ca)".to_string(),
             ));
         };
-        if !self.labels.is_empty() {
+        if !self.labels.is_empty() || self.has_default_anchors() {
             return Err(CliError::Usage(
-                "--trust and --trust-crl verify a --jwt or --cert; --identity asserts attributes"
+                "--trust, --trust-crl, --jwks, --ca and --crl verify a --jwt or --cert; \
+                 --identity asserts attributes"
                     .to_string(),
             ));
         }
@@ -104,20 +96,7 @@ impl IdentityArgs {
                 )));
             }
         }
-        let rendered = default_client_id(checked, identity, &attrs);
-        let client_id = match (&self.client_id, rendered) {
-            (_, Err(e @ ClientIdError::UnknownIdentity { .. })) => {
-                return Err(CliError::Usage(e.to_string()));
-            }
-            (Some(id), _) => id.clone(),
-            (None, Ok(id)) => id,
-            (None, Err(e)) => {
-                return Err(CliError::Usage(format!(
-                    "cannot derive the client id: {e}; pass --client-id or the missing --attr"
-                )));
-            }
-        };
-        Ok((Identity::asserted(identity, attrs), client_id))
+        asserted(checked, identity, attrs, self.client_id.clone())
     }
 
     /// The verified identity from --jwt or --cert, if one was given.
@@ -147,8 +126,13 @@ impl IdentityArgs {
         Ok(None)
     }
 
+    /// Whether --jwks, --ca or --crl was given.
+    pub fn has_default_anchors(&self) -> bool {
+        self.jwks.is_some() || !self.ca.is_empty() || !self.crl.is_empty()
+    }
+
     /// The anchor files the options name.
-    fn trust_files(&self) -> Result<TrustFiles, CliError> {
+    pub fn trust_files(&self) -> Result<TrustFiles, CliError> {
         let default = AnchorFiles {
             jwks: self.jwks.clone(),
             cas: self.ca.clone(),
@@ -158,6 +142,49 @@ impl IdentityArgs {
             .files(default)
             .map_err(|e| CliError::Usage(e.to_string()))
     }
+}
+
+/// A verified credential's identity with its client id: `client_id` if given, else the one
+/// its client template renders.
+pub fn with_client_id(
+    verified: Verified,
+    client_id: Option<String>,
+) -> Result<(Identity, String), CliError> {
+    let client_id = match (client_id, verified.client_id) {
+        (Some(id), _) => id,
+        (None, Some(id)) => id,
+        (None, None) => {
+            return Err(CliError::Usage(format!(
+                "identity `{}` has a client template with a `{{+capture}}`: pass --client-id",
+                verified.identity.kind
+            )));
+        }
+    };
+    Ok((verified.identity, client_id))
+}
+
+/// An asserted identity (nothing verified) with its client id: `client_id` if given, else
+/// the identity's client template rendered with `attrs`.
+pub fn asserted(
+    checked: &Checked,
+    identity: &str,
+    attrs: BTreeMap<String, String>,
+    client_id: Option<String>,
+) -> Result<(Identity, String), CliError> {
+    let rendered = default_client_id(checked, identity, &attrs);
+    let client_id = match (client_id, rendered) {
+        (_, Err(e @ ClientIdError::UnknownIdentity { .. })) => {
+            return Err(CliError::Usage(e.to_string()));
+        }
+        (Some(id), _) => id,
+        (None, Ok(id)) => id,
+        (None, Err(e)) => {
+            return Err(CliError::Usage(format!(
+                "cannot derive the client id: {e}; pass --client-id or the missing --attr"
+            )));
+        }
+    };
+    Ok((Identity::asserted(identity, attrs), client_id))
 }
 
 /// `--trust LABEL=FILE` and `--trust-crl LABEL=FILE`: the anchors of the identities the

@@ -3,8 +3,8 @@
 //! an answer (`success`, `/accepted`), 1 on `failure`, `/rejected`, a policy refusal or a
 //! timeout. This module must never hold runtime logic.
 
-use super::gateway::{ConnectArgs, block_on, stdout_log};
-use super::output::Exit;
+use super::gateway::{ConnectArgs, block_on};
+use super::output::{CliError, Exit, Out};
 use std::time::Duration;
 use topicguard::runtime::mobile::{self, MobileConfig, Operation};
 
@@ -56,13 +56,10 @@ pub enum MobileOperation {
 }
 
 /// Runs `topicguard mobile`.
-pub fn run(args: &MobileArgs) -> Exit {
+pub fn run(args: &MobileArgs, out: Out) -> Exit {
     let tls = match args.connect.tls() {
         Ok(tls) => tls,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Usage;
-        }
+        Err(message) => return out.error(&CliError::Usage(message)),
     };
     let config = MobileConfig {
         broker: args.connect.broker.clone(),
@@ -94,20 +91,26 @@ pub fn run(args: &MobileArgs) -> Exit {
             device: device.clone(),
         },
     };
-    block_on(async move {
-        match mobile::run(config, operation, stdout_log()).await {
+    block_on(out, async move {
+        match mobile::run(config, operation, out.log()).await {
             Ok(answer) => {
-                println!("{} {}", answer.topic, answer.payload);
-                if answer.topic.ends_with("/failure") || answer.topic.ends_with("/rejected") {
-                    Exit::Failure
+                let failed =
+                    answer.topic.ends_with("/failure") || answer.topic.ends_with("/rejected");
+                if out.is_json() {
+                    let payload = serde_json::from_str::<serde_json::Value>(&answer.payload)
+                        .unwrap_or_else(|_| answer.payload.clone().into());
+                    out.json_line(&serde_json::json!({
+                        "event": "answer",
+                        "topic": answer.topic,
+                        "payload": payload,
+                        "ok": !failed,
+                    }));
                 } else {
-                    Exit::Ok
+                    out.print(&format!("{} {}\n", answer.topic, answer.payload));
                 }
+                if failed { Exit::Failure } else { Exit::Ok }
             }
-            Err(error) => {
-                eprintln!("error: {error}");
-                Exit::Failure
-            }
+            Err(error) => out.fail(&CliError::Runtime(error.to_string()), Exit::Failure),
         }
     })
 }

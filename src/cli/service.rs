@@ -2,8 +2,9 @@
 //! answers requests addressed to its service id until Ctrl-C, printing each step. This
 //! module must never hold runtime logic; it parses options and starts the runtime.
 
-use super::gateway::{ConnectArgs, block_on, stdout_log};
+use super::gateway::{ConnectArgs, block_on};
 use super::output::Exit;
+use super::output::{CliError, Out};
 use topicguard::runtime::service::{self, ServiceConfig};
 
 /// Arguments of `topicguard service`.
@@ -20,13 +21,10 @@ pub struct ServiceArgs {
 }
 
 /// Runs `topicguard service`.
-pub fn run(args: &ServiceArgs) -> Exit {
+pub fn run(args: &ServiceArgs, out: Out) -> Exit {
     let tls = match args.connect.tls() {
         Ok(tls) => tls,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Usage;
-        }
+        Err(message) => return out.error(&CliError::Usage(message)),
     };
     let config = ServiceConfig {
         broker: args.connect.broker.clone(),
@@ -37,8 +35,8 @@ pub fn run(args: &ServiceArgs) -> Exit {
         tls,
         backoff: args.connect.backoff(),
     };
-    block_on(async move {
-        let service = service::start(config, stdout_log());
+    block_on(out, async move {
+        let service = service::start(config, out.log());
         let _ = tokio::signal::ctrl_c().await;
         service.stop().await;
         Exit::Ok

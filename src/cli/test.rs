@@ -7,7 +7,7 @@
 //! attribute in a case, a file without cases, ...), none of its cases runs, and the other
 //! files still run. Never writes files.
 
-use super::output::{CliError, Exit, Out, error_json, render_error};
+use super::output::{CliError, Exit, Out, error_json};
 use std::path::{Path, PathBuf};
 use topicguard::testcases::{self, CaseResult, FileReport};
 
@@ -89,7 +89,7 @@ fn report_error(
         let file = path.display().to_string();
         results.push(serde_json::json!({ "file": file, "error": error_json(error) }));
     } else {
-        out.eprint(&render_error(error));
+        out.eprint(&out.render_error(error));
     }
     Exit::Usage
 }

@@ -162,10 +162,22 @@ fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnos
                 p >= chunk.trim_end().len()
             }
         };
+        let at = match e.location {
+            pest::error::InputLocation::Pos(p) | pest::error::InputLocation::Span((p, _)) => p,
+        };
+        let strings = unterminated_strings(chunk, offset);
+        // A syntax error at or after an unclosed quote is that quote's fault: report the
+        // missing `"` (at the end of its line) instead of the confusing "expected ...".
+        let explained = strings.first().is_some_and(|(quote, _)| at >= *quote);
+        let syntax = if explained {
+            strings.into_iter().map(|(_, d)| d).collect()
+        } else {
+            vec![pest_error(e, offset)]
+        };
         match unclosed {
             Some(unclosed) if at_end => vec![unclosed],
-            Some(unclosed) => vec![unclosed, pest_error(e, offset)],
-            None => vec![pest_error(e, offset)],
+            Some(unclosed) => [vec![unclosed], syntax].concat(),
+            None => syntax,
         }
     })?;
     let policy = pairs
@@ -178,6 +190,40 @@ fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnos
     } else {
         Err(template_errors)
     }
+}
+
+/// Every quoted string in `chunk` that its line never closes, with the offset (in the
+/// chunk) of its opening quote. The diagnostic points at the end of the line, where the
+/// closing `"` is missing. A `#` outside a string starts a comment, as in the grammar.
+fn unterminated_strings(chunk: &str, offset: usize) -> Vec<(usize, Diagnostic)> {
+    let mut found = Vec::new();
+    let mut line_start = 0;
+    for line in chunk.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let mut open: Option<usize> = None;
+        for (i, c) in content.char_indices() {
+            match (c, open) {
+                ('"', None) => open = Some(i),
+                ('"', Some(_)) => open = None,
+                ('#', None) => break,
+                _ => {}
+            }
+        }
+        if let Some(quote) = open {
+            let end = offset + line_start + content.len();
+            let col = content[..quote].chars().count() + 1;
+            let diagnostic = Diagnostic::error(
+                Code::ParseUnterminatedString,
+                Span::new(end, end),
+                format!("unterminated string: the `\"` at column {col} is never closed"),
+            )
+            .with_label("closing `\"` expected here")
+            .with_help("a quoted string ends on its own line: add the closing `\"`");
+            found.push((line_start + quote, diagnostic));
+        }
+        line_start += line.len();
+    }
+    found
 }
 
 /// An identity block that `chunks` had to end because no line starting with `}` closed it.
@@ -288,6 +334,23 @@ mod tests {
         assert_eq!(errs.items.len(), 3, "{}", errs.render_short());
         let lines: Vec<u32> = errs.items.iter().map(|d| errs.loc(d).line).collect();
         assert_eq!(lines, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_missing_closing_quote_points_at_the_end_of_its_line() {
+        let text = "allow any connect\nallow any publish \"a/b\r\nallow any publish \"a/c\"\n";
+        let errs = parse(&Source::new("p", text)).unwrap_err();
+        assert_eq!(errs.items.len(), 1, "{}", errs.render_short());
+        let d = &errs.items[0];
+        assert_eq!(d.code, Code::ParseUnterminatedString);
+        let end = text.find("a/b").unwrap() + 3;
+        assert_eq!((d.span.start, d.span.end), (end, end));
+        assert_eq!(errs.loc(d).to_string(), "p:2:23");
+        // A `"` inside a comment opens nothing; a closed string is not reported.
+        assert!(parse(&Source::new("p", "allow any connect # say \"hi\n")).is_ok());
+        let in_block = "identity m from jwt {\n  client \"x\n}\n";
+        let errs = parse(&Source::new("p", in_block)).unwrap_err();
+        assert_eq!(errs.items[0].code, Code::ParseUnterminatedString);
     }
 
     #[test]

@@ -286,6 +286,7 @@ async fn start_broker(
 pub struct DemoSetup {
     /// The `topicguard` executable to run `serve` with.
     pub exe: PathBuf,
+    /// The policy file the broker enforces and the narration decides with.
     pub policy: PathBuf,
     /// Where the development credentials are written.
     pub dir: PathBuf,
@@ -299,24 +300,38 @@ fn fast() -> Backoff {
     }
 }
 
-/// Runs the whole scenario; `Err` names the step that did not happen.
-pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), String> {
-    let policy =
-        Policy::load(&setup.policy).map_err(|e| format!("{}: {e:?}", setup.policy.display()))?;
-    let engine = Engine::new(&policy.checked).map_err(err)?;
+/// Why the demo stopped before its end.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DemoError {
+    /// The demo could not start: the policy, the development credentials or the broker.
+    #[error("the demo cannot start: {0}")]
+    Setup(String),
+    /// A step of the scenario did not happen.
+    #[error("{0}")]
+    Step(String),
+}
+
+/// Runs the whole scenario; `Err` says what could not start or which step did not happen.
+pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), DemoError> {
+    let policy = Policy::load(&setup.policy)
+        .map_err(|e| DemoError::Setup(format!("policy {}: {e}", setup.policy.display())))?;
+    let engine = Engine::new(&policy.checked).map_err(|e| DemoError::Setup(err(e)))?;
     let narrator = Narrator {
         policy,
         engine,
         log: log.clone(),
     };
     narrator.step("development credentials (development only!)");
-    let anchors = prepare(&setup.dir, &narrator.policy.checked)?;
+    let anchors = prepare(&setup.dir, &narrator.policy.checked).map_err(DemoError::Setup)?;
     narrator.say(format!("a CA and CRL per trust label, broker certificate, 2 gateway certificates, service certificate, mobile JWT + JWKS in {}", setup.dir.display()));
     narrator.say(format!(
         "each identity verifies only with its own anchors: {}",
         anchors.join(" ")
     ));
-    let (tcp, tls_port) = (free_port()?, free_port()?);
+    let (tcp, tls_port) = (
+        free_port().map_err(DemoError::Setup)?,
+        free_port().map_err(DemoError::Setup)?,
+    );
     let mut broker = start_broker(
         &setup.exe,
         &setup.policy,
@@ -324,11 +339,12 @@ pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), String> {
         &anchors,
         (tcp, tls_port),
     )
-    .await?;
+    .await
+    .map_err(DemoError::Setup)?;
     narrator.say(format!("broker: tcp://127.0.0.1:{tcp} (JWT), tls://127.0.0.1:{tls_port} (client certificates), policy {}", setup.policy.display()));
     let result = scenario(&narrator, &setup.dir, tcp, tls_port).await;
     let _ = broker.kill().await;
-    result
+    result.map_err(DemoError::Step)
 }
 
 fn tls_for(dir: &Path, name: &str) -> Result<TlsClient, String> {

@@ -75,8 +75,10 @@ struct RawCase {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     policy: String,
+    /// Each case as a table, read on its own so that one malformed case (an unknown
+    /// field, an unknown action) does not hide the others' errors.
     #[serde(default, rename = "case")]
-    cases: Vec<toml::Spanned<RawCase>>,
+    cases: Vec<toml::Spanned<toml::Table>>,
 }
 
 /// One checked case.
@@ -181,14 +183,33 @@ pub(super) fn all_or_errors<T>(value: T, errors: Vec<TestFileError>) -> Result<T
     }
 }
 
+/// A test file that is not UTF-8: the file:line:col of its first bad byte.
+fn not_utf8(path: &Path, error: std::string::FromUtf8Error) -> TestFileError {
+    let offset = error.utf8_error().valid_up_to();
+    let bytes = error.into_bytes();
+    let (line, col) = crate::source::utf8_line_col(&bytes, offset);
+    TestFileError::Syntax {
+        loc: Loc {
+            file: path.display().to_string().into(),
+            line,
+            col,
+        },
+        message: format!(
+            "not valid UTF-8: byte 0x{:02X} (offset {offset}) does not start a UTF-8 character",
+            bytes.get(offset).copied().unwrap_or(0)
+        ),
+    }
+}
+
 impl TestFile {
     /// Reads and parses a test file.
     pub fn load(path: impl AsRef<Path>) -> Result<TestFile, TestFileErrors> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|cause| TestFileError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| TestFileError::Io {
             file: path.display().to_string(),
             cause,
         })?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e))?;
         TestFile::parse(path, &text)
     }
 
@@ -209,8 +230,10 @@ impl TestFile {
         }
         let mut cases = Vec::new();
         for spanned in raw.cases {
-            let loc = source.loc(spanned.span().start);
-            match check_case(spanned.into_inner(), loc) {
+            let span = spanned.span();
+            let loc = source.loc(span.start);
+            let read = read_case(spanned.into_inner(), span, &source);
+            match read.and_then(|raw| check_case(raw, loc)) {
                 Ok(case) => cases.push(case),
                 Err(error) => errors.push(error),
             }
@@ -222,6 +245,42 @@ impl TestFile {
         };
         all_or_errors(file, errors)
     }
+}
+
+/// One case's table as a [`RawCase`]. An error names the case and points at the bad key
+/// or value: the case's own text (after its `[[case]]` header, at `span`) is read again on
+/// its own to find where; failing that, at the case's header.
+fn read_case(
+    table: toml::Table,
+    span: std::ops::Range<usize>,
+    source: &Source,
+) -> Result<RawCase, TestFileError> {
+    let name = table
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .map(str::to_string);
+    let error = match toml::Value::Table(table).try_into::<RawCase>() {
+        Ok(raw) => return Ok(raw),
+        Err(error) => error,
+    };
+    // The case's keys: from its header to the next table header (or the end).
+    let rest = source.text().get(span.end..).unwrap_or("");
+    let mut len = 0;
+    for line in rest.split_inclusive('\n') {
+        if len > 0 && line.trim_start().starts_with('[') {
+            break;
+        }
+        len += line.len();
+    }
+    let at = match toml::from_str::<RawCase>(&rest[..len]) {
+        Err(precise) => precise.span().map_or(span.start, |s| span.end + s.start),
+        Ok(_) => span.start,
+    };
+    Err(TestFileError::Case {
+        loc: source.loc(at),
+        case: name.unwrap_or_else(|| "(no name)".to_string()),
+        message: error.message().trim_end().to_string(),
+    })
 }
 
 /// Checks what can be checked without the policy: the topic is present exactly when needed.
@@ -250,4 +309,37 @@ fn check_case(raw: RawCase, loc: Loc) -> Result<Case, TestFileError> {
         expect: raw.expect,
         rule_line: raw.rule_line,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One malformed case (an unknown action, an unknown field) does not hide another's
+    /// error: each is reported with its case's location and name.
+    #[test]
+    fn a_malformed_case_table_does_not_hide_the_others() {
+        let text = "policy = \"p.policy\"\n\
+            [[case]]\nname = \"a\"\nidentity = \"m\"\naction = \"fly\"\nexpect = \"allow\"\n\
+            [[case]]\nname = \"b\"\nidentity = \"m\"\naction = \"connect\"\nexpect = \"allow\"\ncolour = 1\n\
+            [[case]]\nname = \"c\"\nidentity = \"m\"\naction = \"publish\"\nexpect = \"allow\"\n";
+        let errors = TestFile::parse(Path::new("t.test.toml"), text)
+            .expect_err("three bad cases")
+            .errors;
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 3, "{shown:#?}");
+        assert!(
+            shown[0].starts_with("t.test.toml:5:10: case `a`: "),
+            "{}",
+            shown[0]
+        );
+        assert!(shown[0].contains("fly"), "{}", shown[0]);
+        assert!(
+            shown[1].starts_with("t.test.toml:12:1: case `b`: "),
+            "{}",
+            shown[1]
+        );
+        assert!(shown[1].contains("colour"), "{}", shown[1]);
+        assert!(shown[2].contains("needs a `topic`"), "{}", shown[2]);
+    }
 }

@@ -21,6 +21,8 @@ pub struct CaseResult {
     pub expected: Expect,
     /// The compiled engine's verdict.
     pub got: Verdict,
+    /// Whether the request was a publish with the retain flag (a `retain` case).
+    pub retain: bool,
     /// The reference interpreter's decision.
     pub reference: Decision,
     /// The line of the deciding rule, if a rule decided.
@@ -141,6 +143,10 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
         passed: failures.is_empty(),
         expected: case.expect,
         got: decision.verdict,
+        retain: matches!(
+            request,
+            crate::decide::Request::Publish { retain: true, .. }
+        ),
         reference,
         rule_line,
         failures,
