@@ -30,7 +30,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::Authn => "emqx/authn",
             Endpoint::Authz => "emqx/authz",

@@ -29,7 +29,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::User => "goauth/user",
             Endpoint::Superuser => "goauth/superuser",

@@ -122,7 +122,7 @@ pub struct ReceiveCoverage {
 }
 
 impl ReceiveCoverage {
-    pub fn of(checked: &Checked) -> ReceiveCoverage {
+    pub(crate) fn of(checked: &Checked) -> ReceiveCoverage {
         let mut coverage = ReceiveCoverage::default();
         for rule in &checked.rules {
             let (sub, recv) = (
@@ -152,7 +152,7 @@ impl ReceiveCoverage {
         coverage
     }
 
-    pub fn covers(&self, identity: IdentityId) -> bool {
+    pub(crate) fn covers(&self, identity: IdentityId) -> bool {
         !self.uncovered.contains(&identity)
     }
 }
@@ -161,7 +161,7 @@ impl ReceiveCoverage {
 pub struct Loaded {
     pub engine: Arc<Engine>,
     verifier: Verifier,
-    pub generation: u64,
+    pub(crate) generation: u64,
     pub coverage: ReceiveCoverage,
 }
 
@@ -385,13 +385,13 @@ pub fn unix_now() -> u64 {
 /// [`http`] sends them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+    pub(crate) fn text(status: u16, body: impl Into<String>) -> Reply {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8",
@@ -399,7 +399,7 @@ impl Reply {
         }
     }
 
-    pub fn json(status: u16, body: &serde_json::Value) -> Reply {
+    pub(crate) fn json(status: u16, body: &serde_json::Value) -> Reply {
         Reply {
             status,
             content_type: "application/json",

@@ -34,7 +34,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::User => "rabbitmq/user",
             Endpoint::Vhost => "rabbitmq/vhost",

@@ -32,9 +32,9 @@ pub enum BrokerKind {
 /// What a broker sends back on every check to say which connection it is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
-    pub broker: BrokerKind,
-    pub username: Box<str>,
-    pub client_id: Box<str>,
+    pub(crate) broker: BrokerKind,
+    pub(crate) username: Box<str>,
+    pub(crate) client_id: Box<str>,
     /// RabbitMQ's virtual host; empty for brokers without one.
     pub vhost: Box<str>,
 }
