@@ -62,9 +62,9 @@ pub enum Middle {
 pub struct PatternLevel {
     /// The level as written (for dumps and for subscribe's witnesses).
     pub pieces: Vec<Piece>,
-    pub head: Affix,
-    pub middle: Middle,
-    pub tail: Affix,
+    pub(crate) head: Affix,
+    pub(crate) middle: Middle,
+    pub(crate) tail: Affix,
     /// First topic level starting with a capture: never matches a level starting with `$`.
     pub leading_capture: bool,
     /// Every match starts with `$` (so a leading wildcard level can never reach it).
