@@ -24,17 +24,17 @@ use serde::Serialize;
 
 /// AWS's shortest and longest connection and refresh intervals, in seconds.
 pub const MIN_SECONDS: u64 = 300;
-pub const MAX_SECONDS: u64 = 86_400;
+pub(crate) const MAX_SECONDS: u64 = 86_400;
 
 /// The response AWS IoT Core expects from an authorizer Lambda.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizerResponse {
-    pub is_authenticated: bool,
-    pub principal_id: String,
-    pub policy_documents: Vec<Document>,
-    pub disconnect_after_in_seconds: u64,
-    pub refresh_after_in_seconds: u64,
+    pub(crate) is_authenticated: bool,
+    pub(crate) principal_id: String,
+    pub(crate) policy_documents: Vec<Document>,
+    pub(crate) disconnect_after_in_seconds: u64,
+    pub(crate) refresh_after_in_seconds: u64,
 }
 
 impl AuthorizerResponse {

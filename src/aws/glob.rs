@@ -32,7 +32,7 @@ pub struct Glob {
 }
 
 impl Glob {
-    pub fn literal(text: &str) -> Glob {
+    pub(crate) fn literal(text: &str) -> Glob {
         let mut glob = Glob::default();
         glob.push(Tok::Lit(text.to_string()));
         glob
@@ -158,7 +158,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(shape: &Shape, form: Form) -> Layout {
+    pub(crate) fn new(shape: &Shape, form: Form) -> Layout {
         let mut free = 0;
         let levels = shape
             .levels

@@ -24,8 +24,8 @@ pub struct Note {
 
 /// A cut that was not kept, and what it would have removed (`None`: not proved in time).
 pub struct Refused {
-    pub glob: Glob,
-    pub removed: Option<Removed>,
+    pub(crate) glob: Glob,
+    pub(crate) removed: Option<Removed>,
 }
 
 /// Patterns not granted, per rule.

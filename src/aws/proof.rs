@@ -34,8 +34,8 @@ pub struct Bounds {
 /// (filters touching an allow rule that are not provably granted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Removed {
-    pub example: String,
-    pub certain: bool,
+    pub(crate) example: String,
+    pub(crate) certain: bool,
 }
 
 fn in_bound(m: &[bool]) -> bool {
