@@ -47,9 +47,9 @@ impl Transport {
 pub struct Credentials<'a> {
     pub client_id: &'a str,
     pub username: Option<&'a str>,
-    pub password: Option<&'a [u8]>,
+    pub(crate) password: Option<&'a [u8]>,
     pub peer: SocketAddr,
-    pub transport: &'a Transport,
+    pub(crate) transport: &'a Transport,
 }
 
 /// Why authentication failed. The message is logged, never sent to the client.

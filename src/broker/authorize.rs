@@ -61,7 +61,7 @@ impl Authorizer {
         &self.session
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         self.principal.identity()
     }
 
@@ -165,7 +165,7 @@ pub struct PublisherCheck {
 }
 
 impl PublisherCheck {
-    pub fn new(engine: Arc<Engine>) -> PublisherCheck {
+    pub(crate) fn new(engine: Arc<Engine>) -> PublisherCheck {
         PublisherCheck {
             engine,
             sessions: HashMap::new(),

@@ -72,12 +72,12 @@ pub fn forwardable(p: Properties) -> Properties {
 /// One message on its way to one subscriber.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    pub message: Arc<Message>,
+    pub(crate) message: Arc<Message>,
     /// min(message QoS, granted QoS).
     pub qos: QoS,
     /// The RETAIN flag to send.
     pub retain: bool,
-    pub subscription_ids: SmallVec<[u32; 2]>,
+    pub(crate) subscription_ids: SmallVec<[u32; 2]>,
     /// Its place in the session's queue (numbered when queued, from 1; 0 before): the key of
     /// its copy in the store when the session is persistent.
     pub seq: u64,

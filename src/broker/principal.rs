@@ -28,7 +28,7 @@ impl Principal {
         Principal(Arc::new(identity))
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         &self.0
     }
 

@@ -95,7 +95,7 @@ pub enum ReloadError {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reloaded {
     pub rules: usize,
-    pub warnings: usize,
+    pub(crate) warnings: usize,
     /// Retained messages dropped because their publishers lost the right to retain them.
     pub retained_dropped: usize,
 }

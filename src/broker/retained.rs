@@ -28,8 +28,8 @@ pub enum Stored {
 /// A retained message and who retained it.
 #[derive(Clone, Debug)]
 pub struct Retained {
-    pub message: Arc<Message>,
-    pub publisher: Publisher,
+    pub(crate) message: Arc<Message>,
+    pub(crate) publisher: Publisher,
 }
 
 /// The retained-message store.
@@ -40,7 +40,7 @@ pub struct RetainedStore {
 }
 
 impl RetainedStore {
-    pub fn new(capacity: usize) -> RetainedStore {
+    pub(crate) fn new(capacity: usize) -> RetainedStore {
         RetainedStore {
             messages: HashMap::new(),
             capacity,

@@ -90,9 +90,9 @@ impl Target {
 
 /// The shared broker state.
 pub struct Broker {
-    pub engines: SharedEngine,
+    pub(crate) engines: SharedEngine,
     pub config: BrokerConfig,
-    pub authenticator: Arc<dyn Authenticator>,
+    pub(crate) authenticator: Arc<dyn Authenticator>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     router: RwLock<Router>,
@@ -147,7 +147,7 @@ impl Broker {
         broker
     }
 
-    pub fn next_connection_id(&self) -> u64 {
+    pub(crate) fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 

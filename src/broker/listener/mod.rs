@@ -36,7 +36,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Tls(_) => "tls",

@@ -20,7 +20,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::Get => "get",
             Operation::Update => "update",
@@ -32,8 +32,8 @@ impl Operation {
 /// A parsed request topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestTopic<'t> {
-    pub thing: &'t str,
-    pub operation: Operation,
+    pub(crate) thing: &'t str,
+    pub(crate) operation: Operation,
 }
 
 /// `Some` if `topic` is exactly a shadow request topic (responses and other topics under

@@ -112,8 +112,8 @@ pub struct StoreFailed(pub String);
 pub struct Ticket(pub u64);
 
 impl Ticket {
-    pub const NONE: Ticket = Ticket(0);
-    pub fn is_none(self) -> bool {
+    pub(crate) const NONE: Ticket = Ticket(0);
+    pub(crate) fn is_none(self) -> bool {
         self == Ticket::NONE
     }
 }
@@ -121,20 +121,20 @@ impl Ticket {
 /// A persistent session as it was on disk.
 #[derive(Debug)]
 pub struct RestoredSession {
-    pub client_id: Arc<str>,
-    pub meta: SessionMeta,
+    pub(crate) client_id: Arc<str>,
+    pub(crate) meta: SessionMeta,
     /// Queued, not yet sent, in sequence order.
     pub queue: Vec<Delivery>,
     /// Sent and not acknowledged: packet id, stage, delivery.
     pub outgoing: Vec<(u16, Stage, Delivery)>,
-    pub awaiting_release: Vec<u16>,
+    pub(crate) awaiting_release: Vec<u16>,
 }
 
 /// Everything restored at open (shadows are read when first asked for).
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub sessions: Vec<RestoredSession>,
-    pub retained: Vec<(crate::broker::message::Message, Publisher)>,
+    pub(crate) sessions: Vec<RestoredSession>,
+    pub(crate) retained: Vec<(crate::broker::message::Message, Publisher)>,
 }
 
 struct Submitter {
@@ -216,7 +216,7 @@ impl Store {
         }))
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -241,7 +241,7 @@ impl Store {
         Ticket(ticket)
     }
 
-    pub fn submit_one(&self, op: Op) -> Ticket {
+    pub(crate) fn submit_one(&self, op: Op) -> Ticket {
         self.submit(vec![op])
     }
 
