@@ -105,7 +105,7 @@ impl Engine {
         &self.automaton
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }
 

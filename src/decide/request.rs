@@ -167,10 +167,10 @@ pub struct RuleRef {
 /// A full, human-readable answer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Explanation {
-    pub identity: String,
-    pub client_id: String,
-    pub action: Action,
-    pub topic: Option<String>,
+    pub(crate) identity: String,
+    pub(crate) client_id: String,
+    pub(crate) action: Action,
+    pub(crate) topic: Option<String>,
     pub decision: Decision,
     /// The deciding rule, if any.
     pub deciding: Option<RuleRef>,
