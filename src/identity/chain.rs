@@ -211,7 +211,7 @@ impl TrustStore {
         Ok(self)
     }
 
-    pub fn revocation(&self) -> RevocationPolicy {
+    pub(crate) fn revocation(&self) -> RevocationPolicy {
         self.revocation
     }
 

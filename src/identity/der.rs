@@ -21,9 +21,9 @@ pub enum DerError {
 /// One element: its tag, its content and its whole encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tlv<'a> {
-    pub tag: u8,
-    pub content: &'a [u8],
-    pub raw: &'a [u8],
+    pub(crate) tag: u8,
+    pub(crate) content: &'a [u8],
+    pub(crate) raw: &'a [u8],
 }
 
 impl<'a> Tlv<'a> {
@@ -40,11 +40,11 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Reader<'a> {
         Reader { data }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
@@ -132,7 +132,7 @@ pub mod tag {
     pub const BIT_STRING: u8 = 0x03;
     pub const OCTET_STRING: u8 = 0x04;
     pub const NULL: u8 = 0x05;
-    pub const OID: u8 = 0x06;
+    pub(crate) const OID: u8 = 0x06;
     pub const ENUMERATED: u8 = 0x0a;
     pub const UTF8_STRING: u8 = 0x0c;
     pub const PRINTABLE_STRING: u8 = 0x13;
@@ -140,7 +140,7 @@ pub mod tag {
     pub const GENERALIZED_TIME: u8 = 0x18;
     pub const BMP_STRING: u8 = 0x1e;
     pub const SEQUENCE: u8 = 0x30;
-    pub const SET: u8 = 0x31;
+    pub(crate) const SET: u8 = 0x31;
 
     /// `[n]` constructed (EXPLICIT, or IMPLICIT of a constructed type).
     pub const fn context(n: u8) -> u8 {

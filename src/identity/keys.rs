@@ -57,7 +57,7 @@ pub struct KeyEntry {
     pub kid: Option<String>,
     /// The JWK's `alg`, when it pins one.
     pub alg: Option<Algorithm>,
-    pub family: AlgorithmFamily,
+    pub(crate) family: AlgorithmFamily,
     pub key: DecodingKey,
 }
 
@@ -394,7 +394,7 @@ impl RevocationList {
         Ok(())
     }
 
-    pub fn contains(&self, jti: &str) -> bool {
+    pub(crate) fn contains(&self, jti: &str) -> bool {
         self.revoked
             .read()
             .unwrap_or_else(|e| e.into_inner())

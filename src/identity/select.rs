@@ -165,7 +165,7 @@ fn describe<E: std::fmt::Display>(errors: &[(String, E)]) -> String {
 /// configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unanchored {
-    pub identity: String,
+    pub(crate) identity: String,
     pub kind: IdentityKind,
     pub label: Option<String>,
 }

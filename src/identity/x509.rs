@@ -76,7 +76,7 @@ pub enum CertField {
 }
 
 impl CertField {
-    pub fn parse(path: &str) -> Option<CertField> {
+    pub(crate) fn parse(path: &str) -> Option<CertField> {
         match path.split_once('.')? {
             ("san", "uri") => Some(CertField::SanUri),
             ("san", "dns") => Some(CertField::SanDns),
