@@ -21,20 +21,20 @@ use std::path::Path;
 /// What one process cost.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProcessUse {
-    pub role: String,
-    pub cpu: CpuUse,
+    pub(crate) role: String,
+    pub(crate) cpu: CpuUse,
 }
 
 /// Everything a run (or one process of it) saw.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
-    pub run: String,
-    pub qos: u8,
-    pub mqtt: String,
-    pub payload: usize,
-    pub window: usize,
-    pub topics: String,
-    pub rate: Option<u64>,
+    pub(crate) run: String,
+    pub(crate) qos: u8,
+    pub(crate) mqtt: String,
+    pub(crate) payload: usize,
+    pub(crate) window: usize,
+    pub(crate) topics: String,
+    pub(crate) rate: Option<u64>,
     pub publishers: Vec<PublisherLedger>,
     pub subscribers: Vec<SubscriberLedger>,
     /// Seconds from the first PUBLISH to the last acknowledgement (publishing processes).
@@ -47,16 +47,16 @@ pub struct Summary {
 pub struct Figures {
     pub sent: u64,
     pub acked: u64,
-    pub refused: u64,
-    pub received: u64,
-    pub send_rate: f64,
-    pub receive_rate: f64,
-    pub receive_seconds: f64,
+    pub(crate) refused: u64,
+    pub(crate) received: u64,
+    pub(crate) send_rate: f64,
+    pub(crate) receive_rate: f64,
+    pub(crate) receive_seconds: f64,
     /// Latency percentiles and maximum, in ms.
     pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
     pub tally: Tally,
     /// Messages received per second of broker CPU (if the broker's CPU was measured): the
     /// figure that compares brokers even when other processes took the cores.
@@ -66,7 +66,7 @@ pub struct Figures {
 }
 
 impl Summary {
-    pub fn new(
+    pub(crate) fn new(
         plan: &Plan,
         publishers: Vec<PublisherLedger>,
         subscribers: Vec<SubscriberLedger>,
