@@ -67,7 +67,7 @@ pub enum QoS {
 }
 
 impl QoS {
-    pub fn from_bits(bits: u8, field: &'static str) -> Result<QoS, CodecError> {
+    pub(crate) fn from_bits(bits: u8, field: &'static str) -> Result<QoS, CodecError> {
         match bits {
             0 => Ok(QoS::AtMostOnce),
             1 => Ok(QoS::AtLeastOnce),
@@ -107,7 +107,7 @@ pub enum Packet {
 }
 
 impl Packet {
-    pub fn packet_type(&self) -> PacketType {
+    pub(crate) fn packet_type(&self) -> PacketType {
         match self {
             Packet::Connect(_) => PacketType::Connect,
             Packet::ConnAck(_) => PacketType::ConnAck,

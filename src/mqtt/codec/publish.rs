@@ -41,7 +41,7 @@ impl Ack {
         Ack::with_reason(packet_id, ReasonCode::SUCCESS)
     }
 
-    pub fn with_reason(packet_id: u16, reason: ReasonCode) -> Ack {
+    pub(crate) fn with_reason(packet_id: u16, reason: ReasonCode) -> Ack {
         Ack {
             packet_id,
             reason,
