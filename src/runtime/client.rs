@@ -82,12 +82,12 @@ pub enum Event {
 pub struct ClientOptions {
     /// `host:port`.
     pub broker: String,
-    pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<Bytes>,
+    pub(crate) client_id: String,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Bytes>,
     pub will: Option<Will>,
-    pub keep_alive: u16,
-    pub clean_start: bool,
+    pub(crate) keep_alive: u16,
+    pub(crate) clean_start: bool,
     /// Session expiry in seconds (0: the session ends with the connection).
     pub session_expiry: u32,
     pub backoff: Backoff,
@@ -169,7 +169,7 @@ impl Client {
         self.handle.clone()
     }
 
-    pub fn publish(&self, topic: &str, payload: impl Into<Bytes>, qos: QoS, retain: bool) {
+    pub(crate) fn publish(&self, topic: &str, payload: impl Into<Bytes>, qos: QoS, retain: bool) {
         self.handle.publish(topic, payload, qos, retain);
     }
 

@@ -38,8 +38,8 @@ impl fmt::Display for Kind {
 /// One simulated device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Device {
-    pub kind: Kind,
-    pub state: Map<String, Value>,
+    pub(crate) kind: Kind,
+    pub(crate) state: Map<String, Value>,
 }
 
 fn object(value: Value) -> Map<String, Value> {

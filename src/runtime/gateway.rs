@@ -45,11 +45,11 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    pub fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("iot:{}_{}:adp:xhf:{}", self.pid, self.aid, self.iid)
     }
 
-    pub fn presence_topic(&self) -> String {
+    pub(crate) fn presence_topic(&self) -> String {
         format!(
             "c/iot/{}_{}/{}/presence",
             self.pid,
@@ -58,7 +58,7 @@ impl GatewayConfig {
         )
     }
 
-    pub fn thing(&self, kind: Kind) -> String {
+    pub(crate) fn thing(&self, kind: Kind) -> String {
         format!("{}_{}_{}", self.pid, self.aid, kind.name())
     }
 }
@@ -66,10 +66,10 @@ impl GatewayConfig {
 /// A publish the core asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Out {
-    pub topic: String,
-    pub payload: String,
-    pub qos: QoS,
-    pub retain: bool,
+    pub(crate) topic: String,
+    pub(crate) payload: String,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
 }
 
 fn out(topic: String, payload: Value) -> Out {
@@ -91,7 +91,7 @@ pub struct GatewayCore {
 }
 
 impl GatewayCore {
-    pub fn new(config: GatewayConfig, log: Log) -> GatewayCore {
+    pub(crate) fn new(config: GatewayConfig, log: Log) -> GatewayCore {
         let devices = config.devices.iter().map(|k| Device::new(*k)).collect();
         GatewayCore {
             config,

@@ -28,7 +28,7 @@ pub struct MobileConfig {
 }
 
 impl MobileConfig {
-    pub fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("xfi:{}_{}:clt:{}", self.pid, self.aid, self.jti)
     }
 }

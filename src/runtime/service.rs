@@ -39,7 +39,7 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
-    pub fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("svc:{}:{}", self.sid, self.instance)
     }
 }
@@ -73,7 +73,7 @@ fn parse_request<'t>(topic: &'t str, sid: &str) -> Option<RequestTopic<'t>> {
 }
 
 impl ServiceCore {
-    pub fn new(sid: &str, log: Log) -> ServiceCore {
+    pub(crate) fn new(sid: &str, log: Log) -> ServiceCore {
         ServiceCore {
             sid: sid.to_string(),
             assemblies: HashMap::new(),

@@ -14,7 +14,7 @@ use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 /// A TLS client setup, cheap to clone.
 #[derive(Clone)]
 pub struct TlsClient {
-    pub connector: TlsConnector,
+    pub(crate) connector: TlsConnector,
 }
 
 impl std::fmt::Debug for TlsClient {
