@@ -82,16 +82,16 @@ struct RawFile {
 /// One checked case.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Case {
-    pub name: String,
+    pub(crate) name: String,
     /// Where the case's table starts in the test file.
     pub loc: Loc,
-    pub identity: String,
-    pub attrs: BTreeMap<String, String>,
-    pub client_id: Option<String>,
-    pub action: CaseAction,
-    pub topic: Option<String>,
-    pub expect: Expect,
-    pub rule_line: Option<u32>,
+    pub(crate) identity: String,
+    pub(crate) attrs: BTreeMap<String, String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) action: CaseAction,
+    pub(crate) topic: Option<String>,
+    pub(crate) expect: Expect,
+    pub(crate) rule_line: Option<u32>,
 }
 
 impl Case {
@@ -114,10 +114,10 @@ impl Case {
 /// A loaded test file.
 #[derive(Clone, Debug)]
 pub struct TestFile {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The policy path, resolved against the test file's directory.
     pub policy: PathBuf,
-    pub cases: Vec<Case>,
+    pub(crate) cases: Vec<Case>,
 }
 
 /// A problem that keeps a test file from running. Every variant names the test file.

@@ -18,7 +18,7 @@ pub struct CaseResult {
     /// Where the case is written.
     pub loc: Loc,
     pub passed: bool,
-    pub expected: Expect,
+    pub(crate) expected: Expect,
     /// The compiled engine's verdict.
     pub got: Verdict,
     /// The reference interpreter's decision.
@@ -34,7 +34,7 @@ pub struct CaseResult {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FileReport {
     pub file: PathBuf,
-    pub policy: PathBuf,
+    pub(crate) policy: PathBuf,
     pub results: Vec<CaseResult>,
 }
 
