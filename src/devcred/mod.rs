@@ -66,7 +66,7 @@ impl DevCa {
         DevCa::with_params(ca_params(cn, now), KeyPair::generate()?)
     }
 
-    pub fn with_params(params: CertificateParams, key: KeyPair) -> Result<DevCa, DevError> {
+    pub(crate) fn with_params(params: CertificateParams, key: KeyPair) -> Result<DevCa, DevError> {
         let cert = params.self_signed(&key)?;
         Ok(DevCa {
             cert,
