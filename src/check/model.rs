@@ -25,15 +25,15 @@ impl ActionSet {
         self.0 & action.bit() != 0
     }
 
-    pub fn insert(&mut self, action: Action) {
+    pub(crate) fn insert(&mut self, action: Action) {
         self.0 |= action.bit();
     }
 
-    pub fn union(self, other: ActionSet) -> ActionSet {
+    pub(crate) fn union(self, other: ActionSet) -> ActionSet {
         ActionSet(self.0 | other.0)
     }
 
-    pub fn iter(self) -> impl Iterator<Item = Action> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = Action> {
         Action::ALL.into_iter().filter(move |a| self.contains(*a))
     }
 }
@@ -41,7 +41,7 @@ impl ActionSet {
 /// A fully checked policy.
 #[derive(Clone, Debug)]
 pub struct Checked {
-    pub source: Source,
+    pub(crate) source: Source,
     pub identities: Vec<IdentityDef>,
     pub sets: Vec<SetDef>,
     pub rules: Vec<CheckedRule>,
@@ -68,12 +68,12 @@ impl Checked {
 /// these attributes differ share no attribute-scoped topic), proved by `topicguard verify`.
 #[derive(Clone, Debug)]
 pub struct CheckedAssertion {
-    pub identities: Vec<IdentityId>,
+    pub(crate) identities: Vec<IdentityId>,
     /// Each namespace as written (between the quotes) and resolved.
     pub namespaces: Vec<(String, TopicPattern)>,
     /// `isolated by a, b`: the attributes that tell accounts apart (empty for `only`).
     pub isolated_by: Vec<String>,
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     pub span: Span,
     /// The assertion as written.
     pub text: String,
@@ -92,14 +92,14 @@ pub struct SetDef {
 pub struct IdentityDef {
     pub name: String,
     pub kind: IdentityKind,
-    pub span: Span,
+    pub(crate) span: Span,
     /// Every attribute name this identity binds, sorted (always includes `client`).
     pub attrs: Vec<String>,
     /// `attr = source` lines.
     pub binds: Vec<(String, AttrSource)>,
     /// `source as "a:b:{x}"` lines: the source and the pieces of the split.
     pub extracts: Vec<(AttrSource, Vec<ClientPiece>)>,
-    pub requires: Vec<Require>,
+    pub(crate) requires: Vec<Require>,
     /// The client id template; captures in it bind attributes at CONNECT.
     pub client: Vec<ClientPiece>,
     /// Where the client template is written.
@@ -114,13 +114,13 @@ pub struct IdentityDef {
 }
 
 impl IdentityDef {
-    pub fn binds_attr(&self, name: &str) -> bool {
+    pub(crate) fn binds_attr(&self, name: &str) -> bool {
         self.attrs
             .binary_search_by(|a| a.as_str().cmp(name))
             .is_ok()
     }
 
-    pub fn setting(&self, key: &str) -> Option<&[String]> {
+    pub(crate) fn setting(&self, key: &str) -> Option<&[String]> {
         self.settings
             .iter()
             .find(|(k, _)| k == key)
@@ -187,7 +187,7 @@ pub enum AttrCheck {
 }
 
 impl AttrCheck {
-    pub fn parse(name: &str) -> Option<AttrCheck> {
+    pub(crate) fn parse(name: &str) -> Option<AttrCheck> {
         match name {
             "eui64" => Some(AttrCheck::Eui64),
             "uuid" => Some(AttrCheck::Uuid),
@@ -195,7 +195,7 @@ impl AttrCheck {
         }
     }
 
-    pub fn accepts(self, value: &str) -> bool {
+    pub(crate) fn accepts(self, value: &str) -> bool {
         let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
         match self {
             AttrCheck::Eui64 => value.len() == 16 && value.chars().all(hex),
@@ -219,7 +219,7 @@ pub struct CheckedRule {
     /// `None` for connect-only rules.
     pub topic: Option<TopicPattern>,
     pub loc: Loc,
-    pub span: Span,
+    pub(crate) span: Span,
     /// The rule as written, for explanations.
     pub text: String,
 }
@@ -269,9 +269,9 @@ pub enum Piece {
 /// text and attributes only; the middle starts and ends with a capture or a set.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Split<'p> {
-    pub head: &'p [Piece],
-    pub middle: &'p [Piece],
-    pub tail: &'p [Piece],
+    pub(crate) head: &'p [Piece],
+    pub(crate) middle: &'p [Piece],
+    pub(crate) tail: &'p [Piece],
 }
 
 /// True for the pieces that match more than one text: captures and sets.
