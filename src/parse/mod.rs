@@ -45,9 +45,9 @@ pub fn parse(source: &Source) -> Result<ast::Policy, Diagnostics> {
 /// A policy cut in two for low-memory loading: the declarations (identities, sets,
 /// comments) parsed, and the byte ranges of the rule statements, still unparsed.
 pub struct Split {
-    pub declarations: ast::Policy,
-    pub rule_chunks: Vec<(usize, usize)>,
-    pub errors: Vec<Diagnostic>,
+    pub(crate) declarations: ast::Policy,
+    pub(crate) rule_chunks: Vec<(usize, usize)>,
+    pub(crate) errors: Vec<Diagnostic>,
 }
 
 /// Parses everything but the rules, and returns where the rules are.
