@@ -28,15 +28,15 @@ pub enum Item {
 /// A `# ...` comment; `text` includes the leading `#`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comment {
-    pub text: String,
-    pub span: Span,
+    pub(crate) text: String,
+    pub(crate) span: Span,
 }
 
 /// A name as written, with where it was written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Name {
-    pub text: String,
-    pub span: Span,
+    pub(crate) text: String,
+    pub(crate) span: Span,
 }
 
 /// How an identity is verified.
@@ -61,14 +61,14 @@ impl fmt::Display for IdentityKind {
 /// `identity NAME from KIND { ... }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Identity {
-    pub name: Name,
-    pub kind: IdentityKind,
-    pub kind_span: Span,
+    pub(crate) name: Name,
+    pub(crate) kind: IdentityKind,
+    pub(crate) kind_span: Span,
     /// A comment after the opening `{`.
     pub open_comment: Option<Comment>,
-    pub lines: Vec<IdentityLine>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) lines: Vec<IdentityLine>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 /// One line inside an identity block.
@@ -123,7 +123,7 @@ pub enum AttrSource {
 }
 
 impl AttrSource {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             AttrSource::Claim { span, .. } | AttrSource::Field { span, .. } => *span,
         }
@@ -133,29 +133,29 @@ impl AttrSource {
 /// A value in a set or a setting: a bare word or a string.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Value {
-    pub text: String,
-    pub quoted: bool,
-    pub span: Span,
+    pub(crate) text: String,
+    pub(crate) quoted: bool,
+    pub(crate) span: Span,
 }
 
 /// `set NAME = a, b, c`
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetDecl {
-    pub name: Name,
-    pub values: Vec<Value>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) name: Name,
+    pub(crate) values: Vec<Value>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 /// `allow|deny WHO ACTIONS ["template"]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
-    pub effect: Effect,
-    pub who: Who,
-    pub actions: Vec<(Action, Span)>,
-    pub template: Option<Template>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) effect: Effect,
+    pub(crate) who: Who,
+    pub(crate) actions: Vec<(Action, Span)>,
+    pub(crate) template: Option<Template>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -178,13 +178,13 @@ impl fmt::Display for Effect {
 /// policy that `topicguard verify` proves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Assertion {
-    pub who: Who,
+    pub(crate) who: Who,
     /// `only`: every topic and filter the identities may use lies in these namespaces.
     pub namespaces: Vec<Template>,
     /// `isolated by`: the attributes that tell accounts apart (empty for `only`).
     pub isolated_by: Vec<Name>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 /// Whom a rule is for.
@@ -224,7 +224,7 @@ impl Action {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Action> {
+    pub(crate) fn parse(text: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == text)
     }
 
@@ -246,17 +246,17 @@ impl fmt::Display for Action {
 /// on `/`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {
-    pub text: String,
+    pub(crate) text: String,
     /// The span of the text between the quotes.
     pub span: Span,
-    pub levels: Vec<Level>,
+    pub(crate) levels: Vec<Level>,
 }
 
 /// One level of a template: a sequence of parts (`{pid}_{aid}` is three parts).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Level {
-    pub parts: Vec<Part>,
-    pub span: Span,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) span: Span,
 }
 
 /// A piece of a level.
@@ -283,7 +283,7 @@ pub enum Part {
 }
 
 impl Part {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             Part::Text { span, .. }
             | Part::Plus { span }

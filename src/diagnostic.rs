@@ -195,7 +195,7 @@ pub enum Severity {
 /// One error or warning about a policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Stable identifier, e.g. `check::unknown-attribute`.
     pub code: Code,
     pub message: String,
@@ -206,7 +206,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -217,19 +217,19 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, span, message)
         }
     }
 
-    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+    pub(crate) fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = label.into();
         self
     }
 
-    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
     }
@@ -249,18 +249,18 @@ pub struct Diagnostics {
 /// The JSON shape of one diagnostic.
 #[derive(serde::Serialize)]
 pub struct DiagnosticJson<'a> {
-    pub severity: Severity,
-    pub code: &'a str,
-    pub message: &'a str,
-    pub file: &'a str,
-    pub line: u32,
-    pub col: u32,
-    pub label: &'a str,
-    pub help: Option<&'a str>,
+    pub(crate) severity: Severity,
+    pub(crate) code: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) file: &'a str,
+    pub(crate) line: u32,
+    pub(crate) col: u32,
+    pub(crate) label: &'a str,
+    pub(crate) help: Option<&'a str>,
 }
 
 impl Diagnostics {
-    pub fn new(source: Source) -> Diagnostics {
+    pub(crate) fn new(source: Source) -> Diagnostics {
         Diagnostics {
             source,
             items: Vec::new(),

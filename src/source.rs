@@ -12,11 +12,11 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Span {
     pub start: usize,
-    pub end: usize,
+    pub(crate) end: usize,
 }
 
 impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
         Span { start, end }
     }
 
@@ -26,7 +26,7 @@ impl Span {
         Span::new(start, (start + len).min(self.end.max(start)))
     }
 
-    pub fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         self.end - self.start
     }
 
@@ -44,7 +44,7 @@ impl From<Span> for miette::SourceSpan {
 /// A human position: file name, 1-based line and column (in characters).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Loc {
-    pub file: Arc<str>,
+    pub(crate) file: Arc<str>,
     pub line: u32,
     pub col: u32,
 }
