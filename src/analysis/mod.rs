@@ -43,11 +43,13 @@ pub enum AnalysisError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TopicAction {
+    /// Publishing to a topic.
     Publish,
     /// A publish with the retain flag (needs `publish` and `retain`).
     Retain,
     /// A SUBSCRIBE of the topic as a filter.
     Subscribe,
+    /// Receiving a message on a topic.
     Receive,
 }
 
@@ -101,6 +103,7 @@ pub struct Witness {
     pub(crate) identity: String,
     /// The credential's attribute values.
     pub attrs: BTreeMap<String, String>,
+    /// The client id the session was bound with.
     pub client_id: String,
     /// `connect`, `publish`, `retain` (a retained publish), `subscribe` or `receive`.
     pub action: &'static str,
@@ -133,6 +136,7 @@ impl Witness {
 pub struct RuleCite {
     /// `file:line:col`.
     pub location: String,
+    /// The rule as written in the policy.
     pub text: String,
 }
 
