@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 /// The two endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// The authentication endpoint.
     Authn,
+    /// The authorization (ACL) endpoint.
     Authz,
 }
 

@@ -23,8 +23,11 @@ use serde_json::json;
 /// The three endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `/user`: authenticate a client.
     User,
+    /// `/superuser`: always refused (no client is a superuser).
     Superuser,
+    /// `/acl`: authorize a topic access.
     Acl,
 }
 

@@ -27,9 +27,13 @@ pub const MQTT_EXCHANGE: &str = "amq.topic";
 /// The four endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `user_path`: authenticate a client.
     User,
+    /// `vhost_path`: access to a virtual host.
     Vhost,
+    /// `resource_path`: access to an exchange or queue.
     Resource,
+    /// `topic_path`: publish or subscribe on a routing key.
     Topic,
 }
 

@@ -25,6 +25,7 @@ pub struct PolicyWatcher {
 }
 
 impl PolicyWatcher {
+    /// Watches `path` and reloads it into `authz` on change.
     pub fn new(path: &Path, authz: Arc<Authz>) -> PolicyWatcher {
         PolicyWatcher {
             path: path.to_path_buf(),
