@@ -56,7 +56,9 @@ pub struct Accept {
 /// Literal edges: a short list scanned linearly, or a map once it grows.
 #[derive(Clone, Debug)]
 pub enum LiteralEdges {
+    /// A short list, searched in order.
     Few(Vec<(Box<str>, NodeId)>),
+    /// A hash map, for nodes with many literal edges.
     Many(FxHashMap<Box<str>, NodeId>),
 }
 
@@ -119,6 +121,7 @@ impl LiteralEdges {
         }
     }
 
+    /// True when there are no literal edges.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -171,7 +174,9 @@ pub struct SlotTemplate {
 /// A piece of a [`SlotTemplate`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SlotPiece {
+    /// Literal text.
     Text(String),
+    /// The session's value of the named attribute.
     Attr(String),
 }
 
