@@ -69,9 +69,15 @@ pub enum Refusal {
     #[error(
         "the credential expires in {left} s, before AWS's shortest connection ({MIN_SECONDS} s): fetch a fresh one"
     )]
-    ExpiresTooSoon { left: i64 },
+    /// The credential expires within the minimum session length (seconds left).
+    ExpiresTooSoon {
+        /// Seconds left before the credential expires.
+        left: i64,
+    },
+    /// The credential has no expiry.
     #[error("the credential has no expiry, so the connection could not end with it")]
     NoExpiry,
+    /// The session cannot be rendered as policy documents.
     #[error(transparent)]
     Render(#[from] super::RenderError),
 }

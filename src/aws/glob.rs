@@ -20,6 +20,7 @@ use super::shape::{Level, Part, Reading, Shape};
 /// One token of a resource pattern.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tok {
+    /// Literal text.
     Lit(String),
     /// `*`: any run of characters, `/` included.
     Star,

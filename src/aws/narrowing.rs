@@ -16,9 +16,11 @@ use crate::check::RuleId;
 /// Something the reader of a rendered policy must know: where it grants less, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Note {
+    /// The action narrowed.
     pub action: Action,
     /// The rule concerned, if one is.
     pub rule: Option<RuleId>,
+    /// What was narrowed and why.
     pub text: String,
 }
 

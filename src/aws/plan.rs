@@ -91,12 +91,19 @@ pub struct Plan {
 /// A plan that cannot be made safe.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// The rules need more shapes than the limit.
     #[error(transparent)]
     Shapes(#[from] TooManyShapes),
     #[error(
         "{action}: the statements could not be proved to grant only what topicguard allows ({reason}); nothing is rendered"
     )]
-    Unproved { action: Action, reason: String },
+    /// A statement could not be proved equal to the policy's meaning.
+    Unproved {
+        /// The action.
+        action: Action,
+        /// Why the proof failed.
+        reason: String,
+    },
 }
 
 /// CONNECT: the session's own client id, if topicguard allows it.

@@ -19,7 +19,9 @@ use crate::check::RuleId;
 /// What kind of strings the bounds are about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Universe {
+    /// Topic names (publish, receive).
     Topics,
+    /// Topic filters (subscribe).
     Filters,
 }
 

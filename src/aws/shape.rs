@@ -40,6 +40,7 @@ pub enum Level {
 /// A piece of a [`Level::Glob`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Part {
+    /// Literal text.
     Text(String),
     /// Any run of characters within the level, possibly empty.
     Hole,
