@@ -45,9 +45,12 @@ impl Transport {
 /// What a CONNECT presents.
 #[derive(Clone, Copy, Debug)]
 pub struct Credentials<'a> {
+    /// The client id of the CONNECT.
     pub client_id: &'a str,
+    /// The user name of the CONNECT, if any.
     pub username: Option<&'a str>,
     pub(crate) password: Option<&'a [u8]>,
+    /// The client's address.
     pub peer: SocketAddr,
     pub(crate) transport: &'a Transport,
 }

@@ -57,6 +57,7 @@ impl Authorizer {
         self
     }
 
+    /// The bound session.
     pub fn session(&self) -> &Session {
         &self.session
     }

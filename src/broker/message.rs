@@ -15,12 +15,17 @@ use std::time::{Duration, Instant};
 /// A published message, as routed.
 #[derive(Debug)]
 pub struct Message {
+    /// The topic name.
     pub topic: Arc<str>,
+    /// The payload.
     pub payload: Bytes,
+    /// The QoS it is delivered at (at most the subscription's).
     pub qos: QoS,
+    /// The retain flag.
     pub retain: bool,
     /// Forwardable 5.0 properties (no alias, no subscription ids, no expiry).
     pub properties: Properties,
+    /// When the message expires (5.0 message expiry), if ever.
     pub expires_at: Option<Instant>,
     /// The publishing client, for No Local.
     pub publisher: Option<Arc<str>>,

@@ -19,7 +19,9 @@ use std::time::Instant;
 /// What storing a retained message did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stored {
+    /// A retained message was stored.
     Stored,
+    /// The retained message was deleted (empty payload).
     Deleted,
     /// The store is full and the topic is new: not retained.
     Full,
@@ -47,10 +49,12 @@ impl RetainedStore {
         }
     }
 
+    /// The number of retained messages.
     pub fn len(&self) -> usize {
         self.messages.len()
     }
 
+    /// True when no message is retained.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }

@@ -82,6 +82,7 @@ impl Router {
         self.count
     }
 
+    /// True when there is no subscription.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

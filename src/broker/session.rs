@@ -42,6 +42,7 @@ pub struct Outgoing {
 /// What happened to a delivery offered to a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
+    /// The message is in the queue.
     Queued,
     /// Not queued: the queue was full and the delivery was not an admitted QoS 1/2 one.
     DroppedFull,

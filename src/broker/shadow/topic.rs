@@ -14,8 +14,11 @@ pub const MAX_THING_NAME: usize = 128;
 /// A shadow operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
+    /// `get`: read the shadow.
     Get,
+    /// `update`: change the shadow.
     Update,
+    /// `delete`: remove the shadow.
     Delete,
 }
 

@@ -73,31 +73,68 @@ use tables::*;
 /// Why the store cannot be opened (or read).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The data directory cannot be created or opened.
     #[error("data directory {path}: {cause}")]
-    Directory { path: String, cause: std::io::Error },
+    Directory {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
     #[error(
         "{path} is empty (0 bytes): a truncated or unfinished store is never started over; move it away to start with an empty store"
     )]
-    Empty { path: String },
+    /// The store file is empty.
+    Empty {
+        /// The file.
+        path: String,
+    },
     #[error(
         "{path} is not a redb database (its first bytes are not redb's file header): another kind of file, or damaged; move it away to start with an empty store"
     )]
-    NotRedb { path: String },
+    /// The file is not a redb database.
+    NotRedb {
+        /// The file.
+        path: String,
+    },
+    /// redb cannot open the database.
     #[error("{path}: {why}")]
-    Open { path: String, why: String },
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        why: String,
+    },
     #[error(
         "{path} is a redb database but not a topicguard store: it has no `meta` table (its tables: {tables})"
     )]
-    Foreign { path: String, tables: String },
+    /// The database holds tables that are not ours.
+    Foreign {
+        /// The file.
+        path: String,
+        /// The tables that are not ours.
+        tables: String,
+    },
     #[error(
         "{path} was written by a newer topicguard (store schema {found}; this build reads schema {SCHEMA_VERSION}): run that version, or move the file away"
     )]
-    FutureSchema { path: String, found: u64 },
+    /// The database was written by a newer schema.
+    FutureSchema {
+        /// The file.
+        path: String,
+        /// The schema version found.
+        found: u64,
+    },
+    /// A record cannot be decoded.
     #[error("{path}: table `{table}`, key {key}: cannot decode the record: {error}")]
     Record {
+        /// The store file.
         path: String,
+        /// The table.
         table: &'static str,
+        /// The record's key.
         key: String,
+        /// What is wrong with it.
         error: RecordError,
     },
 }

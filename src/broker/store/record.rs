@@ -61,6 +61,7 @@ impl Writer {
         self.0.push(v);
         self
     }
+    /// Appends a big-endian `u16`.
     pub fn u16(&mut self, v: u16) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
@@ -130,6 +131,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
         Ok(self.array::<1>(field)?[0])
     }
+    /// Reads a big-endian `u16`; `field` names it in an error.
     pub fn u16(&mut self, field: &'static str) -> Result<u16, RecordError> {
         Ok(u16::from_le_bytes(self.array(field)?))
     }
