@@ -21,6 +21,7 @@ pub struct IdentityId(pub u16);
 pub struct ActionSet(pub u8);
 
 impl ActionSet {
+    /// True when the set holds `action`.
     pub fn contains(self, action: Action) -> bool {
         self.0 & action.bit() != 0
     }
@@ -42,14 +43,18 @@ impl ActionSet {
 #[derive(Clone, Debug)]
 pub struct Checked {
     pub(crate) source: Source,
+    /// The identities, indexed by `IdentityId`.
     pub identities: Vec<IdentityDef>,
+    /// The sets, indexed by `SetId`.
     pub sets: Vec<SetDef>,
+    /// The rules, in file order.
     pub rules: Vec<CheckedRule>,
     /// `assert` lines, in file order.
     pub assertions: Vec<CheckedAssertion>,
 }
 
 impl Checked {
+    /// The identity declared under `name`, with its id.
     pub fn identity(&self, name: &str) -> Option<(IdentityId, &IdentityDef)> {
         self.identities
             .iter()
@@ -58,6 +63,7 @@ impl Checked {
             .map(|(i, d)| (IdentityId(i as u16), d))
     }
 
+    /// The rule with this id.
     pub fn rule(&self, id: RuleId) -> &CheckedRule {
         &self.rules[id.0 as usize]
     }
@@ -74,6 +80,7 @@ pub struct CheckedAssertion {
     /// `isolated by a, b`: the attributes that tell accounts apart (empty for `only`).
     pub isolated_by: Vec<String>,
     pub(crate) loc: Loc,
+    /// Where the `assert` line is.
     pub span: Span,
     /// The assertion as written.
     pub text: String,
@@ -82,15 +89,20 @@ pub struct CheckedAssertion {
 /// A named set of literal level values.
 #[derive(Clone, Debug)]
 pub struct SetDef {
+    /// The set's name.
     pub name: String,
+    /// Its members, in declaration order.
     pub values: Arc<[String]>,
+    /// Where it is declared.
     pub span: Span,
 }
 
 /// An identity kind: how it is verified and which attributes it binds.
 #[derive(Clone, Debug)]
 pub struct IdentityDef {
+    /// The identity's name.
     pub name: String,
+    /// What credential verifies it.
     pub kind: IdentityKind,
     pub(crate) span: Span,
     /// Every attribute name this identity binds, sorted (always includes `client`).
@@ -144,8 +156,11 @@ impl IdentityDef {
 /// A piece of a client-id or extraction template.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ClientPiece {
+    /// Literal text.
     Text(String),
+    /// The value of the named attribute.
     Attr(String),
+    /// A named capture.
     Capture(String),
 }
 
@@ -165,14 +180,20 @@ pub fn template_text(pieces: &[ClientPiece]) -> String {
 /// A `require` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Require {
+    /// Two attributes must be equal.
     Equal(String, String),
+    /// An attribute must pass a named check.
     Check(String, AttrCheck),
     /// `require pid in partners`: the set's values, sorted (so membership is a binary
     /// search), are filled in once sets are resolved.
     InSet {
+        /// The attribute.
         attr: String,
+        /// The set's name.
         set: String,
+        /// Where the `require` line is.
         span: Span,
+        /// The set's members.
         values: Arc<[String]>,
     },
 }
@@ -211,13 +232,17 @@ impl AttrCheck {
 /// One rule, resolved.
 #[derive(Clone, Debug)]
 pub struct CheckedRule {
+    /// The rule's id (its index in `Checked::rules`).
     pub id: RuleId,
+    /// Allow or deny.
     pub effect: Effect,
     /// The identities it applies to (`any` = all of them).
     pub identities: Vec<IdentityId>,
+    /// The actions it covers.
     pub actions: ActionSet,
     /// `None` for connect-only rules.
     pub topic: Option<TopicPattern>,
+    /// Where it is, as file:line:col.
     pub loc: Loc,
     pub(crate) span: Span,
     /// The rule as written, for explanations.
@@ -225,6 +250,7 @@ pub struct CheckedRule {
 }
 
 impl CheckedRule {
+    /// True when the rule applies to `identity`.
     pub fn applies_to(&self, identity: IdentityId) -> bool {
         self.identities.contains(&identity)
     }
@@ -233,6 +259,7 @@ impl CheckedRule {
 /// A normalized topic template: levels, and whether it ends in `#`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TopicPattern {
+    /// The levels, in order.
     pub levels: Vec<LevelPattern>,
     /// The template ends with `/#` (or is `#`): it also matches any deeper levels, and the
     /// parent level itself.
@@ -243,7 +270,10 @@ pub struct TopicPattern {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LevelPattern {
     /// `+` or `{+name}`: any one level.
-    Any { capture: Option<String> },
+    Any {
+        /// The capture's name, if any.
+        capture: Option<String>,
+    },
     /// Literal text.
     Literal(String),
     /// Anything else: a sequence of pieces, matched against the whole level.
@@ -253,6 +283,7 @@ pub enum LevelPattern {
 /// A piece of a level that is not just a literal or a wildcard.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Piece {
+    /// Literal text.
     Text(String),
     /// An attribute (or `client`), compared as literal text.
     Attr(String),
@@ -260,7 +291,9 @@ pub enum Piece {
     Capture(String),
     /// One of a finite set of literals (`{a|b}` or `{x in set}`).
     OneOf {
+        /// The capture it is remembered under, if named.
         capture: Option<String>,
+        /// The values.
         values: Arc<[String]>,
     },
 }
