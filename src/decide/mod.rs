@@ -97,10 +97,12 @@ impl Engine {
         }
     }
 
+    /// The checked policy the engine was compiled from.
     pub fn checked(&self) -> &Checked {
         &self.checked
     }
 
+    /// The compiled automaton.
     pub fn automaton(&self) -> &Automaton {
         &self.automaton
     }

@@ -33,13 +33,16 @@ pub struct Template<'c> {
 pub enum Level<'c> {
     /// `+` or `{+name}` as the whole level.
     Any,
+    /// A level of literal text.
     Literal(&'c str),
+    /// A level of text, attributes and captures.
     Pieces(Vec<Item<'c>>),
 }
 
 /// One piece of a pattern level.
 #[derive(Debug)]
 pub enum Item<'c> {
+    /// Literal text.
     Text(&'c str),
     /// The session's value of this attribute (or `client`), as literal text.
     Attr(&'c str),
