@@ -67,6 +67,7 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
+    /// The number of values recorded.
     pub fn count(&self) -> u64 {
         self.total
     }

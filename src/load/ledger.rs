@@ -49,6 +49,7 @@ impl SeqSet {
         self.len
     }
 
+    /// True when the set holds no sequence number.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -170,6 +171,7 @@ impl SubscriberLedger {
 pub struct Tally {
     /// Deliveries expected: each expected publisher's sent messages, per subscriber.
     pub expected: u64,
+    /// Messages delivered (each once).
     pub delivered: u64,
     /// Accepted by the broker (acknowledged) and never delivered.
     pub acked_lost: u64,
@@ -179,7 +181,9 @@ pub struct Tally {
     pub refused: u64,
     /// Delivered although refused (a broker bug: a refusal must mean "to nobody").
     pub refused_delivered: u64,
+    /// Deliveries of a message already delivered.
     pub duplicates: u64,
+    /// Messages delivered after a later one of the same publisher.
     pub reordered: u64,
     /// Received but not expected: another publisher's, a sequence never sent, or foreign.
     pub unexpected: u64,
