@@ -39,8 +39,11 @@ const STEP: Duration = Duration::from_secs(10);
 
 /// One gateway of the demo.
 pub struct DemoGateway {
+    /// The gateway's product id.
     pub pid: &'static str,
+    /// The gateway's account id.
     pub aid: &'static str,
+    /// The gateway's installation id.
     pub iid: &'static str,
 }
 
@@ -286,6 +289,7 @@ async fn start_broker(
 pub struct DemoSetup {
     /// The `topicguard` executable to run `serve` with.
     pub exe: PathBuf,
+    /// The policy file.
     pub policy: PathBuf,
     /// Where the development credentials are written.
     pub dir: PathBuf,

@@ -9,8 +9,11 @@ use std::fmt;
 /// The kinds of simulated device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A light.
     Light,
+    /// A thermostat.
     Thermostat,
+    /// A door lock.
     DoorLock,
 }
 
@@ -24,6 +27,7 @@ impl Kind {
         }
     }
 
+    /// Every kind.
     pub fn all() -> [Kind; 3] {
         [Kind::Light, Kind::Thermostat, Kind::DoorLock]
     }

@@ -30,17 +30,23 @@ use tokio::task::JoinHandle;
 pub struct GatewayConfig {
     /// `host:port`.
     pub broker: String,
+    /// The product id.
     pub pid: String,
+    /// The account id.
     pub aid: String,
     /// The installation id (a UUID).
     pub iid: String,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password (a token), if any.
     pub password: Option<Bytes>,
     /// TLS to the broker; `None` is plain TCP.
     pub tls: Option<super::tls::TlsClient>,
+    /// The devices the gateway simulates.
     pub devices: Vec<Kind>,
     /// The service the inventory request goes to.
     pub service: String,
+    /// Reconnect delays.
     pub backoff: Backoff,
 }
 
@@ -101,6 +107,7 @@ impl GatewayCore {
         }
     }
 
+    /// The simulated device of this kind.
     pub fn device(&self, kind: Kind) -> Option<&Device> {
         self.devices.iter().find(|d| d.kind == kind)
     }

@@ -27,14 +27,19 @@ use tokio::task::JoinHandle;
 /// How to run a service.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
+    /// The broker's address.
     pub broker: String,
     /// The service id (`subject.CN` of its certificate).
     pub sid: String,
+    /// The service's instance name, part of its client id.
     pub instance: String,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password, if any.
     pub password: Option<Bytes>,
     /// TLS to the broker; `None` is plain TCP.
     pub tls: Option<super::tls::TlsClient>,
+    /// Reconnect delays.
     pub backoff: Backoff,
 }
 
@@ -166,6 +171,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<(String, Value)>>>>;
 pub struct Answer {
     /// `success` or `failure`.
     pub outcome: String,
+    /// The answer's body.
     pub body: Value,
 }
 
@@ -214,6 +220,7 @@ impl Service {
         }
     }
 
+    /// Disconnects and waits for the service to end.
     pub async fn stop(self) {
         self.client.disconnect().await;
         self.task.abort();
