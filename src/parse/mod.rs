@@ -14,10 +14,14 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::{Source, Span};
 use pest::Parser as _;
 
-/// The pest parser generated from `grammar/policy.pest`.
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/policy.pest"]
-pub struct PolicyParser;
+/// The pest parser generated from `grammar/policy.pest`; its `Rule` enum names the grammar's
+/// rules. Private: the AST is this module's interface, not the grammar's rule names.
+mod generated {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/policy.pest"]
+    pub(crate) struct PolicyParser;
+}
+pub(crate) use generated::{PolicyParser, Rule};
 
 /// Parses a whole policy file. On failure, every syntax error found is returned.
 pub fn parse(source: &Source) -> Result<ast::Policy, Diagnostics> {
