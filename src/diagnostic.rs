@@ -188,7 +188,9 @@ pub fn code_table() -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// A lint: the policy still loads.
     Warning,
+    /// An error: the policy does not load.
     Error,
 }
 
@@ -198,10 +200,13 @@ pub struct Diagnostic {
     pub(crate) severity: Severity,
     /// Stable identifier, e.g. `check::unknown-attribute`.
     pub code: Code,
+    /// What is wrong.
     pub message: String,
+    /// Where.
     pub span: Span,
     /// Text shown under the caret.
     pub label: String,
+    /// How to fix it, when there is a suggestion.
     pub help: Option<String>,
 }
 
@@ -234,6 +239,7 @@ impl Diagnostic {
         self
     }
 
+    /// True when the severity is `Error`.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -242,7 +248,9 @@ impl Diagnostic {
 /// All diagnostics about one source file.
 #[derive(Clone, Debug)]
 pub struct Diagnostics {
+    /// The policy text the spans point into.
     pub source: Source,
+    /// The diagnostics, in the order found.
     pub items: Vec<Diagnostic>,
 }
 
@@ -267,18 +275,22 @@ impl Diagnostics {
         }
     }
 
+    /// Adds a diagnostic.
     pub fn push(&mut self, diagnostic: Diagnostic) {
         self.items.push(diagnostic);
     }
 
+    /// True when any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// The errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter().filter(|d| d.is_error())
     }
 
+    /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter().filter(|d| !d.is_error())
     }
@@ -289,6 +301,7 @@ impl Diagnostics {
             .sort_by_key(|d| (d.span.start, d.span.end, d.severity));
     }
 
+    /// The file:line:col of a diagnostic.
     pub fn loc(&self, diagnostic: &Diagnostic) -> Loc {
         self.source.loc(diagnostic.span.start)
     }
@@ -325,6 +338,7 @@ impl Diagnostics {
         out
     }
 
+    /// The diagnostics as JSON values (`--format json`).
     pub fn to_json(&self) -> Vec<DiagnosticJson<'_>> {
         self.items
             .iter()

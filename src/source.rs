@@ -11,6 +11,7 @@ use std::sync::Arc;
 /// A byte range `[start, end)` in a [`Source`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Span {
+    /// The first byte.
     pub start: usize,
     pub(crate) end: usize,
 }
@@ -30,6 +31,7 @@ impl Span {
         self.end - self.start
     }
 
+    /// True when the span covers nothing.
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }
@@ -45,7 +47,9 @@ impl From<Span> for miette::SourceSpan {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Loc {
     pub(crate) file: Arc<str>,
+    /// The line, from 1.
     pub line: u32,
+    /// The column in characters, from 1.
     pub col: u32,
 }
 
@@ -66,15 +70,27 @@ pub struct Source {
 /// Reading a policy file failed before parsing could start.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SourceError {
+    /// The file cannot be read.
     #[error("cannot read policy file `{path}`: {cause}")]
     #[diagnostic(code(topicguard::source::io))]
-    Io { path: String, cause: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
     #[error("policy file `{path}` is not valid UTF-8 (first bad byte at offset {offset})")]
     #[diagnostic(
         code(topicguard::source::utf8),
         help("policy files are UTF-8 text; re-save the file as UTF-8")
     )]
-    NotUtf8 { path: String, offset: usize },
+    /// The file is not UTF-8.
+    NotUtf8 {
+        /// The file.
+        path: String,
+        /// The byte offset of the first invalid byte.
+        offset: usize,
+    },
 }
 
 impl Source {
@@ -112,14 +128,17 @@ impl Source {
         }
     }
 
+    /// The file name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The file name, shared.
     pub fn name_arc(&self) -> Arc<str> {
         self.name.clone()
     }
 
+    /// The text.
     pub fn text(&self) -> &str {
         &self.text
     }
