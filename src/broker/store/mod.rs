@@ -54,19 +54,20 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 pub(crate) mod tables {
     use redb::TableDefinition;
     /// `schema` → [`super::SCHEMA_VERSION`].
-    pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
     /// client id → session record.
-    pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+    pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
     /// (client id, sequence) → queued delivery.
-    pub const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+    pub(crate) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
     /// (client id, sequence) → (packet id, stage) of a delivery sent and not acknowledged.
-    pub const INFLIGHT: TableDefinition<(&str, u64), (u16, u8)> = TableDefinition::new("inflight");
+    pub(crate) const INFLIGHT: TableDefinition<(&str, u64), (u16, u8)> =
+        TableDefinition::new("inflight");
     /// (client id, packet id) of an incoming QoS 2 message awaiting PUBREL.
-    pub const RELEASES: TableDefinition<(&str, u16), ()> = TableDefinition::new("releases");
+    pub(crate) const RELEASES: TableDefinition<(&str, u16), ()> = TableDefinition::new("releases");
     /// topic → retained message and publisher.
-    pub const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+    pub(crate) const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
     /// thing name → shadow document (JSON).
-    pub const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
+    pub(crate) const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
 }
 use tables::*;
 

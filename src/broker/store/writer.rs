@@ -20,7 +20,7 @@ use std::sync::mpsc::Receiver;
 use tokio::sync::watch;
 
 /// Operations applied in one transaction at most (a bound on a commit's size and latency).
-pub const MAX_BATCH_OPS: usize = 16_384;
+pub(crate) const MAX_BATCH_OPS: usize = 16_384;
 
 /// One change to the store.
 #[derive(Debug)]
@@ -109,7 +109,11 @@ pub struct Committed {
 }
 
 /// Runs until every sender is gone (the store was dropped), or a commit fails.
-pub fn run(db: Arc<Database>, jobs: Receiver<(u64, Vec<Op>)>, committed: watch::Sender<Committed>) {
+pub(crate) fn run(
+    db: Arc<Database>,
+    jobs: Receiver<(u64, Vec<Op>)>,
+    committed: watch::Sender<Committed>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut last = first.0;
         let mut batch = vec![first.1];
