@@ -23,6 +23,7 @@ pub mod level;
 mod verify;
 
 pub use level::{Affix, Middle, PatternLevel};
+pub use verify::VerifyError;
 
 use crate::ast::Effect;
 use crate::check::{ActionSet, IdentityId, Piece, RuleId};
