@@ -485,7 +485,7 @@ async fn the_demo_runs_every_step_with_its_decision() {
     let (log, lines) = recorder();
     let outcome = demo::run(&setup, log).await;
     let text = lines.lock().unwrap().join("\n");
-    assert_eq!(outcome, Ok(()), "{text}");
+    assert!(outcome.is_ok(), "{outcome:?}\n{text}");
     for expected in [
         "policy: mobile xfi:P1_A1:clt:J1 connects (JWT) -> ALLOWED by ",
         "service svc:lights:1 subscribed to the requests addressed to it",

@@ -67,7 +67,9 @@ impl ConnectArgs {
             _ => return Err("--cert and --key go together".into()),
         };
         match (&self.ca, identity) {
-            (Some(ca), identity) => TlsClient::new(ca, identity).map(Some),
+            (Some(ca), identity) => TlsClient::new(ca, identity)
+                .map(Some)
+                .map_err(|e| e.to_string()),
             (None, Some(_)) => Err("--cert/--key need --ca to verify the broker".into()),
             (None, None) => Ok(None),
         }

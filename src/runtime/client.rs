@@ -229,7 +229,7 @@ async fn dial(options: &ClientOptions) -> Result<Box<dyn Io>, String> {
     let Some(tls) = &options.tls else {
         return Ok(Box::new(stream));
     };
-    let name = TlsClient::server_name(&options.broker)?;
+    let name = TlsClient::server_name(&options.broker).map_err(|e| e.to_string())?;
     let stream = tls
         .connector
         .connect(name, stream)

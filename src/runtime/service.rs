@@ -147,7 +147,7 @@ impl ServiceCore {
             }
             Err(error) => {
                 self.assemblies.remove(&key);
-                Some(Err(error))
+                Some(Err(error.to_string()))
             }
         }
     }
