@@ -138,6 +138,14 @@ pub enum StoreError {
         /// What is wrong with it.
         error: RecordError,
     },
+    /// A read of the open store failed.
+    #[error("{path}: {error}")]
+    Read {
+        /// The store file.
+        path: String,
+        /// redb's error.
+        error: redb::Error,
+    },
 }
 
 /// A commit failed: nothing submitted after the last committed ticket is durable.
@@ -306,22 +314,29 @@ impl Store {
     }
 
     /// The stored shadow document of `thing`, if any.
-    pub fn shadow(&self, thing: &str) -> Result<Option<Vec<u8>>, String> {
+    pub fn shadow(&self, thing: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let read = || -> Result<Option<Vec<u8>>, redb::Error> {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(SHADOWS)?;
             Ok(table.get(thing)?.map(|v| v.value().to_vec()))
         };
-        read().map_err(|e| format!("{}: {e}", self.path.display()))
+        read().map_err(|error| self.read_error(error))
     }
 
     /// Persistent-session records, counted (for tests and logs).
-    pub fn session_count(&self) -> Result<u64, String> {
+    pub fn session_count(&self) -> Result<u64, StoreError> {
         let read = || -> Result<u64, redb::Error> {
             let txn = self.db.begin_read()?;
             Ok(txn.open_table(SESSIONS)?.len()?)
         };
-        read().map_err(|e| e.to_string())
+        read().map_err(|error| self.read_error(error))
+    }
+
+    fn read_error(&self, error: redb::Error) -> StoreError {
+        StoreError::Read {
+            path: self.path.display().to_string(),
+            error,
+        }
     }
 }
 
