@@ -164,7 +164,8 @@ fn principal(args: &GatewayArgs) -> Result<(String, String, String), String> {
                 .into(),
         );
     };
-    let attrs = gateway::attributes_from_certificate(&args.policy, "gateway", cert, ca)?;
+    let attrs = gateway::attributes_from_certificate(&args.policy, "gateway", cert, ca)
+        .map_err(|e| e.to_string())?;
     let pick = |flag: &Option<String>, name: &str| {
         flag.clone()
             .or_else(|| attrs.get(name).cloned())

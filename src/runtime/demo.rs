@@ -677,7 +677,10 @@ async fn service_asks_gateway(n: &Narrator, svc: &Service, gw1_id: &str) -> Resu
         Request::publish(&answer_topic),
         &format!("gateway publishes {answer_topic}"),
     );
-    let answer = svc.ask("P1_A1", gw1_id, "status", &json!({}), STEP).await?;
+    let answer = svc
+        .ask("P1_A1", gw1_id, "status", &json!({}), STEP)
+        .await
+        .map_err(err)?;
     n.say(format!(
         "service received the gateway's {}: {}",
         answer.outcome, answer.body

@@ -199,7 +199,7 @@ impl Service {
         rid: &str,
         body: &Value,
         within: Duration,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, NoAnswer> {
         let awaited = format!("c/iot/{account}/{}/{gateway}/{rid}", self.sid);
         let (tell, answer) = oneshot::channel();
         if let Ok(mut pending) = self.pending.lock() {
@@ -214,9 +214,10 @@ impl Service {
         }
         match outcome {
             Ok(Ok((outcome, body))) => Ok(Answer { outcome, body }),
-            _ => Err(format!(
-                "no answer on {awaited}/<success|failure> within {within:?}"
-            )),
+            _ => Err(NoAnswer {
+                topic: awaited,
+                within,
+            }),
         }
     }
 
@@ -225,6 +226,16 @@ impl Service {
         self.client.disconnect().await;
         self.task.abort();
     }
+}
+
+/// A request the gateway did not answer in time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no answer on {topic}/<success|failure> within {within:?}")]
+pub struct NoAnswer {
+    /// The topic the answer was awaited on (without its outcome level).
+    pub topic: String,
+    /// How long it was awaited.
+    pub within: Duration,
 }
 
 /// Connects a service and answers requests until stopped.
