@@ -431,7 +431,7 @@ pub enum CertAttributesError {
         /// The certificate file.
         path: std::path::PathBuf,
         /// Why.
-        error: crate::identity::x509::X509Error,
+        error: Box<crate::identity::x509::X509Error>,
     },
 }
 
@@ -478,7 +478,7 @@ pub fn attributes_from_certificate(
         .extract(leaf.as_ref())
         .map_err(|error| CertAttributesError::Extract {
             path: cert.to_path_buf(),
-            error,
+            error: Box::new(error),
         })
 }
 
