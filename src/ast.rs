@@ -349,12 +349,12 @@ pub enum Part {
     },
     /// `{pid}`: an attribute of the identity (or `{client}`, the verified client id).
     Attr {
-        /// The name.
+        /// The attribute's name.
         name: Name,
     },
     /// `{+rid}`: a free, named capture of any text.
     Capture {
-        /// The name.
+        /// The capture's name.
         name: Name,
     },
     /// `{sid in services}`: one value of a named set, captured as `sid`.

@@ -53,7 +53,7 @@ pub enum SplitError {
     /// The template has a free capture, which extraction cannot use.
     #[error("the template captures `{{+{name}}}`, which extraction templates cannot use")]
     FreeCapture {
-        /// The name.
+        /// The capture's name.
         name: String,
     },
     /// Text is left after the template ends.

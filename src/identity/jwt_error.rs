@@ -64,7 +64,7 @@ pub enum JwtError {
     UnknownKid {
         /// The token's key id.
         kid: String,
-        /// When keys are next reloaded (a hint for the operator).
+        /// Whether the key set was reloaded to look for the kid (a hint for the operator).
         reload: &'static str,
     },
     /// No kid, and more than one configured key fits the algorithm.
