@@ -11,40 +11,50 @@ use std::fmt;
 /// A parsed policy file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
+    /// Every line and block of the file, in order.
     pub items: Vec<Item>,
 }
 
 /// One top-level line (or block) of a policy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
+    /// An empty line.
     Blank,
+    /// A comment on a line of its own.
     Comment(Comment),
+    /// An identity block.
     Identity(Identity),
+    /// A `set` declaration.
     Set(SetDecl),
+    /// An `allow` or `deny` rule.
     Rule(Rule),
+    /// An `assert` line.
     Assert(Assertion),
 }
 
 /// A `# ...` comment; `text` includes the leading `#`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comment {
-    pub text: String,
-    pub span: Span,
+    pub(crate) text: String,
+    pub(crate) span: Span,
 }
 
 /// A name as written, with where it was written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Name {
-    pub text: String,
-    pub span: Span,
+    pub(crate) text: String,
+    pub(crate) span: Span,
 }
 
 /// How an identity is verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityKind {
+    /// Verified from a signed JWT.
     Jwt,
+    /// Verified from an X.509 client certificate chain.
     Certificate,
+    /// No credential: the client connects without one.
     Anonymous,
 }
 
@@ -61,23 +71,28 @@ impl fmt::Display for IdentityKind {
 /// `identity NAME from KIND { ... }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Identity {
-    pub name: Name,
-    pub kind: IdentityKind,
-    pub kind_span: Span,
+    pub(crate) name: Name,
+    pub(crate) kind: IdentityKind,
+    pub(crate) kind_span: Span,
     /// A comment after the opening `{`.
     pub open_comment: Option<Comment>,
-    pub lines: Vec<IdentityLine>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) lines: Vec<IdentityLine>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 /// One line inside an identity block.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IdentityLine {
+    /// An empty line inside the block.
     Blank,
+    /// A comment line inside the block.
     Comment(Comment),
+    /// A statement with its trailing comment.
     Statement {
+        /// The statement.
         statement: IdentityStatement,
+        /// The comment after it on the same line.
         trailing: Option<Comment>,
     },
 }
@@ -88,27 +103,57 @@ pub enum IdentityStatement {
     /// `client "xfi:{pid}_{aid}:clt:{jti}"`
     Client(Template),
     /// `require uid_aid == aid`
-    RequireEq { left: Name, right: Name, span: Span },
+    RequireEq {
+        /// The left attribute.
+        left: Name,
+        /// The right attribute.
+        right: Name,
+        /// Where it is.
+        span: Span,
+    },
     /// `require mac is eui64`
-    RequireIs { attr: Name, check: Name, span: Span },
+    RequireIs {
+        /// The attribute.
+        attr: Name,
+        /// The check.
+        check: Name,
+        /// Where it is.
+        span: Span,
+    },
     /// `require pid in partners`: the value must be one of a named set.
-    RequireIn { attr: Name, set: Name, span: Span },
+    RequireIn {
+        /// The attribute.
+        attr: Name,
+        /// The set.
+        set: Name,
+        /// Where it is.
+        span: Span,
+    },
     /// `pid = claim "pid"` / `aid = san.dirname.CN`
     Bind {
+        /// The attribute bound.
         attr: Name,
+        /// Where its value comes from.
         source: AttrSource,
+        /// Where the statement is.
         span: Span,
     },
     /// `subject.UID as "{model}:{serial}:{uid_aid}:{iid}"`
     Extract {
+        /// The credential field the attributes are extracted from.
         source: AttrSource,
+        /// The template that cuts the field into attributes.
         template: Template,
+        /// Where the statement is.
         span: Span,
     },
     /// `issuer "..."`, `algorithms RS256, ES256`, `subscriptions filtered`, ...
     Setting {
+        /// The setting's name.
         key: Name,
+        /// Its values, in order.
         values: Vec<Value>,
+        /// Where the statement is.
         span: Span,
     },
 }
@@ -117,13 +162,23 @@ pub enum IdentityStatement {
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrSource {
     /// A JWT claim: `claim "pid"`.
-    Claim { name: String, span: Span },
+    Claim {
+        /// The claim's name.
+        name: String,
+        /// Where it is.
+        span: Span,
+    },
     /// A certificate field: `san.dirname.O`, `subject.UID`, `san.uri`, ...
-    Field { path: String, span: Span },
+    Field {
+        /// The field's dotted path.
+        path: String,
+        /// Where it is.
+        span: Span,
+    },
 }
 
 impl AttrSource {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             AttrSource::Claim { span, .. } | AttrSource::Field { span, .. } => *span,
         }
@@ -133,35 +188,38 @@ impl AttrSource {
 /// A value in a set or a setting: a bare word or a string.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Value {
-    pub text: String,
-    pub quoted: bool,
-    pub span: Span,
+    pub(crate) text: String,
+    pub(crate) quoted: bool,
+    pub(crate) span: Span,
 }
 
 /// `set NAME = a, b, c`
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetDecl {
-    pub name: Name,
-    pub values: Vec<Value>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) name: Name,
+    pub(crate) values: Vec<Value>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 /// `allow|deny WHO ACTIONS ["template"]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
-    pub effect: Effect,
-    pub who: Who,
-    pub actions: Vec<(Action, Span)>,
-    pub template: Option<Template>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) effect: Effect,
+    pub(crate) who: Who,
+    pub(crate) actions: Vec<(Action, Span)>,
+    pub(crate) template: Option<Template>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
+/// Whether a rule grants or takes away access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
+    /// Grants the access, unless a deny also matches.
     Allow,
+    /// Takes the access away; a deny always wins.
     Deny,
 }
 
@@ -178,19 +236,21 @@ impl fmt::Display for Effect {
 /// policy that `topicguard verify` proves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Assertion {
-    pub who: Who,
+    pub(crate) who: Who,
     /// `only`: every topic and filter the identities may use lies in these namespaces.
     pub namespaces: Vec<Template>,
     /// `isolated by`: the attributes that tell accounts apart (empty for `only`).
     pub isolated_by: Vec<Name>,
-    pub span: Span,
-    pub trailing: Option<Comment>,
+    pub(crate) span: Span,
+    pub(crate) trailing: Option<Comment>,
 }
 
 /// Whom a rule is for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Who {
+    /// `*`: every identity.
     Any(Span),
+    /// The named identities.
     Identities(Vec<Name>),
 }
 
@@ -198,14 +258,20 @@ pub enum Who {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// Connecting with a client id.
     Connect,
+    /// Publishing to a topic.
     Publish,
+    /// Publishing with the retain flag set.
     Retain,
+    /// Subscribing to a topic filter.
     Subscribe,
+    /// Receiving a message on a topic.
     Receive,
 }
 
 impl Action {
+    /// Every action, in the order the language lists them.
     pub const ALL: [Action; 5] = [
         Action::Connect,
         Action::Publish,
@@ -214,6 +280,7 @@ impl Action {
         Action::Receive,
     ];
 
+    /// The action's keyword in the policy language.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Connect => "connect",
@@ -224,7 +291,7 @@ impl Action {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Action> {
+    pub(crate) fn parse(text: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == text)
     }
 
@@ -246,44 +313,70 @@ impl fmt::Display for Action {
 /// on `/`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {
-    pub text: String,
+    pub(crate) text: String,
     /// The span of the text between the quotes.
     pub span: Span,
-    pub levels: Vec<Level>,
+    pub(crate) levels: Vec<Level>,
 }
 
 /// One level of a template: a sequence of parts (`{pid}_{aid}` is three parts).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Level {
-    pub parts: Vec<Part>,
-    pub span: Span,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) span: Span,
 }
 
 /// A piece of a level.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Part {
     /// Literal text.
-    Text { text: String, span: Span },
+    /// Literal text.
+    Text {
+        /// The text.
+        text: String,
+        /// Where it is.
+        span: Span,
+    },
     /// `+` as a whole level.
-    Plus { span: Span },
+    Plus {
+        /// Where it is.
+        span: Span,
+    },
     /// `#` as a whole (last) level.
-    Hash { span: Span },
+    Hash {
+        /// Where it is.
+        span: Span,
+    },
     /// `{pid}`: an attribute of the identity (or `{client}`, the verified client id).
-    Attr { name: Name },
+    Attr {
+        /// The attribute's name.
+        name: Name,
+    },
     /// `{+rid}`: a free, named capture of any text.
-    Capture { name: Name },
+    Capture {
+        /// The capture's name.
+        name: Name,
+    },
     /// `{sid in services}`: one value of a named set, captured as `sid`.
     SetRef {
+        /// The capture's name.
         capture: Box<Name>,
+        /// The set it must belong to.
         set: Box<Name>,
+        /// Where the part is.
         span: Span,
     },
     /// `{success|failure}`: one of the listed literals.
-    Alternatives { items: Vec<Name>, span: Span },
+    Alternatives {
+        /// The names.
+        items: Vec<Name>,
+        /// Where it is.
+        span: Span,
+    },
 }
 
 impl Part {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             Part::Text { span, .. }
             | Part::Plus { span }

@@ -190,25 +190,30 @@ pub fn code_table() -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// A lint: the policy still loads.
     Warning,
+    /// An error: the policy does not load.
     Error,
 }
 
 /// One error or warning about a policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Stable identifier, e.g. `check::unknown-attribute`.
     pub code: Code,
+    /// What is wrong.
     pub message: String,
+    /// Where.
     pub span: Span,
     /// Text shown under the caret.
     pub label: String,
+    /// How to fix it, when there is a suggestion.
     pub help: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -219,23 +224,24 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, span, message)
         }
     }
 
-    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+    pub(crate) fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = label.into();
         self
     }
 
-    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
     }
 
+    /// True when the severity is `Error`.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -244,43 +250,49 @@ impl Diagnostic {
 /// All diagnostics about one source file.
 #[derive(Clone, Debug)]
 pub struct Diagnostics {
+    /// The policy text the spans point into.
     pub source: Source,
+    /// The diagnostics, in the order found.
     pub items: Vec<Diagnostic>,
 }
 
 /// The JSON shape of one diagnostic.
 #[derive(serde::Serialize)]
 pub struct DiagnosticJson<'a> {
-    pub severity: Severity,
-    pub code: &'a str,
-    pub message: &'a str,
-    pub file: &'a str,
-    pub line: u32,
-    pub col: u32,
-    pub label: &'a str,
-    pub help: Option<&'a str>,
+    pub(crate) severity: Severity,
+    pub(crate) code: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) file: &'a str,
+    pub(crate) line: u32,
+    pub(crate) col: u32,
+    pub(crate) label: &'a str,
+    pub(crate) help: Option<&'a str>,
 }
 
 impl Diagnostics {
-    pub fn new(source: Source) -> Diagnostics {
+    pub(crate) fn new(source: Source) -> Diagnostics {
         Diagnostics {
             source,
             items: Vec::new(),
         }
     }
 
+    /// Adds a diagnostic.
     pub fn push(&mut self, diagnostic: Diagnostic) {
         self.items.push(diagnostic);
     }
 
+    /// True when any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// The errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter().filter(|d| d.is_error())
     }
 
+    /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter().filter(|d| !d.is_error())
     }
@@ -291,6 +303,7 @@ impl Diagnostics {
             .sort_by_key(|d| (d.span.start, d.span.end, d.severity));
     }
 
+    /// The file:line:col of a diagnostic.
     pub fn loc(&self, diagnostic: &Diagnostic) -> Loc {
         self.source.loc(diagnostic.span.start)
     }
@@ -327,6 +340,7 @@ impl Diagnostics {
         out
     }
 
+    /// The diagnostics as JSON values (`--format json`).
     pub fn to_json(&self) -> Vec<DiagnosticJson<'_>> {
         self.items
             .iter()

@@ -43,6 +43,8 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// An item in a private module is `pub(crate)`: no `pub` that reads like API but is not.
+#![warn(unreachable_pub)]
 
 pub mod analysis;
 pub mod ast;

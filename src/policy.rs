@@ -14,14 +14,17 @@ use std::sync::Arc;
 pub struct Policy {
     /// Shared with every [`crate::decide::Engine`] built from it.
     pub checked: Arc<Checked>,
+    /// The lint warnings.
     pub warnings: Diagnostics,
 }
 
 /// Loading a policy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file cannot be read or is not UTF-8.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The policy has errors.
     #[error("{0}")]
     Invalid(Diagnostics),
 }
@@ -63,6 +66,7 @@ impl Policy {
         Policy::from_source(&source).map_err(LoadError::Invalid)
     }
 
+    /// The policy's source text.
     pub fn source(&self) -> &Source {
         &self.checked.source
     }

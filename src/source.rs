@@ -11,12 +11,13 @@ use std::sync::Arc;
 /// A byte range `[start, end)` in a [`Source`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Span {
+    /// The first byte.
     pub start: usize,
-    pub end: usize,
+    pub(crate) end: usize,
 }
 
 impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
         Span { start, end }
     }
 
@@ -26,10 +27,11 @@ impl Span {
         Span::new(start, (start + len).min(self.end.max(start)))
     }
 
-    pub fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         self.end - self.start
     }
 
+    /// True when the span covers nothing.
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }
@@ -44,8 +46,10 @@ impl From<Span> for miette::SourceSpan {
 /// A human position: file name, 1-based line and column (in characters).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Loc {
-    pub file: Arc<str>,
+    pub(crate) file: Arc<str>,
+    /// The line, from 1.
     pub line: u32,
+    /// The column in characters, from 1.
     pub col: u32,
 }
 
@@ -79,9 +83,16 @@ pub struct Source {
 /// Reading a policy file failed before parsing could start.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SourceError {
+    /// The file cannot be read.
     #[error("cannot read policy file `{path}`: {cause}")]
     #[diagnostic(code(topicguard::source::io))]
-    Io { path: String, cause: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The file is not UTF-8.
     #[error(
         "{path}:{line}:{col}: policy file is not valid UTF-8: byte 0x{byte:02X} (offset {offset}) \
          does not start a UTF-8 character"
@@ -91,6 +102,7 @@ pub enum SourceError {
         help("policy files are UTF-8 text; re-save the file as UTF-8")
     )]
     NotUtf8 {
+        /// The file.
         path: String,
         /// The byte offset of the first bad byte.
         offset: usize,
@@ -146,14 +158,17 @@ impl Source {
         }
     }
 
+    /// The file name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The file name, shared.
     pub fn name_arc(&self) -> Arc<str> {
         self.name.clone()
     }
 
+    /// The text.
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -26,12 +26,18 @@ pub const MAX_VALUE_BYTES: usize = 256;
 /// Why an attribute value was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueError {
+    /// The value is empty.
     Empty,
+    /// The value is longer than the limit.
     TooLong {
+        /// Its length in bytes.
         len: usize,
     },
+    /// The value holds a forbidden character.
     Forbidden {
+        /// The character.
         ch: char,
+        /// Its byte offset.
         at: usize,
     },
     /// A client id (or a part captured from one) starting with `$`.

@@ -32,17 +32,24 @@ pub const MAX_WITNESSES: usize = 3;
 
 /// One side of the comparison.
 pub struct Side<'a> {
+    /// The checked rules of this side.
     pub checked: &'a Checked,
+    /// The engine compiled from `checked`.
     pub engine: &'a Engine,
 }
 
 /// Everything NEW changes.
 #[derive(Debug, serde::Serialize)]
 pub struct DiffReport {
+    /// The old policy's file name.
     pub old: String,
+    /// The new policy's file name.
     pub new: String,
+    /// Identities only the new policy declares.
     pub identities_added: Vec<String>,
+    /// Identities only the old policy declares.
     pub identities_removed: Vec<String>,
+    /// Every access that differs, per identity, action and class of topics.
     pub changes: Vec<Change>,
 }
 
@@ -56,6 +63,7 @@ impl DiffReport {
 /// A group of differences: one identity, one action, one direction, one rule.
 #[derive(Debug, serde::Serialize)]
 pub struct Change {
+    /// The identity whose access changed.
     pub identity: String,
     /// `connect`, `publish`, `retain`, `subscribe`, `receive`, or `subscriptions` (the
     /// `subscriptions filtered` setting).
@@ -66,14 +74,18 @@ pub struct Change {
     pub rule: Option<RuleCite>,
     /// How many representative requests differ this way.
     pub count: usize,
+    /// Concrete requests whose verdict differs between the two policies.
     pub witnesses: Vec<ChangeWitness>,
 }
 
 /// A request decided differently, with both verdicts.
 #[derive(Debug, serde::Serialize)]
 pub struct ChangeWitness {
+    /// The request (identity, attributes, client id, topic) that shows the change.
     pub request: Witness,
+    /// Its verdict under the old policy.
     pub old: Verdict,
+    /// Its verdict under the new policy.
     pub new: Verdict,
 }
 

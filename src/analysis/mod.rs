@@ -43,23 +43,25 @@ pub enum AnalysisError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TopicAction {
+    /// Publishing to a topic.
     Publish,
     /// A publish with the retain flag (needs `publish` and `retain`).
     Retain,
     /// A SUBSCRIBE of the topic as a filter.
     Subscribe,
+    /// Receiving a message on a topic.
     Receive,
 }
 
 impl TopicAction {
-    pub const ALL: [TopicAction; 4] = [
+    pub(crate) const ALL: [TopicAction; 4] = [
         TopicAction::Publish,
         TopicAction::Retain,
         TopicAction::Subscribe,
         TopicAction::Receive,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TopicAction::Publish => "publish",
             TopicAction::Retain => "retain",
@@ -68,7 +70,7 @@ impl TopicAction {
         }
     }
 
-    pub fn request(self, topic: &str) -> Request<'_> {
+    pub(crate) fn request(self, topic: &str) -> Request<'_> {
         match self {
             TopicAction::Publish => Request::Publish {
                 topic,
@@ -98,9 +100,10 @@ impl TopicAction {
 /// id, for what.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Witness {
-    pub identity: String,
+    pub(crate) identity: String,
     /// The credential's attribute values.
     pub attrs: BTreeMap<String, String>,
+    /// The client id the session was bound with.
     pub client_id: String,
     /// `connect`, `publish`, `retain` (a retained publish), `subscribe` or `receive`.
     pub action: &'static str,
@@ -133,11 +136,12 @@ impl Witness {
 pub struct RuleCite {
     /// `file:line:col`.
     pub location: String,
+    /// The rule as written in the policy.
     pub text: String,
 }
 
 impl RuleCite {
-    pub fn new(checked: &Checked, rule: RuleId) -> RuleCite {
+    pub(crate) fn new(checked: &Checked, rule: RuleId) -> RuleCite {
         let rule = checked.rule(rule);
         RuleCite {
             location: rule.loc.to_string(),
@@ -148,9 +152,9 @@ impl RuleCite {
 
 /// A valuation bound to one engine.
 pub struct Bound {
-    pub valuation: Valuation,
-    pub client_id: String,
-    pub session: Session,
+    pub(crate) valuation: Valuation,
+    pub(crate) client_id: String,
+    pub(crate) session: Session,
 }
 
 impl Bound {
@@ -167,15 +171,15 @@ impl Bound {
         })
     }
 
-    pub fn bound(&self) -> bool {
+    pub(crate) fn bound(&self) -> bool {
         self.session.error().is_none()
     }
 
-    pub fn decide(&self, engine: &Engine, action: TopicAction, topic: &str) -> Decision {
+    pub(crate) fn decide(&self, engine: &Engine, action: TopicAction, topic: &str) -> Decision {
         engine.decide(&self.session, action.request(topic))
     }
 
-    pub fn witness(&self, identity: &str, action: TopicAction, topic: &str) -> Witness {
+    pub(crate) fn witness(&self, identity: &str, action: TopicAction, topic: &str) -> Witness {
         Witness {
             identity: identity.to_string(),
             attrs: self.valuation.credential.clone(),

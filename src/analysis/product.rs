@@ -33,8 +33,8 @@ const FILLER: &str = "\u{E001}";
 /// One template with the attribute values of one session.
 #[derive(Clone, Copy)]
 pub struct Instance<'t, 'c> {
-    pub template: &'t Template<'c>,
-    pub attrs: &'t BTreeMap<String, String>,
+    pub(crate) template: &'t Template<'c>,
+    pub(crate) attrs: &'t BTreeMap<String, String>,
 }
 
 /// Topics standing for every topic name, as described in the module docs.

@@ -34,11 +34,14 @@ use std::collections::BTreeSet;
 /// Every property's outcome for one policy file.
 #[derive(Debug, serde::Serialize)]
 pub struct VerifyReport {
+    /// The policy's file name.
     pub file: String,
+    /// One result per property checked.
     pub properties: Vec<PropertyResult>,
 }
 
 impl VerifyReport {
+    /// True when every property holds.
     pub fn holds(&self) -> bool {
         self.properties.iter().all(|p| p.holds)
     }
@@ -49,6 +52,7 @@ impl VerifyReport {
 pub struct PropertyResult {
     /// `only`, `isolation` or `no-root-wildcard`.
     pub property: &'static str,
+    /// The identity the property was checked for.
     pub identity: String,
     /// The assertion as written, for `only`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,7 +60,9 @@ pub struct PropertyResult {
     /// Where the assertion is (`file:line:col`), for `only`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Whether the property holds for every representative request.
     pub holds: bool,
+    /// A request that breaks the property, when it does not hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,
 }
@@ -71,6 +77,7 @@ pub struct Counterexample {
     /// For isolation: the other session, allowed the same topic for the same action.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other: Option<Witness>,
+    /// The second rule involved, when the counterexample needs two (an overlap).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_rule: Option<RuleCite>,
 }

@@ -25,12 +25,14 @@ use serde_json::{Value, json};
 /// The two endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// The authentication endpoint.
     Authn,
+    /// The authorization (ACL) endpoint.
     Authz,
 }
 
 impl Endpoint {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::Authn => "emqx/authn",
             Endpoint::Authz => "emqx/authz",

@@ -21,37 +21,61 @@ pub const MAX_FIELDS: usize = 32;
 /// Why a request's fields could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
+    /// The content type is not one the endpoint reads (the type, what was expected).
     #[error("unsupported content type `{0}` (expected {1})")]
     ContentType(String, &'static str),
+    /// The body is not UTF-8.
     #[error("the body is not valid UTF-8")]
     NotUtf8,
+    /// A form field's percent-encoding is malformed.
     #[error("field `{name}`: malformed percent-encoding")]
-    BadEscape { name: String },
+    BadEscape {
+        /// The field's name.
+        name: String,
+    },
+    /// A JSON body is not a flat object of strings, numbers and booleans.
     #[error("the body is not a JSON object of strings, numbers and booleans: {0}")]
     BadJson(String),
+    /// A field is given twice.
     #[error("field `{0}` is given more than once")]
     Duplicate(String),
+    /// More fields than the limit.
     #[error("more than {MAX_FIELDS} fields")]
     TooMany,
+    /// A required field is missing.
     #[error("required field `{0}` is missing")]
     Missing(&'static str),
+    /// A required field is empty.
     #[error("field `{0}` is empty")]
     Empty(&'static str),
+    /// A field is longer than its limit.
     #[error("field `{name}` is {len} bytes long (limit {max})")]
     TooLong {
+        /// The field's name.
         name: &'static str,
+        /// Its length in bytes.
         len: usize,
+        /// The limit in bytes.
         max: usize,
     },
+    /// A field's value is not one the endpoint accepts.
     #[error("field `{name}` has an unsupported value `{value}`")]
-    BadValue { name: &'static str, value: String },
+    BadValue {
+        /// The field's name.
+        name: &'static str,
+        /// The value.
+        value: String,
+    },
 }
 
 /// Which body encodings an endpoint accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
+    /// `application/x-www-form-urlencoded` only.
     Form,
+    /// `application/json` only.
     Json,
+    /// Either, by the request's content type.
     FormOrJson,
 }
 
@@ -157,10 +181,12 @@ impl<'a> Fields<'a> {
         Ok(value)
     }
 
+    /// The number of fields.
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
 
+    /// True when there are no fields.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

@@ -23,13 +23,16 @@ use serde_json::json;
 /// The three endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `/user`: authenticate a client.
     User,
+    /// `/superuser`: always refused (no client is a superuser).
     Superuser,
+    /// `/acl`: authorize a topic access.
     Acl,
 }
 
 impl Endpoint {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::User => "goauth/user",
             Endpoint::Superuser => "goauth/superuser",

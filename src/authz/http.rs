@@ -41,9 +41,13 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(300);
 /// What a path names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    /// `/healthz`: the service is up.
     Healthz,
+    /// A RabbitMQ HTTP auth backend endpoint.
     RabbitMq(rabbitmq::Endpoint),
+    /// An EMQX HTTP authentication or authorization endpoint.
     Emqx(emqx::Endpoint),
+    /// A mosquitto-go-auth HTTP backend endpoint.
     GoAuth(goauth::Endpoint),
 }
 

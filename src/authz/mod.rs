@@ -56,9 +56,25 @@ pub enum Delivery {
 /// One authorization question about an authenticated connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check<'a> {
-    Publish { topic: &'a str, retain: bool },
-    Subscribe { filter: &'a str, delivery: Delivery },
-    Receive { topic: &'a str },
+    /// Publish to a topic, with the retain flag as sent.
+    Publish {
+        /// The topic.
+        topic: &'a str,
+        /// The retain flag.
+        retain: bool,
+    },
+    /// Subscribe to a filter, with how deliveries are shared.
+    Subscribe {
+        /// The topic filter.
+        filter: &'a str,
+        /// How deliveries are shared (plain or `$share`).
+        delivery: Delivery,
+    },
+    /// Receive a message on a topic.
+    Receive {
+        /// The topic.
+        topic: &'a str,
+    },
 }
 
 /// Why a request was refused (logged; never sent to clients).
@@ -122,7 +138,7 @@ pub struct ReceiveCoverage {
 }
 
 impl ReceiveCoverage {
-    pub fn of(checked: &Checked) -> ReceiveCoverage {
+    pub(crate) fn of(checked: &Checked) -> ReceiveCoverage {
         let mut coverage = ReceiveCoverage::default();
         for rule in &checked.rules {
             let (sub, recv) = (
@@ -152,24 +168,28 @@ impl ReceiveCoverage {
         coverage
     }
 
-    pub fn covers(&self, identity: IdentityId) -> bool {
+    pub(crate) fn covers(&self, identity: IdentityId) -> bool {
         !self.uncovered.contains(&identity)
     }
 }
 
 /// One loaded policy: the engine, the verifier for its identity blocks, and its generation.
 pub struct Loaded {
+    /// The engine compiled from the policy.
     pub engine: Arc<Engine>,
     verifier: Verifier,
-    pub generation: u64,
+    pub(crate) generation: u64,
+    /// Which receive checks the broker's subscriptions cover.
     pub coverage: ReceiveCoverage,
 }
 
 /// Why a policy could not be loaded into the service.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The credential configuration (keys, trust anchors) cannot be loaded.
     #[error("credential configuration: {0}")]
     Credentials(#[from] ConfigError),
+    /// The policy does not compile.
     #[error("cannot compile: {0}")]
     Compile(#[from] crate::compile::CompileError),
 }
@@ -212,6 +232,7 @@ impl Authz {
         self.loaded.load_full()
     }
 
+    /// The table of bound sessions.
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
     }
@@ -385,13 +406,13 @@ pub fn unix_now() -> u64 {
 /// [`http`] sends them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+    pub(crate) fn text(status: u16, body: impl Into<String>) -> Reply {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8",
@@ -399,7 +420,7 @@ impl Reply {
         }
     }
 
-    pub fn json(status: u16, body: &serde_json::Value) -> Reply {
+    pub(crate) fn json(status: u16, body: &serde_json::Value) -> Reply {
         Reply {
             status,
             content_type: "application/json",

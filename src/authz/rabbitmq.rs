@@ -27,14 +27,18 @@ pub const MQTT_EXCHANGE: &str = "amq.topic";
 /// The four endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `user_path`: authenticate a client.
     User,
+    /// `vhost_path`: access to a virtual host.
     Vhost,
+    /// `resource_path`: access to an exchange or queue.
     Resource,
+    /// `topic_path`: publish or subscribe on a routing key.
     Topic,
 }
 
 impl Endpoint {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Endpoint::User => "rabbitmq/user",
             Endpoint::Vhost => "rabbitmq/vhost",

@@ -17,6 +17,22 @@ use tokio_util::sync::CancellationToken;
 /// The shortest polling interval.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Why a reload was refused; the running policy stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file cannot be read, or the policy in it has errors.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::LoadError),
+    /// The policy loads but the service cannot run it (credentials, compile limits).
+    #[error("{}: {error}", path.display())]
+    Rejected {
+        /// The policy file.
+        path: PathBuf,
+        /// Why.
+        error: super::LoadError,
+    },
+}
+
 /// Reloads one policy file into a running service.
 pub struct PolicyWatcher {
     path: PathBuf,
@@ -25,6 +41,7 @@ pub struct PolicyWatcher {
 }
 
 impl PolicyWatcher {
+    /// Watches `path` and reloads it into `authz` on change.
     pub fn new(path: &Path, authz: Arc<Authz>) -> PolicyWatcher {
         PolicyWatcher {
             path: path.to_path_buf(),
@@ -35,13 +52,16 @@ impl PolicyWatcher {
 
     /// Loads, checks and compiles the file, then swaps it in; on error nothing changes.
     /// Returns the new policy generation.
-    pub fn reload(&mut self) -> Result<u64, String> {
+    pub fn reload(&mut self) -> Result<u64, ReloadError> {
         self.seen = modified(&self.path);
-        let policy = Policy::load(&self.path).map_err(|e| e.to_string())?;
+        let policy = Policy::load(&self.path)?;
         let loaded = self
             .authz
             .reload(&policy)
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            .map_err(|error| ReloadError::Rejected {
+                path: self.path.clone(),
+                error,
+            })?;
         warn_uncovered(&loaded.coverage);
         Ok(loaded.generation)
     }
@@ -54,7 +74,7 @@ impl PolicyWatcher {
             Err(error) => tracing::error!(
                 policy = %self.path.display(),
                 "policy reload ({why}) rejected, keeping the running policy: {}",
-                error.trim().replace('\n', "; ")
+                error.to_string().trim().replace('\n', "; ")
             ),
         }
     }

@@ -24,22 +24,26 @@ use std::sync::Mutex;
 /// Which broker protocol a session was authenticated through (sessions never cross).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BrokerKind {
+    /// RabbitMQ.
     RabbitMq,
+    /// EMQX.
     Emqx,
+    /// mosquitto-go-auth.
     GoAuth,
 }
 
 /// What a broker sends back on every check to say which connection it is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
-    pub broker: BrokerKind,
-    pub username: Box<str>,
-    pub client_id: Box<str>,
+    pub(crate) broker: BrokerKind,
+    pub(crate) username: Box<str>,
+    pub(crate) client_id: Box<str>,
     /// RabbitMQ's virtual host; empty for brokers without one.
     pub vhost: Box<str>,
 }
 
 impl SessionKey {
+    /// The key of one broker's client session.
     pub fn new(broker: BrokerKind, username: &str, client_id: &str, vhost: &str) -> SessionKey {
         SessionKey {
             broker,
@@ -72,6 +76,7 @@ impl Entry {
 /// The result of a lookup.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup<R> {
+    /// The session, bound by the current engine.
     Found(R),
     /// No live session has this key.
     Missing,
@@ -198,6 +203,7 @@ impl SessionTable {
             .sum()
     }
 
+    /// True when no session is bound.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -72,7 +72,7 @@ impl Automaton {
 }
 
 /// Pieces written back in template syntax.
-pub fn pieces_text(pieces: &[Piece]) -> String {
+pub(crate) fn pieces_text(pieces: &[Piece]) -> String {
     pieces
         .iter()
         .map(|p| match p {

@@ -62,9 +62,9 @@ pub enum Middle {
 pub struct PatternLevel {
     /// The level as written (for dumps and for subscribe's witnesses).
     pub pieces: Vec<Piece>,
-    pub head: Affix,
-    pub middle: Middle,
-    pub tail: Affix,
+    pub(crate) head: Affix,
+    pub(crate) middle: Middle,
+    pub(crate) tail: Affix,
     /// First topic level starting with a capture: never matches a level starting with `$`.
     pub leading_capture: bool,
     /// Every match starts with `$` (so a leading wildcard level can never reach it).
@@ -110,10 +110,15 @@ fn without_affixes<'l>(level: &'l str, head: &str, tail: &str) -> Option<&'l str
 /// Why a middle could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MiddleError {
+    /// An attribute between captures or sets (the checker refuses these).
     #[error("attribute `{0}` sits between captures or sets, which the checker forbids")]
     Attribute(String),
+    /// The pattern would need more memory than the limit.
     #[error("the level's pattern needs more than {limit} bytes")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// The regex for a middle: anchored at both ends, captures as `.*`, sets as alternations.

@@ -23,6 +23,7 @@ pub mod level;
 mod verify;
 
 pub use level::{Affix, Middle, PatternLevel};
+pub use verify::VerifyError;
 
 use crate::ast::Effect;
 use crate::check::{ActionSet, IdentityId, Piece, RuleId};
@@ -48,15 +49,17 @@ pub struct PatternId(pub u32);
 /// A rule that ends at a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accept {
-    pub rule: RuleId,
-    pub effect: Effect,
-    pub actions: ActionSet,
+    pub(crate) rule: RuleId,
+    pub(crate) effect: Effect,
+    pub(crate) actions: ActionSet,
 }
 
 /// Literal edges: a short list scanned linearly, or a map once it grows.
 #[derive(Clone, Debug)]
 pub enum LiteralEdges {
+    /// A short list, searched in order.
     Few(Vec<(Box<str>, NodeId)>),
+    /// A hash map, for nodes with many literal edges.
     Many(FxHashMap<Box<str>, NodeId>),
 }
 
@@ -70,14 +73,14 @@ impl Default for LiteralEdges {
 }
 
 impl LiteralEdges {
-    pub fn get(&self, level: &str) -> Option<NodeId> {
+    pub(crate) fn get(&self, level: &str) -> Option<NodeId> {
         match self {
             LiteralEdges::Few(list) => list.iter().find(|(k, _)| &**k == level).map(|(_, n)| *n),
             LiteralEdges::Many(map) => map.get(level).copied(),
         }
     }
 
-    pub fn insert(&mut self, level: &str, node: NodeId) {
+    pub(crate) fn insert(&mut self, level: &str, node: NodeId) {
         match self {
             LiteralEdges::Few(list) if list.len() < LITERAL_LIST_MAX => {
                 list.push((level.into(), node))
@@ -112,13 +115,14 @@ impl LiteralEdges {
         edges
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             LiteralEdges::Few(list) => list.len(),
             LiteralEdges::Many(map) => map.len(),
         }
     }
 
+    /// True when there are no literal edges.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -156,7 +160,7 @@ impl Node {
 /// A finite set of literals for a `one_of` edge.
 #[derive(Clone, Debug)]
 pub struct LiteralSet {
-    pub values: FxHashSet<Box<str>>,
+    pub(crate) values: FxHashSet<Box<str>>,
     /// Some value does not start with `$` (so a leading wildcard level can reach it).
     pub has_plain_value: bool,
 }
@@ -165,13 +169,15 @@ pub struct LiteralSet {
 /// or tail of a [`PatternLevel`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SlotTemplate {
-    pub pieces: Vec<SlotPiece>,
+    pub(crate) pieces: Vec<SlotPiece>,
 }
 
 /// A piece of a [`SlotTemplate`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SlotPiece {
+    /// Literal text.
     Text(String),
+    /// The session's value of the named attribute.
     Attr(String),
 }
 
@@ -234,7 +240,7 @@ pub struct Automaton {
 }
 
 impl Automaton {
-    pub fn node(&self, id: NodeId) -> &Node {
+    pub(crate) fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
     }
 

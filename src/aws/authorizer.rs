@@ -24,17 +24,17 @@ use serde::Serialize;
 
 /// AWS's shortest and longest connection and refresh intervals, in seconds.
 pub const MIN_SECONDS: u64 = 300;
-pub const MAX_SECONDS: u64 = 86_400;
+pub(crate) const MAX_SECONDS: u64 = 86_400;
 
 /// The response AWS IoT Core expects from an authorizer Lambda.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizerResponse {
-    pub is_authenticated: bool,
-    pub principal_id: String,
-    pub policy_documents: Vec<Document>,
-    pub disconnect_after_in_seconds: u64,
-    pub refresh_after_in_seconds: u64,
+    pub(crate) is_authenticated: bool,
+    pub(crate) principal_id: String,
+    pub(crate) policy_documents: Vec<Document>,
+    pub(crate) disconnect_after_in_seconds: u64,
+    pub(crate) refresh_after_in_seconds: u64,
 }
 
 impl AuthorizerResponse {
@@ -69,9 +69,15 @@ pub enum Refusal {
     #[error(
         "the credential expires in {left} s, before AWS's shortest connection ({MIN_SECONDS} s): fetch a fresh one"
     )]
-    ExpiresTooSoon { left: i64 },
+    /// The credential expires within the minimum session length (seconds left).
+    ExpiresTooSoon {
+        /// Seconds left before the credential expires.
+        left: i64,
+    },
+    /// The credential has no expiry.
     #[error("the credential has no expiry, so the connection could not end with it")]
     NoExpiry,
+    /// The session cannot be rendered as policy documents.
     #[error(transparent)]
     Render(#[from] super::RenderError),
 }

@@ -24,12 +24,16 @@ pub const MAX_DOCUMENTS: usize = 10;
 /// One statement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Statement {
+    /// The statement id.
     #[serde(rename = "Sid")]
     pub sid: String,
+    /// `Allow` or `Deny`.
     #[serde(rename = "Effect")]
     pub effect: &'static str,
+    /// The IoT action (`iot:Connect`, `iot:Publish`, …).
     #[serde(rename = "Action")]
     pub action: &'static str,
+    /// The resource ARNs it applies to.
     #[serde(rename = "Resource")]
     pub resources: Vec<String>,
 }
@@ -37,8 +41,10 @@ pub struct Statement {
 /// One policy document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Document {
+    /// The policy language version (`2012-10-17`).
     #[serde(rename = "Version")]
     pub version: &'static str,
+    /// The statements, in order.
     #[serde(rename = "Statement")]
     pub statements: Vec<Statement>,
 }
@@ -63,11 +69,23 @@ pub enum FitError {
     #[error(
         "resource `{resource}` of statement {sid} does not fit in one policy document of {MAX_DOCUMENT_CHARS} characters"
     )]
-    ResourceTooLong { sid: String, resource: String },
+    /// One resource is longer than a document may hold.
+    ResourceTooLong {
+        /// The statement id.
+        sid: String,
+        /// The resource.
+        resource: String,
+    },
     #[error(
         "the policy needs {needed} documents of at most {MAX_DOCUMENT_CHARS} characters; AWS IoT accepts {MAX_DOCUMENTS}. Largest statements: {largest}"
     )]
-    TooManyDocuments { needed: usize, largest: String },
+    /// The statements need more documents than AWS attaches.
+    TooManyDocuments {
+        /// How many documents are needed.
+        needed: usize,
+        /// The largest statement's id.
+        largest: String,
+    },
 }
 
 /// Packs statements, in order, into as few documents as first-fit allows.

@@ -20,6 +20,7 @@ use super::shape::{Level, Part, Reading, Shape};
 /// One token of a resource pattern.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tok {
+    /// Literal text.
     Lit(String),
     /// `*`: any run of characters, `/` included.
     Star,
@@ -32,7 +33,7 @@ pub struct Glob {
 }
 
 impl Glob {
-    pub fn literal(text: &str) -> Glob {
+    pub(crate) fn literal(text: &str) -> Glob {
         let mut glob = Glob::default();
         glob.push(Tok::Lit(text.to_string()));
         glob
@@ -158,7 +159,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(shape: &Shape, form: Form) -> Layout {
+    pub(crate) fn new(shape: &Shape, form: Form) -> Layout {
         let mut free = 0;
         let levels = shape
             .levels

@@ -10,8 +10,8 @@ use crate::decide::{Engine, Session};
 /// The engine and the session the plans are for.
 #[derive(Clone, Copy)]
 pub struct Input<'a> {
-    pub engine: &'a Engine,
-    pub session: &'a Session,
+    pub(crate) engine: &'a Engine,
+    pub(crate) session: &'a Session,
 }
 
 impl Input<'_> {

@@ -35,8 +35,15 @@ const MAX_AUTOMATON_BYTES: usize = 8 << 20;
 /// Why a question about languages got no answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LangError {
+    /// A pattern's automaton cannot be built.
     #[error("cannot build an automaton for `{pattern}`: {reason}")]
-    Build { pattern: String, reason: String },
+    Build {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// The proof needed more automaton states than the limit.
     #[error("the proof needed more than {MAX_PRODUCT_STATES} automaton states")]
     TooComplex,
 }

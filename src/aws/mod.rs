@@ -54,19 +54,23 @@ pub struct Target {
 /// A partition, region or account that is not a plain name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
+    /// The partition is not a known AWS partition.
     #[error("partition `{0}` is not one of aws, aws-cn, aws-us-gov")]
     Partition(String),
     #[error(
         "region `{0}` is not a region name (lowercase letters, digits and `-`, e.g. us-east-1); a wildcard is not accepted: in an ARN it would also match across the resource's colons"
     )]
+    /// The region is not a valid AWS region name.
     Region(String),
     #[error(
         "account `{0}` is not a 12-digit AWS account id; a wildcard is not accepted: in an ARN it would also match across the resource's colons"
     )]
+    /// The account is not a 12-digit AWS account id.
     Account(String),
 }
 
 impl Target {
+    /// A target, each part validated.
     pub fn new(partition: &str, region: &str, account: &str) -> Result<Target, TargetError> {
         if !["aws", "aws-cn", "aws-us-gov"].contains(&partition) {
             return Err(TargetError::Partition(partition.to_string()));
@@ -103,12 +107,16 @@ impl Target {
 /// Why nothing was rendered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
+    /// The identity does not bind.
     #[error("the identity was rejected: {0}")]
     Rejected(BindError),
+    /// The policy does not let this identity connect with this client id.
     #[error("topicguard does not allow this identity to connect with client id `{0}`")]
     ConnectDenied(String),
+    /// A pattern cannot be expressed or proved.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The statements do not fit in AWS's document limits.
     #[error(transparent)]
     Fit(#[from] FitError),
 }
@@ -116,7 +124,9 @@ pub enum RenderError {
 /// The rendered policy: its documents, and what the reader must know about it.
 #[derive(Clone, Debug)]
 pub struct Rendered {
+    /// The policy documents to attach.
     pub documents: Vec<Document>,
+    /// Where the documents grant less than the policy (narrowed, never widened).
     pub notes: Vec<Note>,
     /// Per action, whether the documents grant exactly what topicguard allows.
     pub exactness: Vec<(Action, Exactness)>,

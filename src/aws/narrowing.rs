@@ -16,16 +16,18 @@ use crate::check::RuleId;
 /// Something the reader of a rendered policy must know: where it grants less, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Note {
+    /// The action narrowed.
     pub action: Action,
     /// The rule concerned, if one is.
     pub rule: Option<RuleId>,
+    /// What was narrowed and why.
     pub text: String,
 }
 
 /// A cut that was not kept, and what it would have removed (`None`: not proved in time).
 pub struct Refused {
-    pub glob: Glob,
-    pub removed: Option<Removed>,
+    pub(crate) glob: Glob,
+    pub(crate) removed: Option<Removed>,
 }
 
 /// Patterns not granted, per rule.

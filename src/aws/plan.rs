@@ -46,7 +46,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn is_deny(self) -> bool {
+    pub(crate) fn is_deny(self) -> bool {
         self != Kind::Allow
     }
 }
@@ -54,9 +54,9 @@ impl Kind {
 /// One proved resource pattern and the rule it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
-    pub rule: RuleId,
-    pub kind: Kind,
-    pub glob: Glob,
+    pub(crate) rule: RuleId,
+    pub(crate) kind: Kind,
+    pub(crate) glob: Glob,
     /// May be left out when it touches nothing the plan grants (cuts, and deny rules
     /// carried over only where they meet an allow rule).
     prunable: bool,
@@ -82,21 +82,28 @@ pub enum Exactness {
 /// The statements for one action.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub action: Action,
-    pub grants: Vec<Grant>,
-    pub notes: Vec<Note>,
-    pub exactness: Exactness,
+    pub(crate) action: Action,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) notes: Vec<Note>,
+    pub(crate) exactness: Exactness,
 }
 
 /// A plan that cannot be made safe.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// The rules need more shapes than the limit.
     #[error(transparent)]
     Shapes(#[from] TooManyShapes),
     #[error(
         "{action}: the statements could not be proved to grant only what topicguard allows ({reason}); nothing is rendered"
     )]
-    Unproved { action: Action, reason: String },
+    /// A statement could not be proved equal to the policy's meaning.
+    Unproved {
+        /// The action.
+        action: Action,
+        /// Why the proof failed.
+        reason: String,
+    },
 }
 
 /// CONNECT: the session's own client id, if topicguard allows it.

@@ -19,7 +19,9 @@ use crate::check::RuleId;
 /// What kind of strings the bounds are about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Universe {
+    /// Topic names (publish, receive).
     Topics,
+    /// Topic filters (subscribe).
     Filters,
 }
 
@@ -34,8 +36,8 @@ pub struct Bounds {
 /// (filters touching an allow rule that are not provably granted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Removed {
-    pub example: String,
-    pub certain: bool,
+    pub(crate) example: String,
+    pub(crate) certain: bool,
 }
 
 fn in_bound(m: &[bool]) -> bool {

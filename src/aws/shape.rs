@@ -19,9 +19,9 @@ pub const MAX_SHAPES_PER_RULE: usize = 1024;
 /// One expansion of a rule's template for one session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shape {
-    pub rule: RuleId,
-    pub effect: Effect,
-    pub levels: Vec<Level>,
+    pub(crate) rule: RuleId,
+    pub(crate) effect: Effect,
+    pub(crate) levels: Vec<Level>,
     /// Ends with `#`: the parent topic and any deeper levels too.
     pub hash: bool,
 }
@@ -40,6 +40,7 @@ pub enum Level {
 /// A piece of a [`Level::Glob`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Part {
+    /// Literal text.
     Text(String),
     /// Any run of characters within the level, possibly empty.
     Hole,
@@ -65,8 +66,8 @@ pub enum Reading {
     "rule at {loc} expands to more than {MAX_SHAPES_PER_RULE} resources for this identity (its sets and alternatives multiply); AWS policy documents could not hold them"
 )]
 pub struct TooManyShapes {
-    pub rule: RuleId,
-    pub loc: Loc,
+    pub(crate) rule: RuleId,
+    pub(crate) loc: Loc,
 }
 
 /// The shapes of every rule of `effect` that applies to `identity` and names `action`, in

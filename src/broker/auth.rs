@@ -45,11 +45,14 @@ impl Transport {
 /// What a CONNECT presents.
 #[derive(Clone, Copy, Debug)]
 pub struct Credentials<'a> {
+    /// The client id of the CONNECT.
     pub client_id: &'a str,
+    /// The user name of the CONNECT, if any.
     pub username: Option<&'a str>,
-    pub password: Option<&'a [u8]>,
+    pub(crate) password: Option<&'a [u8]>,
+    /// The client's address.
     pub peer: SocketAddr,
-    pub transport: &'a Transport,
+    pub(crate) transport: &'a Transport,
 }
 
 /// Why authentication failed. The message is logged, never sent to the client.

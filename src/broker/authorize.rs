@@ -57,11 +57,12 @@ impl Authorizer {
         self
     }
 
+    /// The bound session.
     pub fn session(&self) -> &Session {
         &self.session
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         self.principal.identity()
     }
 
@@ -165,7 +166,7 @@ pub struct PublisherCheck {
 }
 
 impl PublisherCheck {
-    pub fn new(engine: Arc<Engine>) -> PublisherCheck {
+    pub(crate) fn new(engine: Arc<Engine>) -> PublisherCheck {
         PublisherCheck {
             engine,
             sessions: HashMap::new(),

@@ -127,7 +127,7 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
-    pub fn codec_limits(&self) -> CodecLimits {
+    pub(crate) fn codec_limits(&self) -> CodecLimits {
         CodecLimits {
             max_packet_size: self.max_packet_size,
             max_user_properties: self.max_user_properties,

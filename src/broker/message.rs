@@ -15,12 +15,17 @@ use std::time::{Duration, Instant};
 /// A published message, as routed.
 #[derive(Debug)]
 pub struct Message {
+    /// The topic name.
     pub topic: Arc<str>,
+    /// The payload.
     pub payload: Bytes,
+    /// The QoS it is delivered at (at most the subscription's).
     pub qos: QoS,
+    /// The retain flag.
     pub retain: bool,
     /// Forwardable 5.0 properties (no alias, no subscription ids, no expiry).
     pub properties: Properties,
+    /// When the message expires (5.0 message expiry), if ever.
     pub expires_at: Option<Instant>,
     /// The publishing client, for No Local.
     pub publisher: Option<Arc<str>>,
@@ -72,12 +77,12 @@ pub fn forwardable(p: Properties) -> Properties {
 /// One message on its way to one subscriber.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    pub message: Arc<Message>,
+    pub(crate) message: Arc<Message>,
     /// min(message QoS, granted QoS).
     pub qos: QoS,
     /// The RETAIN flag to send.
     pub retain: bool,
-    pub subscription_ids: SmallVec<[u32; 2]>,
+    pub(crate) subscription_ids: SmallVec<[u32; 2]>,
     /// Its place in the session's queue (numbered when queued, from 1; 0 before): the key of
     /// its copy in the store when the session is persistent.
     pub seq: u64,

@@ -24,11 +24,12 @@ use std::sync::Arc;
 pub struct Principal(Arc<Identity>);
 
 impl Principal {
+    /// The principal of a verified identity.
     pub fn new(identity: Identity) -> Principal {
         Principal(Arc::new(identity))
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub(crate) fn identity(&self) -> &Identity {
         &self.0
     }
 
@@ -73,7 +74,9 @@ impl fmt::Display for Principal {
 /// principal bound with its client id must still be allowed to publish (and retain) it.
 #[derive(Clone, Debug)]
 pub struct Publisher {
+    /// Who published.
     pub principal: Principal,
+    /// The publisher's client id.
     pub client_id: Arc<str>,
     /// The engine (policy version) that last allowed this publisher to retain the message;
     /// under any other engine it must be authorized again before it is delivered.

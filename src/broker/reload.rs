@@ -69,33 +69,66 @@ impl Default for ReloadOptions {
 /// Why a reload was refused. The running policy is kept in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {cause}")]
-    Read { path: String, cause: std::io::Error },
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The file is not UTF-8 text.
     #[error(transparent)]
     NotText(#[from] SourceError),
     #[error(
         "{path} does not end with a line break: it may still be being written (end the last line with a line break)"
     )]
-    Unfinished { path: String },
+    /// The file does not end with a newline, so it may still be being written.
+    Unfinished {
+        /// The file.
+        path: String,
+    },
+    /// The file is empty.
     #[error("{path} is empty: a truncated or unfinished file never replaces the running policy")]
-    Empty { path: String },
+    Empty {
+        /// The file.
+        path: String,
+    },
     #[error(
         "{path} has no rules: it would deny everything, so it does not replace the running policy (allow it with `allow_empty_policy_reload`)"
     )]
-    NoRules { path: String },
+    /// The file has no rules.
+    NoRules {
+        /// The file.
+        path: String,
+    },
+    /// The policy has errors (rendered).
     #[error("{0}")]
     Invalid(String),
+    /// The credential configuration cannot be loaded.
     #[error("{path}: {message}")]
-    Credentials { path: String, message: String },
+    Credentials {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The policy does not compile.
     #[error("{path}: cannot compile: {message}")]
-    Compile { path: String, message: String },
+    Compile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// What a reload did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reloaded {
+    /// The number of rules in the new policy.
     pub rules: usize,
-    pub warnings: usize,
+    pub(crate) warnings: usize,
     /// Retained messages dropped because their publishers lost the right to retain them.
     pub retained_dropped: usize,
 }
@@ -158,6 +191,7 @@ impl PolicyReloader {
         }
     }
 
+    /// The reloader with these options.
     pub fn with_options(mut self, options: ReloadOptions) -> PolicyReloader {
         self.options = options;
         self

@@ -19,7 +19,9 @@ use std::time::Instant;
 /// What storing a retained message did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stored {
+    /// A retained message was stored.
     Stored,
+    /// The retained message was deleted (empty payload).
     Deleted,
     /// The store is full and the topic is new: not retained.
     Full,
@@ -28,8 +30,8 @@ pub enum Stored {
 /// A retained message and who retained it.
 #[derive(Clone, Debug)]
 pub struct Retained {
-    pub message: Arc<Message>,
-    pub publisher: Publisher,
+    pub(crate) message: Arc<Message>,
+    pub(crate) publisher: Publisher,
 }
 
 /// The retained-message store.
@@ -40,17 +42,19 @@ pub struct RetainedStore {
 }
 
 impl RetainedStore {
-    pub fn new(capacity: usize) -> RetainedStore {
+    pub(crate) fn new(capacity: usize) -> RetainedStore {
         RetainedStore {
             messages: HashMap::new(),
             capacity,
         }
     }
 
+    /// The number of retained messages.
     pub fn len(&self) -> usize {
         self.messages.len()
     }
 
+    /// True when no message is retained.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }

@@ -24,24 +24,24 @@ pub type ClientKey = Arc<str>;
 /// One client's subscription at one filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    pub options: SubscriptionOptions,
-    pub subscription_id: Option<u32>,
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) subscription_id: Option<u32>,
 }
 
 /// Where one message goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
-    pub client: ClientKey,
-    pub qos: QoS,
-    pub retain_as_published: bool,
-    pub subscription_ids: SmallVec<[u32; 2]>,
+    pub(crate) client: ClientKey,
+    pub(crate) qos: QoS,
+    pub(crate) retain_as_published: bool,
+    pub(crate) subscription_ids: SmallVec<[u32; 2]>,
     /// For a `$share/` group member: the group's number in this routing (its members come
     /// one after another, the round-robin pick first); `None` for an ordinary subscription.
     pub group: Option<u32>,
 }
 
 impl Route {
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         self.group.is_some()
     }
 }
@@ -73,7 +73,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new() -> Router {
+    pub(crate) fn new() -> Router {
         Router::default()
     }
 
@@ -82,6 +82,7 @@ impl Router {
         self.count
     }
 
+    /// True when there is no subscription.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

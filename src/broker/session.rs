@@ -34,14 +34,15 @@ use tokio_util::sync::CancellationToken;
 /// A message sent to the client and not yet acknowledged.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
-    pub packet_id: u16,
-    pub delivery: Delivery,
-    pub stage: Stage,
+    pub(crate) packet_id: u16,
+    pub(crate) delivery: Delivery,
+    pub(crate) stage: Stage,
 }
 
 /// What happened to a delivery offered to a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
+    /// The message is in the queue.
     Queued,
     /// Not queued: the queue was full and the delivery was not an admitted QoS 1/2 one.
     DroppedFull,
@@ -66,13 +67,13 @@ pub enum Offer {
 pub struct SessionState {
     /// False once the session ended (clean start, expiry): a resume then finds nothing.
     pub exists: bool,
-    pub online: bool,
+    pub(crate) online: bool,
     /// The principal the session belongs to (set at every attach; cleared with the session).
     pub owner: Option<Principal>,
     /// Filter (as subscribed, `$share/` included) → subscription.
     pub subscriptions: HashMap<String, Entry>,
-    pub queue: VecDeque<Delivery>,
-    pub outgoing: VecDeque<Outgoing>,
+    pub(crate) queue: VecDeque<Delivery>,
+    pub(crate) outgoing: VecDeque<Outgoing>,
     /// Incoming QoS 2 packet ids waiting for PUBREL.
     pub awaiting_release: HashSet<u16>,
     /// Session expiry in seconds (0: ends with the connection; `u32::MAX`: never).
@@ -197,7 +198,7 @@ struct Live {
 
 /// The session of one client id, shared by its successive connections.
 pub struct SessionSlot {
-    pub client_id: Arc<str>,
+    pub(crate) client_id: Arc<str>,
     state: Mutex<SessionState>,
     /// Woken when a delivery is queued.
     pub wake: Notify,
@@ -221,7 +222,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionSlot {
-    pub fn new(client_id: Arc<str>) -> SessionSlot {
+    pub(crate) fn new(client_id: Arc<str>) -> SessionSlot {
         SessionSlot::with_state(client_id, SessionState::default())
     }
 
@@ -301,7 +302,7 @@ impl SessionSlot {
         }
     }
 
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         lock(&self.live).is_some()
     }
 

@@ -49,13 +49,20 @@ use tokio_util::sync::CancellationToken;
 pub enum AttachError {
     /// The client id's session (live or persisted) belongs to another principal.
     #[error("client id `{client_id}` has a session of another principal ({owner})")]
-    OwnedByAnother { client_id: String, owner: String },
+    OwnedByAnother {
+        /// The client id.
+        client_id: String,
+        /// The principal that owns the session.
+        owner: String,
+    },
 }
 
 /// What [`Broker::recheck_retained`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetainedRecheck {
+    /// Retained messages the new policy still lets their publisher retain.
     pub kept: usize,
+    /// Retained messages dropped because it no longer does.
     pub dropped: usize,
 }
 
@@ -90,9 +97,10 @@ impl Target {
 
 /// The shared broker state.
 pub struct Broker {
-    pub engines: SharedEngine,
+    pub(crate) engines: SharedEngine,
+    /// The configuration the broker runs with.
     pub config: BrokerConfig,
-    pub authenticator: Arc<dyn Authenticator>,
+    pub(crate) authenticator: Arc<dyn Authenticator>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     router: RwLock<Router>,
@@ -117,6 +125,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Broker {
+    /// A broker with this configuration, engine and observer.
     pub fn new(
         engines: SharedEngine,
         config: BrokerConfig,
@@ -147,7 +156,7 @@ impl Broker {
         broker
     }
 
-    pub fn next_connection_id(&self) -> u64 {
+    pub(crate) fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 

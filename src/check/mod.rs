@@ -38,7 +38,9 @@ use rustc_hash::FxHashSet;
 /// The result of a successful check: the model plus its warnings.
 #[derive(Clone, Debug)]
 pub struct CheckOutput {
+    /// The checked policy.
     pub checked: Checked,
+    /// The lint warnings.
     pub warnings: Diagnostics,
 }
 

@@ -21,19 +21,20 @@ pub struct IdentityId(pub u16);
 pub struct ActionSet(pub u8);
 
 impl ActionSet {
+    /// True when the set holds `action`.
     pub fn contains(self, action: Action) -> bool {
         self.0 & action.bit() != 0
     }
 
-    pub fn insert(&mut self, action: Action) {
+    pub(crate) fn insert(&mut self, action: Action) {
         self.0 |= action.bit();
     }
 
-    pub fn union(self, other: ActionSet) -> ActionSet {
+    pub(crate) fn union(self, other: ActionSet) -> ActionSet {
         ActionSet(self.0 | other.0)
     }
 
-    pub fn iter(self) -> impl Iterator<Item = Action> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = Action> {
         Action::ALL.into_iter().filter(move |a| self.contains(*a))
     }
 }
@@ -41,15 +42,19 @@ impl ActionSet {
 /// A fully checked policy.
 #[derive(Clone, Debug)]
 pub struct Checked {
-    pub source: Source,
+    pub(crate) source: Source,
+    /// The identities, indexed by `IdentityId`.
     pub identities: Vec<IdentityDef>,
+    /// The sets, indexed by `SetId`.
     pub sets: Vec<SetDef>,
+    /// The rules, in file order.
     pub rules: Vec<CheckedRule>,
     /// `assert` lines, in file order.
     pub assertions: Vec<CheckedAssertion>,
 }
 
 impl Checked {
+    /// The identity declared under `name`, with its id.
     pub fn identity(&self, name: &str) -> Option<(IdentityId, &IdentityDef)> {
         self.identities
             .iter()
@@ -58,6 +63,7 @@ impl Checked {
             .map(|(i, d)| (IdentityId(i as u16), d))
     }
 
+    /// The rule with this id.
     pub fn rule(&self, id: RuleId) -> &CheckedRule {
         &self.rules[id.0 as usize]
     }
@@ -68,12 +74,13 @@ impl Checked {
 /// these attributes differ share no attribute-scoped topic), proved by `topicguard verify`.
 #[derive(Clone, Debug)]
 pub struct CheckedAssertion {
-    pub identities: Vec<IdentityId>,
+    pub(crate) identities: Vec<IdentityId>,
     /// Each namespace as written (between the quotes) and resolved.
     pub namespaces: Vec<(String, TopicPattern)>,
     /// `isolated by a, b`: the attributes that tell accounts apart (empty for `only`).
     pub isolated_by: Vec<String>,
-    pub loc: Loc,
+    pub(crate) loc: Loc,
+    /// Where the `assert` line is.
     pub span: Span,
     /// The assertion as written.
     pub text: String,
@@ -82,24 +89,29 @@ pub struct CheckedAssertion {
 /// A named set of literal level values.
 #[derive(Clone, Debug)]
 pub struct SetDef {
+    /// The set's name.
     pub name: String,
+    /// Its members, in declaration order.
     pub values: Arc<[String]>,
+    /// Where it is declared.
     pub span: Span,
 }
 
 /// An identity kind: how it is verified and which attributes it binds.
 #[derive(Clone, Debug)]
 pub struct IdentityDef {
+    /// The identity's name.
     pub name: String,
+    /// What credential verifies it.
     pub kind: IdentityKind,
-    pub span: Span,
+    pub(crate) span: Span,
     /// Every attribute name this identity binds, sorted (always includes `client`).
     pub attrs: Vec<String>,
     /// `attr = source` lines.
     pub binds: Vec<(String, AttrSource)>,
     /// `source as "a:b:{x}"` lines: the source and the pieces of the split.
     pub extracts: Vec<(AttrSource, Vec<ClientPiece>)>,
-    pub requires: Vec<Require>,
+    pub(crate) requires: Vec<Require>,
     /// The client id template; captures in it bind attributes at CONNECT.
     pub client: Vec<ClientPiece>,
     /// Where the client template is written.
@@ -114,13 +126,13 @@ pub struct IdentityDef {
 }
 
 impl IdentityDef {
-    pub fn binds_attr(&self, name: &str) -> bool {
+    pub(crate) fn binds_attr(&self, name: &str) -> bool {
         self.attrs
             .binary_search_by(|a| a.as_str().cmp(name))
             .is_ok()
     }
 
-    pub fn setting(&self, key: &str) -> Option<&[String]> {
+    pub(crate) fn setting(&self, key: &str) -> Option<&[String]> {
         self.settings
             .iter()
             .find(|(k, _)| k == key)
@@ -144,8 +156,11 @@ impl IdentityDef {
 /// A piece of a client-id or extraction template.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ClientPiece {
+    /// Literal text.
     Text(String),
+    /// The value of the named attribute.
     Attr(String),
+    /// A named capture.
     Capture(String),
 }
 
@@ -165,14 +180,20 @@ pub fn template_text(pieces: &[ClientPiece]) -> String {
 /// A `require` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Require {
+    /// Two attributes must be equal.
     Equal(String, String),
+    /// An attribute must pass a named check.
     Check(String, AttrCheck),
     /// `require pid in partners`: the set's values, sorted (so membership is a binary
     /// search), are filled in once sets are resolved.
     InSet {
+        /// The attribute.
         attr: String,
+        /// The set's name.
         set: String,
+        /// Where the `require` line is.
         span: Span,
+        /// The set's members.
         values: Arc<[String]>,
     },
 }
@@ -187,7 +208,7 @@ pub enum AttrCheck {
 }
 
 impl AttrCheck {
-    pub fn parse(name: &str) -> Option<AttrCheck> {
+    pub(crate) fn parse(name: &str) -> Option<AttrCheck> {
         match name {
             "eui64" => Some(AttrCheck::Eui64),
             "uuid" => Some(AttrCheck::Uuid),
@@ -195,7 +216,7 @@ impl AttrCheck {
         }
     }
 
-    pub fn accepts(self, value: &str) -> bool {
+    pub(crate) fn accepts(self, value: &str) -> bool {
         let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
         match self {
             AttrCheck::Eui64 => value.len() == 16 && value.chars().all(hex),
@@ -211,20 +232,25 @@ impl AttrCheck {
 /// One rule, resolved.
 #[derive(Clone, Debug)]
 pub struct CheckedRule {
+    /// The rule's id (its index in `Checked::rules`).
     pub id: RuleId,
+    /// Allow or deny.
     pub effect: Effect,
     /// The identities it applies to (`any` = all of them).
     pub identities: Vec<IdentityId>,
+    /// The actions it covers.
     pub actions: ActionSet,
     /// `None` for connect-only rules.
     pub topic: Option<TopicPattern>,
+    /// Where it is, as file:line:col.
     pub loc: Loc,
-    pub span: Span,
+    pub(crate) span: Span,
     /// The rule as written, for explanations.
     pub text: String,
 }
 
 impl CheckedRule {
+    /// True when the rule applies to `identity`.
     pub fn applies_to(&self, identity: IdentityId) -> bool {
         self.identities.contains(&identity)
     }
@@ -233,6 +259,7 @@ impl CheckedRule {
 /// A normalized topic template: levels, and whether it ends in `#`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TopicPattern {
+    /// The levels, in order.
     pub levels: Vec<LevelPattern>,
     /// The template ends with `/#` (or is `#`): it also matches any deeper levels, and the
     /// parent level itself.
@@ -243,7 +270,10 @@ pub struct TopicPattern {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LevelPattern {
     /// `+` or `{+name}`: any one level.
-    Any { capture: Option<String> },
+    Any {
+        /// The capture's name, if any.
+        capture: Option<String>,
+    },
     /// Literal text.
     Literal(String),
     /// Anything else: a sequence of pieces, matched against the whole level.
@@ -253,6 +283,7 @@ pub enum LevelPattern {
 /// A piece of a level that is not just a literal or a wildcard.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Piece {
+    /// Literal text.
     Text(String),
     /// An attribute (or `client`), compared as literal text.
     Attr(String),
@@ -260,7 +291,9 @@ pub enum Piece {
     Capture(String),
     /// One of a finite set of literals (`{a|b}` or `{x in set}`).
     OneOf {
+        /// The capture it is remembered under, if named.
         capture: Option<String>,
+        /// The values.
         values: Arc<[String]>,
     },
 }
@@ -269,9 +302,9 @@ pub enum Piece {
 /// text and attributes only; the middle starts and ends with a capture or a set.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Split<'p> {
-    pub head: &'p [Piece],
-    pub middle: &'p [Piece],
-    pub tail: &'p [Piece],
+    pub(crate) head: &'p [Piece],
+    pub(crate) middle: &'p [Piece],
+    pub(crate) tail: &'p [Piece],
 }
 
 /// True for the pieces that match more than one text: captures and sets.

@@ -13,7 +13,7 @@
 use super::gateway::block_on;
 use super::output::{CliError, Exit, Out};
 use std::path::{Path, PathBuf};
-use topicguard::runtime::demo::{self, DemoError, DemoSetup};
+use topicguard::runtime::demo::{self, DemoSetup};
 
 /// The shipped xfinity policy, enforced when no `--policy` is given.
 const BUILT_IN_POLICY: &str = include_str!("../../policies/xfinity.policy");
@@ -68,10 +68,10 @@ pub fn run(args: &DemoArgs, out: Out) -> Exit {
         tokio::select! {
             outcome = demo::run(&setup, out.log()) => match outcome {
                 Ok(()) => Exit::Ok,
-                Err(error @ DemoError::Setup(_)) => out.error(&CliError::Runtime(error.to_string())),
-                Err(error @ DemoError::Step(_)) => {
-                    out.fail(&CliError::Runtime(error.to_string()), Exit::Failure)
-                }
+                Err(error) if error.is_setup() => out.error(&CliError::Runtime(format!(
+                    "the demo cannot start: {error}"
+                ))),
+                Err(error) => out.fail(&CliError::Runtime(error.to_string()), Exit::Failure),
             },
             signal = interrupted() => out.error(&CliError::Runtime(format!(
                 "interrupted by {signal}: the demo stopped its broker and clients"

@@ -66,7 +66,9 @@ impl ConnectArgs {
             _ => return Err("--cert and --key go together".into()),
         };
         match (&self.ca, identity) {
-            (Some(ca), identity) => TlsClient::new(ca, identity).map(Some),
+            (Some(ca), identity) => TlsClient::new(ca, identity)
+                .map(Some)
+                .map_err(|e| e.to_string()),
             (None, Some(_)) => Err("--cert/--key need --ca to verify the broker".into()),
             (None, None) => Ok(None),
         }
@@ -150,7 +152,8 @@ fn principal(args: &GatewayArgs) -> Result<(String, String, String), String> {
                 .into(),
         );
     };
-    let attrs = gateway::attributes_from_certificate(&args.policy, "gateway", cert, ca)?;
+    let attrs = gateway::attributes_from_certificate(&args.policy, "gateway", cert, ca)
+        .map_err(|e| e.to_string())?;
     let pick = |flag: &Option<String>, name: &str| {
         flag.clone()
             .or_else(|| attrs.get(name).cloned())

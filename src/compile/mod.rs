@@ -47,3 +47,88 @@ pub fn describe_actions(actions: ActionSet) -> String {
         .collect();
     names.join(", ")
 }
+
+/// `Automaton::verify` over a compiled shipped policy, and over copies broken on purpose:
+/// each broken invariant is reported as its own error, naming the node at fault. (Here and
+/// not in `automaton/`: building an automaton to break needs this stage.)
+#[cfg(test)]
+mod verify_tests {
+    use super::*;
+    use crate::automaton::{Node, NodeId, VerifyError};
+    use crate::policy::Policy;
+
+    fn compiled() -> Automaton {
+        let policy = Policy::load("policies/xfinity.policy").expect("the shipped policy loads");
+        compile(&policy.checked, &Limits::default()).expect("the shipped policy compiles")
+    }
+
+    #[test]
+    fn a_compiled_policy_verifies() {
+        assert_eq!(compiled().verify(), Ok(()));
+    }
+
+    #[test]
+    fn an_edge_beyond_the_nodes_names_its_node_and_target() {
+        let mut automaton = compiled();
+        let root = automaton.roots[0];
+        let target = NodeId(automaton.nodes.len() as u32 + 7);
+        automaton.nodes[root.0 as usize].any = Some(target);
+        let error = automaton.verify().unwrap_err();
+        assert_eq!(
+            error,
+            VerifyError::EdgeOutOfRange {
+                node: root,
+                target,
+                nodes: automaton.nodes.len()
+            }
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("n{} has an edge to n{}", root.0, target.0))
+        );
+    }
+
+    #[test]
+    fn a_node_without_edges_or_accepts_is_a_dead_end() {
+        let mut automaton = compiled();
+        automaton.nodes.push(Node::default());
+        let node = NodeId(automaton.nodes.len() as u32 - 1);
+        assert_eq!(automaton.verify(), Err(VerifyError::DeadEnd { node }));
+    }
+
+    #[test]
+    fn an_accept_of_a_rule_that_does_not_exist_names_the_rule() {
+        let mut automaton = compiled();
+        automaton.rule_count = 0;
+        let error = automaton.verify().unwrap_err();
+        assert!(matches!(error, VerifyError::UnknownRule { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_actions_below_is_reported_with_both_sets() {
+        let mut automaton = compiled();
+        let leaf = automaton
+            .nodes
+            .iter()
+            .rposition(|n| !n.exact.is_empty())
+            .expect("some rule ends at a node");
+        automaton.nodes[leaf].actions_below = ActionSet(0);
+        let error = automaton.verify().unwrap_err();
+        assert!(matches!(error, VerifyError::ActionsBelow { .. }), "{error}");
+    }
+
+    #[test]
+    fn connect_rules_and_roots_of_different_counts_are_reported() {
+        let mut automaton = compiled();
+        automaton.connect.pop();
+        let roots = automaton.roots.len();
+        assert_eq!(
+            automaton.verify(),
+            Err(VerifyError::IdentityCount {
+                connect: roots - 1,
+                roots
+            })
+        );
+    }
+}

@@ -97,15 +97,17 @@ impl Engine {
         }
     }
 
+    /// The checked policy the engine was compiled from.
     pub fn checked(&self) -> &Checked {
         &self.checked
     }
 
+    /// The compiled automaton.
     pub fn automaton(&self) -> &Automaton {
         &self.automaton
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }
 

@@ -17,14 +17,26 @@ pub enum Request<'a> {
     Connect,
     /// PUBLISH to a topic (the will at CONNECT is a publish too). `retain` needs the
     /// `retain` action as well.
-    Publish { topic: &'a str, retain: bool },
+    Publish {
+        /// The topic.
+        topic: &'a str,
+        /// The retain flag.
+        retain: bool,
+    },
     /// SUBSCRIBE to a filter (`$share/<group>/` is stripped and the rest judged).
-    Subscribe { filter: &'a str },
+    Subscribe {
+        /// The topic filter.
+        filter: &'a str,
+    },
     /// Delivery of a message on `topic` to this session.
-    Receive { topic: &'a str },
+    Receive {
+        /// The topic.
+        topic: &'a str,
+    },
 }
 
 impl<'a> Request<'a> {
+    /// A publish without the retain flag.
     pub fn publish(topic: &'a str) -> Request<'a> {
         Request::Publish {
             topic,
@@ -32,14 +44,17 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// A subscribe.
     pub fn subscribe(filter: &'a str) -> Request<'a> {
         Request::Subscribe { filter }
     }
 
+    /// A receive.
     pub fn receive(topic: &'a str) -> Request<'a> {
         Request::Receive { topic }
     }
 
+    /// The action the request asks for.
     pub fn action(&self) -> Action {
         match self {
             Request::Connect => Action::Connect,
@@ -135,13 +150,16 @@ impl fmt::Display for Reason {
 /// The answer to a [`Request`]: small, `Copy`, allocation-free.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
+    /// Allowed or denied.
     pub verdict: Verdict,
     /// The deciding rule: the first matching deny (deny wins), else the first matching allow.
     pub rule: Option<RuleId>,
+    /// Why.
     pub reason: Reason,
 }
 
 impl Decision {
+    /// True when the verdict is `Allowed`.
     pub fn is_allowed(&self) -> bool {
         self.verdict == Verdict::Allowed
     }
@@ -158,19 +176,24 @@ impl Decision {
 /// A rule cited in an explanation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RuleRef {
+    /// The rule's id.
     pub id: RuleId,
+    /// Allow or deny.
     pub effect: Effect,
+    /// Where it is.
     pub loc: Loc,
+    /// The rule as written.
     pub text: String,
 }
 
 /// A full, human-readable answer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Explanation {
-    pub identity: String,
-    pub client_id: String,
-    pub action: Action,
-    pub topic: Option<String>,
+    pub(crate) identity: String,
+    pub(crate) client_id: String,
+    pub(crate) action: Action,
+    pub(crate) topic: Option<String>,
+    /// The decision itself.
     pub decision: Decision,
     /// The deciding rule, if any.
     pub deciding: Option<RuleRef>,

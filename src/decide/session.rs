@@ -23,14 +23,56 @@ use std::fmt;
 /// Why an identity could not be bound.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum BindError {
-    UnknownIdentity { kind: String },
-    MissingAttribute { attr: String },
-    UndeclaredAttribute { attr: String },
-    BadValue { attr: String, reason: String },
-    RequireEqual { left: String, right: String },
-    RequireCheck { attr: String, check: String },
-    ClientIdMismatch { client_id: String, template: String },
-    SeparatorInValue { attr: String, separator: char },
+    /// The policy declares no identity of this kind.
+    UnknownIdentity {
+        /// The identity kind the credential claims.
+        kind: String,
+    },
+    /// A declared attribute is missing.
+    MissingAttribute {
+        /// The attribute.
+        attr: String,
+    },
+    /// The credential carries an attribute the identity does not declare.
+    UndeclaredAttribute {
+        /// The attribute.
+        attr: String,
+    },
+    /// An attribute value is outside the value grammar.
+    BadValue {
+        /// The attribute.
+        attr: String,
+        /// Why it is outside the grammar.
+        reason: String,
+    },
+    /// A `require a == b` line does not hold.
+    RequireEqual {
+        /// The left attribute.
+        left: String,
+        /// The right attribute.
+        right: String,
+    },
+    /// A `require a is check` line does not hold.
+    RequireCheck {
+        /// The attribute.
+        attr: String,
+        /// The check.
+        check: String,
+    },
+    /// The client id does not match the identity's template.
+    ClientIdMismatch {
+        /// The client id.
+        client_id: String,
+        /// The identity's client-id template.
+        template: String,
+    },
+    /// An attribute value contains a separator its template cuts on.
+    SeparatorInValue {
+        /// The attribute.
+        attr: String,
+        /// The separator.
+        separator: char,
+    },
 }
 
 impl fmt::Display for BindError {
@@ -86,6 +128,7 @@ impl Session {
         self.engine_id
     }
 
+    /// The identity the session is bound as, if bound.
     pub fn identity_id(&self) -> Option<IdentityId> {
         self.identity
     }
@@ -95,6 +138,7 @@ impl Session {
         &self.kind
     }
 
+    /// The client id the session was bound with.
     pub fn client_id(&self) -> &str {
         &self.client_id
     }

@@ -367,7 +367,9 @@ struct LabelCa {
 
 /// A leaf certificate: its chain (leaf first) and key, as PEM.
 pub struct IssuedLeaf {
+    /// The leaf and its issuing chain, PEM.
     pub chain_pem: String,
+    /// The leaf's private key, PEM.
     pub key_pem: String,
 }
 

@@ -34,6 +34,7 @@ pub struct AnchorFiles {
 }
 
 impl AnchorFiles {
+    /// True when no file is configured for the label.
     pub fn is_empty(&self) -> bool {
         self.jwks.is_none() && self.cas.is_empty() && self.crls.is_empty()
     }
@@ -44,6 +45,7 @@ impl AnchorFiles {
 pub struct TrustFiles {
     /// For identities without a `trust` label.
     pub default: AnchorFiles,
+    /// The files of each trust label.
     pub labels: BTreeMap<String, AnchorFiles>,
 }
 
@@ -53,38 +55,67 @@ pub enum AnchorError {
     #[error(
         "`{label}` is not a trust label (1 to 64 lowercase letters, digits, `-`, `_`, `.`, starting with a letter or digit)"
     )]
-    BadLabel { label: String },
+    /// A trust label is not a valid name.
+    BadLabel {
+        /// The trust label.
+        label: String,
+    },
+    /// An argument is not `LABEL=FILE`.
     #[error("expected LABEL=FILE, got `{0}`")]
     BadMapping(String),
+    /// A file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A trust label is given two JWKS files.
     #[error("trust label `{label}` has two JWKS files ({first} and {second}); merge them into one")]
     TwoJwks {
+        /// The label.
         label: String,
+        /// The first JWKS file.
         first: PathBuf,
+        /// The second.
         second: PathBuf,
     },
+    /// A file holds a different kind of PEM section than its role takes.
     #[error("{path}: holds {found}, but a {role} file holds only {expected}")]
     WrongSection {
+        /// The file.
         path: PathBuf,
+        /// What it holds.
         found: String,
+        /// The role it was given for (CA, CRL, …).
         role: &'static str,
+        /// What that role takes.
         expected: &'static str,
     },
+    /// A file is not PEM.
     #[error("{path}: not PEM: {reason}")]
-    BadPem { path: PathBuf, reason: String },
+    BadPem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file holds none of what its role takes.
     #[error("{path}: no {expected} in it")]
     Empty {
+        /// The file.
         path: PathBuf,
+        /// What was expected in it.
         expected: &'static str,
     },
+    /// A trust label has CRLs but no CA certificate.
     #[error("{0} has CRLs but no CA certificate")]
     CrlsWithoutCa(String),
+    /// A key set cannot be loaded.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// A trust store cannot be built.
     #[error(transparent)]
     Trust(#[from] TrustError),
 }

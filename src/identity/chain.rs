@@ -106,14 +106,34 @@ impl CrlEntry {
 /// A problem with CA or CRL material (configuration, not a client certificate).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
+    /// A PEM file cannot be parsed.
     #[error("{origin}: {reason}")]
-    Pem { origin: String, reason: String },
+    Pem {
+        /// Where the PEM came from.
+        origin: String,
+        /// Why.
+        reason: String,
+    },
+    /// A CA certificate cannot be used as an anchor.
     #[error("{origin}: not a usable CA certificate: {reason}")]
-    BadAnchor { origin: String, reason: String },
+    BadAnchor {
+        /// Where it came from (a file or a trust label).
+        origin: String,
+        /// Why.
+        reason: String,
+    },
+    /// A CRL cannot be used.
     #[error("{origin}: not a usable CRL: {reason}")]
-    BadCrl { origin: String, reason: String },
+    BadCrl {
+        /// Where it came from (a file or a trust label).
+        origin: String,
+        /// Why.
+        reason: String,
+    },
+    /// No CA certificate is configured.
     #[error("no CA certificate configured")]
     NoAnchors,
+    /// Revocation by CRLs is configured without any CRL.
     #[error("revocation policy `crls` needs at least one CRL")]
     NoCrls,
 }
@@ -211,7 +231,7 @@ impl TrustStore {
         Ok(self)
     }
 
-    pub fn revocation(&self) -> RevocationPolicy {
+    pub(crate) fn revocation(&self) -> RevocationPolicy {
         self.revocation
     }
 

@@ -95,8 +95,8 @@ fn describe(value: &Value) -> String {
 /// `iss` and `aud` as an unverified token states them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Peek {
-    pub iss: Option<Value>,
-    pub aud: Option<Value>,
+    pub(crate) iss: Option<Value>,
+    pub(crate) aud: Option<Value>,
 }
 
 impl Peek {

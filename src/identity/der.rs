@@ -8,12 +8,21 @@
 /// Why DER could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DerError {
+    /// The input ends inside an element.
     #[error("input ends inside an element")]
     Truncated,
+    /// The element's tag is not the one expected.
     #[error("expected tag 0x{expected:02x}, found 0x{found:02x}")]
-    UnexpectedTag { expected: u8, found: u8 },
+    UnexpectedTag {
+        /// The tag expected.
+        expected: u8,
+        /// The tag found.
+        found: u8,
+    },
+    /// A DER feature this reader does not support.
     #[error("unsupported DER: {0}")]
     Unsupported(&'static str),
+    /// Bytes follow the element.
     #[error("trailing data after an element")]
     TrailingData,
 }
@@ -21,9 +30,9 @@ pub enum DerError {
 /// One element: its tag, its content and its whole encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tlv<'a> {
-    pub tag: u8,
-    pub content: &'a [u8],
-    pub raw: &'a [u8],
+    pub(crate) tag: u8,
+    pub(crate) content: &'a [u8],
+    pub(crate) raw: &'a [u8],
 }
 
 impl<'a> Tlv<'a> {
@@ -40,11 +49,11 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Reader<'a> {
         Reader { data }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
@@ -128,19 +137,30 @@ fn read_long_length(count: usize, rest: &[u8]) -> Result<(usize, &[u8]), DerErro
 
 /// Tags used by the structures read and written here.
 pub mod tag {
+    /// INTEGER.
     pub const INTEGER: u8 = 0x02;
+    /// BIT STRING.
     pub const BIT_STRING: u8 = 0x03;
+    /// OCTET STRING.
     pub const OCTET_STRING: u8 = 0x04;
+    /// NULL.
     pub const NULL: u8 = 0x05;
-    pub const OID: u8 = 0x06;
+    pub(crate) const OID: u8 = 0x06;
+    /// ENUMERATED.
     pub const ENUMERATED: u8 = 0x0a;
+    /// UTF8String.
     pub const UTF8_STRING: u8 = 0x0c;
+    /// PrintableString.
     pub const PRINTABLE_STRING: u8 = 0x13;
+    /// IA5String.
     pub const IA5_STRING: u8 = 0x16;
+    /// GeneralizedTime.
     pub const GENERALIZED_TIME: u8 = 0x18;
+    /// BMPString.
     pub const BMP_STRING: u8 = 0x1e;
+    /// SEQUENCE.
     pub const SEQUENCE: u8 = 0x30;
-    pub const SET: u8 = 0x31;
+    pub(crate) const SET: u8 = 0x31;
 
     /// `[n]` constructed (EXPLICIT, or IMPLICIT of a constructed type).
     pub const fn context(n: u8) -> u8 {
@@ -223,11 +243,17 @@ pub fn name(rdns: &[&[NameAttribute<'_>]]) -> Vec<u8> {
 
 /// OID arcs of the name attributes certificates here use.
 pub mod arcs {
+    /// commonName.
     pub const CN: &[u64] = &[2, 5, 4, 3];
+    /// serialNumber (the subject attribute).
     pub const SERIAL_NUMBER: &[u64] = &[2, 5, 4, 5];
+    /// organizationName.
     pub const O: &[u64] = &[2, 5, 4, 10];
+    /// organizationalUnitName.
     pub const OU: &[u64] = &[2, 5, 4, 11];
+    /// userId.
     pub const UID: &[u64] = &[0, 9, 2342, 19200300, 100, 1, 1];
+    /// The subjectAltName extension.
     pub const SUBJECT_ALT_NAME: &[u64] = &[2, 5, 29, 17];
 }
 

@@ -14,18 +14,49 @@ use std::collections::BTreeMap;
 /// Why a value did not split by its template.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
+    /// The value does not start with the template's leading text.
     #[error("does not start with `{text}`")]
-    MissingText { text: String },
+    MissingText {
+        /// The text expected.
+        text: String,
+    },
+    /// The separator after an attribute is missing.
     #[error("has no `{separator}` after `{{{attr}}}`")]
-    MissingSeparator { attr: String, separator: String },
+    MissingSeparator {
+        /// The attribute.
+        attr: String,
+        /// The separator.
+        separator: String,
+    },
+    /// An attribute's part is empty.
     #[error("part `{{{attr}}}` is empty")]
-    EmptyPart { attr: String },
+    EmptyPart {
+        /// The attribute.
+        attr: String,
+    },
+    /// An attribute's part contains its separator.
     #[error("part `{{{attr}}}` contains the separator `{separator}` (too many parts)")]
-    ExtraSeparator { attr: String, separator: String },
+    ExtraSeparator {
+        /// The attribute.
+        attr: String,
+        /// The separator.
+        separator: String,
+    },
+    /// An attribute's part is outside the attribute-value grammar.
     #[error("part `{{{attr}}}` {reason}")]
-    BadPart { attr: String, reason: String },
+    BadPart {
+        /// The attribute.
+        attr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The template has a free capture, which extraction cannot use.
     #[error("the template captures `{{+{name}}}`, which extraction templates cannot use")]
-    FreeCapture { name: String },
+    FreeCapture {
+        /// The capture's name.
+        name: String,
+    },
+    /// Text is left after the template ends.
     #[error("has text left over after the template ends")]
     TrailingText,
 }
@@ -109,23 +140,36 @@ fn check_part(
 /// A `require` line that does not hold for the extracted attributes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequireError {
+    /// `require left == right` does not hold.
     #[error("require {left} == {right} does not hold (`{left_value}` vs `{right_value}`)")]
     NotEqual {
+        /// The left attribute.
         left: String,
+        /// The right attribute.
         right: String,
+        /// The left attribute's value.
         left_value: String,
+        /// The right attribute's value.
         right_value: String,
     },
+    /// `require attr is check` does not hold.
     #[error("require {attr} is {check} does not hold for `{value}`")]
     CheckFailed {
+        /// The attribute.
         attr: String,
+        /// The check.
         check: &'static str,
+        /// The attribute's value.
         value: String,
     },
+    /// `require attr in set` does not hold.
     #[error("require {attr} in {set} does not hold: `{value}` is not in the set")]
     NotInSet {
+        /// The attribute.
         attr: String,
+        /// The set.
         set: String,
+        /// The attribute's value.
         value: String,
     },
 }

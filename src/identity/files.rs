@@ -21,23 +21,41 @@ use std::path::{Path, PathBuf};
 /// Why a file-based credential could not be verified.
 #[derive(Debug, thiserror::Error)]
 pub enum FileCredentialError {
+    /// A credential file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file holds no PEM certificate.
     #[error("{path}: no PEM certificate in it")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not PEM.
     #[error("{path}: {reason}")]
-    BadPem { path: PathBuf, reason: String },
+    BadPem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The trust anchors cannot be loaded.
     #[error(transparent)]
     Anchors(#[from] AnchorError),
+    /// The credential configuration does not fit the policy.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Trust labels given that no identity of the policy uses.
     #[error("anchors the policy does not use: {}", .0.join("; "))]
     UnusedAnchors(Vec<String>),
+    /// No identity accepts the credential.
     #[error("credential rejected: {error}{}", anchors_hint(.unanchored))]
     Rejected {
+        /// Why each candidate refused it.
         error: SelectError,
         /// Identities of the credential's kind that have no anchors configured.
         unanchored: Vec<String>,

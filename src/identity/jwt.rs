@@ -40,26 +40,48 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 3] =
 /// A problem with a `from jwt` identity block that prevents verifying with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JwtConfigError {
+    /// The identity is not verified from a JWT.
     #[error("identity `{0}` is not a `from jwt` identity")]
     NotJwt(String),
+    /// An `algorithms` value is not a JWT algorithm.
     #[error("identity `{identity}`: `{value}` is not a JWT algorithm")]
-    BadAlgorithm { identity: String, value: String },
+    BadAlgorithm {
+        /// The identity.
+        identity: String,
+        /// The value.
+        value: String,
+    },
+    /// A `leeway` value is not a number of seconds.
     #[error("identity `{identity}`: `leeway {value}` is not a number of seconds")]
-    BadLeeway { identity: String, value: String },
+    BadLeeway {
+        /// The identity.
+        identity: String,
+        /// The value.
+        value: String,
+    },
+    /// An attribute bound from something other than a claim.
     #[error("identity `{identity}`: `{attr}` does not come from a claim")]
-    NotAClaim { identity: String, attr: String },
+    NotAClaim {
+        /// The identity.
+        identity: String,
+        /// The attribute.
+        attr: String,
+    },
 }
 
 /// Verification keys and lists shared by JWT identities.
 #[derive(Clone, Debug)]
 pub struct JwtKeys {
+    /// The verification keys.
     pub store: Arc<KeyStore>,
     /// The HMAC secret, if HS* tokens are to be accepted at all.
     pub shared_secret: Option<SharedSecret>,
+    /// Revoked token ids, when a revocation list is configured.
     pub revoked: Option<Arc<RevocationList>>,
 }
 
 impl JwtKeys {
+    /// Keys without a revocation list.
     pub fn new(store: Arc<KeyStore>) -> JwtKeys {
         JwtKeys {
             store,
@@ -155,6 +177,7 @@ impl JwtVerifier {
         self.label.as_deref()
     }
 
+    /// The keys it verifies with.
     pub fn keys(&self) -> &JwtKeys {
         &self.keys
     }

@@ -25,39 +25,75 @@ pub const DEFAULT_RELOAD_COOLDOWN: Duration = Duration::from_secs(60);
 /// A problem with key or revocation material (configuration, not a token).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// A key file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A file is not a JSON Web Key Set.
     #[error("{origin}: not a JSON Web Key Set: {reason}")]
-    BadJwks { origin: String, reason: String },
-    #[error("{origin}: key {index} ({kid}): {reason}")]
-    BadJwk {
+    BadJwks {
+        /// Where the set came from.
         origin: String,
-        index: usize,
-        kid: String,
+        /// Why.
         reason: String,
     },
+    /// A key of a JWKS cannot be used.
+    #[error("{origin}: key {index} ({kid}): {reason}")]
+    BadJwk {
+        /// The file.
+        origin: String,
+        /// The key's index in the set.
+        index: usize,
+        /// The key's `kid`, or `-` when it has none.
+        kid: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Two keys of a set share a `kid`.
     #[error("{origin}: key id `{kid}` appears more than once")]
-    DuplicateKid { origin: String, kid: String },
+    DuplicateKid {
+        /// Where it came from (a file or a trust label).
+        origin: String,
+        /// The key id.
+        kid: String,
+    },
     #[error(
         "{origin}: key {index} is a symmetric (`oct`) key; HMAC secrets are configured only as an explicit shared secret"
     )]
-    SymmetricKeyInJwks { origin: String, index: usize },
+    /// A JWKS holds a symmetric (`oct`) key; shared secrets are configured on their own.
+    SymmetricKeyInJwks {
+        /// Where it came from (a file or a trust label).
+        origin: String,
+        /// The key's index in the set.
+        index: usize,
+    },
+    /// A PEM file is not a public key of a supported type.
     #[error("{origin}: not an RSA, EC or Ed25519 public key in PEM form")]
-    BadPem { origin: String },
+    BadPem {
+        /// Where it came from (a file or a trust label).
+        origin: String,
+    },
+    /// The shared secret cannot be used.
     #[error("shared secret: {reason}")]
-    BadSecret { reason: String },
+    BadSecret {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One verification key.
 #[derive(Clone)]
 pub struct KeyEntry {
+    /// The key's id, if it has one.
     pub kid: Option<String>,
     /// The JWK's `alg`, when it pins one.
     pub alg: Option<Algorithm>,
-    pub family: AlgorithmFamily,
+    pub(crate) family: AlgorithmFamily,
+    /// The key, ready to verify.
     pub key: DecodingKey,
 }
 
@@ -77,14 +113,21 @@ pub enum KeyMiss {
     /// No key has this `kid`.
     UnknownKid,
     /// The token names no `kid`, and not exactly one key fits its algorithm.
-    NoKidAmbiguous { candidates: usize },
+    NoKidAmbiguous {
+        /// How many fit.
+        candidates: usize,
+    },
     /// The key with this `kid` is not for this algorithm.
-    WrongAlgorithm { key_family: String },
+    WrongAlgorithm {
+        /// The key's family (RSA, EC, OKP, HMAC).
+        key_family: String,
+    },
 }
 
 /// A set of public verification keys.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
+    /// The keys, in file order.
     pub entries: Vec<KeyEntry>,
 }
 
@@ -394,17 +437,19 @@ impl RevocationList {
         Ok(())
     }
 
-    pub fn contains(&self, jti: &str) -> bool {
+    pub(crate) fn contains(&self, jti: &str) -> bool {
         self.revoked
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .contains(jti)
     }
 
+    /// The number of revoked token ids.
     pub fn len(&self) -> usize {
         self.revoked.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// True when no token id is revoked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

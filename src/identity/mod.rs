@@ -46,9 +46,11 @@ pub enum Provenance {
 pub struct Identity {
     /// The policy identity name (`mobile`, `gateway`, ...).
     pub kind: String,
+    /// The attribute values, by name.
     pub attrs: BTreeMap<String, String>,
     /// Expiry of the credential (Unix seconds), e.g. a JWT's `exp`.
     pub expires_at: Option<u64>,
+    /// Where the identity came from (which credential, or asserted).
     pub provenance: Provenance,
 }
 
@@ -70,6 +72,7 @@ impl Identity {
         }
     }
 
+    /// The value of attribute `name`, if it has one.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs.get(name).map(String::as_str)
     }

@@ -36,30 +36,49 @@ const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01
 /// Why an OCSP response does not show the certificate as good.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OcspError {
+    /// The response cannot be parsed.
     #[error("OCSP response is malformed: {0}")]
     Malformed(String),
+    /// The responder's status is not `successful`.
     #[error("OCSP responder answered with status {0}, not successful")]
     NotSuccessful(u8),
+    /// The response is not a basic OCSP response.
     #[error("OCSP response is not a basic response")]
     NotBasic,
+    /// The response is signed with an unsupported algorithm.
     #[error("OCSP response is signed with an unsupported algorithm")]
     UnsupportedSignatureAlgorithm,
+    /// The response's signature does not verify.
     #[error("OCSP response signature does not verify")]
     BadSignature,
+    /// The responder is neither the issuing CA nor a certificate in the response.
     #[error("OCSP responder is neither the issuing CA nor a certificate in the response")]
     UnknownResponder,
+    /// The responder's certificate is not authorized by the issuing CA.
     #[error("OCSP responder certificate is not authorized by the issuing CA: {0}")]
     ResponderNotAuthorized(String),
+    /// The response has no status for this certificate.
     #[error("OCSP response has no status for this certificate (CertID does not match)")]
     CertIdMismatch,
+    /// `thisUpdate` is in the future.
     #[error("OCSP thisUpdate ({this_update}) is in the future")]
-    NotYetValid { this_update: u64 },
+    NotYetValid {
+        /// `thisUpdate`, seconds since the Unix epoch.
+        this_update: u64,
+    },
+    /// The response has no `nextUpdate`.
     #[error("OCSP response has no nextUpdate, so its freshness is unbounded")]
     NoNextUpdate,
+    /// The response is past its `nextUpdate`.
     #[error("OCSP response is stale (nextUpdate {next_update} is past)")]
-    Stale { next_update: u64 },
+    Stale {
+        /// `nextUpdate`, seconds since the Unix epoch.
+        next_update: u64,
+    },
+    /// The certificate is revoked.
     #[error("OCSP says the certificate is revoked")]
     Revoked,
+    /// The responder does not know the certificate.
     #[error("OCSP status is unknown")]
     Unknown,
 }

@@ -35,7 +35,9 @@ pub enum Credential<'a> {
     Jwt(&'a str),
     /// A certificate chain, leaf first, and an OCSP response for the leaf if one was stapled.
     Certificate {
+        /// The chain, leaf first, as presented.
         chain: &'a [CertificateDer<'a>],
+        /// A stapled OCSP response for the leaf, if any.
         ocsp: Option<&'a [u8]>,
     },
 }
@@ -44,7 +46,9 @@ pub enum Credential<'a> {
 /// CRLs) for its `from certificate` identities.
 #[derive(Clone, Debug, Default)]
 pub struct Anchors {
+    /// The JWT verification keys, if any.
     pub jwt: Option<JwtKeys>,
+    /// The certificate trust anchors, if any.
     pub certificates: Option<Arc<TrustStore>>,
 }
 
@@ -80,6 +84,7 @@ impl CredentialConfig {
 /// A verified identity and what else verification established.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Verified {
+    /// The verified identity.
     pub identity: Identity,
     /// The trust label whose anchors verified the credential (`None`: the default ones).
     pub trust: Option<String>,
@@ -94,48 +99,80 @@ pub struct Verified {
 /// Why a verifier could not be built for a policy.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A JWT identity's configuration is invalid.
     #[error(transparent)]
     Jwt(#[from] JwtConfigError),
+    /// A certificate identity's configuration is invalid.
     #[error(transparent)]
     Certificate(#[from] CertConfigError),
     #[error(
         "the default CA set (--ca, [identity] ca, plugin_opt_cafile) holds {anchors} CA certificates, and the certificate identities {} share it, told apart only by `issuer` names: any of those CAs can issue a sub-CA with another's name; give each identity a `trust` label with its own CA",
         identities.join(", ")
     )]
+    /// Several certificate identities share the default CA set.
     PooledAnchors {
+        /// How many CA certificates the set holds.
         anchors: usize,
+        /// The identities that share it.
         identities: Vec<String>,
     },
     #[error(
         "the default key set (--jwks, [identity] jwks, plugin_opt_jwks) serves the jwt identities {} of different issuers: a key of one authority could sign a token claiming another's `iss`; give each identity a `trust` label with its own JWKS",
         identities.join(", ")
     )]
-    PooledKeys { identities: Vec<String> },
+    /// JWT identities of different issuers share the default key set.
+    PooledKeys {
+        /// The identities.
+        identities: Vec<String>,
+    },
 }
 
 /// Why no identity could be verified from a credential.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
+    /// The policy has no identity of this kind with anchors configured.
     #[error("the policy has no {kind} identity with configured keys or trust anchors")]
-    NoIdentity { kind: IdentityKind },
+    NoIdentity {
+        /// The credential's kind.
+        kind: IdentityKind,
+    },
+    /// No JWT identity accepts the token's issuer and audience.
     #[error("no jwt identity accepts issuer {issuer} with audience {audience}")]
-    NoIdentityFor { issuer: String, audience: String },
+    NoIdentityFor {
+        /// The token's issuer.
+        issuer: String,
+        /// The token's audience.
+        audience: String,
+    },
+    /// The token cannot be read at all.
     #[error("{0}")]
     MalformedJwt(Box<JwtError>),
+    /// The credential verifies as more than one identity.
     #[error("the credential verifies as several identities ({}), so it is refused; give each its own `trust` label, or tell them apart by `issuer` (and `audience` for jwt)", candidates.join(", "))]
-    Ambiguous { candidates: Vec<String> },
+    Ambiguous {
+        /// The identities it verifies as.
+        candidates: Vec<String>,
+    },
+    /// The one candidate JWT identity refused the token.
     #[error("identity `{identity}`: {error}")]
     Jwt {
+        /// The identity.
         identity: String,
+        /// Why it refused.
         error: Box<JwtError>,
     },
+    /// Every candidate JWT identity refused the token, each with its reason.
     #[error("no jwt identity accepts it: {}", describe(.0))]
     JwtNoneAccepted(Vec<(String, JwtError)>),
+    /// The one candidate certificate identity refused the certificate.
     #[error("identity `{identity}`: {error}")]
     Certificate {
+        /// The identity.
         identity: String,
+        /// Why it refused.
         error: Box<X509Error>,
     },
+    /// Every candidate certificate identity refused the certificate, each with its reason.
     #[error("no certificate identity accepts it: {}", describe(.0))]
     NoneAccepted(Vec<(String, X509Error)>),
 }
@@ -165,8 +202,10 @@ fn describe<E: std::fmt::Display>(errors: &[(String, E)]) -> String {
 /// configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unanchored {
-    pub identity: String,
+    pub(crate) identity: String,
+    /// What credential the identity takes.
     pub kind: IdentityKind,
+    /// Its trust label, if it names one.
     pub label: Option<String>,
 }
 
@@ -208,6 +247,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier for every identity of `checked` whose anchors `config` supplies.
     pub fn new(checked: &Checked, config: &CredentialConfig) -> Result<Verifier, ConfigError> {
         let mut verifier = Verifier {
             jwt: Vec::new(),

@@ -34,10 +34,15 @@ use x509_parser::prelude::{GeneralName, X509Certificate, X509Name};
 /// An attribute of a distinguished name that a field can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameAttr {
+    /// organizationName.
     O,
+    /// organizationalUnitName.
     OU,
+    /// commonName.
     CN,
+    /// userId.
     UID,
+    /// serialNumber (the subject attribute).
     SerialNumber,
 }
 
@@ -69,14 +74,18 @@ impl NameAttr {
 /// A certificate field an attribute comes from (see `check::CERTIFICATE_FIELDS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CertField {
+    /// An attribute of the subjectAltName's directory name.
     SanDirName(NameAttr),
+    /// The subjectAltName URI.
     SanUri,
+    /// The subjectAltName DNS name.
     SanDns,
+    /// An attribute of the subject.
     Subject(NameAttr),
 }
 
 impl CertField {
-    pub fn parse(path: &str) -> Option<CertField> {
+    pub(crate) fn parse(path: &str) -> Option<CertField> {
         match path.split_once('.')? {
             ("san", "uri") => Some(CertField::SanUri),
             ("san", "dns") => Some(CertField::SanDns),
@@ -107,20 +116,29 @@ enum FieldUse {
 /// A problem with a `from certificate` identity block.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CertConfigError {
+    /// The identity is not verified from a certificate.
     #[error("identity `{0}` is not a `from certificate` identity")]
     NotCertificate(String),
+    /// A bound field is not a certificate field.
     #[error("identity `{identity}`: `{field}` is not a certificate field")]
-    UnknownField { identity: String, field: String },
+    UnknownField {
+        /// The identity.
+        identity: String,
+        /// The field named.
+        field: String,
+    },
 }
 
 /// A certificate that passed verification, and what it proved.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct VerifiedCert {
+    /// The verified identity.
     pub identity: Identity,
     /// The issuing CA's subject CN, when it has exactly one.
     pub issuer_cn: Option<String>,
     /// The leaf's serial number, lowercase hex.
     pub serial: String,
+    /// How revocation was checked.
     pub revocation: RevocationPolicy,
 }
 
@@ -137,6 +155,7 @@ pub struct CertVerifier {
 }
 
 impl CertVerifier {
+    /// A verifier for identity `def`, over the anchors `trust`.
     pub fn new(def: &IdentityDef, trust: Arc<TrustStore>) -> Result<CertVerifier, CertConfigError> {
         if def.kind != IdentityKind::Certificate {
             return Err(CertConfigError::NotCertificate(def.name.clone()));
@@ -180,6 +199,7 @@ impl CertVerifier {
         })
     }
 
+    /// The name of the identity it verifies.
     pub fn identity_name(&self) -> &str {
         &self.identity
     }

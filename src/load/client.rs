@@ -25,9 +25,13 @@ pub type Conn = Framed<TcpStream, MqttCodec>;
 /// Who connects, and how.
 #[derive(Clone, Debug)]
 pub struct Login {
+    /// The broker's address.
     pub broker: SocketAddr,
+    /// The MQTT version to speak.
     pub version: ProtocolVersion,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password, if any.
     pub password: Option<String>,
 }
 

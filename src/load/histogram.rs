@@ -53,13 +53,13 @@ fn bounds(i: usize) -> (u64, u64) {
 }
 
 impl Histogram {
-    pub fn record(&mut self, micros: u64) {
+    pub(crate) fn record(&mut self, micros: u64) {
         self.counts[index(micros)] += 1;
         self.total += 1;
         self.max = self.max.max(micros);
     }
 
-    pub fn merge(&mut self, other: &Histogram) {
+    pub(crate) fn merge(&mut self, other: &Histogram) {
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
             *mine += theirs;
         }
@@ -67,6 +67,7 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
+    /// The number of values recorded.
     pub fn count(&self) -> u64 {
         self.total
     }

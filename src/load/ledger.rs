@@ -38,17 +38,18 @@ impl SeqSet {
         fresh
     }
 
-    pub fn contains(&self, seq: u64) -> bool {
+    pub(crate) fn contains(&self, seq: u64) -> bool {
         let word = (seq / 64) as usize;
         self.words
             .get(word)
             .is_some_and(|w| w & (1 << (seq % 64)) != 0)
     }
 
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
     }
 
+    /// True when the set holds no sequence number.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -94,7 +95,7 @@ impl From<SeqSet> for Vec<(u64, u64)> {
 /// What one publisher did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PublisherLedger {
-    pub id: u32,
+    pub(crate) id: u32,
     /// Messages sent: sequences `0..sent`.
     pub sent: u64,
     /// Acknowledged as accepted (PUBACK, or PUBREC for QoS 2, without a failure reason).
@@ -108,8 +109,8 @@ pub struct PublisherLedger {
 /// What one subscriber saw from one publisher.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stream {
-    pub received: SeqSet,
-    pub duplicates: u64,
+    pub(crate) received: SeqSet,
+    pub(crate) duplicates: u64,
     /// Messages that arrived after a later one of the same publisher.
     pub reordered: u64,
     highest: Option<u64>,
@@ -118,22 +119,22 @@ pub struct Stream {
 /// What one subscriber saw.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SubscriberLedger {
-    pub index: usize,
+    pub(crate) index: usize,
     /// The publisher ids whose every message this subscriber should receive.
     pub expects: Vec<u32>,
-    pub streams: BTreeMap<u32, Stream>,
+    pub(crate) streams: BTreeMap<u32, Stream>,
     /// Messages that were not this run's load messages.
     pub foreign: u64,
     /// Send-to-receive latency of first receipts, in µs.
     pub latency: Histogram,
     /// Wall-clock nanoseconds of the first and the last message received.
     pub first_ns: Option<u64>,
-    pub last_ns: Option<u64>,
-    pub error: Option<String>,
+    pub(crate) last_ns: Option<u64>,
+    pub(crate) error: Option<String>,
 }
 
 impl SubscriberLedger {
-    pub fn new(index: usize, expects: Vec<u32>) -> SubscriberLedger {
+    pub(crate) fn new(index: usize, expects: Vec<u32>) -> SubscriberLedger {
         SubscriberLedger {
             index,
             expects,
@@ -170,6 +171,7 @@ impl SubscriberLedger {
 pub struct Tally {
     /// Deliveries expected: each expected publisher's sent messages, per subscriber.
     pub expected: u64,
+    /// Messages delivered (each once).
     pub delivered: u64,
     /// Accepted by the broker (acknowledged) and never delivered.
     pub acked_lost: u64,
@@ -179,7 +181,9 @@ pub struct Tally {
     pub refused: u64,
     /// Delivered although refused (a broker bug: a refusal must mean "to nobody").
     pub refused_delivered: u64,
+    /// Deliveries of a message already delivered.
     pub duplicates: u64,
+    /// Messages delivered after a later one of the same publisher.
     pub reordered: u64,
     /// Received but not expected: another publisher's, a sequence never sent, or foreign.
     pub unexpected: u64,

@@ -40,21 +40,43 @@ use tokio_util::sync::CancellationToken;
 /// Why a load run could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The broker refused or dropped something.
     #[error("{what}: {detail}")]
-    Broker { what: String, detail: String },
+    Broker {
+        /// What was being done.
+        what: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The broker did not answer in time.
     #[error("{what}: no answer within {after:?}")]
-    Timeout { what: String, after: Duration },
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The plan is inconsistent.
     #[error("{0}")]
     Plan(String),
+    /// A summary file cannot be read or written.
     #[error("{path}: {detail}")]
-    Summary { path: String, detail: String },
+    Summary {
+        /// The summary file.
+        path: String,
+        /// What happened.
+        detail: String,
+    },
 }
 
 /// Which clients this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Publishers and subscribers.
     Both,
+    /// Publishers only.
     Publish,
+    /// Subscribers only.
     Subscribe,
 }
 
@@ -70,20 +92,26 @@ pub enum Topics {
 /// A throughput run.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// How clients log in.
     pub login: Login,
+    /// What this process runs.
     pub role: Role,
     /// Names the run in topics and client ids, and tags every payload; processes of one
     /// run share it.
     pub run: String,
     /// Publishers in this process, with ids `first_publisher..first_publisher+publishers`.
     pub publishers: usize,
+    /// The id of this process's first publisher.
     pub first_publisher: u32,
     /// Subscribers in this process, numbered from `first_subscriber`.
     pub subscribers: usize,
+    /// The id of this process's first subscriber.
     pub first_subscriber: usize,
     /// Publisher ids in the whole run (topics are spread over them).
     pub topic_publishers: usize,
+    /// Which topics subscribers take.
     pub topics: Topics,
+    /// The QoS of publishes and subscriptions.
     pub qos: QoS,
     /// Payload bytes (at least [`stamp::STAMP_LEN`]).
     pub payload: usize,
@@ -97,6 +125,7 @@ pub struct Plan {
     pub messages: Option<u64>,
     /// How long subscribers wait with nothing new before the run ends.
     pub drain: Duration,
+    /// The start of every client id.
     pub client_prefix: String,
     /// The first topic level (`bench` by default): topics are `PREFIX/RUN/...`.
     pub topic_prefix: String,

@@ -21,42 +21,48 @@ use std::path::Path;
 /// What one process cost.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProcessUse {
-    pub role: String,
-    pub cpu: CpuUse,
+    pub(crate) role: String,
+    pub(crate) cpu: CpuUse,
 }
 
 /// Everything a run (or one process of it) saw.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
-    pub run: String,
-    pub qos: u8,
-    pub mqtt: String,
-    pub payload: usize,
-    pub window: usize,
-    pub topics: String,
-    pub rate: Option<u64>,
+    pub(crate) run: String,
+    pub(crate) qos: u8,
+    pub(crate) mqtt: String,
+    pub(crate) payload: usize,
+    pub(crate) window: usize,
+    pub(crate) topics: String,
+    pub(crate) rate: Option<u64>,
+    /// Every publisher's ledger.
     pub publishers: Vec<PublisherLedger>,
+    /// Every subscriber's ledger.
     pub subscribers: Vec<SubscriberLedger>,
     /// Seconds from the first PUBLISH to the last acknowledgement (publishing processes).
     pub publish_seconds: Option<f64>,
+    /// CPU and memory of each process.
     pub processes: Vec<ProcessUse>,
 }
 
 /// The figures of a summary.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Figures {
+    /// Messages sent.
     pub sent: u64,
+    /// Messages acknowledged by the broker.
     pub acked: u64,
-    pub refused: u64,
-    pub received: u64,
-    pub send_rate: f64,
-    pub receive_rate: f64,
-    pub receive_seconds: f64,
+    pub(crate) refused: u64,
+    pub(crate) received: u64,
+    pub(crate) send_rate: f64,
+    pub(crate) receive_rate: f64,
+    pub(crate) receive_seconds: f64,
     /// Latency percentiles and maximum, in ms.
     pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+    /// Delivered, duplicated and reordered messages.
     pub tally: Tally,
     /// Messages received per second of broker CPU (if the broker's CPU was measured): the
     /// figure that compares brokers even when other processes took the cores.
@@ -66,7 +72,7 @@ pub struct Figures {
 }
 
 impl Summary {
-    pub fn new(
+    pub(crate) fn new(
         plan: &Plan,
         publishers: Vec<PublisherLedger>,
         subscribers: Vec<SubscriberLedger>,
@@ -134,6 +140,7 @@ impl Summary {
         Ok(all)
     }
 
+    /// Writes the summary as JSON.
     pub fn save(&self, path: &Path) -> Result<(), LoadError> {
         let error = |detail: String| LoadError::Summary {
             path: path.display().to_string(),
@@ -143,6 +150,7 @@ impl Summary {
         std::fs::write(path, json).map_err(|e| error(e.to_string()))
     }
 
+    /// Reads a summary written by `save`.
     pub fn load(path: &Path) -> Result<Summary, LoadError> {
         let error = |detail: String| LoadError::Summary {
             path: path.display().to_string(),
@@ -152,6 +160,7 @@ impl Summary {
         serde_json::from_str(&text).map_err(|e| error(format!("not a load summary: {e}")))
     }
 
+    /// The run's figures.
     pub fn figures(&self) -> Figures {
         let sent = self.publishers.iter().map(|p| p.sent).sum();
         let acked = self.publishers.iter().map(|p| p.acked.len()).sum();

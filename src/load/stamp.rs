@@ -15,10 +15,10 @@ pub const STAMP_LEN: usize = 24;
 /// What a load message says about itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
-    pub sent_at_nanos: u64,
-    pub run: u32,
-    pub publisher: u32,
-    pub seq: u64,
+    pub(crate) sent_at_nanos: u64,
+    pub(crate) run: u32,
+    pub(crate) publisher: u32,
+    pub(crate) seq: u64,
 }
 
 impl Stamp {

@@ -68,7 +68,7 @@ pub fn usable_cores() -> usize {
 /// CPU used over a run, in cores (CPU seconds per wall second).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuUse {
-    pub wall_seconds: f64,
+    pub(crate) wall_seconds: f64,
     /// The tool's cores used, if known.
     pub tool: Option<f64>,
     /// The cores the tool may use.
@@ -79,7 +79,7 @@ pub struct CpuUse {
     #[serde(default)]
     pub machine: Option<f64>,
     #[serde(default)]
-    pub machine_cores: usize,
+    pub(crate) machine_cores: usize,
 }
 
 impl CpuUse {
@@ -106,7 +106,7 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
-    pub fn start(broker_pid: Option<u32>) -> CpuMeter {
+    pub(crate) fn start(broker_pid: Option<u32>) -> CpuMeter {
         CpuMeter {
             wall: Instant::now(),
             tool: cpu_time(None),
@@ -116,7 +116,7 @@ impl CpuMeter {
         }
     }
 
-    pub fn stop(&self) -> CpuUse {
+    pub(crate) fn stop(&self) -> CpuUse {
         let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
         let cores = |start: Option<Duration>, end: Option<Duration>| {
             Some(end?.saturating_sub(start?).as_secs_f64() / wall)

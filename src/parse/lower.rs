@@ -29,7 +29,7 @@ fn comment(pair: Pair<Rule>, offset: usize) -> Comment {
 }
 
 /// The items of a `policy` pair.
-pub fn items(policy: Pair<Rule>, offset: usize, errors: &mut Errors) -> Vec<Item> {
+pub(crate) fn items(policy: Pair<Rule>, offset: usize, errors: &mut Errors) -> Vec<Item> {
     let mut out = Vec::new();
     for pair in policy.into_inner() {
         match pair.as_rule() {
@@ -320,7 +320,7 @@ fn trim_blanks<T>(mut items: Vec<T>, is_blank: impl Fn(&T) -> bool) -> Vec<T> {
 }
 
 /// Collapses runs of blank lines and drops leading and trailing ones.
-pub fn normalize_blanks(items: Vec<Item>) -> Policy {
+pub(crate) fn normalize_blanks(items: Vec<Item>) -> Policy {
     Policy {
         items: trim_blanks(items, |i| matches!(i, Item::Blank)),
     }

@@ -14,10 +14,14 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::{Source, Span};
 use pest::Parser as _;
 
-/// The pest parser generated from `grammar/policy.pest`.
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/policy.pest"]
-pub struct PolicyParser;
+/// The pest parser generated from `grammar/policy.pest`; its `Rule` enum names the grammar's
+/// rules. Private: the AST is this module's interface, not the grammar's rule names.
+mod generated {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/policy.pest"]
+    pub(crate) struct PolicyParser;
+}
+pub(crate) use generated::{PolicyParser, Rule};
 
 /// Parses a whole policy file. On failure, every syntax error found is returned.
 pub fn parse(source: &Source) -> Result<ast::Policy, Diagnostics> {
@@ -45,9 +49,9 @@ pub fn parse(source: &Source) -> Result<ast::Policy, Diagnostics> {
 /// A policy cut in two for low-memory loading: the declarations (identities, sets,
 /// comments) parsed, and the byte ranges of the rule statements, still unparsed.
 pub struct Split {
-    pub declarations: ast::Policy,
-    pub rule_chunks: Vec<(usize, usize)>,
-    pub errors: Vec<Diagnostic>,
+    pub(crate) declarations: ast::Policy,
+    pub(crate) rule_chunks: Vec<(usize, usize)>,
+    pub(crate) errors: Vec<Diagnostic>,
 }
 
 /// Parses everything but the rules, and returns where the rules are.

@@ -12,7 +12,9 @@ use crate::source::Span;
 /// Whether the template is a topic (split on `/`) or a client id (one piece).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TemplateKind {
+    /// A topic template.
     Topic,
+    /// A client-id template.
     ClientId,
 }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 /// Reconnect policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
+    /// The first delay.
     pub min: Duration,
+    /// The longest delay.
     pub max: Duration,
     /// Consecutive failed attempts before giving up; `None` retries forever.
     pub max_attempts: Option<u32>,

@@ -34,10 +34,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The connection states a mobile MQTT SDK reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnectionState {
+    /// Connecting for the first time.
     Connecting,
+    /// Connected.
     Connected,
+    /// Reconnecting after a lost connection.
     Reconnecting,
+    /// The connection was lost.
     ConnectionLost,
+    /// Connecting failed, with why.
     ConnectionError(String),
 }
 
@@ -56,21 +61,29 @@ impl fmt::Display for ConnectionState {
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// The connection state changed.
     State(ConnectionState),
     /// A message delivered by the broker.
     Message {
+        /// Its topic.
         topic: String,
+        /// Its payload.
         payload: Bytes,
+        /// Its retain flag.
         retain: bool,
     },
     /// The SUBACK reason for one filter (0..=2 granted QoS, 0x80+ refused).
     Subscribed {
+        /// The filter.
         filter: String,
+        /// The reason code granted or refused.
         reason: ReasonCode,
     },
     /// The final acknowledgement of a QoS 1/2 publish (0x87: not authorized).
     Published {
+        /// The topic.
         topic: String,
+        /// The reason code.
         reason: ReasonCode,
     },
     /// `max_attempts` consecutive attempts failed; the task has ended.
@@ -82,20 +95,23 @@ pub enum Event {
 pub struct ClientOptions {
     /// `host:port`.
     pub broker: String,
-    pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<Bytes>,
+    pub(crate) client_id: String,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Bytes>,
+    /// The will message, if any.
     pub will: Option<Will>,
-    pub keep_alive: u16,
-    pub clean_start: bool,
+    pub(crate) keep_alive: u16,
+    pub(crate) clean_start: bool,
     /// Session expiry in seconds (0: the session ends with the connection).
     pub session_expiry: u32,
+    /// Reconnect delays.
     pub backoff: Backoff,
     /// TLS to the broker; `None` is plain TCP.
     pub tls: Option<TlsClient>,
 }
 
 impl ClientOptions {
+    /// Options for `client_id` at `broker` (`host:port`), without credentials.
     pub fn new(broker: impl Into<String>, client_id: impl Into<String>) -> ClientOptions {
         ClientOptions {
             broker: broker.into(),
@@ -169,10 +185,11 @@ impl Client {
         self.handle.clone()
     }
 
-    pub fn publish(&self, topic: &str, payload: impl Into<Bytes>, qos: QoS, retain: bool) {
+    pub(crate) fn publish(&self, topic: &str, payload: impl Into<Bytes>, qos: QoS, retain: bool) {
         self.handle.publish(topic, payload, qos, retain);
     }
 
+    /// Subscribes to `filter` (and again after each reconnect).
     pub fn subscribe(&self, filter: &str, qos: QoS) {
         self.handle.subscribe(filter, qos);
     }
@@ -212,7 +229,7 @@ async fn dial(options: &ClientOptions) -> Result<Box<dyn Io>, String> {
     let Some(tls) = &options.tls else {
         return Ok(Box::new(stream));
     };
-    let name = TlsClient::server_name(&options.broker)?;
+    let name = TlsClient::server_name(&options.broker).map_err(|e| e.to_string())?;
     let stream = tls
         .connector
         .connect(name, stream)

@@ -20,12 +20,14 @@ use super::service::{self, Service, ServiceConfig};
 use super::tls::TlsClient;
 use super::{Backoff, Log};
 use crate::check::{Checked, IdentityDef};
+use crate::compile::CompileError;
 use crate::decide::{Engine, Request, Verdict};
+use crate::devcred::DevError;
 use crate::devcred::policy::{self as dev_policy, PolicyCas};
 use crate::devcred::{self as dev, DevAlg, DevCa, DevSigner, GatewaySpec};
 use crate::identity::Identity;
 use crate::mqtt::codec::QoS;
-use crate::policy::Policy;
+use crate::policy::{LoadError, Policy};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -39,8 +41,11 @@ const STEP: Duration = Duration::from_secs(10);
 
 /// One gateway of the demo.
 pub struct DemoGateway {
+    /// The gateway's product id.
     pub pid: &'static str,
+    /// The gateway's account id.
     pub aid: &'static str,
+    /// The gateway's installation id.
     pub iid: &'static str,
 }
 
@@ -61,45 +66,93 @@ pub const GATEWAYS: [DemoGateway; 2] = [
 /// The mobile app's claims.
 pub const MOBILE: (&str, &str, &str) = ("P1", "A1", "J1");
 
+/// Why the demo stopped. The scenario's own steps (private helpers here) report in words,
+/// as [`DemoError::Step`]; setting up reports what failed and where.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The policy does not load.
+    #[error("policy {}: {error}", path.display())]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// Why it does not load.
+        error: LoadError,
+    },
+    /// The policy does not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// The policy lacks an identity the demo plays.
+    #[error("the demo needs the policy's `{0}` identity")]
+    MissingIdentity(String),
+    /// The credentials directory cannot be created.
+    #[error("{}: {cause}", path.display())]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// A development credential cannot be made or written.
+    #[error(transparent)]
+    Credentials(#[from] DevError),
+    /// The broker cannot start (no free port, the executable does not run or never listens).
+    #[error("{0}")]
+    Start(String),
+    /// A step of the scenario did not happen, in the narrator's words.
+    #[error("{0}")]
+    Step(String),
+}
+
+impl DemoError {
+    /// Whether the demo could not start (the policy, the credentials or the broker), as
+    /// opposed to a step of the scenario that did not happen.
+    pub fn is_setup(&self) -> bool {
+        !matches!(self, DemoError::Step(_))
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
-    dev::write_file(dir, name, text).map(|_| ()).map_err(err)
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), DevError> {
+    dev::write_file(dir, name, text).map(|_| ())
 }
 
-fn identity<'c>(checked: &'c Checked, name: &str) -> Result<&'c IdentityDef, String> {
+fn identity<'c>(checked: &'c Checked, name: &str) -> Result<&'c IdentityDef, DemoError> {
     checked
         .identity(name)
         .map(|(_, def)| def)
-        .ok_or_else(|| format!("the demo needs the policy's `{name}` identity"))
+        .ok_or_else(|| DemoError::MissingIdentity(name.to_string()))
 }
 
 fn attrs_with(
     def: &IdentityDef,
     overrides: &[(&str, &str)],
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, DevError> {
     let overrides = overrides
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    dev_policy::sample_attributes(def, &overrides).map_err(err)
+    dev_policy::sample_attributes(def, &overrides)
 }
 
 /// Writes the development credentials for `checked` into `dir`; returns the `serve` flags
 /// that map each trust label (or the default anchors) to its files.
-pub fn prepare(dir: &Path, checked: &Checked) -> Result<Vec<String>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn prepare(dir: &Path, checked: &Checked) -> Result<Vec<String>, DemoError> {
+    std::fs::create_dir_all(dir).map_err(|cause| DemoError::Directory {
+        path: dir.to_path_buf(),
+        cause,
+    })?;
     let now = dev::unix_now();
-    let cas = PolicyCas::new(checked, now).map_err(err)?;
-    for (name, text) in cas.files().map_err(err)? {
+    let cas = PolicyCas::new(checked, now)?;
+    for (name, text) in cas.files()? {
         write(dir, &name, &text)?;
     }
-    let broker_ca = DevCa::new("topicguard demo broker CA (development only)", now).map_err(err)?;
+    let broker_ca = DevCa::new("topicguard demo broker CA (development only)", now)?;
     write(dir, "server-ca.pem", &broker_ca.cert.pem())?;
-    let server = dev::server_params(2, now).map_err(err)?;
-    let (cert, key) = broker_ca.issue(&server).map_err(err)?;
+    let server = dev::server_params(2, now)?;
+    let (cert, key) = broker_ca.issue(&server)?;
     write(dir, "server.pem", &cert.pem())?;
     write(dir, "server-key.pem", &key.serialize_pem())?;
     let gateway = identity(checked, "gateway")?;
@@ -116,14 +169,12 @@ pub fn prepare(dir: &Path, checked: &Checked) -> Result<Vec<String>, String> {
                 ("mac", &spec.mac),
             ],
         )?;
-        let leaf = cas.issue(gateway, &attrs).map_err(err)?;
+        let leaf = cas.issue(gateway, &attrs)?;
         write(dir, &format!("gateway-{}.pem", gw.aid), &leaf.chain_pem)?;
         write(dir, &format!("gateway-{}-key.pem", gw.aid), &leaf.key_pem)?;
     }
     let service = identity(checked, "service")?;
-    let leaf = cas
-        .issue(service, &attrs_with(service, &[("sid", "lights")])?)
-        .map_err(err)?;
+    let leaf = cas.issue(service, &attrs_with(service, &[("sid", "lights")])?)?;
     write(dir, "service.pem", &leaf.chain_pem)?;
     write(dir, "service-key.pem", &leaf.key_pem)?;
     let mobile = identity(checked, "mobile")?;
@@ -131,10 +182,9 @@ pub fn prepare(dir: &Path, checked: &Checked) -> Result<Vec<String>, String> {
         mobile,
         &[("pid", MOBILE.0), ("aid", MOBILE.1), ("jti", MOBILE.2)],
     )?;
-    let claims = dev_policy::jwt_claims(mobile, &attrs, now).map_err(err)?;
-    let alg = DevAlg::parse("ES256").ok_or("ES256 is not a development algorithm")?;
-    let signer = DevSigner::generate(alg, "demo-key").map_err(err)?;
-    write(dir, "token.jwt", &signer.sign(&claims).map_err(err)?)?;
+    let claims = dev_policy::jwt_claims(mobile, &attrs, now)?;
+    let signer = DevSigner::generate(DevAlg::ES256, "demo-key")?;
+    write(dir, "token.jwt", &signer.sign(&claims)?)?;
     let jwks = dev_policy::jwks_file(mobile.trust_label());
     write(dir, &jwks, &dev::jwks(&[&signer]).to_string())?;
     let file = |name: String| dir.join(name).display().to_string();
@@ -300,37 +350,28 @@ fn fast() -> Backoff {
     }
 }
 
-/// Why the demo stopped before its end.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DemoError {
-    /// The demo could not start: the policy, the development credentials or the broker.
-    #[error("the demo cannot start: {0}")]
-    Setup(String),
-    /// A step of the scenario did not happen.
-    #[error("{0}")]
-    Step(String),
-}
-
 /// Runs the whole scenario; `Err` says what could not start or which step did not happen.
 pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), DemoError> {
-    let policy = Policy::load(&setup.policy)
-        .map_err(|e| DemoError::Setup(format!("policy {}: {e}", setup.policy.display())))?;
-    let engine = Engine::new(&policy.checked).map_err(|e| DemoError::Setup(err(e)))?;
+    let policy = Policy::load(&setup.policy).map_err(|error| DemoError::Policy {
+        path: setup.policy.clone(),
+        error,
+    })?;
+    let engine = Engine::new(&policy.checked)?;
     let narrator = Narrator {
         policy,
         engine,
         log: log.clone(),
     };
     narrator.step("development credentials (development only!)");
-    let anchors = prepare(&setup.dir, &narrator.policy.checked).map_err(DemoError::Setup)?;
+    let anchors = prepare(&setup.dir, &narrator.policy.checked)?;
     narrator.say(format!("a CA and CRL per trust label, broker certificate, 2 gateway certificates, service certificate, mobile JWT + JWKS in {}", setup.dir.display()));
     narrator.say(format!(
         "each identity verifies only with its own anchors: {}",
         anchors.join(" ")
     ));
     let (tcp, tls_port) = (
-        free_port().map_err(DemoError::Setup)?,
-        free_port().map_err(DemoError::Setup)?,
+        free_port().map_err(DemoError::Start)?,
+        free_port().map_err(DemoError::Start)?,
     );
     let mut broker = start_broker(
         &setup.exe,
@@ -340,7 +381,7 @@ pub async fn run(setup: &DemoSetup, log: Log) -> Result<(), DemoError> {
         (tcp, tls_port),
     )
     .await
-    .map_err(DemoError::Setup)?;
+    .map_err(DemoError::Start)?;
     narrator.say(format!("broker: tcp://127.0.0.1:{tcp} (JWT), tls://127.0.0.1:{tls_port} (client certificates), policy {}", setup.policy.display()));
     let result = scenario(&narrator, &setup.dir, tcp, tls_port).await;
     let _ = broker.kill().await;
@@ -355,6 +396,7 @@ fn tls_for(dir: &Path, name: &str) -> Result<TlsClient, String> {
             &dir.join(format!("{name}-key.pem")),
         )),
     )
+    .map_err(err)
 }
 
 fn gateway_config(dir: &Path, tls_port: u16, gw: &DemoGateway) -> Result<GatewayConfig, String> {
@@ -646,7 +688,10 @@ async fn service_asks_gateway(n: &Narrator, svc: &Service, gw1_id: &str) -> Resu
         Request::publish(&answer_topic),
         &format!("gateway publishes {answer_topic}"),
     );
-    let answer = svc.ask("P1_A1", gw1_id, "status", &json!({}), STEP).await?;
+    let answer = svc
+        .ask("P1_A1", gw1_id, "status", &json!({}), STEP)
+        .await
+        .map_err(err)?;
     n.say(format!(
         "service received the gateway's {}: {}",
         answer.outcome, answer.body

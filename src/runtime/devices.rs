@@ -9,8 +9,11 @@ use std::fmt;
 /// The kinds of simulated device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A light.
     Light,
+    /// A thermostat.
     Thermostat,
+    /// A door lock.
     DoorLock,
 }
 
@@ -24,6 +27,7 @@ impl Kind {
         }
     }
 
+    /// Every kind.
     pub fn all() -> [Kind; 3] {
         [Kind::Light, Kind::Thermostat, Kind::DoorLock]
     }
@@ -38,8 +42,8 @@ impl fmt::Display for Kind {
 /// One simulated device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Device {
-    pub kind: Kind,
-    pub state: Map<String, Value>,
+    pub(crate) kind: Kind,
+    pub(crate) state: Map<String, Value>,
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -47,6 +51,29 @@ fn object(value: Value) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => Map::new(),
     }
+}
+
+/// A desired-state change a device refuses (nothing of the delta is applied).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    /// The device has no such setting.
+    #[error("the {kind} has no setting `{key}`")]
+    UnknownSetting {
+        /// The device's kind.
+        kind: Kind,
+        /// The setting asked for.
+        key: String,
+    },
+    /// The value is outside the setting's range or of the wrong type.
+    #[error("the {kind} cannot set `{key}` to {value}")]
+    BadValue {
+        /// The device's kind.
+        kind: Kind,
+        /// The setting.
+        key: String,
+        /// The value refused.
+        value: Value,
+    },
 }
 
 impl Device {
@@ -64,7 +91,7 @@ impl Device {
     }
 
     /// Applies a desired delta; on any invalid key or value nothing changes.
-    pub fn apply(&mut self, delta: &Map<String, Value>) -> Result<(), String> {
+    pub fn apply(&mut self, delta: &Map<String, Value>) -> Result<(), DeviceError> {
         for (key, value) in delta {
             self.check(key, value)?;
         }
@@ -74,7 +101,7 @@ impl Device {
         Ok(())
     }
 
-    fn check(&self, key: &str, value: &Value) -> Result<(), String> {
+    fn check(&self, key: &str, value: &Value) -> Result<(), DeviceError> {
         let ok = match (self.kind, key) {
             (Kind::Light, "on") | (Kind::DoorLock, "locked") => value.is_boolean(),
             (Kind::Light, "brightness") => value.as_u64().is_some_and(|b| b <= 100),
@@ -82,12 +109,21 @@ impl Device {
                 value.as_f64().is_some_and(|t| (10.0..=30.0).contains(&t))
             }
             (Kind::Thermostat, "mode") => matches!(value.as_str(), Some("heat" | "cool" | "off")),
-            _ => return Err(format!("the {} has no setting `{key}`", self.kind)),
+            _ => {
+                return Err(DeviceError::UnknownSetting {
+                    kind: self.kind,
+                    key: key.to_string(),
+                });
+            }
         };
         if ok {
             Ok(())
         } else {
-            Err(format!("the {} cannot set `{key}` to {value}", self.kind))
+            Err(DeviceError::BadValue {
+                kind: self.kind,
+                key: key.to_string(),
+                value: value.clone(),
+            })
         }
     }
 }
@@ -106,7 +142,13 @@ mod tests {
             t.apply(&object(json!({"mode": "cool", "setpoint": 99})))
                 .is_err()
         );
-        assert!(t.apply(&object(json!({"colour": "red"}))).is_err());
+        assert_eq!(
+            t.apply(&object(json!({"colour": "red"}))),
+            Err(DeviceError::UnknownSetting {
+                kind: Kind::Thermostat,
+                key: "colour".into()
+            })
+        );
         assert_eq!(t, before);
         let mut lock = Device::new(Kind::DoorLock);
         lock.apply(&object(json!({"locked": false}))).unwrap();

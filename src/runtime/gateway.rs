@@ -30,26 +30,32 @@ use tokio::task::JoinHandle;
 pub struct GatewayConfig {
     /// `host:port`.
     pub broker: String,
+    /// The product id.
     pub pid: String,
+    /// The account id.
     pub aid: String,
     /// The installation id (a UUID).
     pub iid: String,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password (a token), if any.
     pub password: Option<Bytes>,
     /// TLS to the broker; `None` is plain TCP.
     pub tls: Option<super::tls::TlsClient>,
+    /// The devices the gateway simulates.
     pub devices: Vec<Kind>,
     /// The service the inventory request goes to.
     pub service: String,
+    /// Reconnect delays.
     pub backoff: Backoff,
 }
 
 impl GatewayConfig {
-    pub fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("iot:{}_{}:adp:xhf:{}", self.pid, self.aid, self.iid)
     }
 
-    pub fn presence_topic(&self) -> String {
+    pub(crate) fn presence_topic(&self) -> String {
         format!(
             "c/iot/{}_{}/{}/presence",
             self.pid,
@@ -58,7 +64,7 @@ impl GatewayConfig {
         )
     }
 
-    pub fn thing(&self, kind: Kind) -> String {
+    pub(crate) fn thing(&self, kind: Kind) -> String {
         format!("{}_{}_{}", self.pid, self.aid, kind.name())
     }
 }
@@ -66,10 +72,10 @@ impl GatewayConfig {
 /// A publish the core asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Out {
-    pub topic: String,
-    pub payload: String,
-    pub qos: QoS,
-    pub retain: bool,
+    pub(crate) topic: String,
+    pub(crate) payload: String,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
 }
 
 fn out(topic: String, payload: Value) -> Out {
@@ -91,7 +97,7 @@ pub struct GatewayCore {
 }
 
 impl GatewayCore {
-    pub fn new(config: GatewayConfig, log: Log) -> GatewayCore {
+    pub(crate) fn new(config: GatewayConfig, log: Log) -> GatewayCore {
         let devices = config.devices.iter().map(|k| Device::new(*k)).collect();
         GatewayCore {
             config,
@@ -101,6 +107,7 @@ impl GatewayCore {
         }
     }
 
+    /// The simulated device of this kind.
     pub fn device(&self, kind: Kind) -> Option<&Device> {
         self.devices.iter().find(|d| d.kind == kind)
     }
@@ -379,6 +386,55 @@ async fn drive(
     }
 }
 
+/// Why a gateway's attributes cannot be read from its certificate, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CertAttributesError {
+    /// The policy does not load.
+    #[error("{}: {error}", path.display())]
+    Policy {
+        /// The policy file.
+        path: std::path::PathBuf,
+        /// Why it does not load.
+        error: crate::policy::LoadError,
+    },
+    /// The policy declares no identity of that name.
+    #[error("{} declares no identity `{identity}`", path.display())]
+    NoIdentity {
+        /// The policy file.
+        path: std::path::PathBuf,
+        /// The identity asked for.
+        identity: String,
+    },
+    /// The CA file cannot be used.
+    #[error(transparent)]
+    Trust(#[from] crate::identity::x509::TrustError),
+    /// The identity is not verified from a certificate, or names an unknown field.
+    #[error(transparent)]
+    Config(#[from] crate::identity::x509::CertConfigError),
+    /// The certificate file cannot be read as PEM.
+    #[error("{}: {reason}", path.display())]
+    Pem {
+        /// The certificate file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The certificate file holds no certificate.
+    #[error("{}: no certificate", path.display())]
+    NoCertificate {
+        /// The certificate file.
+        path: std::path::PathBuf,
+    },
+    /// The identity's fields cannot be read from the certificate.
+    #[error("{}: {error}", path.display())]
+    Extract {
+        /// The certificate file.
+        path: std::path::PathBuf,
+        /// Why.
+        error: Box<crate::identity::x509::X509Error>,
+    },
+}
+
 /// The attributes the policy's `identity` block reads from the certificate in `cert` (PEM,
 /// leaf first) — what the broker will bind at CONNECT, so the gateway can use the client
 /// id and topics its certificate implies. The chain is not verified here; the broker does.
@@ -387,28 +443,43 @@ pub fn attributes_from_certificate(
     identity: &str,
     cert: &std::path::Path,
     ca: &std::path::Path,
-) -> Result<std::collections::BTreeMap<String, String>, String> {
+) -> Result<std::collections::BTreeMap<String, String>, CertAttributesError> {
     use crate::identity::x509::{CertVerifier, TrustStore};
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let loaded =
-        crate::policy::Policy::load(policy).map_err(|e| format!("{}: {e:?}", policy.display()))?;
+        crate::policy::Policy::load(policy).map_err(|error| CertAttributesError::Policy {
+            path: policy.to_path_buf(),
+            error,
+        })?;
     let def = loaded
         .checked
         .identities
         .iter()
         .find(|d| *d.name == *identity)
-        .ok_or_else(|| format!("{} declares no identity `{identity}`", policy.display()))?;
-    let trust = TrustStore::from_pem_files(&[ca], &[]).map_err(|e| e.to_string())?;
-    let verifier = CertVerifier::new(def, std::sync::Arc::new(trust)).map_err(|e| e.to_string())?;
+        .ok_or_else(|| CertAttributesError::NoIdentity {
+            path: policy.to_path_buf(),
+            identity: identity.to_string(),
+        })?;
+    let trust = TrustStore::from_pem_files(&[ca], &[])?;
+    let verifier = CertVerifier::new(def, std::sync::Arc::new(trust))?;
+    let pem = |e: rustls_pki_types::pem::Error| CertAttributesError::Pem {
+        path: cert.to_path_buf(),
+        reason: e.to_string(),
+    };
     let leaf = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .map_err(pem)?
         .next()
-        .ok_or_else(|| format!("{}: no certificate", cert.display()))?
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
+        .ok_or_else(|| CertAttributesError::NoCertificate {
+            path: cert.to_path_buf(),
+        })?
+        .map_err(pem)?;
     verifier
         .extract(leaf.as_ref())
-        .map_err(|e| format!("{}: {e}", cert.display()))
+        .map_err(|error| CertAttributesError::Extract {
+            path: cert.to_path_buf(),
+            error: Box::new(error),
+        })
 }
 
 #[cfg(test)]

@@ -14,21 +14,28 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// How to connect a mobile client.
 #[derive(Clone, Debug)]
 pub struct MobileConfig {
+    /// The broker's address.
     pub broker: String,
+    /// The product id.
     pub pid: String,
+    /// The account id.
     pub aid: String,
+    /// The token id (`jti`), part of the client id.
     pub jti: String,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password (a token), if any.
     pub password: Option<Bytes>,
     /// TLS to the broker; `None` is plain TCP.
     pub tls: Option<super::tls::TlsClient>,
+    /// Reconnect delays.
     pub backoff: Backoff,
     /// How long to wait for connecting and for each answer.
     pub timeout: Duration,
 }
 
 impl MobileConfig {
-    pub fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("xfi:{}_{}:clt:{}", self.pid, self.aid, self.jti)
     }
 }
@@ -38,34 +45,53 @@ impl MobileConfig {
 pub enum Operation {
     /// A request to service `sid` with request id `rid`.
     Request {
+        /// The service id.
         sid: String,
+        /// The request id.
         rid: String,
+        /// The request body.
         payload: String,
     },
     /// A desired-state update of `device`'s shadow, optionally carrying the version it saw.
     SetDesired {
+        /// The device.
         device: String,
+        /// The desired state as JSON.
         desired: String,
+        /// The shadow version to update, if any.
         version: Option<u64>,
     },
     /// Read `device`'s shadow.
-    GetShadow { device: String },
+    GetShadow {
+        /// The device.
+        device: String,
+    },
 }
 
 /// The answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// The topic the answer came on.
     pub topic: String,
+    /// The answer's payload.
     pub payload: String,
 }
 
 /// Why an operation did not get an answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MobileError {
+    /// The connection failed.
     #[error("could not connect: {0}")]
     Connect(String),
+    /// The broker refused a subscription or publish.
     #[error("the broker refused {what} (reason 0x{reason:02x}): the policy does not allow it")]
-    Refused { what: String, reason: u8 },
+    Refused {
+        /// What was refused.
+        what: String,
+        /// The reason code.
+        reason: u8,
+    },
+    /// No answer in time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
 }

@@ -19,16 +19,40 @@ pub fn stamp(items: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
+/// A part whose stamp cannot be accepted.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PartError {
+    /// `seq` and `total` are not integers with 1 <= seq <= total <= [`MAX_PARTS`].
+    #[error("bad part stamp: seq {seq}, total {total} (1 <= seq <= total <= {MAX_PARTS})")]
+    BadStamp {
+        /// The `seq` value as sent.
+        seq: Value,
+        /// The `total` value as sent.
+        total: Value,
+    },
+    /// A part announces another total than the parts before it.
+    #[error("part {seq} says total {total}, earlier parts said {earlier}")]
+    TotalChanged {
+        /// The part's `seq`.
+        seq: u64,
+        /// The total it announces.
+        total: u64,
+        /// The total the earlier parts announced.
+        earlier: u64,
+    },
+}
+
 /// `Some((seq, total, part))` if `payload` is a stamped part.
-pub fn parse(payload: &Value) -> Option<Result<(u64, u64, Value), String>> {
+pub fn parse(payload: &Value) -> Option<Result<(u64, u64, Value), PartError>> {
     let (seq, total) = (payload.get("seq")?, payload.get("total")?);
     let checked = match (seq.as_u64(), total.as_u64()) {
         (Some(s), Some(t)) if (1..=MAX_PARTS).contains(&t) && (1..=t).contains(&s) => {
             Ok((s, t, payload.get("part").cloned().unwrap_or(Value::Null)))
         }
-        _ => Err(format!(
-            "bad part stamp: seq {seq}, total {total} (1 <= seq <= total <= {MAX_PARTS})"
-        )),
+        _ => Err(PartError::BadStamp {
+            seq: seq.clone(),
+            total: total.clone(),
+        }),
     };
     Some(checked)
 }
@@ -42,12 +66,18 @@ pub struct Assembly {
 
 impl Assembly {
     /// Adds a part; returns every part in order once all have arrived.
-    pub fn add(&mut self, seq: u64, total: u64, part: Value) -> Result<Option<Vec<Value>>, String> {
+    pub fn add(
+        &mut self,
+        seq: u64,
+        total: u64,
+        part: Value,
+    ) -> Result<Option<Vec<Value>>, PartError> {
         if self.total != 0 && self.total != total {
-            return Err(format!(
-                "part {seq} says total {total}, earlier parts said {}",
-                self.total
-            ));
+            return Err(PartError::TotalChanged {
+                seq,
+                total,
+                earlier: self.total,
+            });
         }
         self.total = total;
         self.parts.insert(seq, part);
@@ -74,11 +104,24 @@ mod tests {
             done = assembly.add(seq, total, part).unwrap();
         }
         assert_eq!(done, Some(vec![json!("a"), json!("b"), json!("c")]));
-        assert!(parse(&json!({"seq": 0, "total": 2})).unwrap().is_err());
+        assert_eq!(
+            parse(&json!({"seq": 0, "total": 2})),
+            Some(Err(PartError::BadStamp {
+                seq: json!(0),
+                total: json!(2)
+            }))
+        );
         assert!(parse(&json!({"seq": 3, "total": 2})).unwrap().is_err());
         assert!(parse(&json!({"x": 1})).is_none());
         let mut mixed = Assembly::default();
         mixed.add(1, 2, json!(1)).unwrap();
-        assert!(mixed.add(2, 3, json!(2)).is_err());
+        assert_eq!(
+            mixed.add(2, 3, json!(2)),
+            Err(PartError::TotalChanged {
+                seq: 2,
+                total: 3,
+                earlier: 2
+            })
+        );
     }
 }

@@ -27,19 +27,24 @@ use tokio::task::JoinHandle;
 /// How to run a service.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
+    /// The broker's address.
     pub broker: String,
     /// The service id (`subject.CN` of its certificate).
     pub sid: String,
+    /// The service's instance name, part of its client id.
     pub instance: String,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password, if any.
     pub password: Option<Bytes>,
     /// TLS to the broker; `None` is plain TCP.
     pub tls: Option<super::tls::TlsClient>,
+    /// Reconnect delays.
     pub backoff: Backoff,
 }
 
 impl ServiceConfig {
-    pub fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("svc:{}:{}", self.sid, self.instance)
     }
 }
@@ -73,7 +78,7 @@ fn parse_request<'t>(topic: &'t str, sid: &str) -> Option<RequestTopic<'t>> {
 }
 
 impl ServiceCore {
-    pub fn new(sid: &str, log: Log) -> ServiceCore {
+    pub(crate) fn new(sid: &str, log: Log) -> ServiceCore {
         ServiceCore {
             sid: sid.to_string(),
             assemblies: HashMap::new(),
@@ -142,7 +147,7 @@ impl ServiceCore {
             }
             Err(error) => {
                 self.assemblies.remove(&key);
-                Some(Err(error))
+                Some(Err(error.to_string()))
             }
         }
     }
@@ -166,6 +171,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<(String, Value)>>>>;
 pub struct Answer {
     /// `success` or `failure`.
     pub outcome: String,
+    /// The answer's body.
     pub body: Value,
 }
 
@@ -193,7 +199,7 @@ impl Service {
         rid: &str,
         body: &Value,
         within: Duration,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, NoAnswer> {
         let awaited = format!("c/iot/{account}/{}/{gateway}/{rid}", self.sid);
         let (tell, answer) = oneshot::channel();
         if let Ok(mut pending) = self.pending.lock() {
@@ -208,16 +214,28 @@ impl Service {
         }
         match outcome {
             Ok(Ok((outcome, body))) => Ok(Answer { outcome, body }),
-            _ => Err(format!(
-                "no answer on {awaited}/<success|failure> within {within:?}"
-            )),
+            _ => Err(NoAnswer {
+                topic: awaited,
+                within,
+            }),
         }
     }
 
+    /// Disconnects and waits for the service to end.
     pub async fn stop(self) {
         self.client.disconnect().await;
         self.task.abort();
     }
+}
+
+/// A request the gateway did not answer in time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no answer on {topic}/<success|failure> within {within:?}")]
+pub struct NoAnswer {
+    /// The topic the answer was awaited on (without its outcome level).
+    pub topic: String,
+    /// How long it was awaited.
+    pub within: Duration,
 }
 
 /// Connects a service and answers requests until stopped.

@@ -11,14 +11,32 @@ use std::collections::BTreeMap;
 /// Why a default client id could not be derived from the identity's client template.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClientIdError {
+    /// The policy has no such identity.
     #[error("the policy defines no identity `{identity}` (it defines: {known})")]
-    UnknownIdentity { identity: String, known: String },
+    UnknownIdentity {
+        /// The identity.
+        identity: String,
+        /// The identities it defines.
+        known: String,
+    },
     #[error(
         "the client template `{template}` captures `{{+{capture}}}`, so the client id must be given"
     )]
-    HasCapture { template: String, capture: String },
+    /// The client template has a capture, which has no value to fill in.
+    HasCapture {
+        /// The template.
+        template: String,
+        /// The capture.
+        capture: String,
+    },
+    /// The client template needs an attribute the case does not give.
     #[error("the client template `{template}` needs attribute `{attr}`, which is not given")]
-    MissingAttr { template: String, attr: String },
+    MissingAttr {
+        /// The template.
+        template: String,
+        /// The attribute.
+        attr: String,
+    },
 }
 
 /// Renders an identity's client template with the given attributes: the client id a

@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expect {
+    /// Allowed.
     Allow,
     /// Denied, explicitly or implicitly.
     Deny,
+    /// Denied by a deny rule.
     ExplicitDeny,
+    /// Denied because no rule allows it.
     ImplicitDeny,
 }
 
@@ -48,10 +51,15 @@ impl fmt::Display for Expect {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaseAction {
+    /// Connect.
     Connect,
+    /// Publish.
     Publish,
+    /// Publish with retain.
     Retain,
+    /// Subscribe.
     Subscribe,
+    /// Receive.
     Receive,
 }
 
@@ -84,16 +92,16 @@ struct RawFile {
 /// One checked case.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Case {
-    pub name: String,
+    pub(crate) name: String,
     /// Where the case's table starts in the test file.
     pub loc: Loc,
-    pub identity: String,
-    pub attrs: BTreeMap<String, String>,
-    pub client_id: Option<String>,
-    pub action: CaseAction,
-    pub topic: Option<String>,
-    pub expect: Expect,
-    pub rule_line: Option<u32>,
+    pub(crate) identity: String,
+    pub(crate) attrs: BTreeMap<String, String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) action: CaseAction,
+    pub(crate) topic: Option<String>,
+    pub(crate) expect: Expect,
+    pub(crate) rule_line: Option<u32>,
 }
 
 impl Case {
@@ -116,37 +124,65 @@ impl Case {
 /// A loaded test file.
 #[derive(Clone, Debug)]
 pub struct TestFile {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The policy path, resolved against the test file's directory.
     pub policy: PathBuf,
-    pub cases: Vec<Case>,
+    pub(crate) cases: Vec<Case>,
 }
 
 /// A problem that keeps a test file from running. Every variant names the test file.
 #[derive(Debug, thiserror::Error)]
 pub enum TestFileError {
+    /// The test file cannot be read.
     #[error("cannot read test file `{file}`: {cause}")]
-    Io { file: String, cause: std::io::Error },
+    Io {
+        /// The test file.
+        file: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The test file is not valid TOML or has a bad field.
     #[error("{loc}: invalid test file: {message}")]
-    Syntax { loc: Loc, message: String },
-    #[error("{loc}: case `{case}`: {message}")]
-    Case {
+    Syntax {
+        /// Where.
         loc: Loc,
-        case: String,
+        /// What is wrong.
         message: String,
     },
+    /// A case is invalid.
+    #[error("{loc}: case `{case}`: {message}")]
+    Case {
+        /// Where the case is.
+        loc: Loc,
+        /// The case's name.
+        case: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The test file has no case.
     #[error("test file `{file}` has no `[[case]]`: state at least one expected decision")]
-    NoCases { file: String },
+    NoCases {
+        /// The test file.
+        file: String,
+    },
+    /// The policy the test file names does not load.
     #[error("test file `{file}`: policy `{policy}` does not load: {error}")]
     Policy {
+        /// The test file.
         file: String,
+        /// The policy file.
         policy: String,
+        /// Why it does not load.
         error: LoadError,
     },
+    /// The policy the test file names does not compile.
     #[error("test file `{file}`: policy `{policy}` does not compile: {error}")]
     Compile {
+        /// The test file.
         file: String,
+        /// The policy file.
         policy: String,
+        /// Why it does not compile.
         error: CompileError,
     },
 }
@@ -154,6 +190,7 @@ pub enum TestFileError {
 /// Every problem found in a test file (at least one), in file order.
 #[derive(Debug)]
 pub struct TestFileErrors {
+    /// Every error, in file order.
     pub errors: Vec<TestFileError>,
 }
 

@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 /// The outcome of one case.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CaseResult {
+    /// The case's name.
     pub name: String,
     /// Where the case is written.
     pub loc: Loc,
+    /// Whether the decision was the one expected.
     pub passed: bool,
-    pub expected: Expect,
+    pub(crate) expected: Expect,
     /// The compiled engine's verdict.
     pub got: Verdict,
     /// Whether the request was a publish with the retain flag (a `retain` case).
@@ -29,22 +31,27 @@ pub struct CaseResult {
     pub rule_line: Option<u32>,
     /// Why the case failed (empty when it passed).
     pub failures: Vec<String>,
+    /// The engine's explanation of the decision.
     pub explanation: Explanation,
 }
 
 /// The outcome of one test file.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FileReport {
+    /// The test file.
     pub file: PathBuf,
-    pub policy: PathBuf,
+    pub(crate) policy: PathBuf,
+    /// One result per case.
     pub results: Vec<CaseResult>,
 }
 
 impl FileReport {
+    /// The number of cases that passed.
     pub fn passed(&self) -> usize {
         self.results.iter().filter(|r| r.passed).count()
     }
 
+    /// The number of cases that failed.
     pub fn failed(&self) -> usize {
         self.results.len() - self.passed()
     }

@@ -29,14 +29,18 @@ use tokio_util::task::TaskTracker;
 /// How a listener's connections carry MQTT.
 #[derive(Clone)]
 pub enum Protocol {
+    /// Plain MQTT over TCP.
     Tcp,
+    /// MQTT over TLS.
     Tls(TlsAcceptor),
+    /// MQTT over WebSocket.
     Ws,
+    /// MQTT over WebSocket over TLS.
     Wss(TlsAcceptor),
 }
 
 impl Protocol {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Tls(_) => "tls",
@@ -48,7 +52,9 @@ impl Protocol {
 
 /// A bound socket and how to speak on it.
 pub struct Listener {
+    /// The bound socket.
     pub socket: TcpListener,
+    /// What the socket speaks.
     pub protocol: Protocol,
 }
 

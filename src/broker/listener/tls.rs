@@ -37,12 +37,23 @@ pub enum ClientCertificates {
 /// Why a TLS listener could not be configured.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
+    /// A PEM file cannot be read or parsed.
     #[error("{path}: {reason}")]
-    Pem { path: String, reason: String },
+    Pem {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     #[error(
         "client certificates are {mode:?} but no CA is configured ([identity] ca or [trust.LABEL] ca)"
     )]
-    NoTrust { mode: ClientCertificates },
+    /// Client certificates are requested but no trust anchor is configured.
+    NoTrust {
+        /// The client-certificate mode configured.
+        mode: ClientCertificates,
+    },
+    /// rustls refuses the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
 }

@@ -23,16 +23,16 @@ pub const DEFAULT_CAPACITY: usize = 8192;
 /// One decision, as written.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRecord {
-    pub time: String,
-    pub client: String,
-    pub identity: String,
-    pub action: &'static str,
+    pub(crate) time: String,
+    pub(crate) client: String,
+    pub(crate) identity: String,
+    pub(crate) action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-    pub verdict: String,
+    pub(crate) topic: Option<String>,
+    pub(crate) verdict: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    pub reason: String,
+    pub(crate) rule: Option<String>,
+    pub(crate) reason: String,
 }
 
 /// The sending side of the log; cheap to clone.

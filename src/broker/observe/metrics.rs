@@ -70,7 +70,7 @@ impl Metrics {
         bump(&self.bytes_out, bytes as u64);
     }
 
-    pub fn decision(&self, action: Action, allowed: bool) {
+    pub(crate) fn decision(&self, action: Action, allowed: bool) {
         bump(&self.decisions[action as usize][usize::from(!allowed)], 1);
     }
 

@@ -47,6 +47,7 @@ impl Observer {
         })
     }
 
+    /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

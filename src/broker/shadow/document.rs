@@ -22,12 +22,12 @@ pub const MAX_CLIENT_TOKEN: usize = 64;
 /// A refused request: the AWS error document's code and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    pub code: u16,
-    pub message: String,
+    pub(crate) code: u16,
+    pub(crate) message: String,
 }
 
 impl Rejection {
-    pub fn new(code: u16, message: impl Into<String>) -> Rejection {
+    pub(crate) fn new(code: u16, message: impl Into<String>) -> Rejection {
         Rejection {
             code,
             message: message.into(),
@@ -46,12 +46,12 @@ impl Rejection {
 /// sent after a delete is still refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Shadow {
-    pub exists: bool,
-    pub version: u64,
+    pub(crate) exists: bool,
+    pub(crate) version: u64,
     #[serde(default)]
-    pub desired: Map<String, Value>,
+    pub(crate) desired: Map<String, Value>,
     #[serde(default)]
-    pub reported: Map<String, Value>,
+    pub(crate) reported: Map<String, Value>,
 }
 
 /// A validated update request.
@@ -59,9 +59,9 @@ pub struct Shadow {
 pub struct Update {
     /// `None`: untouched; `Some(None)`: `null`, clear the section; `Some(Some(map))`: merge.
     pub desired: Option<Option<Map<String, Value>>>,
-    pub reported: Option<Option<Map<String, Value>>>,
-    pub version: Option<u64>,
-    pub client_token: Option<String>,
+    pub(crate) reported: Option<Option<Map<String, Value>>>,
+    pub(crate) version: Option<u64>,
+    pub(crate) client_token: Option<String>,
 }
 
 /// The `clientToken` of a get/delete request (an empty payload has none).
@@ -256,7 +256,7 @@ impl Shadow {
         }
     }
 
-    pub fn delta(&self) -> Map<String, Value> {
+    pub(crate) fn delta(&self) -> Map<String, Value> {
         delta(&self.desired, &self.reported)
     }
 

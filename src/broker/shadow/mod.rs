@@ -45,8 +45,8 @@ fn now_secs() -> u64 {
 
 /// The responses to one request, to publish once `ticket` (the new version) is durable.
 pub struct Answer {
-    pub responses: Vec<Response>,
-    pub ticket: Ticket,
+    pub(crate) responses: Vec<Response>,
+    pub(crate) ticket: Ticket,
 }
 
 impl Answer {

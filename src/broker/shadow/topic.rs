@@ -14,13 +14,16 @@ pub const MAX_THING_NAME: usize = 128;
 /// A shadow operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
+    /// `get`: read the shadow.
     Get,
+    /// `update`: change the shadow.
     Update,
+    /// `delete`: remove the shadow.
     Delete,
 }
 
 impl Operation {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::Get => "get",
             Operation::Update => "update",
@@ -32,8 +35,8 @@ impl Operation {
 /// A parsed request topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestTopic<'t> {
-    pub thing: &'t str,
-    pub operation: Operation,
+    pub(crate) thing: &'t str,
+    pub(crate) operation: Operation,
 }
 
 /// `Some` if `topic` is exactly a shadow request topic (responses and other topics under

@@ -54,51 +54,97 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 pub(crate) mod tables {
     use redb::TableDefinition;
     /// `schema` → [`super::SCHEMA_VERSION`].
-    pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
     /// client id → session record.
-    pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+    pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
     /// (client id, sequence) → queued delivery.
-    pub const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+    pub(crate) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
     /// (client id, sequence) → (packet id, stage) of a delivery sent and not acknowledged.
-    pub const INFLIGHT: TableDefinition<(&str, u64), (u16, u8)> = TableDefinition::new("inflight");
+    pub(crate) const INFLIGHT: TableDefinition<(&str, u64), (u16, u8)> =
+        TableDefinition::new("inflight");
     /// (client id, packet id) of an incoming QoS 2 message awaiting PUBREL.
-    pub const RELEASES: TableDefinition<(&str, u16), ()> = TableDefinition::new("releases");
+    pub(crate) const RELEASES: TableDefinition<(&str, u16), ()> = TableDefinition::new("releases");
     /// topic → retained message and publisher.
-    pub const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+    pub(crate) const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
     /// thing name → shadow document (JSON).
-    pub const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
+    pub(crate) const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
 }
 use tables::*;
 
 /// Why the store cannot be opened (or read).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The data directory cannot be created or opened.
     #[error("data directory {path}: {cause}")]
-    Directory { path: String, cause: std::io::Error },
+    Directory {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
     #[error(
         "{path} is empty (0 bytes): a truncated or unfinished store is never started over; move it away to start with an empty store"
     )]
-    Empty { path: String },
+    /// The store file is empty.
+    Empty {
+        /// The file.
+        path: String,
+    },
     #[error(
         "{path} is not a redb database (its first bytes are not redb's file header): another kind of file, or damaged; move it away to start with an empty store"
     )]
-    NotRedb { path: String },
+    /// The file is not a redb database.
+    NotRedb {
+        /// The file.
+        path: String,
+    },
+    /// redb cannot open the database.
     #[error("{path}: {why}")]
-    Open { path: String, why: String },
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        why: String,
+    },
     #[error(
         "{path} is a redb database but not a topicguard store: it has no `meta` table (its tables: {tables})"
     )]
-    Foreign { path: String, tables: String },
+    /// The database holds tables that are not ours.
+    Foreign {
+        /// The file.
+        path: String,
+        /// The tables that are not ours.
+        tables: String,
+    },
     #[error(
         "{path} was written by a newer topicguard (store schema {found}; this build reads schema {SCHEMA_VERSION}): run that version, or move the file away"
     )]
-    FutureSchema { path: String, found: u64 },
+    /// The database was written by a newer schema.
+    FutureSchema {
+        /// The file.
+        path: String,
+        /// The schema version found.
+        found: u64,
+    },
+    /// A record cannot be decoded.
     #[error("{path}: table `{table}`, key {key}: cannot decode the record: {error}")]
     Record {
+        /// The store file.
         path: String,
+        /// The table.
         table: &'static str,
+        /// The record's key.
         key: String,
+        /// What is wrong with it.
         error: RecordError,
+    },
+    /// A read of the open store failed.
+    #[error("{path}: {error}")]
+    Read {
+        /// The store file.
+        path: String,
+        /// redb's error.
+        error: redb::Error,
     },
 }
 
@@ -112,8 +158,8 @@ pub struct StoreFailed(pub String);
 pub struct Ticket(pub u64);
 
 impl Ticket {
-    pub const NONE: Ticket = Ticket(0);
-    pub fn is_none(self) -> bool {
+    pub(crate) const NONE: Ticket = Ticket(0);
+    pub(crate) fn is_none(self) -> bool {
         self == Ticket::NONE
     }
 }
@@ -121,20 +167,20 @@ impl Ticket {
 /// A persistent session as it was on disk.
 #[derive(Debug)]
 pub struct RestoredSession {
-    pub client_id: Arc<str>,
-    pub meta: SessionMeta,
+    pub(crate) client_id: Arc<str>,
+    pub(crate) meta: SessionMeta,
     /// Queued, not yet sent, in sequence order.
     pub queue: Vec<Delivery>,
     /// Sent and not acknowledged: packet id, stage, delivery.
     pub outgoing: Vec<(u16, Stage, Delivery)>,
-    pub awaiting_release: Vec<u16>,
+    pub(crate) awaiting_release: Vec<u16>,
 }
 
 /// Everything restored at open (shadows are read when first asked for).
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub sessions: Vec<RestoredSession>,
-    pub retained: Vec<(crate::broker::message::Message, Publisher)>,
+    pub(crate) sessions: Vec<RestoredSession>,
+    pub(crate) retained: Vec<(crate::broker::message::Message, Publisher)>,
 }
 
 struct Submitter {
@@ -216,7 +262,7 @@ impl Store {
         }))
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -241,7 +287,7 @@ impl Store {
         Ticket(ticket)
     }
 
-    pub fn submit_one(&self, op: Op) -> Ticket {
+    pub(crate) fn submit_one(&self, op: Op) -> Ticket {
         self.submit(vec![op])
     }
 
@@ -268,22 +314,29 @@ impl Store {
     }
 
     /// The stored shadow document of `thing`, if any.
-    pub fn shadow(&self, thing: &str) -> Result<Option<Vec<u8>>, String> {
+    pub fn shadow(&self, thing: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let read = || -> Result<Option<Vec<u8>>, redb::Error> {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(SHADOWS)?;
             Ok(table.get(thing)?.map(|v| v.value().to_vec()))
         };
-        read().map_err(|e| format!("{}: {e}", self.path.display()))
+        read().map_err(|error| self.read_error(error))
     }
 
     /// Persistent-session records, counted (for tests and logs).
-    pub fn session_count(&self) -> Result<u64, String> {
+    pub fn session_count(&self) -> Result<u64, StoreError> {
         let read = || -> Result<u64, redb::Error> {
             let txn = self.db.begin_read()?;
             Ok(txn.open_table(SESSIONS)?.len()?)
         };
-        read().map_err(|e| e.to_string())
+        read().map_err(|error| self.read_error(error))
+    }
+
+    fn read_error(&self, error: redb::Error) -> StoreError {
+        StoreError::Read {
+            path: self.path.display().to_string(),
+            error,
+        }
     }
 }
 

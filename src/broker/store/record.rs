@@ -25,8 +25,8 @@ pub const RECORD_VERSION: u8 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {why}")]
 pub struct RecordError {
-    pub field: &'static str,
-    pub why: String,
+    pub(crate) field: &'static str,
+    pub(crate) why: String,
 }
 
 fn bad(field: &'static str, why: impl Into<String>) -> RecordError {
@@ -54,32 +54,33 @@ impl Default for Writer {
 }
 
 impl Writer {
-    pub fn new() -> Writer {
+    pub(crate) fn new() -> Writer {
         Writer(vec![RECORD_VERSION])
     }
-    pub fn u8(&mut self, v: u8) -> &mut Self {
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
     }
+    /// Appends a big-endian `u16`.
     pub fn u16(&mut self, v: u16) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
-    pub fn u32(&mut self, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
-    pub fn u64(&mut self, v: u64) -> &mut Self {
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
-    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
         // Every length the broker stores is bounded by its packet size limit.
         self.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(v);
         self
     }
-    pub fn str(&mut self, v: &str) -> &mut Self {
+    pub(crate) fn str(&mut self, v: &str) -> &mut Self {
         self.bytes(v.as_bytes())
     }
     fn opt<T>(&mut self, v: Option<T>, put: impl FnOnce(&mut Self, T)) -> &mut Self {
@@ -127,23 +128,24 @@ impl<'a> Reader<'a> {
         out.copy_from_slice(self.take(field, N)?);
         Ok(out)
     }
-    pub fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
         Ok(self.array::<1>(field)?[0])
     }
+    /// Reads a big-endian `u16`; `field` names it in an error.
     pub fn u16(&mut self, field: &'static str) -> Result<u16, RecordError> {
         Ok(u16::from_le_bytes(self.array(field)?))
     }
-    pub fn u32(&mut self, field: &'static str) -> Result<u32, RecordError> {
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, RecordError> {
         Ok(u32::from_le_bytes(self.array(field)?))
     }
-    pub fn u64(&mut self, field: &'static str) -> Result<u64, RecordError> {
+    pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, RecordError> {
         Ok(u64::from_le_bytes(self.array(field)?))
     }
-    pub fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], RecordError> {
+    pub(crate) fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], RecordError> {
         let len = self.u32(field)? as usize;
         self.take(field, len)
     }
-    pub fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
+    pub(crate) fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
         let bytes = self.bytes(field)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| bad(field, "not UTF-8"))
     }
@@ -328,7 +330,7 @@ pub fn put_principal(w: &mut Writer, p: &Principal) {
     }
 }
 
-pub fn get_principal(r: &mut Reader<'_>) -> Result<Principal, RecordError> {
+pub(crate) fn get_principal(r: &mut Reader<'_>) -> Result<Principal, RecordError> {
     let kind = r.string("identity")?;
     let provenance = match r.u8("provenance")? {
         0 => Provenance::Jwt,
@@ -381,11 +383,11 @@ pub fn read_retained(bytes: &[u8]) -> Result<(Message, Publisher), RecordError> 
 /// What a session record holds besides its queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionMeta {
-    pub owner: Principal,
-    pub expiry: u32,
+    pub(crate) owner: Principal,
+    pub(crate) expiry: u32,
     /// When its client left (Unix milliseconds); `None` while connected.
     pub offline_since: Option<u64>,
-    pub subscriptions: Vec<(String, Entry)>,
+    pub(crate) subscriptions: Vec<(String, Entry)>,
 }
 
 fn handling_byte(h: RetainHandling) -> u8 {
@@ -396,7 +398,7 @@ fn handling_byte(h: RetainHandling) -> u8 {
     }
 }
 
-pub fn session(meta: &SessionMeta) -> Vec<u8> {
+pub(crate) fn session(meta: &SessionMeta) -> Vec<u8> {
     let mut w = Writer::new();
     put_principal(&mut w, &meta.owner);
     w.u32(meta.expiry);
@@ -416,7 +418,7 @@ pub fn session(meta: &SessionMeta) -> Vec<u8> {
     w.0
 }
 
-pub fn read_session(bytes: &[u8]) -> Result<SessionMeta, RecordError> {
+pub(crate) fn read_session(bytes: &[u8]) -> Result<SessionMeta, RecordError> {
     let mut r = Reader::new(bytes)?;
     let owner = get_principal(&mut r)?;
     let expiry = r.u32("session expiry")?;

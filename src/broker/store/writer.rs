@@ -20,53 +20,81 @@ use std::sync::mpsc::Receiver;
 use tokio::sync::watch;
 
 /// Operations applied in one transaction at most (a bound on a commit's size and latency).
-pub const MAX_BATCH_OPS: usize = 16_384;
+pub(crate) const MAX_BATCH_OPS: usize = 16_384;
 
 /// One change to the store.
 #[derive(Debug)]
 pub enum Op {
+    /// Stores a session's record.
     PutSession {
+        /// The client id.
         client: Arc<str>,
+        /// The encoded record.
         record: Vec<u8>,
     },
     /// Deletes the session and everything queued, in flight or awaiting release for it.
     DeleteSession {
+        /// The client id.
         client: Arc<str>,
     },
+    /// Stores a queued message.
     PutMessage {
+        /// The client id.
         client: Arc<str>,
+        /// The message's sequence number in the session's queue.
         seq: u64,
+        /// The encoded message.
         record: Vec<u8>,
     },
     /// Records the packet id and stage of a queued message sent to the client.
     PutInflight {
+        /// The client id.
         client: Arc<str>,
+        /// The message's sequence number.
         seq: u64,
+        /// The packet identifier it was sent with.
         packet_id: u16,
+        /// How far its QoS 2 exchange got.
         stage: u8,
     },
     /// Deletes a queued message and its in-flight state.
     DeleteMessage {
+        /// The client id.
         client: Arc<str>,
+        /// The message's sequence number.
         seq: u64,
     },
+    /// Records a received QoS 2 packet identifier awaiting PUBREL.
     PutRelease {
+        /// The client id.
         client: Arc<str>,
+        /// The packet identifier.
         packet_id: u16,
     },
+    /// Forgets a released QoS 2 packet identifier.
     DeleteRelease {
+        /// The client id.
         client: Arc<str>,
+        /// The packet identifier.
         packet_id: u16,
     },
+    /// Stores a retained message.
     PutRetained {
+        /// The topic.
         topic: Arc<str>,
+        /// The encoded message.
         record: Vec<u8>,
     },
+    /// Deletes a retained message.
     DeleteRetained {
+        /// The topic.
         topic: Arc<str>,
     },
+    /// Stores a device shadow.
     PutShadow {
+        /// The thing name.
         thing: String,
+        /// The shadow document as JSON.
         json: Vec<u8>,
     },
 }
@@ -81,7 +109,11 @@ pub struct Committed {
 }
 
 /// Runs until every sender is gone (the store was dropped), or a commit fails.
-pub fn run(db: Arc<Database>, jobs: Receiver<(u64, Vec<Op>)>, committed: watch::Sender<Committed>) {
+pub(crate) fn run(
+    db: Arc<Database>,
+    jobs: Receiver<(u64, Vec<Op>)>,
+    committed: watch::Sender<Committed>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut last = first.0;
         let mut batch = vec![first.1];

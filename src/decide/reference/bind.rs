@@ -31,13 +31,16 @@ pub const MAX_VALUE_BYTES: usize = 256;
 /// A session as the reference interpreter binds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Binding {
+    /// The identity binds.
     Bound(Bound),
+    /// The identity does not bind, and why.
     Refused(Refusal),
 }
 
 /// An accepted identity and its attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bound {
+    /// The identity it bound as.
     pub identity: IdentityId,
     /// The credential's attributes, the client-template captures and `client`.
     pub attrs: BTreeMap<String, String>,
@@ -46,13 +49,30 @@ pub struct Bound {
 /// Why the reference interpreter refused to bind an identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// The policy declares no identity of this kind.
     UnknownIdentity,
+    /// The credential carries an attribute the identity does not declare.
     UndeclaredAttribute(String),
+    /// A declared attribute is missing.
     MissingAttribute(String),
-    BadValue { attr: String, why: &'static str },
+    /// An attribute value is outside the value grammar.
+    BadValue {
+        /// The attribute.
+        attr: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// The client id does not match the identity's template.
     ClientIdMismatch,
+    /// A `require` line does not hold.
     Require(String),
-    Separator { attr: String, separator: char },
+    /// An attribute value contains a separator its template cuts on.
+    Separator {
+        /// The attribute.
+        attr: String,
+        /// The separator.
+        separator: char,
+    },
 }
 
 impl Refusal {

@@ -64,6 +64,7 @@ pub struct Reference<'c> {
 }
 
 impl<'c> Reference<'c> {
+    /// The oracle over a checked policy.
     pub fn new(checked: &'c Checked) -> Reference<'c> {
         let templates = checked
             .rules
@@ -73,6 +74,7 @@ impl<'c> Reference<'c> {
         Reference { checked, templates }
     }
 
+    /// The checked policy it interprets.
     pub fn checked(&self) -> &'c Checked {
         self.checked
     }

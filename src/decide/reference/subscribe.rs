@@ -33,7 +33,7 @@ pub struct Judged {
 }
 
 impl Judged {
-    pub fn allowed(&self) -> bool {
+    pub(crate) fn allowed(&self) -> bool {
         self.deny.is_none() && self.allow.is_some()
     }
 }

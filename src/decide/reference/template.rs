@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 /// One rule's template, ready for matching.
 #[derive(Debug)]
 pub struct Template<'c> {
-    pub levels: Vec<Level<'c>>,
+    pub(crate) levels: Vec<Level<'c>>,
     /// Ends with `#`: also matches the parent level and any deeper levels.
     pub hash: bool,
 }
@@ -33,13 +33,16 @@ pub struct Template<'c> {
 pub enum Level<'c> {
     /// `+` or `{+name}` as the whole level.
     Any,
+    /// A level of literal text.
     Literal(&'c str),
+    /// A level of text, attributes and captures.
     Pieces(Vec<Item<'c>>),
 }
 
 /// One piece of a pattern level.
 #[derive(Debug)]
 pub enum Item<'c> {
+    /// Literal text.
     Text(&'c str),
     /// The session's value of this attribute (or `client`), as literal text.
     Attr(&'c str),
@@ -52,14 +55,14 @@ pub enum Item<'c> {
 /// The values of a set or of `{a|b}`: in file order (for witnesses) and hashed.
 #[derive(Debug)]
 pub struct Choice<'c> {
-    pub listed: Vec<&'c str>,
+    pub(crate) listed: Vec<&'c str>,
     members: HashSet<&'c str>,
     /// Every distinct value length in bytes.
     lengths: BTreeSet<usize>,
 }
 
 impl<'c> Template<'c> {
-    pub fn new(pattern: &'c TopicPattern) -> Template<'c> {
+    pub(crate) fn new(pattern: &'c TopicPattern) -> Template<'c> {
         Template {
             levels: pattern.levels.iter().map(Level::new).collect(),
             hash: pattern.hash,

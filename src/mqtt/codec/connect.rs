@@ -18,33 +18,47 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// A CONNECT packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connect {
+    /// The protocol version.
     pub version: ProtocolVersion,
     /// 3.1.1 Clean Session / 5.0 Clean Start.
     pub clean_start: bool,
     /// Seconds; 0 disables keep-alive.
     pub keep_alive: u16,
+    /// The client id (may be empty).
     pub client_id: String,
+    /// The will message, if any.
     pub will: Option<Will>,
+    /// The user name, if any.
     pub username: Option<String>,
+    /// The password, if any.
     pub password: Option<Bytes>,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 /// The last will carried in CONNECT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Will {
+    /// The will's topic.
     pub topic: String,
+    /// The will's payload.
     pub payload: Bytes,
+    /// The will's QoS.
     pub qos: QoS,
+    /// The will's retain flag.
     pub retain: bool,
+    /// The will's 5.0 properties.
     pub properties: Properties,
 }
 
 /// A CONNACK packet. `code` is a 3.1.1 return code or a 5.0 reason code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnAck {
+    /// The server has a session for the client.
     pub session_present: bool,
+    /// The return code (3.1.1) or reason code (5.0).
     pub code: u8,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 

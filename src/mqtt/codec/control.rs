@@ -14,18 +14,23 @@ use bytes::{BufMut, BytesMut};
 /// DISCONNECT, from either side.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Disconnect {
+    /// Why the connection ends.
     pub reason: ReasonCode,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 /// AUTH (5.0 enhanced authentication).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Auth {
+    /// The authentication step.
     pub reason: ReasonCode,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 impl Disconnect {
+    /// A DISCONNECT with this reason and no properties.
     pub fn new(reason: ReasonCode) -> Disconnect {
         Disconnect {
             reason,

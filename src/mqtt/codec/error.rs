@@ -11,98 +11,216 @@ use crate::mqtt::topic::{self, TopicError};
 /// A packet that cannot be accepted, or could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The remaining length uses more than 4 bytes.
     #[error("the remaining length uses more than 4 bytes")]
     RemainingLengthTooLong,
+    /// The remaining length is not minimally encoded.
     #[error("the remaining length is not encoded in the minimum number of bytes")]
     RemainingLengthNotMinimal,
+    /// A variable byte integer is too long or not minimally encoded.
     #[error("{field} is a variable byte integer longer than 4 bytes or not minimally encoded")]
-    BadVariableInteger { field: &'static str },
+    BadVariableInteger {
+        /// The field.
+        field: &'static str,
+    },
+    /// The packet type is reserved (0).
     #[error("packet type {0} is reserved")]
     ReservedPacketType(u8),
+    /// The fixed header's flags are invalid for the packet type.
     #[error("{packet} has invalid fixed-header flags {flags:#06b}")]
-    InvalidFlags { packet: PacketType, flags: u8 },
+    InvalidFlags {
+        /// The packet.
+        packet: PacketType,
+        /// The flags found.
+        flags: u8,
+    },
+    /// The packet exceeds the maximum packet size.
     #[error("{packet} of {size} bytes exceeds the maximum packet size of {max} bytes")]
     PacketTooLarge {
+        /// The packet.
         packet: PacketType,
+        /// Its size in bytes.
         size: usize,
+        /// The maximum.
         max: usize,
     },
+    /// The packet ends inside a field.
     #[error("{packet} ended inside {field}")]
     Truncated {
+        /// The packet.
         packet: PacketType,
+        /// The field.
         field: &'static str,
     },
+    /// Bytes follow the packet's last field.
     #[error("{packet} has {extra} unexpected bytes after its last field")]
-    TrailingBytes { packet: PacketType, extra: usize },
+    TrailingBytes {
+        /// The packet.
+        packet: PacketType,
+        /// How many bytes follow.
+        extra: usize,
+    },
+    /// A string is not UTF-8.
     #[error("{field} is not valid UTF-8")]
-    InvalidUtf8 { field: &'static str },
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+    /// A string holds a character MQTT forbids (U+0000, controls, non-characters).
     #[error("{field} contains the forbidden character U+{code:04X} at byte {offset}")]
     ForbiddenCharacter {
+        /// The field.
         field: &'static str,
+        /// The character's code point.
         code: u32,
+        /// Its byte offset in the string.
         offset: usize,
     },
+    /// A string is longer than 65,535 bytes.
     #[error("{field} is longer than 65,535 bytes")]
-    StringTooLong { field: &'static str },
+    StringTooLong {
+        /// The field.
+        field: &'static str,
+    },
+    /// The topic name is invalid.
     #[error("the topic name {why}")]
-    InvalidTopicName { why: TopicError },
+    InvalidTopicName {
+        /// Why.
+        why: TopicError,
+    },
+    /// A topic filter is invalid.
     #[error("the topic filter `{filter}` {why}")]
-    InvalidTopicFilter { filter: String, why: TopicError },
+    InvalidTopicFilter {
+        /// The topic filter.
+        filter: String,
+        /// Why.
+        why: TopicError,
+    },
+    /// A QoS field is 3.
     #[error("{field} has QoS 3, which does not exist")]
-    InvalidQos { field: &'static str },
+    InvalidQos {
+        /// The field.
+        field: &'static str,
+    },
+    /// Reserved bits are set.
     #[error("{field} has reserved bits set")]
-    ReservedBits { field: &'static str },
+    ReservedBits {
+        /// The field.
+        field: &'static str,
+    },
+    /// A packet identifier is 0.
     #[error("{packet} has packet identifier 0")]
-    ZeroPacketIdentifier { packet: PacketType },
+    ZeroPacketIdentifier {
+        /// The packet.
+        packet: PacketType,
+    },
+    /// A property id is unknown.
     #[error("{packet} carries unknown property id {id:#04x}")]
-    UnknownProperty { packet: PacketType, id: u32 },
+    UnknownProperty {
+        /// The packet.
+        packet: PacketType,
+        /// The property id.
+        id: u32,
+    },
+    /// A property that may occur once occurs twice.
     #[error("{packet} carries property {name} more than once")]
     DuplicateProperty {
+        /// The packet.
         packet: PacketType,
+        /// The property.
         name: &'static str,
     },
+    /// A property is not allowed in the packet.
     #[error("property {name} is not allowed in {packet}")]
     PropertyNotAllowed {
+        /// The packet.
         packet: PacketType,
+        /// The property.
         name: &'static str,
     },
+    /// A property has a value outside its range.
     #[error("property {name} in {packet} has the invalid value {value}")]
     InvalidPropertyValue {
+        /// The packet.
         packet: PacketType,
+        /// The property.
         name: &'static str,
+        /// The value.
         value: u32,
     },
+    /// More user properties than the limit.
     #[error("{packet} carries more than {max} user properties")]
-    TooManyUserProperties { packet: PacketType, max: usize },
+    TooManyUserProperties {
+        /// The packet.
+        packet: PacketType,
+        /// The limit.
+        max: usize,
+    },
+    /// The protocol level is neither 4 (3.1.1) nor 5 (5.0).
     #[error("protocol level {level} is not supported (only 4 = MQTT 3.1.1 and 5 = MQTT 5.0)")]
-    UnsupportedProtocolVersion { level: u8 },
+    UnsupportedProtocolVersion {
+        /// The protocol level found.
+        level: u8,
+    },
+    /// The protocol name is not `MQTT`.
     #[error("the protocol name `{name}` is not `MQTT`")]
-    BadProtocolName { name: String },
+    BadProtocolName {
+        /// The name found.
+        name: String,
+    },
+    /// The first packet is not CONNECT.
     #[error("the first packet must be CONNECT, got {packet}")]
-    FirstPacketNotConnect { packet: PacketType },
+    FirstPacketNotConnect {
+        /// The packet.
+        packet: PacketType,
+    },
+    /// A second CONNECT.
     #[error("a second CONNECT on the same connection is a protocol error")]
     SecondConnect,
+    /// A packet sent in the direction it never travels.
     #[error("{packet} is only sent by the {sender}, never to it")]
     WrongDirection {
+        /// The packet.
         packet: PacketType,
+        /// Who alone sends it (`client` or `server`).
         sender: &'static str,
     },
+    /// SUBSCRIBE or UNSUBSCRIBE with no topic filter.
     #[error("{packet} lists no topic filters")]
-    NoTopicFilters { packet: PacketType },
+    NoTopicFilters {
+        /// The packet.
+        packet: PacketType,
+    },
+    /// Retain Handling is 3 (reserved).
     #[error("subscription options set Retain Handling to 3, which is reserved")]
     RetainHandlingThree,
+    /// A shared subscription sets No Local.
     #[error("a shared subscription (`$share/`) may not set No Local")]
     NoLocalOnSharedSubscription,
+    /// A 3.1.1 CONNECT has a password without a user name.
     #[error("CONNECT sets the password flag without the user name flag (MQTT 3.1.1)")]
     PasswordWithoutUsername,
+    /// CONNECT sets will QoS or retain without the will flag.
     #[error("CONNECT sets will QoS or will retain without the will flag")]
     WillFlagsWithoutWill,
+    /// A reason code the packet may not carry.
     #[error("{packet} carries reason code {code:#04x}, which it may not")]
-    InvalidReasonCode { packet: PacketType, code: u8 },
+    InvalidReasonCode {
+        /// The packet.
+        packet: PacketType,
+        /// The reason code.
+        code: u8,
+    },
+    /// A client's PUBLISH carries a subscription identifier.
     #[error("PUBLISH sent by a client may not carry a subscription identifier")]
     SubscriptionIdentifierFromClient,
+    /// The packet does not exist in MQTT 3.1.1.
     #[error("{packet} does not exist in MQTT 3.1.1")]
-    NotInVersion { packet: PacketType },
+    NotInVersion {
+        /// The packet.
+        packet: PacketType,
+    },
+    /// Reading or writing the stream failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

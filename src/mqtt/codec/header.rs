@@ -15,7 +15,7 @@ pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 /// A parsed fixed header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FixedHeader {
-    pub packet: PacketType,
+    pub(crate) packet: PacketType,
     /// The low nibble of the first byte.
     pub flags: u8,
     /// Bytes after the fixed header.

@@ -50,6 +50,7 @@ pub enum ProtocolVersion {
 }
 
 impl ProtocolVersion {
+    /// The protocol level byte of CONNECT (4 or 5).
     pub fn level(self) -> u8 {
         match self {
             ProtocolVersion::V311 => 4,
@@ -61,13 +62,16 @@ impl ProtocolVersion {
 /// Quality of service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QoS {
+    /// QoS 0.
     AtMostOnce = 0,
+    /// QoS 1.
     AtLeastOnce = 1,
+    /// QoS 2.
     ExactlyOnce = 2,
 }
 
 impl QoS {
-    pub fn from_bits(bits: u8, field: &'static str) -> Result<QoS, CodecError> {
+    pub(crate) fn from_bits(bits: u8, field: &'static str) -> Result<QoS, CodecError> {
         match bits {
             0 => Ok(QoS::AtMostOnce),
             1 => Ok(QoS::AtLeastOnce),
@@ -89,25 +93,40 @@ pub enum Role {
 /// Every MQTT control packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Packet {
+    /// CONNECT.
     Connect(Box<Connect>),
+    /// CONNACK.
     ConnAck(ConnAck),
+    /// PUBLISH.
     Publish(Publish),
+    /// PUBACK.
     PubAck(Ack),
+    /// PUBREC.
     PubRec(Ack),
+    /// PUBREL.
     PubRel(Ack),
+    /// PUBCOMP.
     PubComp(Ack),
+    /// SUBSCRIBE.
     Subscribe(Subscribe),
+    /// SUBACK.
     SubAck(SubAck),
+    /// UNSUBSCRIBE.
     Unsubscribe(Unsubscribe),
+    /// UNSUBACK.
     UnsubAck(UnsubAck),
+    /// PINGREQ.
     PingReq,
+    /// PINGRESP.
     PingResp,
+    /// DISCONNECT.
     Disconnect(Disconnect),
+    /// AUTH (5.0).
     Auth(Auth),
 }
 
 impl Packet {
-    pub fn packet_type(&self) -> PacketType {
+    pub(crate) fn packet_type(&self) -> PacketType {
         match self {
             Packet::Connect(_) => PacketType::Connect,
             Packet::ConnAck(_) => PacketType::ConnAck,
@@ -235,6 +254,7 @@ impl MqttCodec {
         self.version
     }
 
+    /// The limits the codec enforces.
     pub fn limits(&self) -> CodecLimits {
         self.limits
     }

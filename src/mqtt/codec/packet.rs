@@ -7,20 +7,35 @@ use std::fmt;
 /// The fourteen MQTT control packet types (AUTH is 5.0 only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PacketType {
+    /// CONNECT.
     Connect = 1,
+    /// CONNACK.
     ConnAck = 2,
+    /// PUBLISH.
     Publish = 3,
+    /// PUBACK.
     PubAck = 4,
+    /// PUBREC.
     PubRec = 5,
+    /// PUBREL.
     PubRel = 6,
+    /// PUBCOMP.
     PubComp = 7,
+    /// SUBSCRIBE.
     Subscribe = 8,
+    /// SUBACK.
     SubAck = 9,
+    /// UNSUBSCRIBE.
     Unsubscribe = 10,
+    /// UNSUBACK.
     UnsubAck = 11,
+    /// PINGREQ.
     PingReq = 12,
+    /// PINGRESP.
     PingResp = 13,
+    /// DISCONNECT.
     Disconnect = 14,
+    /// AUTH (5.0).
     Auth = 15,
 }
 

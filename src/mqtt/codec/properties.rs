@@ -14,17 +14,27 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// Where a property block sits; decides which ids are allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PropertyContext {
+    /// CONNECT.
     Connect = 0,
+    /// The will in CONNECT.
     Will = 1,
+    /// CONNACK.
     ConnAck = 2,
+    /// PUBLISH.
     Publish = 3,
     /// PUBACK, PUBREC, PUBREL, PUBCOMP.
     Ack = 4,
+    /// SUBSCRIBE.
     Subscribe = 5,
+    /// SUBACK.
     SubAck = 6,
+    /// UNSUBSCRIBE.
     Unsubscribe = 7,
+    /// UNSUBACK.
     UnsubAck = 8,
+    /// DISCONNECT.
     Disconnect = 9,
+    /// AUTH.
     Auth = 10,
 }
 
@@ -131,32 +141,59 @@ pub const MAX_SUBSCRIPTION_IDENTIFIER: u32 = 268_435_455;
 /// Every 5.0 property; absent ones are `None` or empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Properties {
+    /// Payload Format Indicator (0x01): 1 when the payload is UTF-8.
     pub payload_format_indicator: Option<u8>,
+    /// Message Expiry Interval (0x02), seconds.
     pub message_expiry_interval: Option<u32>,
+    /// Content Type (0x03).
     pub content_type: Option<String>,
+    /// Response Topic (0x08).
     pub response_topic: Option<String>,
+    /// Correlation Data (0x09).
     pub correlation_data: Option<Bytes>,
+    /// Subscription Identifiers (0x0B).
     pub subscription_identifiers: Vec<u32>,
+    /// Session Expiry Interval (0x11), seconds.
     pub session_expiry_interval: Option<u32>,
+    /// Assigned Client Identifier (0x12).
     pub assigned_client_identifier: Option<String>,
+    /// Server Keep Alive (0x13), seconds.
     pub server_keep_alive: Option<u16>,
+    /// Authentication Method (0x15).
     pub authentication_method: Option<String>,
+    /// Authentication Data (0x16).
     pub authentication_data: Option<Bytes>,
+    /// Request Problem Information (0x17).
     pub request_problem_information: Option<u8>,
+    /// Will Delay Interval (0x18), seconds.
     pub will_delay_interval: Option<u32>,
+    /// Request Response Information (0x19).
     pub request_response_information: Option<u8>,
+    /// Response Information (0x1A).
     pub response_information: Option<String>,
+    /// Server Reference (0x1C).
     pub server_reference: Option<String>,
+    /// Reason String (0x1F).
     pub reason_string: Option<String>,
+    /// Receive Maximum (0x21).
     pub receive_maximum: Option<u16>,
+    /// Topic Alias Maximum (0x22).
     pub topic_alias_maximum: Option<u16>,
+    /// Topic Alias (0x23).
     pub topic_alias: Option<u16>,
+    /// Maximum QoS (0x24).
     pub maximum_qos: Option<u8>,
+    /// Retain Available (0x25).
     pub retain_available: Option<u8>,
+    /// User Properties (0x26), in order.
     pub user_properties: Vec<(String, String)>,
+    /// Maximum Packet Size (0x27).
     pub maximum_packet_size: Option<u32>,
+    /// Wildcard Subscription Available (0x28).
     pub wildcard_subscription_available: Option<u8>,
+    /// Subscription Identifier Available (0x29).
     pub subscription_identifier_available: Option<u8>,
+    /// Shared Subscription Available (0x2A).
     pub shared_subscription_available: Option<u8>,
 }
 

@@ -18,30 +18,40 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// A PUBLISH packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publish {
+    /// The DUP flag: a redelivery.
     pub dup: bool,
+    /// The QoS.
     pub qos: QoS,
+    /// The retain flag.
     pub retain: bool,
+    /// The topic name.
     pub topic: String,
     /// 0 for QoS 0; never 0 otherwise.
     pub packet_id: u16,
+    /// The payload.
     pub payload: Bytes,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 /// PUBACK, PUBREC, PUBREL or PUBCOMP: a packet id, a reason (5.0), properties (5.0).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ack {
+    /// The packet identifier acknowledged.
     pub packet_id: u16,
+    /// The reason code (5.0; success in 3.1.1).
     pub reason: ReasonCode,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 impl Ack {
+    /// A successful acknowledgement of `packet_id`.
     pub fn new(packet_id: u16) -> Ack {
         Ack::with_reason(packet_id, ReasonCode::SUCCESS)
     }
 
-    pub fn with_reason(packet_id: u16, reason: ReasonCode) -> Ack {
+    pub(crate) fn with_reason(packet_id: u16, reason: ReasonCode) -> Ack {
         Ack {
             packet_id,
             reason,

@@ -31,13 +31,18 @@ pub enum RetainHandling {
 /// The options byte of one subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubscriptionOptions {
+    /// The maximum QoS granted.
     pub qos: QoS,
+    /// No Local (5.0): never deliver the subscriber's own messages.
     pub no_local: bool,
+    /// Retain As Published (5.0): keep the retain flag on delivery.
     pub retain_as_published: bool,
+    /// Retain Handling (5.0): when retained messages are sent.
     pub retain_handling: RetainHandling,
 }
 
 impl SubscriptionOptions {
+    /// Options with this QoS and every 5.0 option at its default.
     pub fn qos(qos: QoS) -> SubscriptionOptions {
         SubscriptionOptions {
             qos,
@@ -85,37 +90,53 @@ impl SubscriptionOptions {
 /// One filter of a SUBSCRIBE.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscribeFilter {
+    /// The topic filter.
     pub filter: String,
+    /// Its options.
     pub options: SubscriptionOptions,
 }
 
+/// A SUBSCRIBE packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscribe {
+    /// The packet identifier.
     pub packet_id: u16,
+    /// The filters, in order.
     pub filters: Vec<SubscribeFilter>,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 /// SUBACK: one reason code per filter (3.1.1: 0, 1, 2 or 0x80).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubAck {
+    /// The packet identifier of the SUBSCRIBE.
     pub packet_id: u16,
+    /// One reason code per filter, in order.
     pub reasons: Vec<ReasonCode>,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
+/// An UNSUBSCRIBE packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsubscribe {
+    /// The packet identifier.
     pub packet_id: u16,
+    /// The filters, in order.
     pub filters: Vec<String>,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 
 /// UNSUBACK: 5.0 carries one reason code per filter; 3.1.1 none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnsubAck {
+    /// The packet identifier of the UNSUBSCRIBE.
     pub packet_id: u16,
+    /// One reason code per filter (5.0; none in 3.1.1).
     pub reasons: Vec<ReasonCode>,
+    /// The 5.0 properties.
     pub properties: Properties,
 }
 

@@ -122,7 +122,7 @@ impl Reader {
 }
 
 /// Checks text for the characters MQTT strings must not (or should not) hold.
-pub fn check_text(text: &str, field: &'static str) -> Result<(), CodecError> {
+pub(crate) fn check_text(text: &str, field: &'static str) -> Result<(), CodecError> {
     if text.bytes().all(|b| (0x20..0x7F).contains(&b)) {
         return Ok(());
     }
@@ -146,19 +146,27 @@ fn is_forbidden(ch: char) -> bool {
 }
 
 /// Appends a length-prefixed string (or binary) field.
-pub fn put_binary(dst: &mut BytesMut, data: &[u8], field: &'static str) -> Result<(), CodecError> {
+pub(crate) fn put_binary(
+    dst: &mut BytesMut,
+    data: &[u8],
+    field: &'static str,
+) -> Result<(), CodecError> {
     let len = u16::try_from(data.len()).map_err(|_| CodecError::StringTooLong { field })?;
     dst.put_u16(len);
     dst.put_slice(data);
     Ok(())
 }
 
-pub fn put_string(dst: &mut BytesMut, text: &str, field: &'static str) -> Result<(), CodecError> {
+pub(crate) fn put_string(
+    dst: &mut BytesMut,
+    text: &str,
+    field: &'static str,
+) -> Result<(), CodecError> {
     put_binary(dst, text.as_bytes(), field)
 }
 
 /// Appends a variable byte integer property value.
-pub fn put_variable_u32(dst: &mut BytesMut, value: u32) {
+pub(crate) fn put_variable_u32(dst: &mut BytesMut, value: u32) {
     put_variable(dst, value as usize);
 }
 
