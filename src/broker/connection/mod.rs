@@ -192,11 +192,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let _open = broker.config.observer.metrics().connection_opened();
-    let codec = MqttCodec::server(broker.config.codec_limits());
-    let wire = Wire::new(stream, codec);
     // Boxed: the handshake's state is large and needed once; inline, it would stay part
     // of every connection's resident state.
-    let established = Box::pin(handshake::establish(wire, peer, &transport, broker)).await;
+    let established = Box::pin(async {
+        let codec = MqttCodec::server(broker.config.codec_limits());
+        handshake::establish(Wire::new(stream, codec), peer, &transport, broker).await
+    })
+    .await;
     // The connection state is its own allocation, reached through one pointer here.
     if let Some(mut connection) = established {
         let exit = connection.serve_packets().await;
@@ -244,7 +246,7 @@ where
                 biased;
                 _ = self.kick.cancelled() => return Exit::TakenOver,
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
-                frame = self.wire.next(), if reading => {
+                frame = self.wire.next_boxed(), if reading => {
                     deadline = self.next_deadline();
                     // Boxed, once per read batch, for the same reason.
                     if let Err(exit) = Box::pin(self.on_frames(frame)).await {
@@ -314,8 +316,11 @@ where
     /// it will be handled: one taken is never dropped. Nothing is left unflushed while
     /// waiting for more input: the loop stops at the first frame that is not ready yet and
     /// flushes before returning.
-    async fn on_frames(&mut self, first: Option<Result<Packet, CodecError>>) -> Result<(), Exit> {
-        let mut frame = first;
+    async fn on_frames(
+        &mut self,
+        first: Box<Option<Result<Packet, CodecError>>>,
+    ) -> Result<(), Exit> {
+        let mut frame = *first;
         let mut handled = 0;
         loop {
             match frame {
@@ -404,8 +409,12 @@ mod tests {
     use crate::policy::Policy;
     use arc_swap::ArcSwap;
 
-    /// The bytes every connection's task holds while it waits for input.
-    const MAX_TASK_FUTURE_BYTES: usize = 4096;
+    /// The bytes every connection's task holds while it waits for input (the connection's
+    /// state, [`Connection`], is a separate allocation with its own bound).
+    const MAX_TASK_FUTURE_BYTES: usize = 1024;
+
+    /// The bytes of one connection's state.
+    const MAX_CONNECTION_BYTES: usize = 768;
 
     fn broker() -> Arc<Broker> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
@@ -430,6 +439,16 @@ mod tests {
         assert!(
             size <= MAX_TASK_FUTURE_BYTES,
             "connection::run future is {size} bytes, over the {MAX_TASK_FUTURE_BYTES}-byte bound"
+        );
+    }
+
+    #[test]
+    fn connection_state_stays_small() {
+        let size = std::mem::size_of::<Connection<tokio::net::TcpStream>>();
+        println!("Connection<TcpStream>: {size} bytes");
+        assert!(
+            size <= MAX_CONNECTION_BYTES,
+            "Connection is {size} bytes, over the {MAX_CONNECTION_BYTES}-byte bound"
         );
     }
 }

@@ -71,6 +71,12 @@ where
         poll_fn(|cx| self.poll_packet(cx)).await
     }
 
+    /// The next packet, boxed (see [`Wire::next`]): a task that waits for input then holds
+    /// one pointer for it, not the space of the largest packet.
+    pub(crate) async fn next_boxed(&mut self) -> Box<Option<Result<Packet, CodecError>>> {
+        poll_fn(|cx| self.poll_packet(cx).map(Box::new)).await
+    }
+
     /// Polls for the next packet (see [`Wire::next`]).
     pub(crate) fn poll_packet(
         &mut self,
