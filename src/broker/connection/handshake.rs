@@ -18,46 +18,44 @@ use crate::broker::auth::{AuthError, Credentials, Transport};
 use crate::broker::authorize::Authorizer;
 use crate::broker::state::Broker;
 use crate::decide::{Reason, Request};
-use crate::mqtt::codec::{
-    ConnAck, Connect, MqttCodec, Packet, Properties, ProtocolVersion, ReasonCode,
-};
+use crate::mqtt::codec::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 use crate::value::validate_client_id;
-use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-type Io<S> = Framed<S, MqttCodec>;
+use super::wire::Wire;
+
+type Io<S> = Wire<S>;
 
 /// Reads and authorizes CONNECT; returns the established connection, or `None` after
 /// refusing (and closing) it.
 pub(super) async fn establish<S>(
-    mut framed: Io<S>,
+    mut wire: Io<S>,
     peer: SocketAddr,
     transport: &Transport,
     broker: Arc<Broker>,
-) -> Option<Connection<S>>
+) -> Option<Box<Connection<S>>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let connect = read_connect(&mut framed, peer, &broker).await?;
+    let connect = read_connect(&mut wire, peer, &broker).await?;
     let version = connect.version;
     match Admission::check(&connect, peer, transport, &broker) {
         Err((reason, why)) => {
             tracing::info!(target: "topicguard::deny", peer = %peer, client = %connect.client_id, reason = %reason, "CONNECT refused: {why}");
-            refuse(&mut framed, version, reason).await;
+            refuse(&mut wire, version, reason).await;
             None
         }
-        Ok(admission) => admission.attach(framed, *connect, peer, broker).await,
+        Ok(admission) => admission.attach(wire, *connect, peer, broker).await,
     }
 }
 
 async fn read_connect<S>(
-    framed: &mut Io<S>,
+    wire: &mut Io<S>,
     peer: SocketAddr,
     broker: &Broker,
 ) -> Option<Box<Connect>>
@@ -65,7 +63,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let deadline = broker.config.connect_timeout;
-    match tokio::time::timeout(deadline, framed.next()).await {
+    match tokio::time::timeout(deadline, wire.next()).await {
         Err(_) => {
             tracing::info!(peer = %peer, "closing: no complete CONNECT within {deadline:?}");
             None
@@ -80,9 +78,7 @@ where
             tracing::info!(peer = %peer, reason = %error.reason_code(), "closing before CONNECT completed: {error}");
             if error.answers_with_connack() {
                 let code = ReasonCode::UNSUPPORTED_PROTOCOL_VERSION.connack_v311();
-                let _ = framed
-                    .send(connack(code, false, Properties::default()))
-                    .await;
+                let _ = wire.send(connack(code, false, Properties::default())).await;
             }
             None
         }
@@ -97,7 +93,7 @@ fn connack(code: u8, session_present: bool, properties: Properties) -> Packet {
     })
 }
 
-async fn refuse<S>(framed: &mut Io<S>, version: ProtocolVersion, reason: ReasonCode)
+async fn refuse<S>(wire: &mut Io<S>, version: ProtocolVersion, reason: ReasonCode)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -105,9 +101,9 @@ where
         ProtocolVersion::V5 => reason.0,
         ProtocolVersion::V311 => reason.connack_v311(),
     };
-    let send = framed.send(connack(code, false, Properties::default()));
+    let send = wire.send(connack(code, false, Properties::default()));
     let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), framed.close()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), wire.close()).await;
 }
 
 type Refusal = (ReasonCode, String);
@@ -158,11 +154,11 @@ impl Admission {
     /// session belongs to another principal.
     async fn attach<S>(
         self,
-        mut framed: Io<S>,
+        mut wire: Io<S>,
         connect: Connect,
         peer: SocketAddr,
         broker: Arc<Broker>,
-    ) -> Option<Connection<S>>
+    ) -> Option<Box<Connection<S>>>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -185,23 +181,23 @@ impl Admission {
                     principal = %self.authorizer.principal(), reason = %ReasonCode::NOT_AUTHORIZED,
                     "CONNECT refused: {refused}"
                 );
-                refuse(&mut framed, connect.version, ReasonCode::NOT_AUTHORIZED).await;
+                refuse(&mut wire, connect.version, ReasonCode::NOT_AUTHORIZED).await;
                 return None;
             }
         };
         let properties = self.connack_properties(&connect, &broker);
-        let _ = framed.send(connack(0, present, properties)).await;
+        let _ = wire.send(connack(0, present, properties)).await;
         tracing::debug!(client = %self.client_id, peer = %peer, session_present = present, "connected");
         let client_receive_max = connect.properties.receive_maximum.unwrap_or(u16::MAX);
-        Some(Connection {
-            framed,
+        Some(Box::new(Connection {
+            wire,
             peer,
             id: self.connection,
             version: connect.version,
             client_id: self.client_id,
             slot,
             authorizer: self.authorizer,
-            will: connect.will,
+            will: connect.will.map(Box::new),
             keep_alive: (self.keep_alive > 0).then(|| Duration::from_secs(self.keep_alive.into())),
             inflight_limit: usize::from(broker.config.max_inflight.min(client_receive_max).max(1)),
             peer_max_packet: connect.properties.maximum_packet_size.map(|m| m as usize),
@@ -211,7 +207,7 @@ impl Admission {
             flow: Default::default(),
             pending: Default::default(),
             broker,
-        })
+        }))
     }
 
     fn connack_properties(&self, connect: &Connect, broker: &Broker) -> Properties {

@@ -22,6 +22,7 @@ mod outbound;
 mod replies;
 mod revalidate;
 mod will;
+mod wire;
 
 use crate::broker::auth::Transport;
 use crate::broker::authorize::Authorizer;
@@ -30,7 +31,8 @@ use crate::broker::state::Broker;
 use crate::mqtt::codec::{
     CodecError, Disconnect, MqttCodec, Packet, ProtocolVersion, ReasonCode, Will,
 };
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,8 +41,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
+use wire::Wire;
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -110,7 +112,7 @@ impl Exit {
 
 /// An established, authorized connection.
 pub(crate) struct Connection<S> {
-    framed: Framed<S, MqttCodec>,
+    wire: Wire<S>,
     broker: Arc<Broker>,
     peer: SocketAddr,
     id: u64,
@@ -118,7 +120,8 @@ pub(crate) struct Connection<S> {
     client_id: Arc<str>,
     slot: Arc<SessionSlot>,
     authorizer: Authorizer,
-    will: Option<Will>,
+    /// Boxed: most clients set none, and a will is larger than the rest of this state.
+    will: Option<Box<Will>>,
     keep_alive: Option<Duration>,
     /// Outgoing QoS 1/2 messages allowed in flight.
     inflight_limit: usize,
@@ -137,6 +140,27 @@ pub(crate) struct Connection<S> {
 /// The most packets handled from one read before the replies are flushed and queued
 /// deliveries get their turn.
 const READ_BATCH: usize = 64;
+
+/// The deadlines a connection waits for, served by one timer (each timer is ~100 bytes of
+/// every idle connection's task).
+struct Timers {
+    /// Keep-alive: while reading, 1.5 times the keep-alive after the last packet.
+    keep_alive: Option<Instant>,
+    /// When the client's credential expires.
+    expiry: Option<Instant>,
+    /// When a subscriber with a full queue counts as stalled.
+    stall: Option<Instant>,
+}
+
+impl Timers {
+    /// The earliest deadline, if any.
+    fn next(&self) -> Option<Instant> {
+        [self.keep_alive, self.expiry, self.stall]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
 
 /// Sleeps until `at`, or forever.
 async fn until(at: Option<Instant>) {
@@ -163,29 +187,22 @@ where
     Box::pin(serve_stream(stream, peer, transport, broker))
 }
 
-/// Initial capacity of each `Framed` buffer (tokio-util's default is 8 KiB each, which an
-/// idle connection never uses); both grow when a client is busy.
-const FRAMED_INITIAL_CAPACITY: usize = 2048;
-
-/// Queued output is written out once it reaches this size, even mid-batch.
-const WRITE_BATCH_BYTES: usize = 8192;
-
 async fn serve_stream<S>(stream: S, peer: SocketAddr, transport: Transport, broker: Arc<Broker>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let _open = broker.config.observer.metrics().connection_opened();
-    let codec = MqttCodec::server(broker.config.codec_limits());
-    let mut framed = Framed::with_capacity(stream, codec, FRAMED_INITIAL_CAPACITY);
-    framed.set_backpressure_boundary(WRITE_BATCH_BYTES);
     // Boxed: the handshake's state is large and needed once; inline, it would stay part
     // of every connection's resident state.
-    let established = Box::pin(handshake::establish(framed, peer, &transport, broker)).await;
-    // The connection is kept here and borrowed: moving it into another future would
-    // keep its old place reserved too.
+    let established = Box::pin(async {
+        let codec = MqttCodec::server(broker.config.codec_limits());
+        handshake::establish(Wire::new(stream, codec), peer, &transport, broker).await
+    })
+    .await;
+    // The connection state is its own allocation, reached through one pointer here.
     if let Some(mut connection) = established {
         let exit = connection.serve_packets().await;
-        Box::pin(connection.finish(exit)).await;
+        Box::pin((*connection).finish(exit)).await;
     }
 }
 
@@ -218,32 +235,37 @@ where
             // for the store, the client is not read (TCP back-pressure) and its keep-alive
             // clock does not run.
             let reading = self.flow.reads_more() && self.pending.reads_more();
+            let timers = Timers {
+                keep_alive: deadline.filter(|_| reading),
+                expiry,
+                stall,
+            };
             let first_pending = self.pending.first();
             let store = first_pending.and(self.broker.store.clone());
-            let keep_alive = async {
-                match deadline {
-                    Some(at) if reading => tokio::time::sleep_until(at).await,
-                    _ => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 biased;
                 _ = self.kick.cancelled() => return Exit::TakenOver,
                 _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
-                frame = self.framed.next(), if reading => {
+                frame = self.wire.next_boxed(), if reading => {
                     deadline = self.next_deadline();
                     // Boxed, once per read batch, for the same reason.
                     if let Err(exit) = Box::pin(self.on_frames(frame)).await {
                         return exit;
                     }
                 }
-                _ = self.flow.retry_due(max_queued) => {
+                // Boxed, and only while there is something to wait for: an idle
+                // connection's task holds neither of the next two futures.
+                Some(()) = OptionFuture::from(
+                    self.flow.is_waiting().then(|| Box::pin(self.flow.retry_due(max_queued)))
+                ) => {
                     deadline = self.next_deadline();
                     if let Err(exit) = Box::pin(self.retry_waiting()).await {
                         return exit;
                     }
                 }
-                committed = replies::committed(store.as_deref(), first_pending) => {
+                Some(committed) = OptionFuture::from(first_pending.map(|ticket| {
+                    Box::pin(replies::committed(store.as_deref(), Some(ticket)))
+                })) => {
                     if let Err(failure) = committed {
                         return replies::store_failed(failure);
                     }
@@ -252,10 +274,28 @@ where
                     }
                 }
                 _ = self.slot.wake.notified() => {}
-                _ = keep_alive => return Exit::KeepAliveTimeout,
-                _ = until(expiry) => return revalidate::credential_expired(),
-                _ = until(stall) => return self.stalled(),
+                _ = until(timers.next()) => {
+                    if let Some(exit) = self.timer_exit(&timers) {
+                        return exit;
+                    }
+                }
             }
+        }
+    }
+
+    /// The exit a timer that fired stands for, checked in order: keep-alive, credential
+    /// expiry, stalled subscriber.
+    fn timer_exit(&self, timers: &Timers) -> Option<Exit> {
+        let now = Instant::now();
+        let passed = |at: Option<Instant>| at.is_some_and(|at| at <= now);
+        if passed(timers.keep_alive) {
+            Some(Exit::KeepAliveTimeout)
+        } else if passed(timers.expiry) {
+            Some(revalidate::credential_expired())
+        } else if passed(timers.stall) {
+            Some(self.stalled())
+        } else {
+            None
         }
     }
 
@@ -276,8 +316,11 @@ where
     /// it will be handled: one taken is never dropped. Nothing is left unflushed while
     /// waiting for more input: the loop stops at the first frame that is not ready yet and
     /// flushes before returning.
-    async fn on_frames(&mut self, first: Option<Result<Packet, CodecError>>) -> Result<(), Exit> {
-        let mut frame = first;
+    async fn on_frames(
+        &mut self,
+        first: Box<Option<Result<Packet, CodecError>>>,
+    ) -> Result<(), Exit> {
+        let mut frame = *first;
         let mut handled = 0;
         loop {
             match frame {
@@ -289,7 +332,7 @@ where
             if handled == READ_BATCH || !self.flow.reads_more() {
                 break;
             }
-            match self.framed.next().now_or_never() {
+            match self.wire.next().now_or_never() {
                 Some(next) => frame = next,
                 None => break,
             }
@@ -302,13 +345,13 @@ where
     /// Waiting before taking the packet keeps no second copy of it in this future.
     async fn feed(&mut self, packet: Packet) -> Result<(), Exit> {
         let timeout = self.broker.config.write_timeout;
-        let ready = std::future::poll_fn(|cx| self.framed.poll_ready_unpin(cx));
+        let ready = std::future::poll_fn(|cx| self.wire.poll_ready(cx));
         match tokio::time::timeout(timeout, ready).await {
             Ok(Ok(())) => {}
             Ok(Err(CodecError::Io(_))) | Err(_) => return Err(Exit::Closed),
             Ok(Err(error)) => return Err(Exit::encoding(error)),
         }
-        match self.framed.start_send_unpin(packet) {
+        match self.wire.start_send(packet) {
             Ok(()) => Ok(()),
             Err(CodecError::Io(_)) => Err(Exit::Closed),
             Err(error) => Err(Exit::encoding(error)),
@@ -317,7 +360,7 @@ where
 
     async fn flush(&mut self) -> Result<(), Exit> {
         let timeout = self.broker.config.write_timeout;
-        match tokio::time::timeout(timeout, self.framed.flush()).await {
+        match tokio::time::timeout(timeout, self.wire.flush()).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(Exit::Closed),
         }
@@ -335,12 +378,12 @@ where
         if let Some(reason) = reason.filter(|_| self.version == ProtocolVersion::V5) {
             let _ = self.send(Packet::Disconnect(Disconnect::new(reason))).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.framed.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.wire.close()).await;
         let will = self.will.take().filter(|_| exit.publishes_will());
         let connection = self.id;
         let (broker, slot) = (self.broker.clone(), self.slot.clone());
         if let Some(will) = will {
-            will::publish_after_loss(&broker, &slot, self.authorizer, will);
+            will::publish_after_loss(&broker, &slot, self.authorizer, *will);
         }
         broker.detach(&slot, connection);
     }
@@ -366,8 +409,12 @@ mod tests {
     use crate::policy::Policy;
     use arc_swap::ArcSwap;
 
-    /// The bytes every connection's task holds while it waits for input.
-    const MAX_TASK_FUTURE_BYTES: usize = 4096;
+    /// The bytes every connection's task holds while it waits for input (the connection's
+    /// state, [`Connection`], is a separate allocation with its own bound).
+    const MAX_TASK_FUTURE_BYTES: usize = 1024;
+
+    /// The bytes of one connection's state.
+    const MAX_CONNECTION_BYTES: usize = 768;
 
     fn broker() -> Arc<Broker> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
@@ -392,6 +439,16 @@ mod tests {
         assert!(
             size <= MAX_TASK_FUTURE_BYTES,
             "connection::run future is {size} bytes, over the {MAX_TASK_FUTURE_BYTES}-byte bound"
+        );
+    }
+
+    #[test]
+    fn connection_state_stays_small() {
+        let size = std::mem::size_of::<Connection<tokio::net::TcpStream>>();
+        println!("Connection<TcpStream>: {size} bytes");
+        assert!(
+            size <= MAX_CONNECTION_BYTES,
+            "Connection is {size} bytes, over the {MAX_CONNECTION_BYTES}-byte bound"
         );
     }
 }

@@ -142,7 +142,8 @@ async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: 
     let websocket = matches!(protocol, Protocol::Ws | Protocol::Wss(_));
     match protocol {
         Protocol::Tcp => connection::run(stream, peer, transport, broker).await,
-        Protocol::Ws => over_websocket(stream, peer, deadline, transport, broker).await,
+        // Boxed: the WebSocket's state would otherwise size every connection's task.
+        Protocol::Ws => Box::pin(over_websocket(stream, peer, deadline, transport, broker)).await,
         Protocol::Tls(acceptor) | Protocol::Wss(acceptor) => {
             let started = tokio::time::Instant::now();
             let handshake = tls_handshake(&acceptor, stream, peer, deadline, &mut transport);
@@ -151,7 +152,7 @@ async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: 
             };
             if websocket {
                 let left = deadline.saturating_sub(started.elapsed());
-                over_websocket(tls, peer, left, transport, broker).await
+                Box::pin(over_websocket(tls, peer, left, transport, broker)).await
             } else {
                 connection::run(tls, peer, transport, broker).await
             }

@@ -2,25 +2,49 @@
 //!
 //! Every counter is a relaxed atomic, bumped where the event happens (a connection
 //! opened, a message accepted or sent, a decision, a message dropped); [`Metrics::render`]
-//! writes them in the Prometheus text exposition format 0.0.4. This module must never
-//! lock, allocate on the hot path, or block.
+//! writes them in the Prometheus text exposition format 0.0.4. The counters bumped for
+//! every message (messages and bytes in and out, decisions) are kept once per
+//! [`HotShard`], each on its own cache lines, and a thread bumps only its own shard: two
+//! cores counting messages then never pass one cache line back and forth; a reading sums
+//! the shards. This module must never lock, allocate on the hot path, or block.
 
 use crate::ast::Action;
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Counters for one broker.
+/// How many copies of the per-message counters are kept (threads share them round-robin).
+const SHARDS: usize = 8;
+
+/// The counters bumped for every message, one copy per shard, aligned so that no two
+/// shards share a cache line (128 bytes: adjacent-line prefetch pairs 64-byte lines).
 #[derive(Debug, Default)]
-pub struct Metrics {
-    connections_current: AtomicU64,
-    connections_total: AtomicU64,
+#[repr(align(128))]
+struct HotShard {
     messages_in: AtomicU64,
     messages_out: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     /// Indexed by `Action as usize`, then 0 = allowed, 1 = denied.
     decisions: [[AtomicU64; 2]; Action::ALL.len()],
+}
+
+/// The shard a thread bumps: threads take shards round-robin when they first count.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.with(|index| *index)
+}
+
+/// Counters for one broker.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connections_current: AtomicU64,
+    connections_total: AtomicU64,
+    /// Per-message counters, summed when read.
+    hot: [HotShard; SHARDS],
     dropped_queue_full: AtomicU64,
     /// Retained messages dropped because their publisher lost the right to retain them.
     dropped_retained_revoked: AtomicU64,
@@ -51,6 +75,19 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Metrics {
+    /// This thread's copy of the per-message counters.
+    fn hot(&self) -> &HotShard {
+        &self.hot[shard_index()]
+    }
+
+    /// The sum over the shards of one per-message counter.
+    fn hot_sum(&self, counter: impl Fn(&HotShard) -> &AtomicU64) -> u64 {
+        self.hot
+            .iter()
+            .map(|shard| counter(shard).load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counts a new connection; the guard counts it closed.
     pub fn connection_opened(self: &Arc<Self>) -> ConnectionGuard {
         bump(&self.connections_total, 1);
@@ -60,18 +97,23 @@ impl Metrics {
 
     /// An authorized PUBLISH accepted from a client (`bytes` of payload).
     pub fn message_in(&self, bytes: usize) {
-        bump(&self.messages_in, 1);
-        bump(&self.bytes_in, bytes as u64);
+        let hot = self.hot();
+        bump(&hot.messages_in, 1);
+        bump(&hot.bytes_in, bytes as u64);
     }
 
     /// A PUBLISH sent to a client (`bytes` of payload).
     pub fn message_out(&self, bytes: usize) {
-        bump(&self.messages_out, 1);
-        bump(&self.bytes_out, bytes as u64);
+        let hot = self.hot();
+        bump(&hot.messages_out, 1);
+        bump(&hot.bytes_out, bytes as u64);
     }
 
     pub(crate) fn decision(&self, action: Action, allowed: bool) {
-        bump(&self.decisions[action as usize][usize::from(!allowed)], 1);
+        bump(
+            &self.hot().decisions[action as usize][usize::from(!allowed)],
+            1,
+        );
     }
 
     /// A QoS 0 or broker-originated delivery not queued because the queue was full.
@@ -135,10 +177,10 @@ impl Metrics {
 
     /// Decisions counted so far for `action` (allowed, denied).
     pub fn decisions(&self, action: Action) -> (u64, u64) {
-        let [allowed, denied] = &self.decisions[action as usize];
+        let index = action as usize;
         (
-            allowed.load(Ordering::Relaxed),
-            denied.load(Ordering::Relaxed),
+            self.hot_sum(|shard| &shard.decisions[index][0]),
+            self.hot_sum(|shard| &shard.decisions[index][1]),
         )
     }
 
@@ -146,73 +188,72 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let simple: [(&str, &str, &str, &AtomicU64); 10] = [
+        let simple: [(&str, &str, &str, u64); 10] = [
             (
                 "connections_current",
                 "gauge",
                 "Open client connections.",
-                &self.connections_current,
+                get(&self.connections_current),
             ),
             (
                 "connections_total",
                 "counter",
                 "Client connections accepted.",
-                &self.connections_total,
+                get(&self.connections_total),
             ),
             (
                 "messages_received_total",
                 "counter",
                 "Authorized PUBLISH packets accepted from clients.",
-                &self.messages_in,
+                self.hot_sum(|shard| &shard.messages_in),
             ),
             (
                 "messages_sent_total",
                 "counter",
                 "PUBLISH packets sent to clients.",
-                &self.messages_out,
+                self.hot_sum(|shard| &shard.messages_out),
             ),
             (
                 "bytes_received_total",
                 "counter",
                 "Payload bytes of accepted PUBLISH packets.",
-                &self.bytes_in,
+                self.hot_sum(|shard| &shard.bytes_in),
             ),
             (
                 "bytes_sent_total",
                 "counter",
                 "Payload bytes of PUBLISH packets sent.",
-                &self.bytes_out,
+                self.hot_sum(|shard| &shard.bytes_out),
             ),
             (
                 "publishes_waited_total",
                 "counter",
                 "QoS 1/2 PUBLISH packets held unacknowledged until a full subscriber queue had room.",
-                &self.publishes_waited,
+                get(&self.publishes_waited),
             ),
             (
                 "publishes_refused_total",
                 "counter",
                 "QoS 1/2 PUBLISH packets refused (delivered to nobody) because an online subscriber's queue stayed full.",
-                &self.publishes_refused_queue_full,
+                get(&self.publishes_refused_queue_full),
             ),
             (
                 "subscribers_stalled_total",
                 "counter",
                 "Subscribers disconnected because their full queue made no progress.",
-                &self.subscribers_stalled,
+                get(&self.subscribers_stalled),
             ),
             (
                 "decision_log_dropped_total",
                 "counter",
                 "Decision-log records dropped because the log channel was full.",
-                &self.decision_log_dropped,
+                get(&self.decision_log_dropped),
             ),
         ];
-        for (name, kind, help, counter) in simple {
+        for (name, kind, help, value) in simple {
             let _ = writeln!(
                 out,
-                "# HELP topicguard_{name} {help}\n# TYPE topicguard_{name} {kind}\ntopicguard_{name} {}",
-                get(counter)
+                "# HELP topicguard_{name} {help}\n# TYPE topicguard_{name} {kind}\ntopicguard_{name} {value}"
             );
         }
         out.push_str("# HELP topicguard_decisions_total Authorization decisions by action and verdict.\n# TYPE topicguard_decisions_total counter\n");
@@ -310,5 +351,45 @@ mod tests {
                 .render()
                 .contains("topicguard_connections_total 1\n")
         );
+    }
+
+    #[test]
+    fn counts_from_many_threads_add_up_across_shards() {
+        let metrics = Arc::new(Metrics::default());
+        let threads: Vec<_> = (0..SHARDS * 2 + 1)
+            .map(|_| {
+                let metrics = metrics.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        metrics.message_in(3);
+                        metrics.message_out(2);
+                        metrics.decision(Action::Publish, true);
+                        metrics.decision(Action::Receive, false);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("counting thread");
+        }
+        let messages = (SHARDS as u64 * 2 + 1) * 1000;
+        let text = metrics.render();
+        assert!(
+            text.contains(&format!("topicguard_messages_received_total {messages}\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "topicguard_bytes_received_total {}\n",
+            messages * 3
+        )));
+        assert!(text.contains(&format!("topicguard_bytes_sent_total {}\n", messages * 2)));
+        assert_eq!(metrics.decisions(Action::Publish), (messages, 0));
+        assert_eq!(metrics.decisions(Action::Receive), (0, messages));
+    }
+
+    #[test]
+    fn shards_do_not_share_a_cache_line() {
+        assert_eq!(std::mem::align_of::<HotShard>(), 128);
+        assert_eq!(std::mem::size_of::<HotShard>() % 128, 0);
     }
 }
