@@ -18,6 +18,7 @@
 //! [`product::MAX_TOPICS`]); past a bound the analysis stops with
 //! [`AnalysisError::TooComplex`] rather than answer from a sample.
 
+pub mod classes;
 pub mod diff;
 pub mod product;
 pub mod verify;
