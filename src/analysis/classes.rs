@@ -174,7 +174,9 @@ fn step(pattern: &Compiled<'_, '_, '_>, places: &Places, c: char) -> Places {
     let pieces = &pattern.0;
     let mut out = Places::new();
     for (i, read) in places {
-        let Some(piece) = pieces.get(*i) else { continue };
+        let Some(piece) = pieces.get(*i) else {
+            continue;
+        };
         let mut longer = read.clone();
         longer.push(c);
         let fits = match piece {
