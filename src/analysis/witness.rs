@@ -105,7 +105,7 @@ pub fn valuations(
     let block_fresh: Vec<String> = fresh.collect();
     let partitions = set_partitions(related.len());
     let mut budget = 0usize;
-    let mut plans: Vec<(Vec<Vec<String>>, Vec<Vec<String>>)> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
     for partition in &partitions {
         let blocks: Vec<Vec<String>> = partition
             .iter()
@@ -213,6 +213,9 @@ fn related_classes(defs: &[(&Checked, &IdentityDef)]) -> (BTreeSet<String>, Vec<
     let related = classes.into_iter().filter(|c| relevant(defs, c)).collect();
     (captures, related)
 }
+
+/// The blocks of one partition (each a list of attributes) and each block's values.
+type Plan = (Vec<Vec<String>>, Vec<Vec<String>>);
 
 /// Every combination of one value per block.
 fn product(
