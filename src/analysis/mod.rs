@@ -20,6 +20,7 @@
 
 pub mod classes;
 pub mod diff;
+pub mod fragment;
 pub mod product;
 pub mod verify;
 pub mod witness;
@@ -38,6 +39,14 @@ pub enum AnalysisError {
     /// Too many valuations or representative topics to decide one by one.
     #[error("the policy is too complex to analyse exactly: {0}")]
     TooComplex(String),
+    /// A construct outside the fragment the analysis decides exactly.
+    #[error("cannot decide exactly: {what} (at {location})")]
+    Inexact {
+        /// What the construct is.
+        what: String,
+        /// Where it is written, `file:line:col`.
+        location: String,
+    },
 }
 
 /// The topic actions, as the analysis asks them.

@@ -72,6 +72,7 @@ pub fn valuations(
     defs: &[(&Checked, &IdentityDef)],
     purpose: Purpose,
 ) -> Result<Vec<Valuation>, AnalysisError> {
+    super::fragment::check(defs)?;
     let captures: BTreeSet<String> = defs
         .iter()
         .flat_map(|(_, d)| d.client.iter())
