@@ -94,16 +94,14 @@ pub fn valuations(
     // a `require a == b`. Each set partition of them is tried, a fresh value per block.
     let (related, alone): (Vec<Vec<String>>, Vec<Vec<String>>) =
         classes.into_iter().partition(|class| relevant(defs, class));
-    let texts = fresh_values(defs, related.len().max(1) + alone.len());
-    let mut fresh = texts.iter().cloned();
+    // Blocks take `f1`, `f2`, ... in order; attributes no decision compares take the rest.
+    let mut block_fresh = fresh_values(defs, related.len().max(1) + alone.len());
+    let rest = block_fresh.split_off(related.len().max(1));
     let alone_choices: Vec<Vec<String>> = alone
         .iter()
-        .map(|class| {
-            let own = fresh.next().into_iter().collect();
-            candidates(defs, class, purpose, own, 0)
-        })
+        .zip(rest)
+        .map(|(class, own)| candidates(defs, class, purpose, vec![own], 0))
         .collect();
-    let block_fresh: Vec<String> = fresh.collect();
     let partitions = set_partitions(related.len());
     let mut budget = 0usize;
     let mut plans: Vec<Plan> = Vec::new();
@@ -134,11 +132,14 @@ pub fn valuations(
         named.extend(alone.iter().cloned());
         plans.push((named, choices));
     }
-    let mut out = BTreeSet::new();
+    // In the order made (fresh values first, so witnesses read `f1` where they can).
+    let mut made = Vec::new();
     for (named, choices) in &plans {
-        product(named, choices, &is_capture, &mut out);
+        product(named, choices, &is_capture, &mut made);
     }
-    Ok(out.into_iter().collect())
+    let mut seen = BTreeSet::new();
+    made.retain(|v| seen.insert(v.clone()));
+    Ok(made)
 }
 
 /// Every pair of sessions of one identity, for isolation: each set partition of both
@@ -223,7 +224,7 @@ fn product(
     named: &[Vec<String>],
     choices: &[Vec<String>],
     is_capture: &dyn Fn(&[String]) -> bool,
-    out: &mut BTreeSet<Valuation>,
+    out: &mut Vec<Valuation>,
 ) {
     let mut index = vec![0usize; choices.len()];
     loop {
@@ -245,7 +246,7 @@ fn product(
                 map.insert(member.clone(), value.clone());
             }
         }
-        out.insert(valuation);
+        out.push(valuation);
         let mut k = 0;
         loop {
             if k == choices.len() {
