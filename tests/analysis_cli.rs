@@ -348,3 +348,13 @@ fn the_shipped_policies_diff_clean_against_themselves() {
         assert!(run.stdout.contains("0 added, 0 removed"), "{}", run.stdout);
     }
 }
+
+#[test]
+fn verify_finds_a_topic_one_account_reaches_through_a_literal_rule() {
+    // `a=kz` publishes `t/kz` through `{a}`; every other account through the literal.
+    let text = abc("allow u publish \"t/{a}\"\nallow u publish \"t/kz\"\n");
+    let dir = dir_with("literal", &[("p.policy", &text)]);
+    let run = run_in(&dir, &["verify", "p.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("publish t/kz"), "{}", run.stdout);
+}

@@ -164,32 +164,58 @@ pub fn pair_valuations(
     let fresh = fresh_values(defs, 2 * n);
     let mut out = Vec::new();
     for partition in set_partitions(2 * n) {
-        let mut pair = [base.clone(), base.clone()];
-        for (k, block) in partition.iter().enumerate() {
-            let members: Vec<String> = block.iter().flat_map(|&v| related[v % n].clone()).collect();
-            let value = candidates(
-                defs,
-                &members,
-                Purpose::Isolation,
-                vec![fresh[k].clone()],
-                k,
-            )
-            .into_iter()
-            .next();
-            let Some(value) = value else { continue };
-            for &v in block {
-                for member in &related[v % n] {
-                    let map = if captures.contains(member) {
-                        &mut pair[v / n].captures
-                    } else {
-                        &mut pair[v / n].credential
-                    };
-                    map.insert(member.clone(), value.clone());
+        // Each block: its fresh (or passing) value, then the texts it can equal.
+        let choices: Vec<Vec<String>> = partition
+            .iter()
+            .enumerate()
+            .map(|(k, block)| {
+                let members: Vec<String> =
+                    block.iter().flat_map(|&v| related[v % n].clone()).collect();
+                candidates(defs, &members, Purpose::Verify, vec![fresh[k].clone()], k)
+            })
+            .collect();
+        let mut index = vec![0usize; choices.len()];
+        loop {
+            if out.len() > MAX_VALUATIONS {
+                return Err(AnalysisError::TooComplex(format!(
+                    "more than {MAX_VALUATIONS} pairs of sessions of identity `{}`",
+                    defs[0].1.name
+                )));
+            }
+            let mut pair = [base.clone(), base.clone()];
+            for (k, block) in partition.iter().enumerate() {
+                let Some(value) = choices[k].get(index[k]) else {
+                    continue;
+                };
+                for &v in block {
+                    for member in &related[v % n] {
+                        let map = if captures.contains(member) {
+                            &mut pair[v / n].captures
+                        } else {
+                            &mut pair[v / n].credential
+                        };
+                        map.insert(member.clone(), value.clone());
+                    }
                 }
             }
+            let [a, b] = pair;
+            out.push((a, b));
+            let mut k = 0;
+            loop {
+                if k == choices.len() {
+                    break;
+                }
+                index[k] += 1;
+                if index[k] < choices[k].len() {
+                    break;
+                }
+                index[k] = 0;
+                k += 1;
+            }
+            if k == choices.len() {
+                break;
+            }
         }
-        let [a, b] = pair;
-        out.push((a, b));
     }
     Ok(out)
 }
