@@ -11,10 +11,13 @@
 //! (`{b}` against `{a}_x`: `b` equal to `a`'s value followed by `_x` is a class no
 //! substring or fresh value stands for). [`check`] finds it and the analysis stops with
 //! [`AnalysisError::Inexact`], naming the rule or assertion and its `file:line:col`,
-//! rather than answer from a part. Cost: patterns² per level; it decides nothing.
+//! rather than answer from a part. It also runs, once, the product walks that give
+//! attribute candidates, so their bound stops the analysis here rather than leave a
+//! candidate out later. Cost: patterns² per level plus those walks; it decides nothing.
 
 use super::AnalysisError;
 use crate::check::{Checked, IdentityDef, LevelPattern, Piece, TopicPattern};
+use crate::decide::reference::template::Template;
 
 /// One template of an identity and where it is written.
 struct Placed<'c> {
@@ -50,6 +53,7 @@ pub fn check(defs: &[(&Checked, &IdentityDef)]) -> Result<(), AnalysisError> {
             }
         }
     }
+    budget_capture_walks(&placed)?;
     // A separator holds only if every policy compared reserves it.
     let reserved = |attr: &str, c: char| {
         defs.iter()
@@ -92,6 +96,39 @@ pub fn check(defs: &[(&Checked, &IdentityDef)]) -> Result<(), AnalysisError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Runs, once per level, the product walk of the attribute-free capture patterns whose
+/// classes give attribute candidates ([`super::witness`]); past its bound the analysis
+/// stops here. The candidates walk subsets of these patterns, whose product states are
+/// projections of these, so they stay within the bound.
+fn budget_capture_walks(placed: &[Placed<'_>]) -> Result<(), AnalysisError> {
+    let depth = placed
+        .iter()
+        .map(|p| p.pattern.levels.len())
+        .max()
+        .unwrap_or(0);
+    let none = std::collections::BTreeMap::new();
+    for j in 0..depth {
+        let templates: Vec<Template<'_>> = placed
+            .iter()
+            .filter(|p| match p.pattern.levels.get(j) {
+                Some(LevelPattern::Pieces(pieces)) => {
+                    !pieces.iter().any(|x| matches!(x, Piece::Attr(_)))
+                        && pieces.iter().any(|x| matches!(x, Piece::Capture(_)))
+                }
+                _ => false,
+            })
+            .map(|p| Template::new(p.pattern))
+            .collect();
+        if templates.is_empty() {
+            continue;
+        }
+        let levels: Vec<super::classes::Bound<'_, '_>> =
+            templates.iter().map(|t| (&t.levels[j], &none)).collect();
+        super::classes::level_values(&levels, false)?;
     }
     Ok(())
 }

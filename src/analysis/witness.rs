@@ -607,6 +607,7 @@ fn level_substrings_near(
         let none = BTreeMap::new();
         let levels: Vec<super::classes::Bound<'_, '_>> =
             captured.iter().map(|t| (&t.levels[j], &none)).collect();
+        // Never past its bound: `fragment::check` ran the walk of a superset first.
         if let Ok(values) = super::classes::level_values(&levels, false) {
             out.extend(
                 values
