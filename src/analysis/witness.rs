@@ -2,22 +2,20 @@
 //! every credential an identity could present.
 //!
 //! A decision sees an attribute value only as text compared with the templates' text at
-//! the level where the attribute is rendered (a whole level, or one end of it with a
-//! separator the value may not contain). What can change a decision is therefore only:
-//! whether two attributes are equal, whether a value equals a literal the templates put
-//! at the same level (a level literal, a set or alternative value, a word of a level's
-//! text), and whether the value passes the identity's `require` lines. The candidates are
-//! built from exactly those: two fresh values (`f1`, `f2`, never a literal of the policy)
-//! shared by all attributes, so every pattern of equal and unequal attributes among up to
-//! two classes occurs; every literal token of the levels the attribute (or `{client}`,
-//! when the attribute is in the client template) appears at; and values that pass
-//! `is eui64`, `is uuid` and `in SET`. An attribute no template level uses takes one
-//! value (for [`Purpose::Verify`], one that passes its requirements). Attributes tied by a
-//! `require a == b` that every policy states take the same value.
-//!
-//! Limits (stated in docs/policy-language.md): three attributes pairwise different
-//! *and* each unequal to every literal occur only through tokens; a value that is a
-//! proper prefix or suffix of a literal (not a whole token) is not tried.
+//! the level where the attribute is rendered; the checker keeps every attribute between
+//! text or the level's edge and its value free of its separators, and
+//! [`super::fragment`] refuses the one construct where a value could still meet another
+//! pattern's text part-way. What can change a decision is then: which attributes are
+//! equal, whether a value equals a piece of the texts at its levels, and whether it passes
+//! the identity's `require` lines. The valuations are built from exactly those: for every
+//! set partition of the attributes that are rendered or compared, one fresh value per
+//! block (`f1`, `f2`, ..., none a substring of any text; a passing value for a block with
+//! `is eui64`, `is uuid` or `in SET`), and in turn every substring of the texts at the
+//! block's levels (and one value per class of the attribute-free capture patterns there)
+//! and the values that pass its requirements. An attribute seen only through `{client}`
+//! takes texts only from what the client template can render. For isolation,
+//! [`pair_valuations`] partitions both sessions' attributes together. The argument is in
+//! docs/policy-language.md, section 11.4.
 //!
 //! Cost: the product of the candidate counts, bounded by [`MAX_VALUATIONS`].
 
