@@ -258,3 +258,103 @@ fn diff_of_an_unusable_policy_is_a_usage_error() {
     let run = run_in(&dir, &["diff", "old.policy", "missing.policy"]);
     assert_eq!(run.code, 2);
 }
+
+/// A policy with one identity `u` (attributes `a`, `b`, `c`) and `rules`.
+fn abc(rules: &str) -> String {
+    format!(
+        "identity u from jwt {{\n    a = claim \"a\"\n    b = claim \"b\"\n    c = claim \"c\"\n    client \"u\"\n}}\n\nallow u connect\n{rules}"
+    )
+}
+
+fn diff_of(test: &str, old: &str, new: &str) -> Run {
+    let dir = dir_with(test, &[("old.policy", old), ("new.policy", new)]);
+    run_in(&dir, &["diff", "old.policy", "new.policy"])
+}
+
+#[test]
+fn diff_finds_access_for_a_value_that_is_a_proper_prefix_of_a_literal() {
+    // Only `a=ab` publishes `t/abx`, which OLD denies by name.
+    let old = abc("allow u publish \"t/{a}x\"\ndeny u publish \"t/abx\"\n");
+    let new = abc("allow u publish \"t/{a}x\"\n");
+    let run = diff_of("prefix", &old, &new);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("a=ab "), "{}", run.stdout);
+    assert!(run.stdout.contains("publish t/abx"), "{}", run.stdout);
+}
+
+#[test]
+fn diff_finds_access_that_needs_three_pairwise_different_values() {
+    // NEW allows only when a, b and c are pairwise different.
+    let new = abc(
+        "allow u publish \"t/{a}/{b}/{c}\"\ndeny u publish \"t/{a}/{a}/+\"\ndeny u publish \"t/+/{b}/{b}\"\ndeny u publish \"t/{c}/+/{c}\"\n",
+    );
+    let run = diff_of("three", &abc(""), &new);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("a=f1 b=f2 c=f3"), "{}", run.stdout);
+}
+
+#[test]
+fn diff_finds_a_topic_only_overlapping_capture_patterns_share() {
+    // `abc` lies in `a{+x}c` and `ab{+y}`; the deny of `{+z}ba{+w}` removes the
+    // values made by joining the patterns' texts, not `abc`.
+    let common = "allow u publish \"a{+x}c\"\ndeny u publish \"{+z}ba{+w}\"\n";
+    let old = abc(&format!("{common}deny u publish \"ab{{+y}}\"\n"));
+    let run = diff_of("overlap", &old, &abc(common));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("publish ab"), "{}", run.stdout);
+}
+
+#[test]
+fn verify_finds_a_shared_topic_when_only_the_second_attribute_differs() {
+    let text = abc(
+        "allow u publish \"c/{a}_{b}/#\"\nallow u publish \"d/{a}_{b}_{+device}\"\nallow u subscribe, receive \"c/{a}_{+other}/+/presence\"\n",
+    );
+    let dir = dir_with("second", &[("p.policy", &text)]);
+    let run = run_in(&dir, &["verify", "p.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("FAILED isolation for u"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn diff_refuses_what_it_cannot_decide_exactly() {
+    // `b` may equal `a`'s value followed by `_x`: outside the exact fragment.
+    let old = abc("allow u publish \"t/{a}_x\"\ndeny u publish \"t/{b}\"\n");
+    let new = abc("allow u publish \"t/{a}_x\"\n");
+    let run = diff_of("refuse", &old, &new);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot decide exactly: `{b}` at level 2")
+            && run.stderr.contains("old.policy:10:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("0 added"), "{}", run.stdout);
+}
+
+#[test]
+fn the_shipped_policies_diff_clean_against_themselves() {
+    for policy in [
+        "policies/xfinity.policy",
+        "policies/fleet.policy",
+        "policies/building.policy",
+    ] {
+        let run = run_in(crate_root(), &["diff", policy, policy]);
+        assert_eq!(run.code, 0, "{policy}:\n{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("0 added, 0 removed"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn verify_finds_a_topic_one_account_reaches_through_a_literal_rule() {
+    // `a=kz` publishes `t/kz` through `{a}`; every other account through the literal.
+    let text = abc("allow u publish \"t/{a}\"\nallow u publish \"t/kz\"\n");
+    let dir = dir_with("literal", &[("p.policy", &text)]);
+    let run = run_in(&dir, &["verify", "p.policy"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("publish t/kz"), "{}", run.stdout);
+}

@@ -2,15 +2,15 @@
 //! and built-in properties hold (`topicguard verify`).
 //!
 //! The analysis asks the compiled engine about a finite set of requests that stands for
-//! every request: attribute valuations from [`witness`] (fresh values, the literals the
-//! templates put where an attribute is rendered, values that pass the `require` lines),
-//! and for each bound session the representative topics of [`product`] (one topic per
-//! class of topics that exactly the same templates match, found level by level over every
-//! template involved). A decision depends only on which templates match, so a property
-//! that holds on every representative holds on every topic of that session; each
-//! counterexample or difference it reports is a concrete request the engine really
-//! decides that way. What the valuations leave out is stated in [`witness`] and in
-//! docs/policy-language.md.
+//! every request: attribute valuations from [`witness`] (every equality partition of the
+//! attributes with fresh values, the substrings of the texts an attribute meets, values
+//! that pass the `require` lines), and for each bound session the representative topics
+//! of [`product`] (one topic per class of topics that exactly the same templates match,
+//! found level by level, with the product walk of [`classes`] where captures overlap). A
+//! decision depends only on which templates match, so a property that holds on every
+//! representative holds on every request of the fragment [`fragment`] states; outside
+//! it the analysis stops with [`AnalysisError::Inexact`]. Each counterexample or
+//! difference it reports is a concrete request the engine really decides that way.
 //!
 //! This stage reads the checked policy and asks the engine ([`crate::decide`]); it sits
 //! above `decide` and below `cli`, and never changes a decision. Cost: valuations ×
@@ -18,7 +18,9 @@
 //! [`product::MAX_TOPICS`]); past a bound the analysis stops with
 //! [`AnalysisError::TooComplex`] rather than answer from a sample.
 
+pub mod classes;
 pub mod diff;
+pub mod fragment;
 pub mod product;
 pub mod verify;
 pub mod witness;
@@ -37,6 +39,14 @@ pub enum AnalysisError {
     /// Too many valuations or representative topics to decide one by one.
     #[error("the policy is too complex to analyse exactly: {0}")]
     TooComplex(String),
+    /// A construct outside the fragment the analysis decides exactly.
+    #[error("cannot decide exactly: {what} (at {location})")]
+    Inexact {
+        /// What the construct is.
+        what: String,
+        /// Where it is written, `file:line:col`.
+        location: String,
+    },
 }
 
 /// The topic actions, as the analysis asks them.

@@ -10,17 +10,24 @@
 //! level-`j` patterns a level value matches; one value per realisable class is kept and
 //! the walk goes on with the templates that matched it. Once no template has a level `j`,
 //! every deeper topic is matched by the same (`#`) templates, so one more level stands for
-//! all of them. Class values come from the patterns themselves (a literal, each value of a
-//! set or alternative, text and attribute values with captures filled) plus a value no
-//! pattern but `+` matches, at the first level a `$` value, and pairwise joins of capture
-//! patterns' shortest texts (for values two capture patterns share); each candidate's
-//! class is computed with the reference interpreter's level matching, never assumed.
+//! all of them. Class values come first from the patterns themselves (a literal, each
+//! value of a set or alternative, text and attribute values with captures filled with
+//! `x`, nothing, or a character no literal uses) plus a value no pattern but `+` matches
+//! and at the first level a `$` value: when at most one pattern at the level holds a
+//! capture, these meet every class (a value a capture-free pattern matches is one of its
+//! listed texts; a value only the capture pattern matches is its text with the unused
+//! character in the captures; a value none matches is a character no pattern uses). When
+//! two or more patterns hold captures, or a pattern has too many combinations to list,
+//! the exact walk of [`super::classes`] adds one value per reachable product state of the
+//! level's automata, so overlaps (`a{+x}c` and `ab{+y}` share `abc`) are found whatever
+//! other patterns exclude. Each candidate's class is computed with the reference
+//! interpreter's level matching, never assumed.
 //!
 //! Cost: the product of the class counts along each path, bounded by [`MAX_TOPICS`]
 //! (past it the analysis stops with [`super::AnalysisError::TooComplex`]); it never
 //! decides anything itself.
 
-use super::AnalysisError;
+use super::{AnalysisError, classes};
 use crate::decide::reference::template::{Item, Level, Template};
 use std::collections::{BTreeMap, HashSet};
 
@@ -73,7 +80,7 @@ fn walk(
         .copied()
         .filter(|&i| instances[i].template.hash && instances[i].template.levels.len() <= j)
         .collect();
-    for value in level_classes(instances, &deeper, j) {
+    for value in level_classes(instances, &deeper, j)? {
         let mut next: Vec<usize> = deeper
             .iter()
             .copied()
@@ -103,21 +110,41 @@ fn walk(
 /// One value per class of level values at depth `j`, a class being the set of `alive`
 /// templates' level-`j` patterns that match. Readable candidates come first, so a class
 /// is shown by `x` rather than by a private-use character whenever `x` is in it.
-fn level_classes(instances: &[Instance<'_, '_>], alive: &[usize], j: usize) -> Vec<String> {
+fn level_classes(
+    instances: &[Instance<'_, '_>],
+    alive: &[usize],
+    j: usize,
+) -> Result<Vec<String>, AnalysisError> {
     let mut candidates: Vec<String> = vec!["x".into(), "\u{E000}".into()];
     if j == 0 {
         candidates.push("$x".into());
         candidates.push("$\u{E000}".into());
     }
+    let mut truncated = false;
     for &i in alive {
         let instance = instances[i];
-        candidates.extend(pattern_texts(&instance.template.levels[j], instance.attrs));
+        let (texts, complete) = pattern_texts(&instance.template.levels[j], instance.attrs);
+        candidates.extend(texts);
+        truncated |= !complete;
     }
     candidates.extend(joined_texts(instances, alive, j));
+    // With at most one pattern holding captures the candidates above meet every class
+    // (see the module docs); with more, their overlaps need the exact walk.
+    let with_captures = alive
+        .iter()
+        .filter(|&&i| has_capture(&instances[i].template.levels[j]))
+        .count();
+    if with_captures > 1 || truncated {
+        let patterns: Vec<classes::Bound<'_, '_>> = alive
+            .iter()
+            .map(|&i| (&instances[i].template.levels[j], instances[i].attrs))
+            .collect();
+        candidates.extend(classes::level_values(&patterns, j == 0)?);
+    }
     let mut classes: HashSet<Vec<bool>> = HashSet::new();
     let mut kept = Vec::new();
     for value in candidates {
-        if value.contains('/') || value.contains('+') || value.contains('#') {
+        if value.contains(['/', '+', '#', '\0']) {
             continue;
         }
         // At the first level a `$` value is its own class even for `#` templates.
@@ -131,7 +158,12 @@ fn level_classes(instances: &[Instance<'_, '_>], alive: &[usize], j: usize) -> V
             kept.push(value);
         }
     }
-    kept
+    Ok(kept)
+}
+
+/// A piece sequence with a capture in it (`+` alone is not one: `x` stands for it).
+fn has_capture(pattern: &Level<'_>) -> bool {
+    matches!(pattern, Level::Pieces(items) if items.iter().any(|p| matches!(p, Item::Capture)))
 }
 
 /// Past this many capture patterns at one level, their pairwise joins are not tried.
@@ -178,11 +210,12 @@ fn shortest_text(pattern: &Level<'_>, attrs: &BTreeMap<String, String>) -> Optio
 }
 
 /// Texts a level pattern matches: a literal; every combination of its pieces with
-/// captures filled; none for `+` (the `x` candidate stands for it).
-fn pattern_texts(pattern: &Level<'_>, attrs: &BTreeMap<String, String>) -> Vec<String> {
+/// captures filled; none for `+` (the `x` candidate stands for it). False when there were
+/// too many combinations to list them all.
+fn pattern_texts(pattern: &Level<'_>, attrs: &BTreeMap<String, String>) -> (Vec<String>, bool) {
     let items = match pattern {
-        Level::Any => return Vec::new(),
-        Level::Literal(text) => return vec![text.to_string()],
+        Level::Any => return (Vec::new(), true),
+        Level::Literal(text) => return (vec![text.to_string()], true),
         Level::Pieces(items) => items,
     };
     let mut texts = vec![String::new()];
@@ -191,20 +224,20 @@ fn pattern_texts(pattern: &Level<'_>, attrs: &BTreeMap<String, String>) -> Vec<S
             Item::Text(text) => vec![text],
             Item::Attr(name) => match attrs.get(*name) {
                 Some(value) => vec![value.as_str()],
-                None => return Vec::new(),
+                None => return (Vec::new(), true),
             },
             Item::Capture => vec!["x", "", FILLER],
             Item::Choice(choice) => choice.listed.clone(),
         };
         if texts.len().saturating_mul(options.len()) > MAX_TOPICS {
-            return texts;
+            return (texts, false);
         }
         texts = texts
             .iter()
             .flat_map(|t| options.iter().map(move |o| format!("{t}{o}")))
             .collect();
     }
-    texts
+    (texts, true)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! decision; cost as in [`super`].
 
 use super::product::{Instance, representatives};
-use super::witness::{Purpose, valuations};
+use super::witness::{Purpose, pair_valuations, valuations};
 use super::{AnalysisError, Bound, RuleCite, TopicAction, Witness, rule_attrs};
 use crate::ast::Effect;
 use crate::check::{Checked, CheckedAssertion, ClientPiece, IdentityDef, IdentityId, LevelPattern};
@@ -237,15 +237,16 @@ fn isolation(
             .iter()
             .any(|s| a.session.attrs().get(s) != b.session.attrs().get(s))
     };
-    let sessions: Vec<Bound> = valuations(&[(checked, def)], Purpose::Isolation)?
+    let bind = |v: &super::witness::Valuation| Bound::new(engine, def, v).filter(Bound::bound);
+    let pairs: Vec<[Bound; 2]> = pair_valuations(&[(checked, def)])?
         .iter()
-        .filter_map(|v| Bound::new(engine, def, v))
-        .filter(Bound::bound)
+        .filter_map(|(x, y)| Some([bind(x)?, bind(y)?]))
+        .filter(|[x, y]| differ(x, y))
         .collect();
     let rules = identity_templates(checked, templates, id);
     let mut counterexample = None;
-    'pairs: for (i, first) in sessions.iter().enumerate() {
-        for second in sessions[i + 1..].iter().filter(|s| differ(first, s)) {
+    'pairs: for [first, second] in &pairs {
+        {
             let (a, b) = (first.session.attrs(), second.session.attrs());
             let instances: Vec<Instance<'_, '_>> = rules
                 .iter()
