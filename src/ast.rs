@@ -147,9 +147,12 @@ pub struct SetDecl {
     pub trailing: Option<Comment>,
 }
 
-/// `allow|deny WHO ACTIONS ["template"]`
+/// `[@id("label")] allow|deny WHO ACTIONS ["template"]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
+    /// `@id("label")`: the rule's stable name (the text between the quotes, and the span of
+    /// the whole `@id(...)`), if it has one.
+    pub label: Option<Name>,
     pub effect: Effect,
     pub who: Who,
     pub actions: Vec<(Action, Span)>,

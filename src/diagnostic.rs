@@ -71,6 +71,8 @@ codes! {
     CheckBadClientPart = "check::bad-client-part",
     /// Template text holds a character the value grammars forbid there.
     CheckBadClientText = "check::bad-client-text",
+    /// A rule label (`@id("...")`) is outside the label grammar.
+    CheckBadLabel = "check::bad-label",
     /// A set value is outside the attribute-value grammar.
     CheckBadSetValue = "check::bad-set-value",
     /// An identity setting has a value it cannot take.
@@ -91,6 +93,8 @@ codes! {
     CheckDuplicateClient = "check::duplicate-client",
     /// An identity name is defined twice.
     CheckDuplicateIdentity = "check::duplicate-identity",
+    /// Two rules have the same label.
+    CheckDuplicateLabel = "check::duplicate-label",
     /// A set name is defined twice.
     CheckDuplicateSet = "check::duplicate-set",
     /// A value is listed twice in one set.

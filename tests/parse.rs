@@ -197,3 +197,30 @@ fn templates_keep_their_structure_through_format() {
         "allow any subscribe \"c/{pid}_{aid}/{sid in s}/{+rid}/{a|b}/+/#\"\n"
     );
 }
+
+/// A label is written `@id("...")` right before its rule, on the rule's line; it is part
+/// of the rule (not a statement of its own), and `fmt` keeps it with one space.
+#[test]
+fn a_label_belongs_to_the_rule_on_its_line() {
+    let source = Source::new(
+        "p",
+        "identity d from anonymous {\n    client \"dev\"\n}\n@id(\"x\")  allow d connect\n",
+    );
+    let ast = parse(&source).expect("parses");
+    let rule = ast
+        .items
+        .iter()
+        .find_map(|item| match item {
+            topicguard::ast::Item::Rule(rule) => Some(rule),
+            _ => None,
+        })
+        .expect("one rule");
+    let label = rule.label.as_ref().expect("labelled");
+    assert_eq!(label.text, "x");
+    assert_eq!(source.slice(label.span), "@id(\"x\")");
+    assert!(format(&ast).ends_with("@id(\"x\") allow d connect\n"));
+    // The rule-by-rule loader finds the labelled rule as a rule, not as a declaration.
+    let split = topicguard::parse::split(&source);
+    assert_eq!(split.rule_chunks.len(), 1);
+    assert!(split.errors.is_empty());
+}

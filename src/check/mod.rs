@@ -10,11 +10,13 @@
 //! * `rule` — rules → [`CheckedRule`]s, and the attribute separators;
 //! * [`model`] — what the checked policy is;
 //! * [`matches`] — what a template means: the definition topics are matched against;
+//! * [`label`] — rule labels (`@id("name")`): their grammar and uniqueness;
 //! * [`lint`] — warnings;
 //! * [`suggest`] — the declared name nearest to a misspelt one, for help lines.
 
 mod assertion;
 mod identity;
+pub mod label;
 pub mod lint;
 pub mod matches;
 mod messages;
@@ -90,6 +92,7 @@ pub fn check(source: &Source, policy: &ast::Policy) -> Result<CheckOutput, Diagn
 pub struct Checker {
     checked: Checked,
     errors: Vec<Diagnostic>,
+    labels: label::Labels,
 }
 
 impl Checker {
@@ -108,6 +111,7 @@ impl Checker {
                 assertions: Vec::new(),
             },
             errors,
+            labels: label::Labels::default(),
         }
         .with_assertions(declarations)
     }
@@ -127,7 +131,11 @@ impl Checker {
 
     /// Resolves the next rule of the file.
     pub fn rule(&mut self, rule: &ast::Rule) {
-        if let Some(r) = resolve_rule(&self.checked, rule, &mut self.errors) {
+        let label = self
+            .labels
+            .check(&self.checked.source, rule, &mut self.errors);
+        if let Some(mut r) = resolve_rule(&self.checked, rule, &mut self.errors) {
+            r.label = label;
             self.checked.rules.push(r);
         }
     }
@@ -137,6 +145,7 @@ impl Checker {
         let Checker {
             mut checked,
             errors,
+            ..
         } = self;
         checked.rules.shrink_to_fit();
         for i in 0..checked.identities.len() {

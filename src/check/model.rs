@@ -212,6 +212,8 @@ impl AttrCheck {
 #[derive(Clone, Debug)]
 pub struct CheckedRule {
     pub id: RuleId,
+    /// The rule's stable name (`@id("mobile-requests")`), if it has one.
+    pub label: Option<String>,
     pub effect: Effect,
     /// The identities it applies to (`any` = all of them).
     pub identities: Vec<IdentityId>,
@@ -220,13 +222,26 @@ pub struct CheckedRule {
     pub topic: Option<TopicPattern>,
     pub loc: Loc,
     pub span: Span,
-    /// The rule as written, for explanations.
+    /// The rule as written (its label aside), for explanations.
     pub text: String,
 }
 
 impl CheckedRule {
+    /// How a message cites the rule: `` `label` at file:line `` or `at file:line`.
+    pub fn cite(&self) -> String {
+        cite(self.label.as_deref(), &self.loc)
+    }
+
     pub fn applies_to(&self, identity: IdentityId) -> bool {
         self.identities.contains(&identity)
+    }
+}
+
+/// `` `label` at file:line `` when there is a label, else `at file:line`.
+pub fn cite(label: Option<&str>, loc: &Loc) -> String {
+    match label {
+        Some(label) => format!("`{label}` at {loc}"),
+        None => format!("at {loc}"),
     }
 }
 

@@ -16,6 +16,7 @@ fn rule_ref(engine: &Engine, id: RuleId) -> RuleRef {
     let rule = engine.checked().rule(id);
     RuleRef {
         id,
+        label: rule.label.clone(),
         effect: rule.effect,
         loc: rule.loc.clone(),
         text: rule.text.clone(),

@@ -159,9 +159,18 @@ impl Decision {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RuleRef {
     pub id: RuleId,
+    /// The rule's label (`@id("...")`), `null` when it has none.
+    pub label: Option<String>,
     pub effect: Effect,
     pub loc: Loc,
     pub text: String,
+}
+
+impl RuleRef {
+    /// `` `label` at file:line `` or `at file:line`.
+    pub fn cite(&self) -> String {
+        crate::check::cite(self.label.as_deref(), &self.loc)
+    }
 }
 
 /// A full, human-readable answer.
@@ -199,8 +208,10 @@ impl fmt::Display for Explanation {
         match &self.deciding {
             Some(rule) => writeln!(
                 f,
-                "  by {} rule at {}: {}",
-                rule.effect, rule.loc, rule.text
+                "  by {} rule {}: {}",
+                rule.effect,
+                rule.cite(),
+                rule.text
             )?,
             None => writeln!(f, "  {}", self.decision.reason)?,
         }
@@ -208,8 +219,10 @@ impl fmt::Display for Explanation {
             if Some(rule.id) != self.deciding.as_ref().map(|d| d.id) {
                 writeln!(
                     f,
-                    "  also matched: {} at {}: {}",
-                    rule.effect, rule.loc, rule.text
+                    "  also matched: {} {}: {}",
+                    rule.effect,
+                    rule.cite(),
+                    rule.text
                 )?;
             }
         }

@@ -116,6 +116,7 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
             }
             Some(_)
                 if word == "identity"
+                    || word.starts_with("@id")
                     || word == "allow"
                     || word == "deny"
                     || word == "set"
@@ -252,6 +253,7 @@ fn describe(expected: Rule) -> &'static str {
         Rule::value | Rule::word => "a value",
         Rule::set => "`set`",
         Rule::rule => "`allow` or `deny`",
+        Rule::label => "`@id(\"label\")`",
         Rule::assertion => "`assert WHO only \"namespace\", ...`",
         Rule::only | Rule::isolated => "`only` or `isolated by`",
         Rule::effect => "`allow` or `deny`",

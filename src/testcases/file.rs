@@ -68,6 +68,7 @@ struct RawCase {
     topic: Option<String>,
     expect: Expect,
     rule_line: Option<u32>,
+    rule: Option<String>,
 }
 
 /// A whole test file as written.
@@ -92,6 +93,8 @@ pub struct Case {
     pub topic: Option<String>,
     pub expect: Expect,
     pub rule_line: Option<u32>,
+    /// The label (`@id("...")`) of the rule expected to decide.
+    pub rule: Option<String>,
 }
 
 impl Case {
@@ -249,5 +252,6 @@ fn check_case(raw: RawCase, loc: Loc) -> Result<Case, TestFileError> {
         topic: raw.topic,
         expect: raw.expect,
         rule_line: raw.rule_line,
+        rule: raw.rule,
     })
 }

@@ -25,6 +25,8 @@ pub struct CaseResult {
     pub reference: Decision,
     /// The line of the deciding rule, if a rule decided.
     pub rule_line: Option<u32>,
+    /// The label of the deciding rule, if a labelled rule decided.
+    pub rule: Option<String>,
     /// Why the case failed (empty when it passed).
     pub failures: Vec<String>,
     pub explanation: Explanation,
@@ -113,6 +115,9 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
     let decision = engine.decide(&session, request);
     let reference = oracle.decide(&oracle.bind(&identity, &client_id), request);
     let rule_line = decision.rule.map(|r| engine.checked().rule(r).loc.line);
+    let rule = decision
+        .rule
+        .and_then(|r| engine.checked().rule(r).label.clone());
     let mut failures = Vec::new();
     if !case.expect.accepts(decision.verdict) {
         failures.push(format!(
@@ -135,6 +140,15 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
             "expected the rule at line {want} to decide, got {got}"
         ));
     }
+    if let Some(want) = &case.rule
+        && rule.as_deref() != Some(want.as_str())
+    {
+        let got = match decision.rule {
+            Some(r) => format!("the rule {}", engine.checked().rule(r).cite()),
+            None => "no rule".to_string(),
+        };
+        failures.push(format!("expected the rule `{want}` to decide, got {got}"));
+    }
     CaseResult {
         name: case.name.clone(),
         loc: case.loc.clone(),
@@ -143,6 +157,7 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
         got: decision.verdict,
         reference,
         rule_line,
+        rule,
         failures,
         explanation: engine.explain(&session, request),
     }
@@ -152,9 +167,9 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
 fn describe(engine: &Engine, decision: &Decision) -> String {
     match decision.rule {
         Some(rule) => format!(
-            "{} (rule at line {})",
+            "{} (rule {})",
             decision.verdict,
-            engine.checked().rule(rule).loc.line
+            engine.checked().rule(rule).cite()
         ),
         None => format!("{} ({})", decision.verdict, decision.reason),
     }
