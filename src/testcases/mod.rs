@@ -31,12 +31,14 @@
 //! Every such error is reported, with the file, line and case, before any case runs.
 
 mod author;
+pub mod coverage;
 mod file;
 mod run;
 
 pub use author::{ClientIdError, case_errors, default_client_id};
+pub use coverage::{Choice, Coverage, RuleCoverage};
 pub use file::{Case, CaseAction, Expect, TestFile, TestFileError, TestFileErrors};
-pub use run::{CaseResult, FileReport, run_case, run_cases, run_file};
+pub use run::{CaseResult, FileReport, run_case, run_cases, run_file, run_file_filtered};
 
 use std::path::{Path, PathBuf};
 

@@ -2,6 +2,7 @@
 //! what each case and file came to.
 
 use super::author::{case_errors, default_client_id};
+use super::coverage::Coverage;
 use super::file::{Case, Expect, TestFile, TestFileError, TestFileErrors, all_or_errors};
 use crate::decide::Engine;
 use crate::decide::reference::Reference;
@@ -38,6 +39,9 @@ pub struct FileReport {
     pub file: PathBuf,
     pub policy: PathBuf,
     pub results: Vec<CaseResult>,
+    /// What the cases that ran exercised of the policy (`topicguard test --coverage`).
+    #[serde(skip)]
+    pub coverage: Coverage,
 }
 
 impl FileReport {
@@ -52,7 +56,16 @@ impl FileReport {
 
 /// Loads a test file and its policy, compiles the policy and runs every case.
 pub fn run_file(path: impl AsRef<Path>) -> Result<FileReport, TestFileErrors> {
-    let file = TestFile::load(path)?;
+    run_file_filtered(path, None)
+}
+
+/// [`run_file`], running only the cases whose name contains `name_contains` (every case
+/// is still checked against the policy).
+pub fn run_file_filtered(
+    path: impl AsRef<Path>,
+    name_contains: Option<&str>,
+) -> Result<FileReport, TestFileErrors> {
+    let mut file = TestFile::load(path)?;
     let policy_error = |error| TestFileError::Policy {
         file: file.path.display().to_string(),
         policy: file.policy.display().to_string(),
@@ -64,6 +77,14 @@ pub fn run_file(path: impl AsRef<Path>) -> Result<FileReport, TestFileErrors> {
         policy: file.policy.display().to_string(),
         error,
     })?;
+    let checked = file
+        .cases
+        .iter()
+        .flat_map(|c| case_errors(c, engine.checked()));
+    all_or_errors((), checked.collect())?;
+    if let Some(wanted) = name_contains {
+        file.cases.retain(|case| case.name.contains(wanted));
+    }
     run_cases(&file, &engine)
 }
 
@@ -77,15 +98,17 @@ pub fn run_cases(file: &TestFile, engine: &Engine) -> Result<FileReport, TestFil
         .collect();
     all_or_errors((), errors)?;
     let oracle = Reference::new(engine.checked());
+    let mut coverage = Coverage::new(file.policy.clone(), engine.checked());
     let results = file
         .cases
         .iter()
-        .map(|case| run_checked_case(case, engine, &oracle))
+        .map(|case| run_checked_case(case, engine, &oracle, &mut coverage))
         .collect();
     Ok(FileReport {
         file: file.path.clone(),
         policy: file.policy.clone(),
         results,
+        coverage,
     })
 }
 
@@ -99,15 +122,22 @@ fn client_id(case: &Case, engine: &Engine) -> String {
 /// Checks one case against the policy, then runs it through both engines.
 pub fn run_case(case: &Case, engine: &Engine) -> Result<CaseResult, TestFileErrors> {
     all_or_errors((), case_errors(case, engine.checked()))?;
+    let mut coverage = Coverage::new(PathBuf::new(), engine.checked());
     Ok(run_checked_case(
         case,
         engine,
         &Reference::new(engine.checked()),
+        &mut coverage,
     ))
 }
 
 /// Runs one checked case through both engines and compares.
-fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> CaseResult {
+fn run_checked_case(
+    case: &Case,
+    engine: &Engine,
+    oracle: &Reference<'_>,
+    coverage: &mut Coverage,
+) -> CaseResult {
     let identity = Identity::asserted(&case.identity, case.attrs.clone());
     let client_id = client_id(case, engine);
     let session = engine.bind(&identity, &client_id);
@@ -149,6 +179,8 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
         };
         failures.push(format!("expected the rule `{want}` to decide, got {got}"));
     }
+    let explanation = engine.explain(&session, request);
+    coverage.record(engine.checked(), &explanation, session.attrs());
     CaseResult {
         name: case.name.clone(),
         loc: case.loc.clone(),
@@ -159,7 +191,7 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
         rule_line,
         rule,
         failures,
-        explanation: engine.explain(&session, request),
+        explanation,
     }
 }
 
