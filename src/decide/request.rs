@@ -191,6 +191,14 @@ pub struct Explanation {
     pub captures: Vec<(String, String)>,
     /// Extra detail (bind errors, which part of a filter was not covered, ...).
     pub detail: Option<String>,
+    /// For a denied subscribe: a topic the filter covers that shows the denial (one no
+    /// rule allows, or one the deciding deny matches).
+    pub witness: Option<String>,
+    /// For an implicit deny: the allow rule for the action nearest to the topic or filter.
+    pub nearest: Option<super::Nearest>,
+    /// For an implicitly denied retained publish: the grants missing (`publish`,
+    /// `retain`, or both); empty otherwise.
+    pub missing: Vec<Action>,
 }
 
 impl fmt::Display for Explanation {
@@ -236,6 +244,44 @@ impl fmt::Display for Explanation {
         }
         if let Some(detail) = &self.detail {
             writeln!(f, "  {detail}")?;
+        }
+        self.fmt_denial(f)
+    }
+}
+
+impl Explanation {
+    /// The witness and the nearest rule of a denial, one line each.
+    fn fmt_denial(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(witness) = &self.witness {
+            match &self.deciding {
+                Some(rule) if rule.effect == Effect::Deny => writeln!(
+                    f,
+                    "  witness: `{witness}` is under the filter and denied by the rule {}",
+                    rule.cite()
+                )?,
+                _ => writeln!(
+                    f,
+                    "  witness: `{witness}` is under the filter and no rule allows subscribe on it; allowing it needs a rule like `allow {} subscribe, receive \"{}\"`",
+                    self.identity,
+                    self.topic.as_deref().unwrap_or(witness)
+                )?,
+            }
+        }
+        if let Some(near) = &self.nearest {
+            let differs = match near.first_difference {
+                Some(level) => format!(
+                    "agrees on the first {} level(s), first differs at level {level}, {} level(s) differ",
+                    near.matching_prefix, near.differing_levels
+                ),
+                None => "agrees on every level".to_string(),
+            };
+            writeln!(
+                f,
+                "  nearest {} rule {} ({differs}): {}",
+                near.rule.effect,
+                near.rule.cite(),
+                near.rule.text
+            )?;
         }
         Ok(())
     }
