@@ -30,6 +30,8 @@ const FRESH_LEVELS: [&str; 3] = ["x", "_", "0"];
 pub struct Nearest {
     /// The rule.
     pub rule: RuleRef,
+    /// The action it was chosen for (`retain` when a retained publish lacks only that).
+    pub action: Action,
     /// How many leading levels of the request the rule's template agrees with.
     pub matching_prefix: usize,
     /// How many levels differ (or are missing on one side).
@@ -145,6 +147,7 @@ pub(crate) fn nearest(
     let (matching_prefix, differing_levels, first_difference, id) = best?;
     Some(Nearest {
         rule: cite(id),
+        action,
         matching_prefix,
         differing_levels,
         first_difference,

@@ -277,8 +277,9 @@ impl Explanation {
             };
             writeln!(
                 f,
-                "  nearest {} rule {} ({differs}): {}",
+                "  nearest {} rule for {} {} ({differs}): {}",
                 near.rule.effect,
+                near.action,
                 near.rule.cite(),
                 near.rule.text
             )?;
