@@ -12,6 +12,7 @@
 use crate::check::matches::match_level;
 use crate::check::{Checked, CheckedRule, LevelPattern, Piece, RuleId};
 use crate::decide::Explanation;
+use crate::mqtt::topic::split_shared;
 use crate::source::Loc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -172,6 +173,8 @@ fn record_choices(
     let Some(pattern) = &rule.topic else {
         return;
     };
+    // A shared subscription is judged on the filter after `$share/<group>/`.
+    let topic = split_shared(topic).map_or(topic, |(_, inner)| inner);
     let levels: Vec<&str> = topic.split('/').collect();
     let hash_at = levels.iter().position(|l| *l == "#");
     for choice in &mut coverage.choices {
@@ -248,7 +251,7 @@ mod tests {
         let coverage = coverage(&[
             Request::publish("t/a/x-on"),
             Request::publish("t/c/x-off"),
-            Request::subscribe("s/a/on"),
+            Request::subscribe("$share/g/s/a/on"),
             Request::subscribe("s/+/off"),
         ]);
         let cases: Vec<usize> = coverage.rules.iter().map(|r| r.cases).collect();
