@@ -202,9 +202,12 @@ pub struct SetDecl {
     pub(crate) trailing: Option<Comment>,
 }
 
-/// `allow|deny WHO ACTIONS ["template"]`
+/// `[@id("label")] allow|deny WHO ACTIONS ["template"]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
+    /// `@id("label")`: the rule's stable name (the text between the quotes, and the span of
+    /// the whole `@id(...)`), if it has one.
+    pub(crate) label: Option<Name>,
     pub(crate) effect: Effect,
     pub(crate) who: Who,
     pub(crate) actions: Vec<(Action, Span)>,

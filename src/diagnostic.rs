@@ -73,6 +73,8 @@ codes! {
     CheckBadClientPart = "check::bad-client-part",
     /// Template text holds a character the value grammars forbid there.
     CheckBadClientText = "check::bad-client-text",
+    /// A rule label (`@id("...")`) is outside the label grammar.
+    CheckBadLabel = "check::bad-label",
     /// A set value is outside the attribute-value grammar.
     CheckBadSetValue = "check::bad-set-value",
     /// An identity setting has a value it cannot take.
@@ -93,6 +95,8 @@ codes! {
     CheckDuplicateClient = "check::duplicate-client",
     /// An identity name is defined twice.
     CheckDuplicateIdentity = "check::duplicate-identity",
+    /// Two rules have the same label.
+    CheckDuplicateLabel = "check::duplicate-label",
     /// A set name is defined twice.
     CheckDuplicateSet = "check::duplicate-set",
     /// A value is listed twice in one set.
@@ -131,12 +135,26 @@ codes! {
     CheckWildcardInLevel = "check::wildcard-in-level",
     /// (warning) A client template leaves out attributes that scope the identity's topics.
     LintClientIdNotPinned = "lint::client-id-not-pinned",
+    /// (warning) Some actions of an allow never take effect: denies remove them for all its identities and topics.
+    LintDeadGrant = "lint::dead-grant",
     /// (warning) A rule repeats an earlier rule.
     LintDuplicateRule = "lint::duplicate-rule",
     /// (warning) A rule applies to no identity and can never match.
     LintNeverMatches = "lint::never-matches",
+    /// (warning) No rule allows an identity to connect, so none of its rules is used.
+    LintNoConnect = "lint::no-connect",
+    /// (warning) An allowed `receive` overlaps no allowed `subscribe` of the identity: nothing can deliver it.
+    LintReceiveWithoutSubscribe = "lint::receive-without-subscribe",
+    /// (warning) An allowed `retain` overlaps no allowed `publish` of the identity: a retained publish needs both.
+    LintRetainWithoutPublish = "lint::retain-without-publish",
     /// (warning) An allow never takes effect: an earlier deny covers all it allows.
     LintShadowedAllow = "lint::shadowed-allow",
+    /// (warning) An allowed `subscribe` overlaps no allowed `receive` of the identity: it delivers nothing.
+    LintSubscribeWithoutReceive = "lint::subscribe-without-receive",
+    /// (warning) An allow grants nothing that broader allows do not already grant.
+    LintSubsumedAllow = "lint::subsumed-allow",
+    /// (warning) A set no template, `require ... in` or `assert` uses.
+    LintUnusedSet = "lint::unused-set",
     /// The policy has more rules than the rule limit.
     CompileTooManyRules = "compile::too-many-rules",
     /// A topic template has more levels than the limit.

@@ -72,7 +72,11 @@ fn format_who(who: &Who) -> String {
 pub fn format_rule(rule: &Rule) -> String {
     let who = format_who(&rule.who);
     let actions: Vec<&str> = rule.actions.iter().map(|(a, _)| a.as_str()).collect();
-    let mut line = format!("{} {} {}", rule.effect, who, actions.join(", "));
+    let mut line = match &rule.label {
+        Some(label) => format!("@id(\"{}\") ", label.text),
+        None => String::new(),
+    };
+    let _ = write!(line, "{} {} {}", rule.effect, who, actions.join(", "));
     if let Some(t) = &rule.template {
         let _ = write!(line, " \"{t}\"");
     }

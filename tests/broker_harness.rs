@@ -36,7 +36,7 @@ identity dev from anonymous {
     client \"dev-{+cid}\"
 }
 allow dev connect
-allow dev publish, retain, subscribe, receive \"dev/#\"
+@id(\"dev-topics\") allow dev publish, retain, subscribe, receive \"dev/#\"
 identity watcher from anonymous {
     subscriptions filtered
     client \"watch-{+cid}\"

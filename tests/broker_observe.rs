@@ -187,6 +187,10 @@ async fn the_decision_log_has_one_json_line_per_decision() {
         .as_str()
         .expect("the allowing rule is named");
     assert!(rule.starts_with("xfinity+dev.policy:"), "{rule}");
+    assert_eq!(
+        lines[2]["label"], "dev-topics",
+        "the rule's label is logged"
+    );
     assert!(
         lines[4].get("rule").is_none(),
         "default deny has no rule: {}",

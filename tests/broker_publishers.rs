@@ -20,8 +20,7 @@ use topicguard::{Engine, Policy};
 const GATEWAY_RETAINS: &str =
     r#"allow gateway publish, retain "c/iot/{pid}_{aid}/{client}/presence""#;
 const GATEWAY_PUBLISHES: &str = r#"allow gateway publish "c/iot/{pid}_{aid}/{client}/presence""#;
-const MOBILE_REQUESTS: &str =
-    r#"allow mobile publish "c/xfi/{pid}_{aid}/{sid in services}/{client}/{+rid}""#;
+const MOBILE_REQUESTS: &str = r#"@id("mobile-requests") allow mobile publish "c/xfi/{pid}_{aid}/{sid in services}/{client}/{+rid}""#;
 /// Lets the anonymous `dev` identity watch the mobile requests (where the wills go).
 const DEV_WATCHES: &str = "allow dev subscribe, receive \"c/xfi/#\"\n";
 

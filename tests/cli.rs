@@ -238,7 +238,7 @@ fn decide_explains_in_text_and_denies_other_tenants() {
     assert_eq!(connect.code, 0, "{}", connect.stderr);
     let line = line_of(XFINITY, "allow mobile, gateway, service connect");
     let expected = format!(
-        "ALLOWED connect for mobile (xfi:P1_A1:clt:J1)\n  by allow rule at {XFINITY}:{line}:1: allow mobile, gateway, service connect\n"
+        "ALLOWED connect for mobile (xfi:P1_A1:clt:J1)\n  by allow rule `connect` at {XFINITY}:{line}:1: allow mobile, gateway, service connect\n"
     );
     assert_eq!(connect.stdout, expected);
 }

@@ -3,6 +3,8 @@
 mod analysis_cli;
 mod analysis_properties;
 #[cfg(feature = "runtime")]
+mod authoring_cli;
+#[cfg(feature = "runtime")]
 mod authz_contract;
 #[cfg(feature = "runtime")]
 mod authz_harness;

@@ -284,7 +284,13 @@ fn sighup_keeps_the_old_policy_on_error_and_applies_a_changed_one_to_connected_c
     );
     app.sync(&broker, &creds.service, "svc:lights:2", RESPONSE, "before");
 
-    std::fs::write(&policy, &original[..original.len() / 2]).unwrap();
+    // A half-written file: cut inside a rule's template (a cut inside a comment could
+    // leave a valid policy).
+    let cut = original
+        .find("allow mobile publish \"")
+        .expect("a mobile publish rule")
+        + 25;
+    std::fs::write(&policy, &original[..cut]).unwrap();
     broker.sighup();
     broker.wait_for_log("reload failed; the previous policy stays in force", 1);
     service.sync(
@@ -299,8 +305,8 @@ fn sighup_keeps_the_old_policy_on_error_and_applies_a_changed_one_to_connected_c
     let narrowed: String = original
         .lines()
         .filter(|l| {
-            !(l.starts_with("allow mobile publish \"c/xfi/")
-                || l.starts_with("allow mobile subscribe, receive \"c/xfi/"))
+            !(l.contains("allow mobile publish \"c/xfi/")
+                || l.contains("allow mobile subscribe, receive \"c/xfi/"))
         })
         .map(|l| format!("{l}\n"))
         .collect();

@@ -141,11 +141,13 @@ impl Witness {
     }
 }
 
-/// A rule cited by a result: where it is and what it says.
+/// A rule cited by a result: where it is, its label, and what it says.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct RuleCite {
     /// `file:line:col`.
     pub location: String,
+    /// The rule's label (`@id("...")`), `null` when it has none.
+    pub label: Option<String>,
     /// The rule as written in the policy.
     pub text: String,
 }
@@ -155,7 +157,16 @@ impl RuleCite {
         let rule = checked.rule(rule);
         RuleCite {
             location: rule.loc.to_string(),
+            label: rule.label.clone(),
             text: rule.text.clone(),
+        }
+    }
+
+    /// `` `label` at file:line:col ``, or `file:line:col` for a rule without a label.
+    pub fn cited(&self) -> String {
+        match &self.label {
+            Some(label) => format!("`{label}` at {}", self.location),
+            None => self.location.clone(),
         }
     }
 }

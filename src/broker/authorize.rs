@@ -127,6 +127,9 @@ impl Authorizer {
             topic: request.topic().map(str::to_string),
             verdict: decision.verdict.to_string(),
             rule: self.rule_location(decision),
+            label: decision
+                .rule
+                .and_then(|id| self.engine.checked().rule(id).label.clone()),
             reason: decision.reason.to_string(),
         }
     }
@@ -134,7 +137,13 @@ impl Authorizer {
     fn log_denial(&self, request: &Request<'_>, decision: &Decision) {
         let rule = decision
             .rule
-            .map(|id| self.engine.checked().rule(id).loc.to_string())
+            .map(|id| {
+                let rule = self.engine.checked().rule(id);
+                match &rule.label {
+                    Some(label) => format!("{} ({label})", rule.loc),
+                    None => rule.loc.to_string(),
+                }
+            })
             .unwrap_or_else(|| "-".to_string());
         let bind_error = self.session.error().map(|e| e.to_string());
         tracing::info!(

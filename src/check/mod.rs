@@ -10,11 +10,13 @@
 //! * `rule` — rules → [`CheckedRule`]s, and the attribute separators;
 //! * [`model`] — what the checked policy is;
 //! * [`matches`] — what a template means: the definition topics are matched against;
+//! * [`label`] — rule labels (`@id("name")`): their grammar and uniqueness;
 //! * [`lint`] — warnings;
 //! * [`suggest`] — the declared name nearest to a misspelt one, for help lines.
 
 mod assertion;
 mod identity;
+pub mod label;
 pub mod lint;
 pub mod matches;
 mod messages;
@@ -92,6 +94,9 @@ pub fn check(source: &Source, policy: &ast::Policy) -> Result<CheckOutput, Diagn
 pub struct Checker {
     checked: Checked,
     errors: Vec<Diagnostic>,
+    labels: label::Labels,
+    /// The names of the sets some template, `require ... in` or `assert` refers to.
+    used_sets: FxHashSet<String>,
 }
 
 impl Checker {
@@ -110,13 +115,40 @@ impl Checker {
                 assertions: Vec::new(),
             },
             errors,
+            labels: label::Labels::default(),
+            used_sets: FxHashSet::default(),
         }
         .with_assertions(declarations)
+        .with_required_sets()
+    }
+
+    /// Notes the sets `require ATTR in SET` lines use.
+    fn with_required_sets(mut self) -> Checker {
+        for require in self.checked.identities.iter().flat_map(|d| &d.requires) {
+            if let Require::InSet { set, .. } = require {
+                self.used_sets.insert(set.clone());
+            }
+        }
+        self
+    }
+
+    /// Notes the sets a template refers to (`{x in set}`).
+    fn note_sets(&mut self, template: &ast::Template) {
+        for part in template.levels.iter().flat_map(|l| &l.parts) {
+            if let ast::Part::SetRef { set, .. } = part {
+                self.used_sets.insert(set.text.clone());
+            }
+        }
     }
 
     /// Resolves the `assert` lines of `declarations`, once identities and sets are known.
     fn with_assertions(mut self, declarations: &ast::Policy) -> Checker {
         for item in &declarations.items {
+            if let Item::Assert(assertion) = item {
+                for namespace in &assertion.namespaces {
+                    self.note_sets(namespace);
+                }
+            }
             if let Item::Assert(assertion) = item
                 && let Some(checked) =
                     assertion::resolve_assertion(&self.checked, assertion, &mut self.errors)
@@ -129,7 +161,14 @@ impl Checker {
 
     /// Resolves the next rule of the file.
     pub fn rule(&mut self, rule: &ast::Rule) {
-        if let Some(r) = resolve_rule(&self.checked, rule, &mut self.errors) {
+        if let Some(template) = &rule.template {
+            self.note_sets(template);
+        }
+        let label = self
+            .labels
+            .check(&self.checked.source, rule, &mut self.errors);
+        if let Some(mut r) = resolve_rule(&self.checked, rule, &mut self.errors) {
+            r.label = label;
             self.checked.rules.push(r);
         }
     }
@@ -139,6 +178,8 @@ impl Checker {
         let Checker {
             mut checked,
             errors,
+            used_sets,
+            ..
         } = self;
         checked.rules.shrink_to_fit();
         for i in 0..checked.identities.len() {
@@ -151,12 +192,34 @@ impl Checker {
             return Err(diagnostics);
         }
         diagnostics.items.extend(lint::lint(&checked));
+        diagnostics.items.extend(unused_sets(&checked, &used_sets));
         diagnostics.sort();
         Ok(CheckOutput {
             checked,
             warnings: diagnostics,
         })
     }
+}
+
+/// `lint::unused-set`: a set nothing refers to.
+fn unused_sets(checked: &Checked, used: &FxHashSet<String>) -> Vec<Diagnostic> {
+    checked
+        .sets
+        .iter()
+        .filter(|set| !used.contains(&set.name))
+        .map(|set| {
+            Diagnostic::warning(
+                Code::LintUnusedSet,
+                set.span,
+                format!("the set `{}` is never used", set.name),
+            )
+            .with_label("unused")
+            .with_help(format!(
+                "use it in a template (`{{x in {}}}`) or a `require ATTR in {}` line, or remove it",
+                set.name, set.name
+            ))
+        })
+        .collect()
 }
 
 fn sets(policy: &ast::Policy, errors: &mut Vec<Diagnostic>) -> Vec<SetDef> {

@@ -234,6 +234,8 @@ impl AttrCheck {
 pub struct CheckedRule {
     /// The rule's id (its index in `Checked::rules`).
     pub id: RuleId,
+    /// The rule's stable name (`@id("mobile-requests")`), if it has one.
+    pub label: Option<String>,
     /// Allow or deny.
     pub effect: Effect,
     /// The identities it applies to (`any` = all of them).
@@ -245,14 +247,27 @@ pub struct CheckedRule {
     /// Where it is, as file:line:col.
     pub loc: Loc,
     pub(crate) span: Span,
-    /// The rule as written, for explanations.
+    /// The rule as written (its label aside), for explanations.
     pub text: String,
 }
 
 impl CheckedRule {
+    /// How a message cites the rule: `` `label` at file:line `` or `at file:line`.
+    pub fn cite(&self) -> String {
+        cite(self.label.as_deref(), &self.loc)
+    }
+
     /// True when the rule applies to `identity`.
     pub fn applies_to(&self, identity: IdentityId) -> bool {
         self.identities.contains(&identity)
+    }
+}
+
+/// `` `label` at file:line `` when there is a label, else `at file:line`.
+pub fn cite(label: Option<&str>, loc: &Loc) -> String {
+    match label {
+        Some(label) => format!("`{label}` at {loc}"),
+        None => format!("at {loc}"),
     }
 }
 

@@ -9,6 +9,7 @@ use super::messages::{ambiguous_attr, floating_attr_error, unknown_attr};
 use super::*;
 use crate::ast::{self, Part, Who};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::source::Span;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
@@ -59,15 +60,20 @@ pub(super) fn resolve_rule(
     let loc = checked.source.loc(rule.span.start);
     let mut identities = identities;
     identities.shrink_to_fit();
+    let body = match &rule.label {
+        Some(label) => Span::new(label.span.end, rule.span.end),
+        None => rule.span,
+    };
     Some(CheckedRule {
         id: RuleId(checked.rules.len() as u32),
+        label: None,
         effect: rule.effect,
         identities,
         actions,
         topic,
         loc,
         span: rule.span,
-        text: checked.source.slice(rule.span).trim().to_string(),
+        text: checked.source.slice(body).trim().to_string(),
     })
 }
 

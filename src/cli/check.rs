@@ -4,7 +4,10 @@
 //! identities with their kind and attributes, sets, and rule counts by effect and action.
 //! A file that parses and checks is also compiled with the default limits, exactly as
 //! `serve` compiles it, so "ok" means `serve` loads it; a compile error is reported like
-//! any other error, at the rule it is about. It never writes anything.
+//! any other error, at the rule it is about. Exit 2 when a file has errors (or cannot be
+//! read); with `--strict`, exit 1 when every file is valid but one has warnings (the CI
+//! gate: the policy loads, but the author is told what it probably does not mean). It
+//! never writes anything.
 
 use super::output::{CliError, Exit, Out, error_json};
 use std::fmt::Write as _;
@@ -19,6 +22,10 @@ use topicguard::policy::{LoadError, Policy};
 pub struct CheckArgs {
     #[command(flatten)]
     pub policies: super::PolicyFiles,
+
+    /// Fail (exit 1) when a policy is valid but has warnings; errors still exit 2.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// What a valid policy defines.
@@ -127,7 +134,7 @@ pub fn run(args: &CheckArgs, out: Out) -> Exit {
     let mut worst = Exit::Ok;
     let mut results = Vec::new();
     for path in &args.policies.files {
-        let (exit, result) = check_file(path, out);
+        let (exit, result) = check_file(path, out, args.strict);
         worst = worst.max(exit);
         results.push(result);
     }
@@ -138,7 +145,7 @@ pub fn run(args: &CheckArgs, out: Out) -> Exit {
 }
 
 /// Checks one file, prints it in text mode, and returns its JSON form.
-fn check_file(path: &Path, out: Out) -> (Exit, serde_json::Value) {
+fn check_file(path: &Path, out: Out, strict: bool) -> (Exit, serde_json::Value) {
     let (summary, diagnostics) = match Policy::load(path) {
         Ok(policy) => match topicguard::decide::Engine::builder(policy.checked.clone()).build() {
             Ok(_) => (Some(summarize(&policy.checked)), policy.warnings),
@@ -161,17 +168,29 @@ fn check_file(path: &Path, out: Out) -> (Exit, serde_json::Value) {
             return (Exit::Usage, result);
         }
     };
-    let exit = if summary.is_some() {
-        Exit::Ok
-    } else {
-        Exit::Usage
+    let warnings = diagnostics.warnings().count();
+    let exit = match (&summary, strict && warnings > 0) {
+        (None, _) => Exit::Usage,
+        (Some(_), true) => Exit::Failure,
+        (Some(_), false) => Exit::Ok,
     };
     if !out.is_json() {
         out.diagnostics(&diagnostics);
         out.print(&render_text(&diagnostics, summary.as_ref()));
+        if exit == Exit::Failure {
+            out.print(&format!(
+                "{}: failed: --strict makes its {} fail\n",
+                diagnostics.source.name(),
+                plural(warnings, "warning")
+            ));
+        }
     }
     let result = serde_json::to_value(file_result(&diagnostics, summary));
-    (exit, result.unwrap_or_default())
+    let mut result = result.unwrap_or_default();
+    if strict {
+        result["strict_failed"] = serde_json::Value::Bool(exit == Exit::Failure);
+    }
+    (exit, result)
 }
 
 fn file_result(diagnostics: &Diagnostics, summary: Option<Summary>) -> FileResult<'_> {

@@ -73,7 +73,7 @@ pub fn render_text(report: &DiffReport) -> String {
         let _ = write!(out, "{word} {} {}", change.identity, change.action);
         match &change.rule {
             Some(rule) => {
-                let _ = writeln!(out, " by {}: {}", rule.location, rule.text);
+                let _ = writeln!(out, " by {}: {}", rule.cited(), rule.text);
             }
             None => out.push('\n'),
         }

@@ -76,13 +76,13 @@ fn render_property(out: &mut String, property: &PropertyResult) {
     if let Some(example) = &property.counterexample {
         let _ = writeln!(out, "  counterexample: {}", example.request.describe());
         if let Some(rule) = &example.rule {
-            let _ = writeln!(out, "  allowed by {}: {}", rule.location, rule.text);
+            let _ = writeln!(out, "  allowed by {}: {}", rule.cited(), rule.text);
         }
         if let Some(other) = &example.other {
             let _ = writeln!(out, "  also allowed: {}", other.describe());
         }
         if let Some(rule) = &example.other_rule {
-            let _ = writeln!(out, "  allowed by {}: {}", rule.location, rule.text);
+            let _ = writeln!(out, "  allowed by {}: {}", rule.cited(), rule.text);
         }
     }
 }

@@ -5,17 +5,19 @@
 //! cases a rule list cannot say (bind errors, subscribe containment, a retain that no rule
 //! allows). It is off the hot path and may allocate; it never changes a decision.
 
+use super::denial::{self, Nearest};
 use super::session::Session;
 use super::walk::{AllMatches, collect, decide_topic, filtered, walk};
 use super::{Decision, Engine, Explanation, Reason, Request, RuleRef, Verdict};
 use crate::ast::{Action, Effect};
 use crate::check::RuleId;
-use crate::mqtt::topic::check_name;
+use crate::mqtt::topic::{check_name, split_shared};
 
 fn rule_ref(engine: &Engine, id: RuleId) -> RuleRef {
     let rule = engine.checked().rule(id);
     RuleRef {
         id,
+        label: rule.label.clone(),
         effect: rule.effect,
         loc: rule.loc.clone(),
         text: rule.text.clone(),
@@ -85,19 +87,24 @@ pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) 
         }
         _ => Vec::new(),
     };
+    let missing = match request {
+        Request::Publish {
+            topic,
+            retain: true,
+        } if decision.verdict == Verdict::ImplicitDeny && session.error().is_none() => {
+            [Action::Publish, Action::Retain]
+                .into_iter()
+                .filter(|a| !decide_topic(engine, session, topic, *a).is_allowed())
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let (witness, nearest) = denial(engine, session, request, &decision);
     let detail = match (session.error(), request) {
         (Some(error), _) => Some(error.to_string()),
         (None, Request::Subscribe { filter }) => Some(detail(engine, session, filter, &decision)),
-        (
-            None,
-            Request::Publish {
-                topic,
-                retain: true,
-            },
-        ) if decision.verdict == Verdict::ImplicitDeny
-            && decide_topic(engine, session, topic, Action::Publish).is_allowed() =>
-        {
-            Some("publish is allowed, but no rule allows retain on this topic".to_string())
+        (None, Request::Publish { retain: true, .. }) if !missing.is_empty() => {
+            Some(retain_detail(&missing).to_string())
         }
         (None, Request::Receive { .. })
             if deciding_action(engine, decision.rule) == Some(Action::Subscribe) =>
@@ -120,7 +127,70 @@ pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) 
         allows,
         captures,
         detail,
+        witness,
+        nearest,
+        missing,
     }
+}
+
+/// The sentence for a retained publish denied for want of `missing` grants.
+fn retain_detail(missing: &[Action]) -> &'static str {
+    match missing {
+        [Action::Retain] => {
+            "publish is allowed, but no rule allows retain on this topic (a retained publish needs both)"
+        }
+        [Action::Publish] => {
+            "retain is allowed, but no rule allows publish on this topic (a retained publish needs both)"
+        }
+        _ => "neither publish nor retain is allowed on this topic (a retained publish needs both)",
+    }
+}
+
+/// The witness topic of a denied subscribe, and the nearest allow rule of an implicit
+/// deny (see [`super::denial`]).
+fn denial(
+    engine: &Engine,
+    session: &Session,
+    request: Request<'_>,
+    decision: &Decision,
+) -> (Option<String>, Option<Nearest>) {
+    if session.error().is_some() || decision.is_allowed() {
+        return (None, None);
+    }
+    let cite = |id| rule_ref(engine, id);
+    let (topic, action) = match request {
+        Request::Connect => return (None, None),
+        Request::Subscribe { filter } => match split_shared(filter) {
+            Ok((_, inner)) => (inner, Action::Subscribe),
+            Err(_) => return (None, None),
+        },
+        Request::Publish { topic, retain } => {
+            let retain_missing =
+                retain && decide_topic(engine, session, topic, Action::Publish).is_allowed();
+            (
+                topic,
+                if retain_missing {
+                    Action::Retain
+                } else {
+                    Action::Publish
+                },
+            )
+        }
+        Request::Receive { topic } => (topic, Action::Receive),
+    };
+    let witness = match (request, decision.verdict, decision.rule) {
+        (Request::Subscribe { .. }, Verdict::ImplicitDeny, _) => {
+            denial::uncovered_topic(engine, session, topic)
+        }
+        (Request::Subscribe { .. }, Verdict::ExplicitDeny, Some(deny)) => {
+            denial::denied_topic(engine, session, topic, deny)
+        }
+        _ => None,
+    };
+    let nearest = (decision.verdict == Verdict::ImplicitDeny)
+        .then(|| denial::nearest(engine, session, topic, action, cite))
+        .flatten();
+    (witness, nearest)
 }
 
 /// `Subscribe` when the deciding rule is a subscribe rule that does not name `receive`.

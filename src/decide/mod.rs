@@ -21,6 +21,7 @@
 //! decide time every level either matches or does not; the one budget left, proving a
 //! subscription's containment, denies the whole request when it runs out.
 
+mod denial;
 mod explain;
 pub mod reference;
 mod request;
@@ -28,6 +29,7 @@ mod session;
 mod subscribe;
 mod walk;
 
+pub use denial::Nearest;
 pub use request::{Decision, Explanation, Reason, Request, RuleRef, Verdict};
 pub use session::{BindError, Session};
 

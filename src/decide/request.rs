@@ -178,12 +178,21 @@ impl Decision {
 pub struct RuleRef {
     /// The rule's id.
     pub id: RuleId,
+    /// The rule's label (`@id("...")`), `null` when it has none.
+    pub label: Option<String>,
     /// Allow or deny.
     pub effect: Effect,
     /// Where it is.
     pub loc: Loc,
     /// The rule as written.
     pub text: String,
+}
+
+impl RuleRef {
+    /// `` `label` at file:line `` or `at file:line`.
+    pub fn cite(&self) -> String {
+        crate::check::cite(self.label.as_deref(), &self.loc)
+    }
 }
 
 /// A full, human-readable answer.
@@ -205,6 +214,14 @@ pub struct Explanation {
     pub captures: Vec<(String, String)>,
     /// Extra detail (bind errors, which part of a filter was not covered, ...).
     pub detail: Option<String>,
+    /// For a denied subscribe: a topic the filter covers that shows the denial (one no
+    /// rule allows, or one the deciding deny matches).
+    pub witness: Option<String>,
+    /// For an implicit deny: the allow rule for the action nearest to the topic or filter.
+    pub nearest: Option<super::Nearest>,
+    /// For an implicitly denied retained publish: the grants missing (`publish`,
+    /// `retain`, or both); empty otherwise.
+    pub missing: Vec<Action>,
 }
 
 impl fmt::Display for Explanation {
@@ -222,8 +239,10 @@ impl fmt::Display for Explanation {
         match &self.deciding {
             Some(rule) => writeln!(
                 f,
-                "  by {} rule at {}: {}",
-                rule.effect, rule.loc, rule.text
+                "  by {} rule {}: {}",
+                rule.effect,
+                rule.cite(),
+                rule.text
             )?,
             None => writeln!(f, "  {}", self.decision.reason)?,
         }
@@ -231,8 +250,10 @@ impl fmt::Display for Explanation {
             if Some(rule.id) != self.deciding.as_ref().map(|d| d.id) {
                 writeln!(
                     f,
-                    "  also matched: {} at {}: {}",
-                    rule.effect, rule.loc, rule.text
+                    "  also matched: {} {}: {}",
+                    rule.effect,
+                    rule.cite(),
+                    rule.text
                 )?;
             }
         }
@@ -246,6 +267,45 @@ impl fmt::Display for Explanation {
         }
         if let Some(detail) = &self.detail {
             writeln!(f, "  {detail}")?;
+        }
+        self.fmt_denial(f)
+    }
+}
+
+impl Explanation {
+    /// The witness and the nearest rule of a denial, one line each.
+    fn fmt_denial(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(witness) = &self.witness {
+            match &self.deciding {
+                Some(rule) if rule.effect == Effect::Deny => writeln!(
+                    f,
+                    "  witness: `{witness}` is under the filter and denied by the rule {}",
+                    rule.cite()
+                )?,
+                _ => writeln!(
+                    f,
+                    "  witness: `{witness}` is under the filter and no rule allows subscribe on it; allowing it needs a rule like `allow {} subscribe, receive \"{}\"`",
+                    self.identity,
+                    self.topic.as_deref().unwrap_or(witness)
+                )?,
+            }
+        }
+        if let Some(near) = &self.nearest {
+            let differs = match near.first_difference {
+                Some(level) => format!(
+                    "agrees on the first {} level(s), first differs at level {level}, {} level(s) differ",
+                    near.matching_prefix, near.differing_levels
+                ),
+                None => "agrees on every level".to_string(),
+            };
+            writeln!(
+                f,
+                "  nearest {} rule for {} {} ({differs}): {}",
+                near.rule.effect,
+                near.action,
+                near.rule.cite(),
+                near.rule.text
+            )?;
         }
         Ok(())
     }

@@ -276,7 +276,15 @@ fn rule(
     errors: &mut Errors,
 ) -> crate::ast::Rule {
     let whole = span(&pair, offset);
-    let mut inner = pair.into_inner();
+    let mut inner = pair.into_inner().peekable();
+    let label = inner.next_if(|p| p.as_rule() == Rule::label).map(|label| {
+        let whole = span(&label, offset);
+        let string = label.into_inner().next().expect("label string");
+        Name {
+            text: string_body(&string).to_string(),
+            span: whole,
+        }
+    });
     let effect = match inner.next().expect("effect").as_str() {
         "allow" => Effect::Allow,
         _ => Effect::Deny,
@@ -295,6 +303,7 @@ fn rule(
         .next()
         .map(|s| template(s, offset, TemplateKind::Topic, errors));
     crate::ast::Rule {
+        label,
         effect,
         who,
         actions,

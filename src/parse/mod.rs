@@ -120,6 +120,7 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
             }
             Some(_)
                 if word == "identity"
+                    || word.starts_with("@id")
                     || word == "allow"
                     || word == "deny"
                     || word == "set"
@@ -302,6 +303,7 @@ fn describe(expected: Rule) -> &'static str {
         Rule::value | Rule::word => "a value",
         Rule::set => "`set`",
         Rule::rule => "`allow` or `deny`",
+        Rule::label => "`@id(\"label\")`",
         Rule::assertion => "`assert WHO only \"namespace\", ...`",
         Rule::only | Rule::isolated => "`only` or `isolated by`",
         Rule::effect => "`allow` or `deny`",
@@ -327,6 +329,33 @@ fn describe(expected: Rule) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A label is written `@id("...")` right before its rule, on the rule's line; it is part
+    /// of the rule (not a statement of its own), and `fmt` keeps it with one space.
+    #[test]
+    fn a_label_belongs_to_the_rule_on_its_line() {
+        let source = Source::new(
+            "p",
+            "identity d from anonymous {\n    client \"dev\"\n}\n@id(\"x\")  allow d connect\n",
+        );
+        let ast = parse(&source).expect("parses");
+        let rule = ast
+            .items
+            .iter()
+            .find_map(|item| match item {
+                crate::ast::Item::Rule(rule) => Some(rule),
+                _ => None,
+            })
+            .expect("one rule");
+        let label = rule.label.as_ref().expect("labelled");
+        assert_eq!(label.text, "x");
+        assert_eq!(source.slice(label.span), "@id(\"x\")");
+        assert!(crate::fmt::format(&ast).ends_with("@id(\"x\") allow d connect\n"));
+        // The rule-by-rule loader finds the labelled rule as a rule, not as a declaration.
+        let split = split(&source);
+        assert_eq!(split.rule_chunks.len(), 1);
+        assert!(split.errors.is_empty());
+    }
 
     #[test]
     fn several_errors_in_one_run() {

@@ -2,7 +2,7 @@
 //! policy cannot answer as written — an identity it does not define, an attribute the
 //! identity does not bind from its credential, a credential attribute left out where that
 //! alone would deny — is an error naming the case and the nearest declared name, never a
-//! passing denial. Also renders the client id a case connects with by default.
+//! passing denial; so is a `rule` label no rule has. Also renders the client id a case connects with by default.
 
 use super::file::{Case, CaseAction, Expect, TestFileError};
 use crate::check::{Checked, ClientPiece, closest_name, template_text};
@@ -111,6 +111,24 @@ pub fn case_errors(case: &Case, checked: &Checked) -> Vec<TestFileError> {
         .filter(|a| *a != "client" && !captured(a))
         .collect();
     let mut errors = Vec::new();
+    if let Some(label) = &case.rule
+        && !checked
+            .rules
+            .iter()
+            .any(|r| r.label.as_deref() == Some(label.as_str()))
+    {
+        let labels: Vec<&str> = checked
+            .rules
+            .iter()
+            .filter_map(|r| r.label.as_deref())
+            .collect();
+        let near = closest_name(label, labels.iter().copied())
+            .map_or(String::new(), |n| format!("did you mean `{n}`? "));
+        errors.push(error(format!(
+            "no rule is labelled `{label}`; {near}labels: {}",
+            listed(&labels)
+        )));
+    }
     for name in case.attrs.keys() {
         let message = if name == "client" {
             "`client` is the client id: give it as `client_id`, not in `attrs`".to_string()

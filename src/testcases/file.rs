@@ -76,6 +76,7 @@ struct RawCase {
     topic: Option<String>,
     expect: Expect,
     rule_line: Option<u32>,
+    rule: Option<String>,
 }
 
 /// A whole test file as written.
@@ -102,6 +103,8 @@ pub struct Case {
     pub(crate) topic: Option<String>,
     pub(crate) expect: Expect,
     pub(crate) rule_line: Option<u32>,
+    /// The label (`@id("...")`) of the rule expected to decide.
+    pub(crate) rule: Option<String>,
 }
 
 impl Case {
@@ -345,6 +348,7 @@ fn check_case(raw: RawCase, loc: Loc) -> Result<Case, TestFileError> {
         topic: raw.topic,
         expect: raw.expect,
         rule_line: raw.rule_line,
+        rule: raw.rule,
     })
 }
 

@@ -13,6 +13,7 @@
 //! topic = "c/xfi/P1_A1/lights/xfi:P1_A1:clt:J1/r1"   # the filter for subscribe; absent for connect
 //! expect = "allow"                  # allow | deny | explicit-deny | implicit-deny
 //! rule_line = 39                    # optional: the line of the deciding rule
+//! rule = "mobile-requests"          # optional: the label of the deciding rule
 //! ```
 //!
 //! [`run_file`] runs every case through the compiled [`Engine`] and through the reference
@@ -30,12 +31,14 @@
 //! Every such error is reported, with the file, line and case, before any case runs.
 
 mod author;
+pub mod coverage;
 mod file;
 mod run;
 
 pub use author::{ClientIdError, case_errors, default_client_id};
+pub use coverage::{Choice, Coverage, RuleCoverage};
 pub use file::{Case, CaseAction, Expect, TestFile, TestFileError, TestFileErrors};
-pub use run::{CaseResult, FileReport, run_case, run_cases, run_file};
+pub use run::{CaseResult, FileReport, run_case, run_cases, run_file, run_file_filtered};
 
 use std::path::{Path, PathBuf};
 
@@ -260,6 +263,44 @@ mod tests {
         assert!(denied.failures[0].contains("expected deny"), "{denied:?}");
         assert_eq!(denied.got, Verdict::Allowed);
         assert_eq!(denied.explanation.decision.verdict, Verdict::Allowed);
+    }
+
+    /// `rule = "label"` names the rule expected to decide: a case passes only when that
+    /// rule decides, and a label no rule has is an error before any case runs.
+    #[test]
+    fn a_case_may_name_the_deciding_rule_by_its_label() {
+        let text = "identity d from anonymous {\n    client \"dev\"\n}\n\
+            @id(\"open\") allow d publish \"a/+\"\n@id(\"secret\") deny d publish \"a/secret\"\n";
+        let policy = Policy::from_source(&Source::new("p.policy", text)).expect("valid");
+        let engine = Engine::new(&policy.checked).expect("compiles");
+        let cases = [
+            case("publish", "a/b", "allow", "rule = \"open\"\n"),
+            case("publish", "a/secret", "deny", "rule = \"secret\"\n"),
+            case("publish", "a/secret", "deny", "rule = \"open\"\n"),
+            case("publish", "b", "deny", "rule = \"open\"\n"),
+        ];
+        let file = parse(&format!("policy = \"p.policy\"\n{}", cases.concat())).expect("valid");
+        let report = run_cases(&file, &engine).expect("runs");
+        let passed: Vec<bool> = report.results.iter().map(|r| r.passed).collect();
+        assert_eq!(passed, [true, true, false, false]);
+        assert_eq!(report.results[1].rule.as_deref(), Some("secret"));
+        assert_eq!(
+            report.results[2].failures,
+            ["expected the rule `open` to decide, got the rule `secret` at p.policy:5:1"]
+        );
+        assert_eq!(
+            report.results[3].failures,
+            ["expected the rule `open` to decide, got no rule"]
+        );
+        let typo = case("publish", "a/b", "allow", "rule = \"opn\"\n");
+        let file = parse(&format!("policy = \"p.policy\"\n{typo}")).expect("valid");
+        let error = run_cases(&file, &engine)
+            .expect_err("unknown label")
+            .to_string();
+        assert!(
+            error.contains("no rule is labelled `opn`; did you mean `open`? labels: open, secret"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! what each case and file came to.
 
 use super::author::{case_errors, default_client_id};
+use super::coverage::Coverage;
 use super::file::{Case, Expect, TestFile, TestFileError, TestFileErrors, all_or_errors};
 use crate::decide::Engine;
 use crate::decide::reference::Reference;
@@ -29,6 +30,8 @@ pub struct CaseResult {
     pub reference: Decision,
     /// The line of the deciding rule, if a rule decided.
     pub rule_line: Option<u32>,
+    /// The label of the deciding rule, if a labelled rule decided.
+    pub rule: Option<String>,
     /// Why the case failed (empty when it passed).
     pub failures: Vec<String>,
     /// The engine's explanation of the decision.
@@ -43,6 +46,9 @@ pub struct FileReport {
     pub(crate) policy: PathBuf,
     /// One result per case.
     pub results: Vec<CaseResult>,
+    /// What the cases that ran exercised of the policy (`topicguard test --coverage`).
+    #[serde(skip)]
+    pub coverage: Coverage,
 }
 
 impl FileReport {
@@ -59,7 +65,16 @@ impl FileReport {
 
 /// Loads a test file and its policy, compiles the policy and runs every case.
 pub fn run_file(path: impl AsRef<Path>) -> Result<FileReport, TestFileErrors> {
-    let file = TestFile::load(path)?;
+    run_file_filtered(path, None)
+}
+
+/// [`run_file`], running only the cases whose name contains `name_contains` (every case
+/// is still checked against the policy).
+pub fn run_file_filtered(
+    path: impl AsRef<Path>,
+    name_contains: Option<&str>,
+) -> Result<FileReport, TestFileErrors> {
+    let mut file = TestFile::load(path)?;
     let policy_error = |error| TestFileError::Policy {
         file: file.path.display().to_string(),
         policy: file.policy.display().to_string(),
@@ -71,6 +86,14 @@ pub fn run_file(path: impl AsRef<Path>) -> Result<FileReport, TestFileErrors> {
         policy: file.policy.display().to_string(),
         error,
     })?;
+    let checked = file
+        .cases
+        .iter()
+        .flat_map(|c| case_errors(c, engine.checked()));
+    all_or_errors((), checked.collect())?;
+    if let Some(wanted) = name_contains {
+        file.cases.retain(|case| case.name.contains(wanted));
+    }
     run_cases(&file, &engine)
 }
 
@@ -84,15 +107,17 @@ pub fn run_cases(file: &TestFile, engine: &Engine) -> Result<FileReport, TestFil
         .collect();
     all_or_errors((), errors)?;
     let oracle = Reference::new(engine.checked());
+    let mut coverage = Coverage::new(file.policy.clone(), engine.checked());
     let results = file
         .cases
         .iter()
-        .map(|case| run_checked_case(case, engine, &oracle))
+        .map(|case| run_checked_case(case, engine, &oracle, &mut coverage))
         .collect();
     Ok(FileReport {
         file: file.path.clone(),
         policy: file.policy.clone(),
         results,
+        coverage,
     })
 }
 
@@ -106,15 +131,22 @@ fn client_id(case: &Case, engine: &Engine) -> String {
 /// Checks one case against the policy, then runs it through both engines.
 pub fn run_case(case: &Case, engine: &Engine) -> Result<CaseResult, TestFileErrors> {
     all_or_errors((), case_errors(case, engine.checked()))?;
+    let mut coverage = Coverage::new(PathBuf::new(), engine.checked());
     Ok(run_checked_case(
         case,
         engine,
         &Reference::new(engine.checked()),
+        &mut coverage,
     ))
 }
 
 /// Runs one checked case through both engines and compares.
-fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> CaseResult {
+fn run_checked_case(
+    case: &Case,
+    engine: &Engine,
+    oracle: &Reference<'_>,
+    coverage: &mut Coverage,
+) -> CaseResult {
     let identity = Identity::asserted(&case.identity, case.attrs.clone());
     let client_id = client_id(case, engine);
     let session = engine.bind(&identity, &client_id);
@@ -122,6 +154,9 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
     let decision = engine.decide(&session, request);
     let reference = oracle.decide(&oracle.bind(&identity, &client_id), request);
     let rule_line = decision.rule.map(|r| engine.checked().rule(r).loc.line);
+    let rule = decision
+        .rule
+        .and_then(|r| engine.checked().rule(r).label.clone());
     let mut failures = Vec::new();
     if !case.expect.accepts(decision.verdict) {
         failures.push(format!(
@@ -144,6 +179,17 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
             "expected the rule at line {want} to decide, got {got}"
         ));
     }
+    if let Some(want) = &case.rule
+        && rule.as_deref() != Some(want.as_str())
+    {
+        let got = match decision.rule {
+            Some(r) => format!("the rule {}", engine.checked().rule(r).cite()),
+            None => "no rule".to_string(),
+        };
+        failures.push(format!("expected the rule `{want}` to decide, got {got}"));
+    }
+    let explanation = engine.explain(&session, request);
+    coverage.record(engine.checked(), &explanation, session.attrs());
     CaseResult {
         name: case.name.clone(),
         loc: case.loc.clone(),
@@ -156,8 +202,9 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
         ),
         reference,
         rule_line,
+        rule,
         failures,
-        explanation: engine.explain(&session, request),
+        explanation,
     }
 }
 
@@ -165,9 +212,9 @@ fn run_checked_case(case: &Case, engine: &Engine, oracle: &Reference<'_>) -> Cas
 fn describe(engine: &Engine, decision: &Decision) -> String {
     match decision.rule {
         Some(rule) => format!(
-            "{} (rule at line {})",
+            "{} (rule {})",
             decision.verdict,
-            engine.checked().rule(rule).loc.line
+            engine.checked().rule(rule).cite()
         ),
         None => format!("{} ({})", decision.verdict, decision.reason),
     }

@@ -2,7 +2,7 @@
 //!
 //! Each line has `time` (RFC 3339, UTC, milliseconds), `client`, `identity`, `action`,
 //! `topic` (absent for connect), `verdict`, `rule` (`file:line:col`, absent when no rule
-//! matched) and `reason`. Records go through a bounded channel to one writer thread, so a
+//! matched), `label` (the deciding rule's `@id`, absent when it has none) and `reason`. Records go through a bounded channel to one writer thread, so a
 //! slow disk never blocks a connection. **Overflow rule:** when the channel is full the
 //! new record is dropped, counted in `topicguard_decision_log_dropped_total`, and a
 //! warning is logged on the first drop and every 1,000th after. The writer flushes each
@@ -32,6 +32,9 @@ pub struct DecisionRecord {
     pub(crate) verdict: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rule: Option<String>,
+    /// The deciding rule's label (`@id("...")`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) label: Option<String>,
     pub(crate) reason: String,
 }
 
@@ -150,6 +153,7 @@ mod tests {
             topic: Some("dev/x".into()),
             verdict: "allowed".into(),
             rule: None,
+            label: None,
             reason: "allowed".into(),
         }
     }

@@ -31,10 +31,18 @@
 //!   `{pid}_{aid}`), so another account's client can claim, or be refused as a duplicate
 //!   for, an id that belongs to someone else. The fix is to put the attributes that
 //!   identify the account in the client template.
+//! * [`grants`] — what the policy grants per identity and action: `lint::no-connect`,
+//!   `lint::subscribe-without-receive`, `lint::receive-without-subscribe`,
+//!   `lint::retain-without-publish`, `lint::subsumed-allow` and `lint::dead-grant` (some
+//!   actions of an allow removed by denies, found by the shadowed-allow search).
+//! * `lint::unused-set` — a set no template, `require ... in` or `assert` uses (reported by
+//!   the [`Checker`](super::Checker), which sees the set references as written).
+
+pub mod grants;
 
 use super::{
-    Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece, Require,
-    TopicPattern,
+    ActionSet, Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece,
+    Require, TopicPattern,
 };
 use crate::ast::{Action, AttrSource, Effect, IdentityKind};
 use crate::diagnostic::{Code, Diagnostic};
@@ -59,6 +67,7 @@ pub fn lint(checked: &Checked) -> Vec<Diagnostic> {
     duplicates(checked, &mut out);
     shadowed(checked, &mut out);
     unpinned_clients(checked, &mut out);
+    grants::lint(checked, &mut out);
     out
 }
 
@@ -385,6 +394,9 @@ fn shadowed(checked: &Checked, out: &mut Vec<Diagnostic>) {
     let mut budget = SHADOW_BUDGET;
     let allows = checked.rules.iter().filter(|r| r.effect == Effect::Allow);
     for allow in allows.filter(|r| !r.identities.is_empty()) {
+        let mut dead = ActionSet::default();
+        let mut killers: Vec<&CheckedRule> = Vec::new();
+        let mut shadowed = false;
         for deny in index.candidates(allow) {
             if budget == 0 {
                 return;
@@ -392,10 +404,30 @@ fn shadowed(checked: &Checked, out: &mut Vec<Diagnostic>) {
             budget -= 1;
             if deny_covers(deny, allow) {
                 out.push(shadow_warning(allow.span, deny));
+                shadowed = true;
                 break;
             }
+            let removed = ActionSet(allow.actions.0 & deny.actions.0);
+            if removed.0 != 0 && deny_covers_topics(deny, allow) {
+                dead = dead.union(removed);
+                killers.push(deny);
+            }
+        }
+        if !shadowed && dead.0 != 0 {
+            out.push(grants::dead_grant(allow, dead, &killers));
         }
     }
+}
+
+/// True when `deny` applies to every identity of `allow` and its template contains the
+/// allow's (whatever their actions).
+fn deny_covers_topics(deny: &CheckedRule, allow: &CheckedRule) -> bool {
+    allow.identities.iter().all(|i| deny.identities.contains(i))
+        && match (&deny.topic, &allow.topic) {
+            (None, None) => true,
+            (Some(outer), Some(inner)) => template_contains(outer, inner),
+            _ => false,
+        }
 }
 
 fn shadow_warning(span: Span, deny: &CheckedRule) -> Diagnostic {
