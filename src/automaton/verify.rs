@@ -6,7 +6,8 @@
 //! 2. The graph is a forest: roots have no parent, every other node exactly one.
 //! 3. No node is a dead end: each non-root node has an edge or an accept.
 //! 4. Accepts at a node are in file (rule id) order, and name existing rules.
-//! 5. `actions_below` is exactly the union of the node's own accepts and its children's.
+//! 5. `below` (what allows and denies lie at or below) is exactly the union of the node's
+//!    own accepts and its children's.
 //! 6. Short literal lists never exceed [`LITERAL_LIST_MAX`] and hold no duplicate keys.
 
 use super::*;
@@ -54,14 +55,15 @@ impl Automaton {
             let Some(node) = self.nodes.get(id.0 as usize) else {
                 continue; // reported by the edge check
             };
-            let slots_ok = node.slot.iter().all(|(s, _)| in_range(*s))
-                && node.pattern.iter().all(|(p, _)| {
-                    self.patterns.get(p.0 as usize).is_some_and(|p| {
-                        [&p.head, &p.tail]
-                            .into_iter()
-                            .all(|a| !matches!(a, Affix::Slot(s) if !in_range(*s)))
-                    })
-                });
+            let slots_ok = node.guarded().iter().all(|&(guard, _)| match guard {
+                Guard::Slot(s) => in_range(s),
+                Guard::Pattern(p) => self.patterns.get(p.0 as usize).is_some_and(|p| {
+                    [&p.head, &p.tail]
+                        .into_iter()
+                        .all(|a| !matches!(a, Affix::Slot(s) if !in_range(*s)))
+                }),
+                Guard::OneOf(_) => true,
+            });
             if !slots_ok {
                 return Err(format!(
                     "n{} refers to a slot that identity {identity} does not have",
@@ -76,10 +78,10 @@ impl Automaton {
     fn verify_node(&self, i: usize, node: &Node) -> Result<(), String> {
         let is_root = self.roots.contains(&NodeId(i as u32));
         let has_edges = node.targets().next().is_some();
-        if !is_root && !has_edges && node.exact.is_empty() && node.hash.is_empty() {
+        if !is_root && !has_edges && node.exact().is_empty() && node.hash().is_empty() {
             return Err(format!("n{i} is a dead end"));
         }
-        for accepts in [&node.exact, &node.hash] {
+        for accepts in [node.exact(), node.hash()] {
             if accepts.windows(2).any(|w| w[0].rule >= w[1].rule) {
                 return Err(format!("n{i} has accepts out of rule order"));
             }
@@ -91,15 +93,18 @@ impl Automaton {
             }
         }
         let set_in_range = |s: &SetId| (s.0 as usize) < self.sets.len();
-        let pattern_sets_in_range = node.pattern.iter().all(|(p, _)| {
-            self.patterns
+        let sets_in_range = node.guarded().iter().all(|(guard, _)| match guard {
+            Guard::OneOf(s) => set_in_range(s),
+            Guard::Pattern(p) => self
+                .patterns
                 .get(p.0 as usize)
-                .is_some_and(|p| !matches!(&p.middle, Middle::Set(s) if !set_in_range(s)))
+                .is_some_and(|p| !matches!(&p.middle, Middle::Set(s) if !set_in_range(s))),
+            Guard::Slot(_) => true,
         });
-        if !node.one_of.iter().all(|(s, _)| set_in_range(s)) || !pattern_sets_in_range {
+        if !sets_in_range {
             return Err(format!("n{i} refers to a set or pattern out of range"));
         }
-        if let LiteralEdges::Few(list) = &node.literal {
+        if let LiteralEdges::Few(list) = node.literal() {
             if list.len() > LITERAL_LIST_MAX {
                 return Err(format!(
                     "n{i} has {} literal edges in a short list",
@@ -112,17 +117,11 @@ impl Automaton {
                 return Err(format!("n{i} has a duplicate literal edge"));
             }
         }
-        let mut below = ActionSet::default();
-        for a in node.exact.iter().chain(&node.hash) {
-            below = below.union(a.actions);
-        }
-        for t in node.targets() {
-            below = below.union(self.node(t).actions_below);
-        }
-        if below != node.actions_below {
+        let below = below_of(&self.nodes, node);
+        if below != node.below() {
             return Err(format!(
-                "n{i} has actions_below {:#x}, expected {:#x}",
-                node.actions_below.0, below.0
+                "n{i} has {:?} below it, expected {below:?}",
+                node.below()
             ));
         }
         Ok(())
