@@ -78,7 +78,10 @@ impl LiteralEdges {
     #[inline]
     pub fn get(&self, level: &str) -> Option<NodeId> {
         match self {
-            LiteralEdges::Few(list) => list.iter().find(|(k, _)| &**k == level).map(|(_, n)| *n),
+            LiteralEdges::Few(list) => list
+                .iter()
+                .find(|(k, _)| same_text(k, level))
+                .map(|(_, n)| *n),
             LiteralEdges::Many(map) => map.get(level).copied(),
         }
     }
@@ -126,6 +129,13 @@ impl LiteralEdges {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `a == b`, comparing bytes in place: levels are a few bytes long, and for those a loop
+/// is cheaper than a call to `memcmp`.
+#[inline]
+pub fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// Appends to a boxed slice (a node's edges and accepts are built once and then only read,

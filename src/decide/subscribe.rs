@@ -29,7 +29,7 @@ use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
 use crate::automaton::{Accept, Automaton, Guard, Node, NodeId};
 use crate::check::{Piece, RuleId};
-use crate::mqtt::topic::{check_filter, split_shared};
+use crate::mqtt::topic::{check_filter, levels, split_shared};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
@@ -58,7 +58,7 @@ pub(crate) fn decide_subscribe(engine: &Engine, session: &Session, filter: &str)
     let mut cx = Containment {
         auto,
         session,
-        levels: inner.split('/').collect(),
+        levels: levels(inner).collect(),
         budget: engine.limits().subscribe_budget,
         exhausted: false,
     };

@@ -10,9 +10,9 @@
 use super::session::Session;
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
-use crate::automaton::{Accept, Automaton, Guard, Node, NodeId};
+use crate::automaton::{Accept, Automaton, Guard, Node, NodeId, same_text};
 use crate::check::RuleId;
-use crate::mqtt::topic::{TopicError, check_name};
+use crate::mqtt::topic::{TopicError, check_name, levels};
 use smallvec::SmallVec;
 
 /// Receives the accepts a walk finds.
@@ -93,7 +93,7 @@ pub(crate) fn step(
     for &(guard, next) in node.guarded() {
         let matched = match guard {
             Guard::OneOf(set) => auto.sets[set.0 as usize].values.contains(level),
-            Guard::Slot(slot) => *session.slots[slot.0 as usize] == *level,
+            Guard::Slot(slot) => same_text(&session.slots[slot.0 as usize], level),
             Guard::Pattern(pattern) => {
                 auto.patterns[pattern.0 as usize].matches(level, &auto.sets, &session.slots)
             }
@@ -130,7 +130,7 @@ pub(crate) fn walk(
     let mut states: States = SmallVec::new();
     states.push(root);
     let mut next: States = SmallVec::new();
-    for (i, level) in topic.split('/').enumerate() {
+    for (i, level) in levels(topic).enumerate() {
         let first_dollar = i == 0 && dollar;
         next.clear();
         for &s in &states {
