@@ -603,7 +603,11 @@ fn a_plus_subscription_skips_branches_without_subscribe_rules() {
         (Verdict::ExplicitDeny, Reason::Rules)
     );
     assert_eq!(
-        guarded.checked().rule(denied.rule.expect("a rule")).loc.line,
+        guarded
+            .checked()
+            .rule(denied.rule.expect("a rule"))
+            .loc
+            .line,
         507
     );
 }

@@ -162,7 +162,9 @@ pub enum Guard {
 /// one that holds no deny.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Below {
+    /// Actions some allow rule at or below the node grants.
     pub allow: ActionSet,
+    /// Actions some deny rule at or below the node refuses.
     pub deny: ActionSet,
 }
 
