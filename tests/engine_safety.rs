@@ -565,3 +565,49 @@ fn pattern_levels_agree_with_the_definition() {
     assert!(matched > 5_000, "only {matched} decisions matched a rule");
     assert!(refused < 200, "{refused} of 400 templates refused");
 }
+
+/// A `+` in a subscription meets a node with hundreds of publish-only branches. Searching
+/// for a deny visits only branches that hold a subscribe deny, and checking coverage only
+/// those that hold a subscribe allow, so a budget far below the branch count still
+/// decides, and a deny in one branch among them still bites.
+#[test]
+fn a_plus_subscription_skips_branches_without_subscribe_rules() {
+    let mut text = format!("{USER}allow u subscribe \"d/{{pid}}/own/+\"\n");
+    for i in 0..500 {
+        text.push_str(&format!("allow u publish \"d/{{pid}}/svc{i}/x\"\n"));
+    }
+    let budget = Limits {
+        subscribe_budget: 60,
+        ..Limits::default()
+    };
+    let engine = |text: &str| {
+        Engine::builder(load(text).checked.clone())
+            .limits(budget.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let open = engine(&text);
+    let session = user(&open, "P1");
+    let other = decide(&open, &session, Request::subscribe("d/P1/+/x"));
+    assert_eq!(
+        (other.verdict, other.reason),
+        (Verdict::ImplicitDeny, Reason::NoRuleMatched)
+    );
+    assert!(decide(&open, &session, Request::subscribe("d/P1/own/+")).is_allowed());
+    text.push_str("deny u subscribe \"d/{pid}/svc250/x\"\n");
+    let guarded = engine(&text);
+    let session = user(&guarded, "P1");
+    let denied = decide(&guarded, &session, Request::subscribe("d/P1/+/x"));
+    assert_eq!(
+        (denied.verdict, denied.reason),
+        (Verdict::ExplicitDeny, Reason::Rules)
+    );
+    assert_eq!(
+        guarded
+            .checked()
+            .rule(denied.rule.expect("a rule"))
+            .loc
+            .line,
+        507
+    );
+}

@@ -26,7 +26,7 @@ impl Automaton {
     fn dump_node(&self, out: &mut String, id: NodeId, depth: usize, identity: usize) {
         let node = self.node(id);
         let pad = "  ".repeat(depth);
-        for (kind, accepts) in [("=", &node.exact), ("#", &node.hash)] {
+        for (kind, accepts) in [("=", node.exact()), ("#", node.hash())] {
             for a in accepts {
                 let actions: Vec<&str> = a.actions.iter().map(|x| x.as_str()).collect();
                 let _ = writeln!(
@@ -38,11 +38,15 @@ impl Automaton {
                 );
             }
         }
-        for (text, child) in node.literal.sorted() {
+        for (text, child) in node.literal().sorted() {
             let _ = writeln!(out, "{pad}{text:?}");
             self.dump_node(out, child, depth + 1, identity);
         }
-        for (set, child) in &node.one_of {
+        let guarded = node.guarded();
+        for (set, child) in guarded.iter().filter_map(|&(g, c)| match g {
+            Guard::OneOf(set) => Some((set, c)),
+            _ => None,
+        }) {
             let mut values: Vec<&str> = self.sets[set.0 as usize]
                 .values
                 .iter()
@@ -50,21 +54,27 @@ impl Automaton {
                 .collect();
             values.sort_unstable();
             let _ = writeln!(out, "{pad}{{{}}}", values.join("|"));
-            self.dump_node(out, *child, depth + 1, identity);
+            self.dump_node(out, child, depth + 1, identity);
         }
-        for (slot, child) in &node.slot {
+        for (slot, child) in guarded.iter().filter_map(|&(g, c)| match g {
+            Guard::Slot(slot) => Some((slot, c)),
+            _ => None,
+        }) {
             let _ = writeln!(out, "{pad}slot {}", self.slots[identity][slot.0 as usize]);
-            self.dump_node(out, *child, depth + 1, identity);
+            self.dump_node(out, child, depth + 1, identity);
         }
-        for (pattern, child) in &node.pattern {
+        for (pattern, child) in guarded.iter().filter_map(|&(g, c)| match g {
+            Guard::Pattern(pattern) => Some((pattern, c)),
+            _ => None,
+        }) {
             let _ = writeln!(
                 out,
                 "{pad}pattern {}",
                 pieces_text(&self.patterns[pattern.0 as usize].pieces)
             );
-            self.dump_node(out, *child, depth + 1, identity);
+            self.dump_node(out, child, depth + 1, identity);
         }
-        if let Some(child) = node.any {
+        if let Some(child) = node.any() {
             let _ = writeln!(out, "{pad}+");
             self.dump_node(out, child, depth + 1, identity);
         }

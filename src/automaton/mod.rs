@@ -1,18 +1,22 @@
 //! The compiled form of a policy: one level trie per identity.
 //!
 //! Each identity gets a root; every rule that applies to it is a path of level edges from
-//! that root. A node's edges, tried in order for each topic level:
+//! that root. A node's edges, tried for each topic level:
 //! * `literal` — exact text, a hash-map lookup (or a short list);
-//! * `one_of` — membership in a finite set of literals (`{a|b}`, `{x in set}`);
-//! * `slot` — a level of text and attributes (`{pid}_{aid}`): its text is rendered once per
-//!   session when it is bound, then compared;
-//! * `pattern` — a level mixing text and attributes with sets and captures ([`level`]):
-//!   built once here, shared by every session;
+//! * guarded edges ([`Guard`]), in one list: `OneOf` — membership in a finite set of
+//!   literals (`{a|b}`, `{x in set}`); `Slot` — a level of text and attributes
+//!   (`{pid}_{aid}`): its text is rendered once per session when it is bound, then
+//!   compared; `Pattern` — a level mixing text and attributes with sets and captures
+//!   ([`level`]): built once here, shared by every session;
 //! * `any` — `+` or `{+name}`.
 //!
 //! Rules end at a node as `exact` accepts, or as `hash` accepts when the template ends in
 //! `#` (matching the node's own level and everything below). Identical prefixes share
-//! nodes, so a decision visits O(levels × live branches) nodes, not O(rules).
+//! nodes, so a decision visits O(levels × live branches) nodes, not O(rules). Each node
+//! summarizes which actions its subtree allows and denies ([`Below`]), so a walk skips
+//! subtrees with nothing for its action and a search for a deny skips those without one.
+//! A node is at most 64 bytes (lists are boxed slices; the rare edge kinds share one), so
+//! a policy of 100,000 rules keeps its quarter-million nodes in about 16 MB.
 //!
 //! The automaton is immutable once built, `Send + Sync`, and knows nothing of sessions,
 //! tokio or pest. [`Automaton::verify`] checks its invariants; [`Automaton::dump`] prints a
@@ -54,13 +58,14 @@ pub struct Accept {
     pub(crate) actions: ActionSet,
 }
 
-/// Literal edges: a short list scanned linearly, or a map once it grows.
+/// Literal edges: a short list scanned linearly, or a map once it grows. Boxed slices, not
+/// vectors, so the enum is two words: most nodes have one literal edge or none.
 #[derive(Clone, Debug)]
 pub enum LiteralEdges {
     /// A short list, searched in order.
-    Few(Vec<(Box<str>, NodeId)>),
+    Few(Box<[(Box<str>, NodeId)]>),
     /// A hash map, for nodes with many literal edges.
-    Many(FxHashMap<Box<str>, NodeId>),
+    Many(Box<FxHashMap<Box<str>, NodeId>>),
 }
 
 /// Above this many literal edges, a node switches to a hash map.
@@ -68,14 +73,18 @@ pub const LITERAL_LIST_MAX: usize = 8;
 
 impl Default for LiteralEdges {
     fn default() -> Self {
-        LiteralEdges::Few(Vec::new())
+        LiteralEdges::Few(Box::default())
     }
 }
 
 impl LiteralEdges {
+    #[inline]
     pub(crate) fn get(&self, level: &str) -> Option<NodeId> {
         match self {
-            LiteralEdges::Few(list) => list.iter().find(|(k, _)| &**k == level).map(|(_, n)| *n),
+            LiteralEdges::Few(list) => list
+                .iter()
+                .find(|(k, _)| same_text(k, level))
+                .map(|(_, n)| *n),
             LiteralEdges::Many(map) => map.get(level).copied(),
         }
     }
@@ -83,12 +92,13 @@ impl LiteralEdges {
     pub(crate) fn insert(&mut self, level: &str, node: NodeId) {
         match self {
             LiteralEdges::Few(list) if list.len() < LITERAL_LIST_MAX => {
-                list.push((level.into(), node))
+                push_boxed(list, (level.into(), node))
             }
             LiteralEdges::Few(list) => {
-                let mut map: FxHashMap<Box<str>, NodeId> = list.drain(..).collect();
+                let mut map: FxHashMap<Box<str>, NodeId> =
+                    std::mem::take(list).into_vec().into_iter().collect();
                 map.insert(level.into(), node);
-                *self = LiteralEdges::Many(map);
+                *self = LiteralEdges::Many(Box::new(map));
             }
             LiteralEdges::Many(map) => {
                 map.insert(level.into(), node);
@@ -107,10 +117,7 @@ impl LiteralEdges {
 
     /// All edges, sorted by text (for dumps and verification).
     pub fn sorted(&self) -> Vec<(&str, NodeId)> {
-        let mut edges: Vec<(&str, NodeId)> = match self {
-            LiteralEdges::Few(list) => list.iter().map(|(k, n)| (&**k, *n)).collect(),
-            LiteralEdges::Many(map) => map.iter().map(|(k, n)| (&**k, *n)).collect(),
-        };
+        let mut edges: Vec<(&str, NodeId)> = self.iter().collect();
         edges.sort_unstable();
         edges
     }
@@ -128,33 +135,193 @@ impl LiteralEdges {
     }
 }
 
-/// One state of the level trie.
+/// `a == b`, comparing bytes in place: levels are a few bytes long, and for those a loop
+/// is cheaper than a call to `memcmp`.
+#[inline]
+pub fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// Appends to a boxed slice (a node's edges and accepts are built once and then only read,
+/// so they keep no spare capacity).
+fn push_boxed<T>(slice: &mut Box<[T]>, item: T) {
+    let mut items = std::mem::take(slice).into_vec();
+    items.push(item);
+    *slice = items.into_boxed_slice();
+}
+
+/// An edge that is neither a literal nor `+`: a finite set, a slot or a pattern level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// The level is one of a finite set of literals.
+    OneOf(SetId),
+    /// The level equals a slot of the session (text and attributes).
+    Slot(SlotId),
+    /// The level matches a pattern level.
+    Pattern(PatternId),
+}
+
+/// Which actions some accept at or below a node grants (`allow`) or refuses (`deny`): a
+/// walk skips a subtree that holds nothing for its action, and a search for a deny skips
+/// one that holds no deny.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Below {
+    /// Actions some allow rule at or below the node grants.
+    pub allow: ActionSet,
+    /// Actions some deny rule at or below the node refuses.
+    pub deny: ActionSet,
+}
+
+impl Below {
+    /// Every action of some accept below, allow or deny.
+    #[inline]
+    pub fn any(self) -> ActionSet {
+        self.allow.union(self.deny)
+    }
+
+    /// The actions of `effect` below.
+    #[inline]
+    pub fn of(self, effect: Effect) -> ActionSet {
+        match effect {
+            Effect::Allow => self.allow,
+            Effect::Deny => self.deny,
+        }
+    }
+
+    fn add(&mut self, accept: &Accept) {
+        match accept.effect {
+            Effect::Allow => self.allow = self.allow.union(accept.actions),
+            Effect::Deny => self.deny = self.deny.union(accept.actions),
+        }
+    }
+
+    fn union(self, other: Below) -> Below {
+        Below {
+            allow: self.allow.union(other.allow),
+            deny: self.deny.union(other.deny),
+        }
+    }
+}
+
+/// One state of the level trie, in 64 bytes: every list is a boxed slice (two words) and
+/// the rare kinds of edge share one list.
 #[derive(Clone, Debug, Default)]
 pub struct Node {
     pub(crate) literal: LiteralEdges,
-    pub(crate) one_of: Vec<(SetId, NodeId)>,
-    pub(crate) slot: Vec<(SlotId, NodeId)>,
-    pub(crate) pattern: Vec<(PatternId, NodeId)>,
+    /// Set, slot and pattern edges, each kind in the order it was added.
+    pub(crate) guarded: Box<[(Guard, NodeId)]>,
+    /// The rules whose template ends exactly here (the first `exact_len`), then those
+    /// whose template ends here with `#`; each part in rule order.
+    pub(crate) accepts: Box<[Accept]>,
+    pub(crate) exact_len: u32,
     pub(crate) any: Option<NodeId>,
-    /// Rules whose template ends exactly here.
-    pub(crate) exact: Vec<Accept>,
-    /// Rules whose template ends here with `#`.
-    pub(crate) hash: Vec<Accept>,
-    /// Every action of every accept at or below this node: lets a walk skip subtrees.
-    pub(crate) actions_below: ActionSet,
+    /// What the accepts at or below this node hold: lets a walk skip subtrees.
+    pub(crate) below: Below,
 }
 
+const _: () = assert!(std::mem::size_of::<Node>() <= 64);
+
 impl Node {
+    /// The literal edges.
+    #[inline]
+    pub fn literal(&self) -> &LiteralEdges {
+        &self.literal
+    }
+
+    /// Set, slot and pattern edges.
+    #[inline]
+    pub fn guarded(&self) -> &[(Guard, NodeId)] {
+        &self.guarded
+    }
+
+    /// The `+` edge.
+    #[inline]
+    pub fn any(&self) -> Option<NodeId> {
+        self.any
+    }
+
+    /// Rules whose template ends exactly here.
+    #[inline]
+    pub fn exact(&self) -> &[Accept] {
+        &self.accepts[..self.exact_len as usize]
+    }
+
+    /// Rules whose template ends here with `#`.
+    #[inline]
+    pub fn hash(&self) -> &[Accept] {
+        &self.accepts[self.exact_len as usize..]
+    }
+
+    /// What the accepts at or below this node allow and deny.
+    #[inline]
+    pub fn below(&self) -> Below {
+        self.below
+    }
+
+    /// Every action of every accept at or below this node.
+    #[inline]
+    pub fn actions_below(&self) -> ActionSet {
+        self.below.any()
+    }
+
+    /// The target of a set, slot or pattern edge, if the node has it.
+    pub fn guarded_target(&self, guard: Guard) -> Option<NodeId> {
+        self.guarded.iter().find(|e| e.0 == guard).map(|e| e.1)
+    }
+
     /// Every outgoing edge's target.
     pub fn targets(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.literal
             .iter()
             .map(|(_, n)| n)
-            .chain(self.one_of.iter().map(|e| e.1))
-            .chain(self.slot.iter().map(|e| e.1))
-            .chain(self.pattern.iter().map(|e| e.1))
+            .chain(self.guarded.iter().map(|e| e.1))
             .chain(self.any)
     }
+
+    pub(crate) fn add_literal(&mut self, level: &str, next: NodeId) {
+        self.literal.insert(level, next);
+    }
+
+    pub(crate) fn add_guarded(&mut self, guard: Guard, next: NodeId) {
+        push_boxed(&mut self.guarded, (guard, next));
+    }
+
+    pub(crate) fn set_any(&mut self, next: NodeId) {
+        self.any = Some(next);
+    }
+
+    /// Adds an accept; rules are added in file order, so each part stays in rule order.
+    pub(crate) fn add_accept(&mut self, accept: Accept, hash: bool) {
+        let mut accepts = std::mem::take(&mut self.accepts).into_vec();
+        if hash {
+            accepts.push(accept);
+        } else {
+            accepts.insert(self.exact_len as usize, accept);
+            self.exact_len += 1;
+        }
+        self.accepts = accepts.into_boxed_slice();
+    }
+
+    /// What this node's own accepts hold.
+    pub(crate) fn own_below(&self) -> Below {
+        let mut below = Below::default();
+        for accept in self.accepts.iter() {
+            below.add(accept);
+        }
+        below
+    }
+
+    /// Sets the summary of this node's accepts and its children's (see [`Self::below`]).
+    pub(crate) fn set_below(&mut self, below: Below) {
+        self.below = below;
+    }
+}
+
+/// The summary a node must have: its own accepts' and its children's.
+pub(crate) fn below_of(nodes: &[Node], node: &Node) -> Below {
+    node.targets().fold(node.own_below(), |below, t| {
+        below.union(nodes[t.0 as usize].below)
+    })
 }
 
 /// A finite set of literals for a `one_of` edge.
@@ -277,8 +444,8 @@ impl Automaton {
         let mut total = self.nodes.len() * node;
         for n in &self.nodes {
             total += n.literal.len() * (std::mem::size_of::<(Box<str>, NodeId)>() + 16);
-            total += (n.exact.len() + n.hash.len()) * std::mem::size_of::<Accept>();
-            total += (n.one_of.len() + n.slot.len() + n.pattern.len()) * 8;
+            total += n.accepts.len() * std::mem::size_of::<Accept>();
+            total += n.guarded.len() * std::mem::size_of::<(Guard, NodeId)>();
         }
         total
     }

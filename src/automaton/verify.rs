@@ -6,7 +6,8 @@
 //! 2. The graph is a forest: roots have no parent, every other node exactly one.
 //! 3. No node is a dead end: each non-root node has an edge or an accept.
 //! 4. Accepts at a node are in file (rule id) order, and name existing rules.
-//! 5. `actions_below` is exactly the union of the node's own accepts and its children's.
+//! 5. `below` (what allows and denies lie at or below) is exactly the union of the node's
+//!    own accepts and its children's.
 //! 6. Short literal lists never exceed [`LITERAL_LIST_MAX`] and hold no duplicate keys.
 
 use super::*;
@@ -126,15 +127,15 @@ pub enum VerifyError {
         /// The level text both edges match.
         literal: String,
     },
-    /// `actions_below` is not the union of the node's accepts and its children's.
-    #[error("n{} has actions_below {:#x}, expected {:#x}", node.0, found.0, expected.0)]
-    ActionsBelow {
+    /// The node's allow/deny summary is not the union of its accepts' and its children's.
+    #[error("n{} has {found:?} below it, expected {expected:?}", node.0)]
+    Below {
         /// The node.
         node: NodeId,
-        /// The actions stored.
-        found: ActionSet,
-        /// The actions its accepts and children give.
-        expected: ActionSet,
+        /// The summary stored.
+        found: Below,
+        /// The summary its accepts and children give.
+        expected: Below,
     },
 }
 
@@ -186,14 +187,15 @@ impl Automaton {
             let Some(node) = self.nodes.get(id.0 as usize) else {
                 continue; // reported by the edge check
             };
-            let slots_ok = node.slot.iter().all(|(s, _)| in_range(*s))
-                && node.pattern.iter().all(|(p, _)| {
-                    self.patterns.get(p.0 as usize).is_some_and(|p| {
-                        [&p.head, &p.tail]
-                            .into_iter()
-                            .all(|a| !matches!(a, Affix::Slot(s) if !in_range(*s)))
-                    })
-                });
+            let slots_ok = node.guarded().iter().all(|&(guard, _)| match guard {
+                Guard::Slot(s) => in_range(s),
+                Guard::Pattern(p) => self.patterns.get(p.0 as usize).is_some_and(|p| {
+                    [&p.head, &p.tail]
+                        .into_iter()
+                        .all(|a| !matches!(a, Affix::Slot(s) if !in_range(*s)))
+                }),
+                Guard::OneOf(_) => true,
+            });
             if !slots_ok {
                 return Err(VerifyError::ForeignSlot { node: id, identity });
             }
@@ -206,10 +208,10 @@ impl Automaton {
         let id = NodeId(i as u32);
         let is_root = self.roots.contains(&id);
         let has_edges = node.targets().next().is_some();
-        if !is_root && !has_edges && node.exact.is_empty() && node.hash.is_empty() {
+        if !is_root && !has_edges && node.exact().is_empty() && node.hash().is_empty() {
             return Err(VerifyError::DeadEnd { node: id });
         }
-        for accepts in [&node.exact, &node.hash] {
+        for accepts in [node.exact(), node.hash()] {
             if accepts.windows(2).any(|w| w[0].rule >= w[1].rule) {
                 return Err(VerifyError::AcceptsOutOfOrder { node: id });
             }
@@ -224,7 +226,7 @@ impl Automaton {
             }
         }
         self.verify_sets_and_patterns(id, node)?;
-        if let LiteralEdges::Few(list) = &node.literal {
+        if let LiteralEdges::Few(list) = node.literal() {
             if list.len() > LITERAL_LIST_MAX {
                 return Err(VerifyError::LiteralListTooLong {
                     node: id,
@@ -240,17 +242,11 @@ impl Automaton {
                 });
             }
         }
-        let mut below = ActionSet::default();
-        for a in node.exact.iter().chain(&node.hash) {
-            below = below.union(a.actions);
-        }
-        for t in node.targets() {
-            below = below.union(self.node(t).actions_below);
-        }
-        if below != node.actions_below {
-            return Err(VerifyError::ActionsBelow {
+        let below = below_of(&self.nodes, node);
+        if below != node.below() {
+            return Err(VerifyError::Below {
                 node: id,
-                found: node.actions_below,
+                found: node.below(),
                 expected: below,
             });
         }
@@ -261,30 +257,35 @@ impl Automaton {
     /// looks up.
     fn verify_sets_and_patterns(&self, id: NodeId, node: &Node) -> Result<(), VerifyError> {
         let sets = self.sets.len();
-        if let Some(&(set, _)) = node.one_of.iter().find(|(s, _)| s.0 as usize >= sets) {
-            return Err(VerifyError::SetOutOfRange {
-                node: id,
-                set,
-                sets,
-            });
-        }
-        for &(pattern, _) in &node.pattern {
-            let Some(level) = self.patterns.get(pattern.0 as usize) else {
-                return Err(VerifyError::PatternOutOfRange {
-                    node: id,
-                    pattern,
-                    patterns: self.patterns.len(),
-                });
-            };
-            if let Middle::Set(set) = level.middle {
-                if set.0 as usize >= sets {
-                    return Err(VerifyError::PatternSetOutOfRange {
+        for &(guard, _) in node.guarded() {
+            match guard {
+                Guard::OneOf(set) if set.0 as usize >= sets => {
+                    return Err(VerifyError::SetOutOfRange {
                         node: id,
-                        pattern,
                         set,
                         sets,
                     });
                 }
+                Guard::Pattern(pattern) => {
+                    let Some(level) = self.patterns.get(pattern.0 as usize) else {
+                        return Err(VerifyError::PatternOutOfRange {
+                            node: id,
+                            pattern,
+                            patterns: self.patterns.len(),
+                        });
+                    };
+                    if let Middle::Set(set) = level.middle {
+                        if set.0 as usize >= sets {
+                            return Err(VerifyError::PatternSetOutOfRange {
+                                node: id,
+                                pattern,
+                                set,
+                                sets,
+                            });
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())

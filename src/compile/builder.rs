@@ -7,7 +7,7 @@
 use super::limits::{CompileError, Limits};
 use crate::automaton::level;
 use crate::automaton::*;
-use crate::check::{ActionSet, CheckedRule, IdentityId, LevelPattern, Piece};
+use crate::check::{CheckedRule, IdentityId, LevelPattern, Piece};
 use regex_automata::meta::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -87,12 +87,7 @@ impl<'a> Builder<'a> {
             for (i, level) in topic.levels.iter().enumerate() {
                 at = self.child(at, level, i == 0, rule, id)?;
             }
-            let node = &mut self.automaton.nodes[at.0 as usize];
-            if topic.hash {
-                node.hash.push(accept)
-            } else {
-                node.exact.push(accept)
-            }
+            self.automaton.nodes[at.0 as usize].add_accept(accept, topic.hash);
         }
         Ok(())
     }
@@ -109,11 +104,9 @@ impl<'a> Builder<'a> {
         let edge = self.edge_for(level, first, rule, identity)?;
         let node = &self.automaton.nodes[at.0 as usize];
         let existing = match edge {
-            Edge::Any => node.any,
-            Edge::Literal(text) => node.literal.get(text),
-            Edge::OneOf(set) => node.one_of.iter().find(|e| e.0 == set).map(|e| e.1),
-            Edge::Slot(slot) => node.slot.iter().find(|e| e.0 == slot).map(|e| e.1),
-            Edge::Pattern(p) => node.pattern.iter().find(|e| e.0 == p).map(|e| e.1),
+            Edge::Any => node.any(),
+            Edge::Literal(text) => node.literal().get(text),
+            Edge::Guarded(guard) => node.guarded_target(guard),
         };
         if let Some(next) = existing {
             return Ok(next);
@@ -127,11 +120,9 @@ impl<'a> Builder<'a> {
         self.automaton.nodes.push(Node::default());
         let node = &mut self.automaton.nodes[at.0 as usize];
         match edge {
-            Edge::Any => node.any = Some(next),
-            Edge::Literal(text) => node.literal.insert(text, next),
-            Edge::OneOf(set) => node.one_of.push((set, next)),
-            Edge::Slot(slot) => node.slot.push((slot, next)),
-            Edge::Pattern(p) => node.pattern.push((p, next)),
+            Edge::Any => node.set_any(next),
+            Edge::Literal(text) => node.add_literal(text, next),
+            Edge::Guarded(guard) => node.add_guarded(guard, next),
         }
         Ok(next)
     }
@@ -162,12 +153,16 @@ impl<'a> Builder<'a> {
             }
         }
         match level::split(pieces) {
-            None => self.intern_slot(identity, pieces, rule).map(Edge::Slot),
+            None => self
+                .intern_slot(identity, pieces, rule)
+                .map(|slot| Edge::Guarded(Guard::Slot(slot))),
             Some(cut) => match (cut.head, cut.middle, cut.tail) {
-                ([], [Piece::OneOf { values, .. }], []) => Ok(Edge::OneOf(self.intern_set(values))),
+                ([], [Piece::OneOf { values, .. }], []) => {
+                    Ok(Edge::Guarded(Guard::OneOf(self.intern_set(values))))
+                }
                 _ => self
                     .intern_pattern(pieces, cut, first, rule, identity)
-                    .map(Edge::Pattern),
+                    .map(|pattern| Edge::Guarded(Guard::Pattern(pattern))),
             },
         }
     }
@@ -224,16 +219,10 @@ impl<'a> Builder<'a> {
     pub(super) fn finish(mut self, rule_count: usize) -> Automaton {
         self.automaton.rule_count = rule_count;
         // Children are always created after their parent, so one reverse pass suffices.
-        for i in (0..self.automaton.nodes.len()).rev() {
-            let node = &self.automaton.nodes[i];
-            let mut below = ActionSet::default();
-            for a in node.exact.iter().chain(&node.hash) {
-                below = below.union(a.actions);
-            }
-            for t in node.targets() {
-                below = below.union(self.automaton.nodes[t.0 as usize].actions_below);
-            }
-            self.automaton.nodes[i].actions_below = below;
+        let nodes = &mut self.automaton.nodes;
+        for i in (0..nodes.len()).rev() {
+            let below = below_of(nodes, &nodes[i]);
+            nodes[i].set_below(below);
         }
         self.automaton
     }
@@ -242,7 +231,5 @@ impl<'a> Builder<'a> {
 enum Edge<'l> {
     Any,
     Literal(&'l str),
-    OneOf(SetId),
-    Slot(SlotId),
-    Pattern(PatternId),
+    Guarded(Guard),
 }

@@ -54,7 +54,7 @@ pub fn describe_actions(actions: ActionSet) -> String {
 #[cfg(test)]
 mod verify_tests {
     use super::*;
-    use crate::automaton::{Node, NodeId, VerifyError};
+    use crate::automaton::{Below, Node, NodeId, VerifyError};
     use crate::policy::Policy;
 
     fn compiled() -> Automaton {
@@ -106,16 +106,16 @@ mod verify_tests {
     }
 
     #[test]
-    fn a_wrong_actions_below_is_reported_with_both_sets() {
+    fn a_wrong_summary_below_is_reported_with_both() {
         let mut automaton = compiled();
         let leaf = automaton
             .nodes
             .iter()
-            .rposition(|n| !n.exact.is_empty())
+            .rposition(|n| !n.exact().is_empty())
             .expect("some rule ends at a node");
-        automaton.nodes[leaf].actions_below = ActionSet(0);
+        automaton.nodes[leaf].below = Below::default();
         let error = automaton.verify().unwrap_err();
-        assert!(matches!(error, VerifyError::ActionsBelow { .. }), "{error}");
+        assert!(matches!(error, VerifyError::Below { .. }), "{error}");
     }
 
     #[test]

@@ -27,9 +27,9 @@ use super::session::Session;
 use super::walk::{States, invalid_topic, step};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
-use crate::automaton::{Accept, Automaton, Node, NodeId};
+use crate::automaton::{Accept, Automaton, Guard, Node, NodeId};
 use crate::check::{Piece, RuleId};
-use crate::mqtt::topic::{check_filter, split_shared};
+use crate::mqtt::topic::{check_filter, levels, split_shared};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
@@ -58,7 +58,7 @@ pub(crate) fn decide_subscribe(engine: &Engine, session: &Session, filter: &str)
     let mut cx = Containment {
         auto,
         session,
-        levels: inner.split('/').collect(),
+        levels: levels(inner).collect(),
         budget: engine.limits().subscribe_budget,
         exhausted: false,
     };
@@ -137,21 +137,21 @@ impl Containment<'_> {
             return (false, None);
         }
         let here = if self.hash_applies(i) {
-            first_of(self.auto, states, &|n| &n.hash, effect)
+            first_of(self.auto, states, &|n| n.hash(), effect)
         } else {
             None
         };
         let Some(&level) = self.levels.get(i) else {
-            let exact = first_of(self.auto, states, &|n| &n.exact, effect);
+            let exact = first_of(self.auto, states, &|n| n.exact(), effect);
             return (here.is_some() || exact.is_some(), min(here, exact));
         };
         let mut next: States = SmallVec::new();
         match level {
             "#" => return self.covered_continuations(states, i, here, effect),
-            "+" => next.extend(live(self.auto, states).filter_map(|n| n.any)),
+            "+" => next.extend(live_for(self.auto, states, effect).filter_map(Node::any)),
             literal => {
                 let first_dollar = i == 0 && literal.starts_with('$');
-                for node in live(self.auto, states) {
+                for node in live_for(self.auto, states, effect) {
                     step(
                         self.auto,
                         self.session,
@@ -185,18 +185,20 @@ impl Containment<'_> {
         let mut hash_seen = hashed.is_some();
         let mut all = true;
         if self.has_parent(i) {
-            let exact = first_of(self.auto, states, &|n| &n.exact, effect);
+            let exact = first_of(self.auto, states, &|n| n.exact(), effect);
             all &= hash_seen || exact.is_some();
             best = min(best, exact);
         }
         let mut current: States = states.iter().copied().collect();
         loop {
-            let next: States = live(self.auto, &current).filter_map(|n| n.any).collect();
+            let next: States = live_for(self.auto, &current, effect)
+                .filter_map(Node::any)
+                .collect();
             if next.is_empty() || !self.spend(next.len()) {
                 return (all && hash_seen, best);
             }
-            let hash = first_of(self.auto, &next, &|n| &n.hash, effect);
-            let exact = first_of(self.auto, &next, &|n| &n.exact, effect);
+            let hash = first_of(self.auto, &next, &|n| n.hash(), effect);
+            let exact = first_of(self.auto, &next, &|n| n.exact(), effect);
             hash_seen |= hash.is_some();
             all &= hash_seen || exact.is_some();
             best = min(best, min(hash, exact));
@@ -223,7 +225,7 @@ impl Containment<'_> {
         }
         let mut seen = seen;
         if self.hash_applies(i) {
-            seen.absorb(self.auto, states, |n| &n.hash);
+            seen.absorb(self.auto, states, |n| n.hash());
         }
         if seen.denied {
             return None;
@@ -268,7 +270,7 @@ impl Containment<'_> {
                 return None;
             }
             let mut seen = seen;
-            seen.absorb(self.auto, &next, |n| &n.hash);
+            seen.absorb(self.auto, &next, |n| n.hash());
             if seen.denied {
                 continue;
             }
@@ -309,28 +311,29 @@ impl Containment<'_> {
     fn level_values(&mut self, states: &[NodeId], first: bool) -> Vec<String> {
         let mut values = vec![UNMENTIONED.to_string()];
         for node in live(self.auto, states) {
-            values.extend(
-                node.literal
-                    .sorted()
-                    .into_iter()
-                    .map(|(t, _)| t.to_string()),
-            );
-            for (set, _) in &node.one_of {
-                let set = &self.auto.sets[set.0 as usize];
-                values.extend(set.values.iter().map(|v| v.to_string()));
-            }
-            for (slot, _) in &node.slot {
-                values.push(self.session.slots[slot.0 as usize].to_string());
-            }
-            for (pattern, _) in &node.pattern {
-                let pieces = &self.auto.patterns[pattern.0 as usize].pieces;
-                let Some(texts) = witnesses(pieces, self.session.attrs(), self.budget) else {
-                    self.exhausted = true;
-                    self.budget = 0;
-                    return values;
-                };
-                self.budget -= texts.len();
-                values.extend(texts);
+            // Sorted and deduplicated below: the order here does not matter.
+            values.extend(node.literal().iter().map(|(t, _)| t.to_string()));
+            for &(guard, _) in node.guarded() {
+                match guard {
+                    Guard::OneOf(set) => {
+                        let set = &self.auto.sets[set.0 as usize];
+                        values.extend(set.values.iter().map(|v| v.to_string()));
+                    }
+                    Guard::Slot(slot) => {
+                        values.push(self.session.slots[slot.0 as usize].to_string())
+                    }
+                    Guard::Pattern(pattern) => {
+                        let pieces = &self.auto.patterns[pattern.0 as usize].pieces;
+                        let Some(texts) = witnesses(pieces, self.session.attrs(), self.budget)
+                        else {
+                            self.exhausted = true;
+                            self.budget = 0;
+                            return values;
+                        };
+                        self.budget -= texts.len();
+                        values.extend(texts);
+                    }
+                }
             }
         }
         values.sort_unstable();
@@ -345,15 +348,15 @@ impl Containment<'_> {
             return None;
         }
         let mut best = if self.hash_applies(i) {
-            live(self.auto, states)
-                .filter_map(|n| first_rule(&n.hash, effect))
+            live_for(self.auto, states, effect)
+                .filter_map(|n| first_rule(n.hash(), effect))
                 .min()
         } else {
             None
         };
         let Some(&level) = self.levels.get(i) else {
-            let exact = live(self.auto, states)
-                .filter_map(|n| first_rule(&n.exact, effect))
+            let exact = live_for(self.auto, states, effect)
+                .filter_map(|n| first_rule(n.exact(), effect))
                 .min();
             return min(best, exact);
         };
@@ -362,8 +365,8 @@ impl Containment<'_> {
             "#" => {
                 let below = self.subtree(states, i == 0, effect);
                 let here = if self.has_parent(i) {
-                    live(self.auto, states)
-                        .filter_map(|n| first_rule(&n.exact, effect))
+                    live_for(self.auto, states, effect)
+                        .filter_map(|n| first_rule(n.exact(), effect))
                         .min()
                 } else {
                     None
@@ -372,13 +375,13 @@ impl Containment<'_> {
             }
             "+" => {
                 let only_level = i == 0 && self.levels.len() == 1;
-                for node in live(self.auto, states) {
-                    self.every_edge(node, i == 0, only_level, &mut next);
+                for node in live_for(self.auto, states, effect) {
+                    self.every_edge(node, i == 0, only_level, effect, &mut next);
                 }
             }
             literal => {
                 let first_dollar = i == 0 && literal.starts_with('$');
-                for node in live(self.auto, states) {
+                for node in live_for(self.auto, states, effect) {
                     step(
                         self.auto,
                         self.session,
@@ -397,39 +400,44 @@ impl Containment<'_> {
     }
 
     /// Every child some level value can reach (at the first level, not `$` values; when
-    /// `whole_topic`, not the empty level: the empty topic is no topic name).
-    fn every_edge(&self, node: &Node, first: bool, whole_topic: bool, out: &mut States) {
+    /// `whole_topic`, not the empty level: the empty topic is no topic name) that holds a
+    /// subscribe rule of `effect` at or below it.
+    fn every_edge(
+        &self,
+        node: &Node,
+        first: bool,
+        whole_topic: bool,
+        effect: Effect,
+        out: &mut States,
+    ) {
         let auto = self.auto;
-        for (text, next) in node.literal.iter() {
+        let holds = |next: NodeId| auto.node(next).below().of(effect).contains(ACTION);
+        for (text, next) in node.literal().iter() {
             let unreachable = (first && text.starts_with('$')) || (whole_topic && text.is_empty());
-            if !unreachable {
+            if !unreachable && holds(next) {
                 out.push(next);
             }
         }
-        for (set, next) in &node.one_of {
-            if !first || auto.sets[set.0 as usize].has_plain_value {
-                out.push(*next);
+        for &(guard, next) in node.guarded() {
+            let reachable = !first
+                || match guard {
+                    Guard::OneOf(set) => auto.sets[set.0 as usize].has_plain_value,
+                    Guard::Slot(slot) => !self.session.slots[slot.0 as usize].starts_with('$'),
+                    Guard::Pattern(pattern) => !auto.patterns[pattern.0 as usize].dollar_only,
+                };
+            if reachable && holds(next) {
+                out.push(next);
             }
         }
-        for (slot, next) in &node.slot {
-            if !(first && self.session.slots[slot.0 as usize].starts_with('$')) {
-                out.push(*next);
-            }
-        }
-        for (pattern, next) in &node.pattern {
-            if !(first && auto.patterns[pattern.0 as usize].dollar_only) {
-                out.push(*next);
-            }
-        }
-        out.extend(node.any);
+        out.extend(node.any().filter(|&next| holds(next)));
     }
 
     /// The first rule of `effect` strictly below `states` (one level or more deeper).
     fn subtree(&mut self, states: &[NodeId], first: bool, effect: Effect) -> Option<RuleId> {
         let mut stack: Vec<NodeId> = Vec::new();
         let mut children: States = SmallVec::new();
-        for node in live(self.auto, states) {
-            self.every_edge(node, first, false, &mut children);
+        for node in live_for(self.auto, states, effect) {
+            self.every_edge(node, first, false, effect, &mut children);
         }
         stack.extend(children.drain(..));
         let mut best = None;
@@ -438,17 +446,14 @@ impl Containment<'_> {
                 return None;
             }
             let node = self.auto.node(id);
-            if !node.actions_below.contains(ACTION) {
-                continue;
-            }
             best = min(
                 best,
                 min(
-                    first_rule(&node.exact, effect),
-                    first_rule(&node.hash, effect),
+                    first_rule(node.exact(), effect),
+                    first_rule(node.hash(), effect),
                 ),
             );
-            self.every_edge(node, false, false, &mut children);
+            self.every_edge(node, false, false, effect, &mut children);
             stack.extend(children.drain(..));
         }
         best
@@ -489,7 +494,7 @@ impl Seen {
 
     /// The first allow of the topic that ends at `states`, if it is allowed.
     fn ending(mut self, auto: &Automaton, states: &[NodeId]) -> Option<RuleId> {
-        self.absorb(auto, states, |n| &n.exact);
+        self.absorb(auto, states, |n| n.exact());
         self.allowed()
     }
 }
@@ -547,7 +552,20 @@ fn live<'a>(auto: &'a Automaton, states: &'a [NodeId]) -> impl Iterator<Item = &
     states
         .iter()
         .map(move |s| auto.node(*s))
-        .filter(|n| n.actions_below.contains(ACTION))
+        .filter(|n| n.actions_below().contains(ACTION))
+}
+
+/// The nodes among `states` that hold some subscribe rule of `effect` at or below them:
+/// only those can hold a rule a search for `effect` looks for.
+fn live_for<'a>(
+    auto: &'a Automaton,
+    states: &'a [NodeId],
+    effect: Effect,
+) -> impl Iterator<Item = &'a Node> + 'a {
+    states
+        .iter()
+        .map(move |s| auto.node(*s))
+        .filter(move |n| n.below().of(effect).contains(ACTION))
 }
 
 /// The first rule of `effect` for subscribe among one accept list of the live `states`.

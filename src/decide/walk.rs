@@ -10,9 +10,9 @@
 use super::session::Session;
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
-use crate::automaton::{Accept, Automaton, Node, NodeId};
+use crate::automaton::{Accept, Automaton, Guard, Node, NodeId, same_text};
 use crate::check::RuleId;
-use crate::mqtt::topic::{TopicError, check_name};
+use crate::mqtt::topic::{TopicError, check_name, levels};
 use smallvec::SmallVec;
 
 /// Receives the accepts a walk finds.
@@ -87,26 +87,23 @@ pub(crate) fn step(
     first_dollar: bool,
     out: &mut States,
 ) {
-    if let Some(next) = node.literal.get(level) {
+    if let Some(next) = node.literal().get(level) {
         out.push(next);
     }
-    for (set, next) in &node.one_of {
-        if auto.sets[set.0 as usize].values.contains(level) {
-            out.push(*next);
-        }
-    }
-    for (slot, next) in &node.slot {
-        if *session.slots[slot.0 as usize] == *level {
-            out.push(*next);
-        }
-    }
-    for (pattern, next) in &node.pattern {
-        if auto.patterns[pattern.0 as usize].matches(level, &auto.sets, &session.slots) {
-            out.push(*next);
+    for &(guard, next) in node.guarded() {
+        let matched = match guard {
+            Guard::OneOf(set) => auto.sets[set.0 as usize].values.contains(level),
+            Guard::Slot(slot) => same_text(&session.slots[slot.0 as usize], level),
+            Guard::Pattern(pattern) => {
+                auto.patterns[pattern.0 as usize].matches(level, &auto.sets, &session.slots)
+            }
+        };
+        if matched {
+            out.push(next);
         }
     }
     if !first_dollar {
-        if let Some(next) = node.any {
+        if let Some(next) = node.any() {
             out.push(next);
         }
     }
@@ -133,16 +130,16 @@ pub(crate) fn walk(
     let mut states: States = SmallVec::new();
     states.push(root);
     let mut next: States = SmallVec::new();
-    for (i, level) in topic.split('/').enumerate() {
+    for (i, level) in levels(topic).enumerate() {
         let first_dollar = i == 0 && dollar;
         next.clear();
         for &s in &states {
             let node = auto.node(s);
-            if !node.actions_below.contains(action) {
+            if !node.actions_below().contains(action) {
                 continue;
             }
             if !first_dollar {
-                collect(&node.hash, action, c);
+                collect(node.hash(), action, c);
             }
             step(auto, session, node, level, first_dollar, &mut next);
         }
@@ -153,8 +150,8 @@ pub(crate) fn walk(
     }
     for &s in &states {
         let node = auto.node(s);
-        collect(&node.exact, action, c);
-        collect(&node.hash, action, c);
+        collect(node.exact(), action, c);
+        collect(node.hash(), action, c);
     }
 }
 

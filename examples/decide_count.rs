@@ -1,0 +1,83 @@
+//! Repeats the benchmark requests for an instruction-count profile (callgrind).
+//!
+//! `cargo run --release --example decide_count -- POLICY [REQUEST] [TIMES]` binds the
+//! benchmarks' mobile client on `xfinity` (`policies/xfinity.policy`) or on a generated
+//! policy of N rules (`benches/common/policy_gen.rs`), checks every request's verdict like
+//! the benches do, then decides REQUEST (a bench name such as `publish/allow`, `bind`, or
+//! `all`) TIMES times (default 100,000). Wall clock on a shared machine is noisy; the
+//! instructions per decision are not:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --toggle-collect='*Engine::decide*' --toggle-collect='*Engine::bind*' \
+//!     target/release/examples/decide_count xfinity publish/allow 10000
+//! ```
+//!
+//! and divide the collected instruction count by TIMES. It measures; it never changes a
+//! decision.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::policy_gen::{self, BenchRequest, CLIENT, Expect, Kind};
+use std::hint::black_box;
+use std::process::ExitCode;
+use topicguard::{Engine, Request, Verdict};
+
+fn request(r: &BenchRequest) -> Request<'_> {
+    match r.action {
+        Kind::Connect => Request::Connect,
+        Kind::Publish => Request::publish(&r.topic),
+        Kind::Subscribe => Request::subscribe(&r.topic),
+        Kind::Receive => Request::receive(&r.topic),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(which) = args.first() else {
+        eprintln!("usage: decide_count xfinity|RULES [REQUEST|bind|all] [TIMES]");
+        return ExitCode::from(2);
+    };
+    let wanted = args.get(1).map_or("all", String::as_str);
+    let times: usize = args.get(2).and_then(|t| t.parse().ok()).unwrap_or(100_000);
+    let (policy, requests) = if which == "xfinity" {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");
+        let text = std::fs::read_to_string(path).expect("policies/xfinity.policy is readable");
+        (
+            common::load("xfinity.policy", &text),
+            policy_gen::xfinity_requests(),
+        )
+    } else {
+        let Ok(n) = which.parse::<usize>() else {
+            eprintln!("POLICY is `xfinity` or a number of rules");
+            return ExitCode::from(2);
+        };
+        let generated = policy_gen::generate(n);
+        let requests = generated.requests();
+        (common::load("generated.policy", &generated.text), requests)
+    };
+    let engine = Engine::builder(policy.checked.clone())
+        .build()
+        .expect("benchmark policy compiles");
+    let identity = common::mobile();
+    let session = engine.bind(&identity, CLIENT);
+    for r in &requests {
+        let allowed = engine.decide(&session, request(r)).verdict == Verdict::Allowed;
+        assert_eq!(allowed, r.expect == Expect::Allow, "{}", r.name);
+    }
+    if wanted == "bind" || wanted == "all" {
+        for _ in 0..times {
+            black_box(engine.bind(black_box(&identity), black_box(CLIENT)));
+        }
+    }
+    for r in requests
+        .iter()
+        .filter(|r| wanted == "all" || r.name == wanted)
+    {
+        let req = request(r);
+        for _ in 0..times {
+            black_box(engine.decide(black_box(&session), black_box(req)));
+        }
+    }
+    ExitCode::SUCCESS
+}
