@@ -85,6 +85,18 @@ fn verbose_lists_passing_cases_and_filter_selects_by_name() {
         stderr.contains("no case name contains `nothing-is-called-this`"),
         "{stderr}"
     );
+    let (code, stdout, _) = run(&[
+        "--format",
+        "json",
+        "test",
+        "--filter",
+        "nothing-is-called-this",
+        SHOP_TESTS,
+    ]);
+    assert_eq!(code, 2);
+    let document = json(&stdout);
+    assert_eq!(document["files"], serde_json::json!([]), "{stdout}");
+    assert_eq!(document["error"]["kind"], "usage", "{stdout}");
 }
 
 #[test]

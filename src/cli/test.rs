@@ -69,16 +69,24 @@ pub fn run(args: &TestArgs, out: Out) -> Exit {
             }
         }
     }
+    let mut unmatched = None;
     if let Some(filter) = &args.filter
         && passed + failed == 0
         && worst == Exit::Ok
     {
         let error = CliError::Usage(format!("no case name contains `{filter}`"));
-        worst = report_error(out, Path::new(filter), &error, &mut results);
+        if !out.is_json() {
+            out.eprint(&out.render_error(&error));
+        }
+        unmatched = Some(error_json(&error));
+        worst = Exit::Usage;
     }
     if out.is_json() {
         let mut summary =
             serde_json::json!({ "files": results, "passed": passed, "failed": failed });
+        if let Some(error) = unmatched {
+            summary["error"] = error;
+        }
         if args.coverage {
             summary["coverage"] = serde_json::to_value(&coverages).unwrap_or_default();
         }

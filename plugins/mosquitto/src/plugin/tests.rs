@@ -353,9 +353,12 @@ fn a_broken_reload_keeps_the_old_policy_and_a_changed_one_applies_to_connected_c
     let setup = Setup::new("reload");
     let mut plugin = started(&setup);
     assert!(plugin.authenticate(A, Some(MOBILE), Ok(setup.mobile_token())));
-    // A half-written file.
+    // A half-written file: cut inside a rule's template (a cut between statements, or in
+    // a comment, could leave a valid, smaller policy).
     let policy = xfinity();
-    setup.write("policy", &policy[..policy.len() / 2]);
+    let rule = "@id(\"mobile-requests\") allow mobile publish \"c/xfi/{pid}_{aid}/{sid in services}/{client}/{+rid}\"\n";
+    let cut = policy.find(rule).expect("the shipped request rule") + rule.len() / 2;
+    setup.write("policy", &policy[..cut]);
     plugin.reload();
     let errors = logged(&mut plugin, Level::Error);
     assert!(
@@ -364,10 +367,7 @@ fn a_broken_reload_keeps_the_old_policy_and_a_changed_one_applies_to_connected_c
     );
     assert!(plugin.check(A, Some(MOBILE), Access::Write, REQUEST, false));
     // Mobiles lose their request rule: the connected client loses it at once.
-    let narrowed = policy.replace(
-        "allow mobile publish \"c/xfi/{pid}_{aid}/{sid in services}/{client}/{+rid}\"",
-        "",
-    );
+    let narrowed = policy.replace(rule, "");
     assert_ne!(narrowed, policy);
     setup.write("policy", &narrowed);
     plugin.reload();
