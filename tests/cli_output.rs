@@ -599,3 +599,68 @@ fn an_interrupted_demo_removes_its_keys() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `serve --format json` logs one JSON object per event on stderr (tracing's JSON format),
+/// so a log shipper never parses text; the text format is unchanged without the flag.
+#[test]
+fn serve_logs_json_lines_in_json_mode() {
+    use std::io::BufRead;
+    let scratch = crate::scratch::Scratch::new("serve-json-logs");
+    let config = scratch.write(
+        "serve.toml",
+        &format!(
+            "policy = \"{}\"\n[[listener]]\nprotocol = \"tcp\"\nbind = \"127.0.0.1:0\"\n",
+            crate_root().join(XFINITY).display()
+        ),
+    );
+    let config = config.display().to_string();
+    for json in [true, false] {
+        let mut args = vec!["serve", "--config", &config];
+        if json {
+            args.splice(0..0, ["--format", "json"]);
+        }
+        let mut child = command(crate_root(), &args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let listening = loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) if line.contains("broker listening") => break line,
+                Ok(_) => continue,
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("no `broker listening` line within 30 s: {e}");
+                }
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let parsed = serde_json::from_str::<Value>(&listening);
+        if json {
+            let event = parsed.unwrap_or_else(|e| panic!("not JSON ({e}): {listening}"));
+            assert_eq!(event["level"], "INFO", "{listening}");
+            assert!(
+                event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("broker listening")),
+                "{listening}"
+            );
+        } else {
+            assert!(parsed.is_err(), "text mode logs text: {listening}");
+        }
+    }
+}

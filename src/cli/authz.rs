@@ -75,7 +75,7 @@ impl CredentialArgs {
 
 /// Runs `topicguard authz`.
 pub fn run(args: &AuthzArgs, out: Out) -> Exit {
-    init_logging(out.color);
+    out.init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,17 +115,6 @@ async fn serve(args: &AuthzArgs) -> Result<(), CliError> {
     }
     stop.cancel();
     Ok(())
-}
-
-/// Logs to stderr; `RUST_LOG` filters (default `info`; `debug` logs every refusal).
-fn init_logging(color: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .try_init();
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

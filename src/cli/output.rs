@@ -134,6 +134,22 @@ pub struct Out {
 }
 
 impl Out {
+    /// Starts the process-wide log of a long-running command (`serve`, `authz`): on stderr,
+    /// filtered by `RUST_LOG` (default `info`; `debug` logs every refusal); one JSON object
+    /// per event in `--format json`, coloured text otherwise as `--color` says.
+    pub fn init_logging(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let logs = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let _ = if self.is_json() {
+            logs.json().with_current_span(false).try_init()
+        } else {
+            logs.with_ansi(self.color).try_init()
+        };
+    }
+
     /// True in `--format json`.
     pub fn is_json(&self) -> bool {
         self.format == Format::Json

@@ -78,7 +78,7 @@ pub struct ServeArgs {
 
 /// Runs `topicguard serve`.
 pub fn run(args: &ServeArgs, out: Out) -> Exit {
-    init_logging(out.color);
+    out.init_logging();
     let result = settings(args).and_then(|(config, trust)| {
         let runtime = tokio::runtime::Runtime::new()
             .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?;
@@ -88,16 +88,6 @@ pub fn run(args: &ServeArgs, out: Out) -> Exit {
         Ok(()) => Exit::Ok,
         Err(error) => out.error(&error),
     }
-}
-
-fn init_logging(color: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .try_init();
 }
 
 fn usage(message: impl Into<String>) -> CliError {
