@@ -391,50 +391,8 @@ mod tests {
     /// Templates claimed disjoint share no topic, on sampled templates and topics.
     #[test]
     fn claimed_disjointness_holds_on_sampled_topics() {
-        const LEVELS: &[&str] = &[
-            "a", "b", "$x", "+", "{pid}", "{+r}", "{+r}_x", "{v in s}", "{a|b}", "x{a|b}",
-            "{pid}_x", "",
-        ];
-        const TOPIC_LEVELS: &[&str] = &[
-            "a", "b", "$x", "P1", "P1_x", "foo_x", "_x", "xa", "xb", "", "c",
-        ];
-        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
-        let mut rules = String::new();
-        for _ in 0..120 {
-            let levels: Vec<&str> = (0..1 + next(3))
-                .map(|_| LEVELS[next(LEVELS.len())])
-                .collect();
-            let hash = if next(3) == 0 { "/#" } else { "" };
-            rules.push_str(&format!("allow d publish \"{}{hash}\"\n", levels.join("/")));
-        }
-        let topics: Vec<String> = (0..400)
-            .map(|_| {
-                let levels: Vec<&str> = (0..1 + next(4))
-                    .map(|_| TOPIC_LEVELS[next(TOPIC_LEVELS.len())])
-                    .collect();
-                levels.join("/")
-            })
-            .collect();
-        let text = format!(
-            "identity d from jwt {{\n    pid = claim \"pid\"\n    client \"d-{{pid}}\"\n}}\nset s = a, b, $x\n{rules}"
-        );
-        let checked = checked(&text);
-        let attrs: std::collections::BTreeMap<String, String> =
-            [("pid".to_string(), "P1".to_string())].into();
-        let matches = |t: &TopicPattern, topic: &str| {
-            crate::check::matches::match_topic(t, topic, &attrs).is_some()
-        };
-        let patterns: Vec<&TopicPattern> = checked
-            .rules
-            .iter()
-            .filter_map(|r| r.topic.as_ref())
-            .collect();
+        let sample = super::super::samples::Sample::new(0x2545_F491_4F6C_DD1D, 120);
+        let patterns = sample.patterns();
         let mut claimed = 0;
         for a in &patterns {
             for b in &patterns {
@@ -442,9 +400,9 @@ mod tests {
                     continue;
                 }
                 claimed += 1;
-                for topic in topics.iter().filter(|t| matches(a, t)) {
+                for topic in sample.topics.iter().filter(|t| sample.matches(a, t)) {
                     assert!(
-                        !matches(b, topic),
+                        !sample.matches(b, topic),
                         "{a:?} and {b:?} claimed disjoint, both match {topic}"
                     );
                 }

@@ -665,57 +665,8 @@ mod tests {
     /// template matches is matched by the outer one too.
     #[test]
     fn claimed_containment_holds_on_sampled_topics() {
-        const LEVELS: &[&str] = &[
-            "a", "b", "$x", "+", "{pid}", "{+r}", "{+r}_x", "{v in s}", "{a|b}", "x{a|b}",
-            "{pid}_x", "",
-        ];
-        const TOPIC_LEVELS: &[&str] = &[
-            "a", "b", "$x", "P1", "P1_x", "foo_x", "_x", "xa", "xb", "", "c",
-        ];
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
-        let mut rules = String::new();
-        for _ in 0..150 {
-            let levels: Vec<&str> = (0..1 + next(3))
-                .map(|_| LEVELS[next(LEVELS.len())])
-                .collect();
-            let hash = if next(3) == 0 { "/#" } else { "" };
-            rules.push_str(&format!("allow u publish \"{}{hash}\"\n", levels.join("/")));
-        }
-        let topics: Vec<String> = (0..400)
-            .map(|_| {
-                let n = 1 + next(4);
-                let levels: Vec<&str> = (0..n)
-                    .map(|_| TOPIC_LEVELS[next(TOPIC_LEVELS.len())])
-                    .collect();
-                levels.join("/")
-            })
-            .collect();
-        let text = format!(
-            "identity u from jwt {{\n    pid = claim \"pid\"\n    client \"c-{{pid}}\"\n}}\nset s = a, b, $x\n{rules}"
-        );
-        let source = Source::new("t", text);
-        let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
-        let checked = crate::check::check(&source, &ast)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .checked;
-        let attrs: BTreeMap<String, String> = [("pid", "P1"), ("client", "c-P1")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let matches = |t: &TopicPattern, topic: &str| {
-            crate::check::matches::match_topic(t, topic, &attrs).is_some()
-        };
-        let patterns: Vec<&TopicPattern> = checked
-            .rules
-            .iter()
-            .filter_map(|r| r.topic.as_ref())
-            .collect();
+        let sample = samples::Sample::new(0x9E37_79B9_7F4A_7C15, 150);
+        let patterns = sample.patterns();
         let mut claimed = 0;
         for outer in &patterns {
             for inner in &patterns {
@@ -723,14 +674,101 @@ mod tests {
                     continue;
                 }
                 claimed += 1;
-                for topic in topics.iter().filter(|t| matches(inner, t)) {
+                for topic in sample.topics.iter().filter(|t| sample.matches(inner, t)) {
                     assert!(
-                        matches(outer, topic),
+                        sample.matches(outer, topic),
                         "{outer:?} claimed to contain {inner:?}, but not {topic}"
                     );
                 }
             }
         }
         assert!(claimed > 1000, "too few containments exercised: {claimed}");
+    }
+}
+
+/// Random templates and topics for the soundness tests of the template relations
+/// (containment here, overlap in `grants`).
+#[cfg(test)]
+pub(super) mod samples {
+    use crate::check::{Checked, TopicPattern};
+    use crate::source::Source;
+    use std::collections::BTreeMap;
+
+    /// Level shapes the templates are built from.
+    const LEVELS: &[&str] = &[
+        "a", "b", "$x", "+", "{pid}", "{+r}", "{+r}_x", "{v in s}", "{a|b}", "x{a|b}", "{pid}_x",
+        "",
+    ];
+    /// Levels the topics are built from: literals, attribute values, `$` levels.
+    const TOPIC_LEVELS: &[&str] = &[
+        "a", "b", "$x", "P1", "P1_x", "foo_x", "_x", "xa", "xb", "", "c",
+    ];
+
+    /// A checked policy of random allow rules for identity `u` (`pid` = `P1`), and 400
+    /// random topics.
+    pub(in crate::check::lint) struct Sample {
+        checked: Checked,
+        /// The topics to test the claimed relations on.
+        pub(in crate::check::lint) topics: Vec<String>,
+        attrs: BTreeMap<String, String>,
+    }
+
+    impl Sample {
+        /// `rules` random rules and 400 random topics from the xorshift generator `seed`.
+        pub(in crate::check::lint) fn new(mut seed: u64, rules: usize) -> Sample {
+            let mut next = |n: usize| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % n as u64) as usize
+            };
+            let mut text = String::from(
+                "identity u from jwt {\n    pid = claim \"pid\"\n    client \"c-{pid}\"\n}\nset s = a, b, $x\n",
+            );
+            for _ in 0..rules {
+                let levels: Vec<&str> = (0..1 + next(3))
+                    .map(|_| LEVELS[next(LEVELS.len())])
+                    .collect();
+                let hash = if next(3) == 0 { "/#" } else { "" };
+                text.push_str(&format!("allow u publish \"{}{hash}\"\n", levels.join("/")));
+            }
+            let topics = (0..400)
+                .map(|_| {
+                    let n = 1 + next(4);
+                    let levels: Vec<&str> = (0..n)
+                        .map(|_| TOPIC_LEVELS[next(TOPIC_LEVELS.len())])
+                        .collect();
+                    levels.join("/")
+                })
+                .collect();
+            let source = Source::new("t", text);
+            let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
+            let checked = crate::check::check(&source, &ast)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .checked;
+            let attrs = [("pid", "P1"), ("client", "c-P1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Sample {
+                checked,
+                topics,
+                attrs,
+            }
+        }
+
+        /// Every rule's topic template.
+        pub(in crate::check::lint) fn patterns(&self) -> Vec<&TopicPattern> {
+            self.checked
+                .rules
+                .iter()
+                .filter_map(|r| r.topic.as_ref())
+                .collect()
+        }
+
+        /// Whether `pattern` matches `topic` for the sample's session.
+        pub(in crate::check::lint) fn matches(&self, pattern: &TopicPattern, topic: &str) -> bool {
+            crate::check::matches::match_topic(pattern, topic, &self.attrs).is_some()
+        }
     }
 }
