@@ -9,8 +9,8 @@
 //! memory is bounded by [`MAX_LINE_BYTES`] per line, whatever the input. It never widens a
 //! request: anything it cannot read is an error line, never a guess.
 
-use super::decide::{LineDocument, decision_json};
 use super::identity_args::{asserted, with_client_id};
+use super::output::decision_json;
 use super::output::{CliError, Exit, Out};
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -275,6 +275,16 @@ fn bind(
         }
         _ => Err(bad("give exactly one of `identity`, `jwt` or `cert`")),
     }
+}
+
+/// A line of `decide --batch`: its 1-based line number, then its document.
+#[derive(Debug, serde::Serialize)]
+pub struct LineDocument<T: serde::Serialize> {
+    /// The input line this answers.
+    pub line: u64,
+    /// The decision or error document.
+    #[serde(flatten)]
+    pub document: T,
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //! never changes the policy.
 
 use super::identity_args::IdentityArgs;
-use super::output::{CliError, Exit, Out};
+use super::output::{CliError, Exit, Out, decision_json};
 use std::path::PathBuf;
-use topicguard::decide::{Engine, Explanation, Request};
+use topicguard::decide::{Engine, Request};
 use topicguard::policy::Policy;
 
 /// Arguments of `topicguard decide`.
@@ -123,36 +123,4 @@ fn decide(args: &DecideArgs, out: Out) -> Result<Exit, CliError> {
     } else {
         Exit::Failure
     })
-}
-
-/// A decision's JSON document: the explanation's fields, then the request's `retain` flag
-/// (false for every request but a retained publish).
-#[derive(Debug, serde::Serialize)]
-pub struct DecisionDocument<'e> {
-    /// The engine's explanation of the decision.
-    #[serde(flatten)]
-    pub explanation: &'e Explanation,
-    /// The retain flag of a publish.
-    pub retain: bool,
-}
-
-/// The JSON document of `explanation`, the answer to `request`.
-pub fn decision_json<'e>(
-    explanation: &'e Explanation,
-    request: Request<'_>,
-) -> DecisionDocument<'e> {
-    DecisionDocument {
-        explanation,
-        retain: matches!(request, Request::Publish { retain: true, .. }),
-    }
-}
-
-/// A line of `decide --batch`: its 1-based line number, then its document.
-#[derive(Debug, serde::Serialize)]
-pub struct LineDocument<T: serde::Serialize> {
-    /// The input line this answers.
-    pub line: u64,
-    /// The decision or error document.
-    #[serde(flatten)]
-    pub document: T,
 }

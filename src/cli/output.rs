@@ -13,6 +13,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use topicguard::compile::CompileError;
+use topicguard::decide::{Explanation, Request};
 use topicguard::diagnostic::Diagnostics;
 use topicguard::policy::LoadError;
 use topicguard::runtime::Log;
@@ -316,6 +317,28 @@ pub fn render_miette(diagnostic: &dyn miette::Diagnostic, color: bool) -> String
         out = format!("error: {diagnostic}\n");
     }
     out
+}
+
+/// A decision's JSON document: the explanation's fields, then the request's `retain` flag
+/// (false for every request but a retained publish).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionDocument<'e> {
+    /// The engine's explanation of the decision.
+    #[serde(flatten)]
+    pub explanation: &'e Explanation,
+    /// The retain flag of a publish.
+    pub retain: bool,
+}
+
+/// The JSON document of `explanation`, the answer to `request`.
+pub fn decision_json<'e>(
+    explanation: &'e Explanation,
+    request: Request<'_>,
+) -> DecisionDocument<'e> {
+    DecisionDocument {
+        explanation,
+        retain: matches!(request, Request::Publish { retain: true, .. }),
+    }
 }
 
 #[cfg(test)]
