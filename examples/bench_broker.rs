@@ -7,7 +7,9 @@
 //! shape as the mosquitto ACL the script writes. `--metrics-port P` serves the Prometheus
 //! counters on 127.0.0.1:P. `--skip-receive-checks` sets the
 //! measurement-only flag that turns the per-delivery RECEIVE check off. `--data-dir DIR`
-//! opens the durable store there (as `serve --data-dir`). Prints
+//! opens the durable store there (as `serve --data-dir`). `--admission-depth N` sets the
+//! queue depth at which QoS 1/2 publishers wait (`BrokerConfig::admission_depth`; 1000,
+//! the queue bound, is the rule before the admission depth existed). Prints
 //! `LISTENING <addr>` once bound and runs until SIGTERM or SIGINT. This
 //! example must never listen anywhere but 127.0.0.1.
 
@@ -23,6 +25,7 @@ struct Options {
     skip_receive_checks: bool,
     metrics_port: Option<u16>,
     data_dir: Option<std::path::PathBuf>,
+    admission_depth: Option<usize>,
 }
 
 fn options() -> Result<Options, String> {
@@ -32,6 +35,7 @@ fn options() -> Result<Options, String> {
         skip_receive_checks: false,
         metrics_port: None,
         data_dir: None,
+        admission_depth: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -46,6 +50,14 @@ fn options() -> Result<Options, String> {
                 options.rules = value("--rules")?
                     .parse()
                     .map_err(|e| format!("--rules: {e}"))?
+            }
+            "--admission-depth" => {
+                let depth = value("--admission-depth")?;
+                options.admission_depth = Some(
+                    depth
+                        .parse()
+                        .map_err(|e| format!("--admission-depth: {e}"))?,
+                );
             }
             "--skip-receive-checks" => options.skip_receive_checks = true,
             "--data-dir" => options.data_dir = Some(value("--data-dir")?.into()),
@@ -92,11 +104,13 @@ async fn main() -> Result<(), String> {
         Some(dir) => Some(topicguard::broker::store::Store::open(dir).map_err(|e| e.to_string())?),
         None => None,
     };
+    let defaults = BrokerConfig::default();
     let config = BrokerConfig {
         store,
+        admission_depth: options.admission_depth.unwrap_or(defaults.admission_depth),
         max_connections: 20_000,
         skip_receive_checks_for_measurement: options.skip_receive_checks,
-        ..BrokerConfig::default()
+        ..defaults
     };
     if let Some(port) = options.metrics_port {
         let metrics = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -1,5 +1,6 @@
 //! Back-pressure instead of loss: a QoS 1/2 PUBLISH is acknowledged only once every
-//! matching subscriber queue has taken it. A full online queue makes its publisher wait
+//! matching subscriber queue has taken it. An online queue at the admission depth (a full
+//! one when the depth is the queue bound) makes its publisher wait
 //! (other clients keep flowing) and, past `queue_full_timeout`, refuses (5.0: 0x97; 3.1.1:
 //! the publisher is disconnected, unacknowledged); a subscriber whose full queue makes no
 //! progress is disconnected. An *offline* session whose full queue a message would overflow
@@ -124,6 +125,114 @@ async fn a_full_queue_makes_a_qos1_publisher_wait_instead_of_dropping() {
             .collect::<Vec<_>>()
     );
     assert_eq!(sub.recv_within(Duration::from_millis(200)).await, None);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_makes_a_qos1_publisher_wait_at_the_admission_depth() {
+    let config = BrokerConfig {
+        max_inflight: 1,
+        admission_depth: 4,
+        ..test_config()
+    };
+    assert_eq!(config.max_queued_messages, 1000, "far above the depth");
+    let broker = TestBroker::with_config(config).await;
+    let mut sub = TestClient::connect(broker.addr, V5, "dev-deep", None).await;
+    sub.subscribe("dev/deep", QoS::AtLeastOnce).await;
+    let mut publisher = TestClient::connect(broker.addr, V5, "dev-topdeep", None).await;
+    for n in 0..40u8 {
+        publisher
+            .publish_no_wait("dev/deep", &[n], QoS::AtLeastOnce)
+            .await;
+    }
+    let first = acks_until_quiet(&mut publisher, Duration::from_millis(300)).await;
+    assert_eq!(
+        first,
+        (1..=5)
+            .map(|id| (id, ReasonCode::SUCCESS))
+            .collect::<Vec<_>>(),
+        "one in flight and four queued (the admission depth) are acknowledged; the rest wait"
+    );
+    assert_eq!(
+        receive(&mut sub, 40).await,
+        (0..40).collect::<Vec<u8>>(),
+        "every message, acknowledged or waiting, delivered in order"
+    );
+    let rest = acks(&mut publisher, 35).await;
+    assert_eq!(
+        rest,
+        (6..=40)
+            .map(|id| (id, ReasonCode::SUCCESS))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(sub.recv_within(Duration::from_millis(200)).await, None);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn qos0_is_dropped_at_the_queue_bound_not_at_the_admission_depth() {
+    let config = BrokerConfig {
+        max_inflight: 1,
+        max_queued_messages: 6,
+        admission_depth: 2,
+        ..test_config()
+    };
+    let metrics = config.observer.metrics().clone();
+    let broker = TestBroker::with_config(config).await;
+    let mut sub = TestClient::connect(broker.addr, V5, "dev-q0deep", None).await;
+    sub.subscribe("dev/q0deep", QoS::AtLeastOnce).await;
+    let mut publisher = TestClient::connect(broker.addr, V5, "dev-q0dpub", None).await;
+    for n in 0..3u8 {
+        publisher
+            .publish_no_wait("dev/q0deep", &[n], QoS::AtLeastOnce)
+            .await;
+    }
+    // One in flight, two queued: the queue is at the admission depth.
+    assert_eq!(acks(&mut publisher, 3).await.len(), 3);
+    // QoS 0 neither waits nor is dropped there: it fills the queue to its bound (6), and
+    // only the one past it is dropped.
+    for n in 3..8u8 {
+        publisher
+            .publish_no_wait("dev/q0deep", &[n], QoS::AtMostOnce)
+            .await;
+    }
+    let dropped = "topicguard_messages_dropped_total{reason=\"queue_full\"}";
+    let deadline = tokio::time::Instant::now() + STEP;
+    while counter(&metrics, dropped) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counter(&metrics, dropped), 1);
+    assert_eq!(counter(&metrics, "topicguard_publishes_waited_total"), 0);
+    assert_eq!(receive(&mut sub, 7).await, [0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(sub.recv_within(Duration::from_millis(200)).await, None);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn an_offline_session_keeps_its_queue_bound_not_the_admission_depth() {
+    let config = BrokerConfig {
+        max_queued_messages: 5,
+        admission_depth: 2,
+        ..test_config()
+    };
+    let metrics = config.observer.metrics().clone();
+    let broker = TestBroker::with_config(config).await;
+    let (mut away, _) = TestClient::open(broker.addr, persistent(V5, "dev-offdeep", true)).await;
+    away.subscribe("dev/offdeep", QoS::AtLeastOnce).await;
+    leave(away).await;
+    let mut publisher = TestClient::connect(broker.addr, V311, "dev-tooffdeep", None).await;
+    for n in 0..5u8 {
+        // Each acknowledged within STEP: an offline session never makes a publisher wait.
+        let reason = publisher
+            .publish("dev/offdeep", &[n], QoS::AtLeastOnce, false)
+            .await;
+        assert_eq!(reason, ReasonCode::SUCCESS);
+    }
+    assert_eq!(sessions_ended(&metrics), 0, "five fit its bound");
+    assert_eq!(counter(&metrics, "topicguard_publishes_waited_total"), 0);
+    let (mut back, ack) = TestClient::open(broker.addr, persistent(V5, "dev-offdeep", false)).await;
+    assert!(ack.session_present);
+    assert_eq!(receive(&mut back, 5).await, [0, 1, 2, 3, 4]);
     broker.stop().await;
 }
 

@@ -137,10 +137,12 @@ async fn receive_all(mut sub: TestClient) -> Vec<u32> {
 
 async fn burst_is_acknowledged_and_delivered_in_order(version: ProtocolVersion, qos: QoS) {
     // A queue deep enough for the whole burst: QoS 0 messages may be dropped (counted) when
-    // a subscriber's queue is full, and this test is about framing, not that rule. Likewise
-    // room for the whole burst of unreleased QoS 2 messages (Receive Maximum).
+    // a subscriber's queue is full, and a QoS 1/2 PUBLISH at the admission depth waits (its
+    // PINGREQ then answered ahead of it); this test is about framing, not those rules.
+    // Likewise room for the whole burst of unreleased QoS 2 messages (Receive Maximum).
     let config = BrokerConfig {
         max_queued_messages: 2 * BURST as usize,
+        admission_depth: 2 * BURST as usize,
         receive_maximum: 2 * BURST as u16,
         ..test_config()
     };

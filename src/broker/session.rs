@@ -9,9 +9,10 @@
 //! refuse anyone else while the session exists or a connection is live. The queue has a
 //! bound (`max_queued_messages`) and two rules for it ([`SessionState::enqueue`]): a QoS 1/2
 //! delivery of a client's PUBLISH is only offered once the broker checked that every
-//! matching queue has room (`Broker::admit`), and is then never dropped — so a queue may
-//! pass its bound by the few messages admitted concurrently, one per broker worker thread at
-//! most; anything else (QoS 0, and messages the broker originates: retained messages on
+//! matching queue has room (`Broker::admit`; an online queue has room only under the
+//! shallower `admission_depth`, [`SessionState::must_wait`]), and is then never dropped — so
+//! a queue may pass its bound by the few messages admitted concurrently, one per broker
+//! worker thread at most; anything else (QoS 0, and messages the broker originates: retained messages on
 //! SUBSCRIBE, wills, shadow responses) is dropped, and counted, when the queue is full, and
 //! QoS 0 is not queued for an offline session. Publishers waiting for room are woken through
 //! [`SessionSlot::room`]. Locks here are `std` mutexes held only for short, non-async
@@ -157,6 +158,18 @@ impl SessionState {
         self.exists && self.queue.len() >= max_queued.max(1)
     }
 
+    /// Whether a client's QoS 1/2 message must wait before it is queued here: an online
+    /// session holding `admission_depth` messages (the broker's early back-pressure), an
+    /// offline one at its bound (`max_queued`, where `Broker::admit` ends it instead).
+    pub fn must_wait(&self, admission_depth: usize, max_queued: usize) -> bool {
+        let bound = if self.online {
+            admission_depth.min(max_queued)
+        } else {
+            max_queued
+        };
+        self.is_full(bound)
+    }
+
     /// A packet id not used by any outgoing message. Requires `outgoing.len() < 65535`.
     pub fn next_packet_id(&mut self) -> u16 {
         loop {
@@ -276,10 +289,10 @@ impl SessionSlot {
         (outcome, ticket)
     }
 
-    /// Resolves once this queue is under `max_queued`, the session is offline or ended, or
-    /// (possibly) something changed: the caller checks again. Registered before checking,
-    /// so a wake-up between the check and the wait is never lost.
-    pub async fn wait_for_room(&self, max_queued: usize) {
+    /// Resolves once this queue is under `admission_depth`, the session is offline or
+    /// ended, or (possibly) something changed: the caller checks again. Registered before
+    /// checking, so a wake-up between the check and the wait is never lost.
+    pub async fn wait_for_room(&self, admission_depth: usize) {
         let notified = self.room.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -287,7 +300,7 @@ impl SessionSlot {
         let _waiting = RoomWaiter(self);
         let changed = {
             let state = self.state();
-            !state.online || !state.is_full(max_queued)
+            !state.online || !state.is_full(admission_depth)
         };
         if !changed {
             notified.await;
@@ -431,6 +444,30 @@ mod tests {
         let ended = state.enqueue(delivery(QoS::AtLeastOnce, 7), 9, Offer::Admitted);
         assert_eq!(ended, Enqueued::NoSession);
         assert!(!state.is_full(0), "an ended session is never waited for");
+    }
+
+    #[test]
+    fn online_queues_admit_up_to_the_depth_offline_ones_up_to_the_bound() {
+        let mut state = SessionState {
+            online: true,
+            exists: true,
+            ..SessionState::default()
+        };
+        for n in 0..4 {
+            assert!(!state.must_wait(4, 10), "{n} queued: room");
+            state.enqueue(delivery(QoS::AtLeastOnce, n), 10, Offer::Admitted);
+        }
+        assert!(state.must_wait(4, 10), "online at the depth: wait");
+        assert!(state.must_wait(20, 4), "the depth never exceeds the bound");
+        assert!(!state.is_full(10), "not full: QoS 0 still fits");
+        state.online = false;
+        assert!(!state.must_wait(4, 10), "offline: the bound applies");
+        assert!(state.must_wait(4, 4));
+        state.clear();
+        assert!(
+            !state.must_wait(0, 0),
+            "an ended session is never waited for"
+        );
     }
 
     #[tokio::test]

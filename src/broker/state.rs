@@ -71,7 +71,7 @@ pub enum Admission {
     /// Queued for this many sessions (zero if nobody subscribes); acknowledge it once the
     /// ticket is durable (copies for persistent sessions, the retained message).
     Queued(usize, Ticket),
-    /// Nothing queued: this online session's queue is full. Wait for room
+    /// Nothing queued: this online session's queue is at the admission depth. Wait for room
     /// ([`SessionSlot::wait_for_room`]) and try again.
     Wait(Arc<SessionSlot>),
 }
@@ -174,7 +174,8 @@ impl Broker {
     }
 
     /// Routes an authorized client message, all or nothing: if a matching session's queue
-    /// is full (for a QoS 1/2 delivery), nothing is queued and the answer names it. The
+    /// is full for a QoS 1/2 delivery (an online one at `admission_depth`, see
+    /// [`crate::broker::session::SessionState::must_wait`]), nothing is queued and the answer names it. The
     /// retained store is updated only when the message is queued, with its `publisher`
     /// (built only for a retained message).
     pub fn admit(
@@ -183,9 +184,12 @@ impl Broker {
         publisher: impl FnOnce() -> Publisher,
     ) -> Admission {
         let targets = self.targets_without_overflow(message);
-        let max = self.config.max_queued_messages;
+        let (depth, max) = (
+            self.config.admission_depth(),
+            self.config.max_queued_messages,
+        );
         for target in targets.iter().filter(|t| t.delivery.qos != QoS::AtMostOnce) {
-            if target.slot.state().is_full(max) {
+            if target.slot.state().must_wait(depth, max) {
                 return Admission::Wait(target.slot.clone());
             }
         }
@@ -336,13 +340,17 @@ impl Broker {
     }
 
     /// The shared-group member to deliver to: the first (round-robin order) that is online
-    /// with room, else the first with room, else the round-robin pick.
+    /// with room (under the admission depth), else the first with room, else the
+    /// round-robin pick.
     fn pick_member(
         &self,
         message: &Arc<Message>,
         members: Vec<(Route, Option<Arc<SessionSlot>>)>,
     ) -> Option<Target> {
-        let max = self.config.max_queued_messages;
+        let (depth, max) = (
+            self.config.admission_depth(),
+            self.config.max_queued_messages,
+        );
         let mut present = members
             .into_iter()
             .filter_map(|(route, slot)| Some((route, slot?)));
@@ -352,7 +360,7 @@ impl Broker {
         for (route, slot) in std::iter::once(first.clone()).chain(present) {
             let (online, full) = {
                 let state = slot.state();
-                (state.online, state.is_full(max))
+                (state.online, state.must_wait(depth, max))
             };
             match (online, full) {
                 (true, false) => return Some(Target::new(message, route, slot)),

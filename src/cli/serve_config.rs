@@ -177,6 +177,7 @@ pub struct Limits {
     pub max_inflight: Option<u16>,
     pub receive_maximum: Option<u16>,
     pub max_queued_messages: Option<usize>,
+    pub admission_depth: Option<usize>,
     pub queue_full_timeout_secs: Option<u64>,
     pub stalled_subscriber_timeout_secs: Option<u64>,
     pub max_topic_levels: Option<usize>,
@@ -207,6 +208,7 @@ impl Limits {
         set(&mut c.max_inflight, self.max_inflight);
         set(&mut c.receive_maximum, self.receive_maximum);
         set(&mut c.max_queued_messages, self.max_queued_messages);
+        set(&mut c.admission_depth, self.admission_depth);
         set(
             &mut c.queue_full_timeout,
             self.queue_full_timeout_secs.map(Duration::from_secs),
@@ -310,6 +312,7 @@ mod tests {
         let defaults = BrokerConfig::default();
         let limits = config.limits.broker_config();
         assert_eq!(limits.queue_full_timeout, defaults.queue_full_timeout);
+        assert_eq!(limits.admission_depth, defaults.admission_depth);
         assert_eq!(
             limits.stalled_subscriber_timeout,
             defaults.stalled_subscriber_timeout

@@ -1,6 +1,6 @@
 //! Flow control on one connection: back-pressure on it as a publisher (a QoS 1/2 PUBLISH
-//! waiting, unacknowledged, for room in a full subscriber queue, and the packets read
-//! behind it), and the stall rule for it as a subscriber.
+//! waiting, unacknowledged, for room in a subscriber queue that holds `admission_depth`
+//! messages, and the packets read behind it), and the stall rule for it as a subscriber.
 //!
 //! When [`Broker::admit`] answers `Wait`, the authorized message becomes the connection's
 //! [`Waiting`] one and everything the client sends after it is held, in order, except what
@@ -17,7 +17,8 @@
 //! delivered to nobody; 5.0 is told 0x97 (Quota exceeded), 3.1.1 is disconnected with it
 //! unacknowledged. Other connections never wait for this one.
 //!
-//! As a subscriber, a connection whose queue is full and from which nothing is taken for
+//! As a subscriber, a connection whose queue is at the admission depth (where publishers
+//! wait) and from which nothing is taken for
 //! `stalled_subscriber_timeout` (its in-flight window stays full, unacknowledged) is
 //! disconnected with 0x97; a persistent session keeps every queued message.
 //!
@@ -128,12 +129,12 @@ impl Flow {
 
     /// Resolves when the waiting message is due another try: its queue may have room, its
     /// session went offline or ended, or its deadline passed. Never, if nothing waits.
-    pub(super) async fn retry_due(&self, max_queued: usize) {
+    pub(super) async fn retry_due(&self, admission_depth: usize) {
         let Some(waiting) = &self.waiting else {
             return std::future::pending().await;
         };
         tokio::select! {
-            _ = waiting.slot.wait_for_room(max_queued) => {}
+            _ = waiting.slot.wait_for_room(admission_depth) => {}
             _ = tokio::time::sleep_until(waiting.deadline) => {}
         }
     }

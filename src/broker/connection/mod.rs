@@ -221,7 +221,7 @@ where
         }
         let mut deadline = self.next_deadline();
         let expiry = self.credential_deadline();
-        let max_queued = self.broker.config.max_queued_messages;
+        let admission_depth = self.broker.config.admission_depth();
         loop {
             self.recheck_subscriptions(false);
             // Boxed (allocated only when something is queued): the delivery path's
@@ -256,7 +256,7 @@ where
                 // Boxed, and only while there is something to wait for: an idle
                 // connection's task holds neither of the next two futures.
                 Some(()) = OptionFuture::from(
-                    self.flow.is_waiting().then(|| Box::pin(self.flow.retry_due(max_queued)))
+                    self.flow.is_waiting().then(|| Box::pin(self.flow.retry_due(admission_depth)))
                 ) => {
                     deadline = self.next_deadline();
                     if let Err(exit) = Box::pin(self.retry_waiting()).await {
@@ -299,11 +299,15 @@ where
         }
     }
 
-    /// When this connection counts as a stalled subscriber (see [`flow`]).
+    /// When this connection counts as a stalled subscriber (see [`flow`]): its queue is
+    /// where publishers wait (the admission depth).
     fn stall_deadline(&mut self) -> Option<Instant> {
         let full = {
-            let max = self.broker.config.max_queued_messages;
-            self.slot.state().is_full(max)
+            let (depth, max) = (
+                self.broker.config.admission_depth(),
+                self.broker.config.max_queued_messages,
+            );
+            self.slot.state().must_wait(depth, max)
         };
         let timeout = self.broker.config.stalled_subscriber_timeout;
         self.flow.stall_deadline(full, timeout)

@@ -28,11 +28,12 @@ where
 {
     /// The next queued delivery the in-flight window allows. Taking one is progress (see
     /// the stall rule in `flow`) and may make room publishers are waiting for: they are
-    /// woken once the queue is down to three quarters of its bound, so a queue many
-    /// publishers wait for refills in batches instead of waking them all per message.
+    /// woken once the queue is down to three quarters of the admission depth (where they
+    /// wait), so a queue many publishers wait for refills in batches instead of waking
+    /// them all per message.
     fn take_next(&mut self) -> Option<Delivery> {
-        let max = self.broker.config.max_queued_messages;
-        let low_water = max - max / 4;
+        let depth = self.broker.config.admission_depth();
+        let low_water = depth - depth / 4;
         let (delivery, room) = {
             let mut state = self.slot.state();
             let front = state.queue.front()?;
