@@ -612,7 +612,7 @@ mod tests {
         }
         let allowed = |topic| {
             engine
-                .decide(&session, crate::Request::publish(topic))
+                .decide(&session, super::super::Request::publish(topic))
                 .verdict
         };
         assert_eq!(allowed("c/P1_A1/locks/m:P1_A1:J7/r1"), Verdict::Allowed);
@@ -641,7 +641,9 @@ mod tests {
         );
         assert_eq!((unknown.kind(), unknown.client_id()), ("robot", "r"));
         assert_eq!(
-            engine.decide(&unknown, crate::Request::Connect).verdict,
+            engine
+                .decide(&unknown, super::super::Request::Connect)
+                .verdict,
             Verdict::ExplicitDeny
         );
     }
