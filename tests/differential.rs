@@ -121,7 +121,7 @@ fn compare_and_tell(
 /// Compares the two bindings; `Err` describes the disagreement.
 fn compare_binding(session: &Session, binding: &Binding) -> Result<(), String> {
     match (session.error(), binding) {
-        (None, Binding::Bound(bound)) if session.attrs() == &bound.attrs => Ok(()),
+        (None, Binding::Bound(bound)) if session.attrs().to_map() == bound.attrs => Ok(()),
         (None, Binding::Bound(bound)) => Err(format!(
             "bound with different attributes:\ncompiled:  {:?}\nreference: {:?}",
             session.attrs(),

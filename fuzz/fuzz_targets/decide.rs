@@ -174,7 +174,7 @@ fn compare(
 
 fn compare_binding(session: &Session, binding: &Binding) -> Result<(), String> {
     match (session.error(), binding) {
-        (None, Binding::Bound(bound)) if session.attrs() == &bound.attrs => Ok(()),
+        (None, Binding::Bound(bound)) if session.attrs().to_map() == bound.attrs => Ok(()),
         (Some(_), Binding::Refused(_)) => Ok(()),
         (error, binding) => Err(format!(
             "binding disagrees:\ncompiled:  {error:?} {:?}\nreference: {binding:?}",

@@ -176,7 +176,7 @@ fn compare_identity(
             }
             let mut instances: Vec<Instance<'_, '_>> = Vec::new();
             for s in 0..2 {
-                let attrs = bound[s].session.attrs();
+                let attrs = &bound[s].attrs;
                 instances.extend(
                     templates[s]
                         .iter()
@@ -204,10 +204,12 @@ fn compare_identity(
 
 fn bind(engine: &Engine, def: &IdentityDef, valuation: &Valuation, client_id: &str) -> Bound {
     let identity = crate::identity::Identity::asserted(&def.name, valuation.credential.clone());
+    let session = engine.bind(&identity, client_id);
     Bound {
         valuation: valuation.clone(),
         client_id: client_id.to_string(),
-        session: engine.bind(&identity, client_id),
+        attrs: session.attrs().to_map(),
+        session,
     }
 }
 

@@ -176,6 +176,8 @@ pub struct Bound {
     pub(crate) valuation: Valuation,
     pub(crate) client_id: String,
     pub(crate) session: Session,
+    /// The session's attributes, as the analyses' templates read them.
+    pub(crate) attrs: BTreeMap<String, String>,
 }
 
 impl Bound {
@@ -188,6 +190,7 @@ impl Bound {
         Some(Bound {
             valuation: valuation.clone(),
             client_id,
+            attrs: session.attrs().to_map(),
             session,
         })
     }

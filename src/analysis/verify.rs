@@ -189,7 +189,7 @@ fn only(
         let Some(bound) = Bound::new(engine, def, &valuation).filter(Bound::bound) else {
             continue;
         };
-        let attrs = bound.session.attrs();
+        let attrs = &bound.attrs;
         let instances: Vec<Instance<'_, '_>> = rules
             .iter()
             .copied()
@@ -232,11 +232,7 @@ fn isolation(
     def: &IdentityDef,
     scoping: &BTreeSet<String>,
 ) -> Result<PropertyResult, AnalysisError> {
-    let differ = |a: &Bound, b: &Bound| {
-        scoping
-            .iter()
-            .any(|s| a.session.attrs().get(s) != b.session.attrs().get(s))
-    };
+    let differ = |a: &Bound, b: &Bound| scoping.iter().any(|s| a.attrs.get(s) != b.attrs.get(s));
     let bind = |v: &super::witness::Valuation| Bound::new(engine, def, v).filter(Bound::bound);
     let pairs: Vec<[Bound; 2]> = pair_valuations(&[(checked, def)])?
         .iter()
@@ -247,7 +243,7 @@ fn isolation(
     let mut counterexample = None;
     'pairs: for [first, second] in &pairs {
         {
-            let (a, b) = (first.session.attrs(), second.session.attrs());
+            let (a, b) = (&first.attrs, &second.attrs);
             let instances: Vec<Instance<'_, '_>> = rules
                 .iter()
                 .flat_map(|&template| {
@@ -303,7 +299,7 @@ fn shared(
     }
     let def = &checked.identities[id.0 as usize];
     for (me, other) in [(0, 1), (1, 0)] {
-        let mine = pair[me].session.attrs();
+        let mine = &pair[me].attrs;
         let scoping = checked.rules.iter().find(|r| {
             r.effect == Effect::Allow
                 && r.applies_to(id)

@@ -19,7 +19,7 @@
 //! A level whose template starts with a capture never matches a first topic level that
 //! starts with `$`, not even with an empty capture (MQTT 4.7.2).
 
-use super::{LiteralSet, SetId, SlotId};
+use super::{LiteralSet, SetId, SlotId, SlotTexts};
 use crate::check::Piece;
 pub use crate::check::{Split, is_variable, split};
 use regex_automata::meta::{self, Regex};
@@ -38,10 +38,10 @@ pub enum Affix {
 impl Affix {
     /// The text, with the session's slots filled in.
     #[inline]
-    pub fn text<'a>(&'a self, slots: &'a [Box<str>]) -> &'a str {
+    pub fn text<'a>(&'a self, slots: SlotTexts<'a>) -> &'a str {
         match self {
             Affix::Text(text) => text,
-            Affix::Slot(slot) => &slots[slot.0 as usize],
+            Affix::Slot(slot) => slots.get(*slot),
         }
     }
 }
@@ -74,7 +74,7 @@ pub struct PatternLevel {
 impl PatternLevel {
     /// Does `level` match? `slots`: the session's rendered slots of this pattern's identity.
     #[inline(never)]
-    pub fn matches(&self, level: &str, sets: &[LiteralSet], slots: &[Box<str>]) -> bool {
+    pub fn matches(&self, level: &str, sets: &[LiteralSet], slots: SlotTexts<'_>) -> bool {
         if self.leading_capture && level.starts_with('$') {
             return false;
         }

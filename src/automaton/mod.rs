@@ -30,6 +30,7 @@ pub use level::{Affix, Middle, PatternLevel};
 pub use verify::VerifyError;
 
 use crate::ast::Effect;
+use crate::check::matches::AttrValues;
 use crate::check::{ActionSet, IdentityId, Piece, RuleId};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -45,6 +46,50 @@ pub struct SetId(pub u32);
 /// slot of their identity once, when they are bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SlotId(pub u32);
+
+/// A bound session's rendered slots: one text holding them end to end, and where each
+/// ends. Borrowed, so reading a slot never copies it.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotTexts<'a> {
+    text: &'a str,
+    start: u32,
+    ends: &'a [u32],
+}
+
+impl<'a> SlotTexts<'a> {
+    /// Slots stored end to end in `text` from byte `start`, slot `i` ending at `ends[i]`.
+    /// The offsets must be non-decreasing character boundaries of `text`.
+    pub fn new(text: &'a str, start: u32, ends: &'a [u32]) -> SlotTexts<'a> {
+        SlotTexts { text, start, ends }
+    }
+
+    /// No slots (an identity without attribute-dependent levels).
+    pub fn empty() -> SlotTexts<'static> {
+        SlotTexts {
+            text: "",
+            start: 0,
+            ends: &[],
+        }
+    }
+
+    /// The rendered text of `slot`.
+    #[inline]
+    pub fn get(&self, slot: SlotId) -> &'a str {
+        let i = slot.0 as usize;
+        let start = if i == 0 { self.start } else { self.ends[i - 1] };
+        &self.text[start as usize..self.ends[i] as usize]
+    }
+
+    /// How many slots there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
 
 /// A compiled pattern level's index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -363,18 +408,34 @@ impl SlotTemplate {
     }
 
     /// The text for these attributes, or the first attribute that is missing.
-    pub fn render(
+    pub fn render(&self, attrs: &(impl AttrValues + ?Sized)) -> Result<String, &str> {
+        let mut text = String::with_capacity(self.rendered_len(attrs)?);
+        self.render_into(attrs, &mut text)?;
+        Ok(text)
+    }
+
+    /// How many bytes [`SlotTemplate::render`] gives, or the first attribute missing.
+    pub fn rendered_len(&self, attrs: &(impl AttrValues + ?Sized)) -> Result<usize, &str> {
+        self.pieces.iter().try_fold(0, |len, piece| match piece {
+            SlotPiece::Text(t) => Ok(len + t.len()),
+            SlotPiece::Attr(name) => Ok(len + attrs.value(name).ok_or(name.as_str())?.len()),
+        })
+    }
+
+    /// Appends the text to `out`, or names the first attribute missing (`out` may then
+    /// hold part of the text).
+    pub fn render_into(
         &self,
-        attrs: &std::collections::BTreeMap<String, String>,
-    ) -> Result<String, &str> {
-        let mut text = String::new();
+        attrs: &(impl AttrValues + ?Sized),
+        out: &mut String,
+    ) -> Result<(), &str> {
         for piece in &self.pieces {
             match piece {
-                SlotPiece::Text(t) => text.push_str(t),
-                SlotPiece::Attr(name) => text.push_str(attrs.get(name).ok_or(name.as_str())?),
+                SlotPiece::Text(t) => out.push_str(t),
+                SlotPiece::Attr(name) => out.push_str(attrs.value(name).ok_or(name.as_str())?),
             }
         }
-        Ok(text)
+        Ok(())
     }
 }
 

@@ -116,7 +116,7 @@ pub fn respond(
 pub fn principal_id(session: &Session) -> String {
     let mut hashed = Vec::new();
     hashed.extend_from_slice(session.kind().as_bytes());
-    for (name, value) in session.attrs() {
+    for (name, value) in session.attrs().iter() {
         hashed.push(0);
         hashed.extend_from_slice(name.as_bytes());
         hashed.push(b'=');

@@ -24,7 +24,7 @@ impl Input<'_> {
             Some(id) => shapes(
                 self.engine.checked(),
                 id,
-                self.session.attrs(),
+                &self.session.attrs().to_map(),
                 action,
                 effect,
             ),

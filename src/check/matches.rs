@@ -24,6 +24,19 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
+/// Where matching reads attribute values: a map of them, or a bound session's
+/// (`Session::attrs`).
+pub trait AttrValues {
+    /// The value of attribute `name`, if it has one.
+    fn value(&self, name: &str) -> Option<&str>;
+}
+
+impl AttrValues for BTreeMap<String, String> {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
 /// Captured values: named captures, set captures and the attributes used, in order.
 pub type Captures = Vec<(String, String)>;
 
@@ -32,7 +45,7 @@ pub type Captures = Vec<(String, String)>;
 pub fn match_topic(
     pattern: &TopicPattern,
     topic: &str,
-    attrs: &BTreeMap<String, String>,
+    attrs: &(impl AttrValues + ?Sized),
 ) -> Option<Captures> {
     let levels: Vec<&str> = topic.split('/').collect();
     let n = pattern.levels.len();
@@ -64,7 +77,7 @@ pub fn match_level(
     pattern: &LevelPattern,
     level: &str,
     first_dollar: bool,
-    attrs: &BTreeMap<String, String>,
+    attrs: &(impl AttrValues + ?Sized),
     captures: &mut Captures,
 ) -> bool {
     match pattern {
@@ -109,7 +122,7 @@ pub fn match_level(
 /// that lets the rest match.
 pub fn match_client(
     pieces: &[ClientPiece],
-    attrs: &BTreeMap<String, String>,
+    attrs: &(impl AttrValues + ?Sized),
     client_id: &str,
 ) -> Option<Captures> {
     let parts: Parts<'_> = pieces
@@ -152,11 +165,8 @@ fn literals(parts: &[Part<'_>], text: &str, all: bool) -> Option<Captures> {
 }
 
 /// An attribute's value; an empty one matches nothing.
-fn attr<'a>(attrs: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    attrs
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
+fn attr<'a>(attrs: &'a (impl AttrValues + ?Sized), name: &str) -> Option<&'a str> {
+    attrs.value(name).filter(|v| !v.is_empty())
 }
 
 /// A piece of a template, attributes filled in, borrowed from the template and the values.

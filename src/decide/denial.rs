@@ -106,7 +106,7 @@ fn sample(level: Option<&LevelPattern>, session: &Session) -> String {
             .iter()
             .map(|piece| match piece {
                 Piece::Text(text) => text.clone(),
-                Piece::Attr(name) => session.attrs().get(name).cloned().unwrap_or_default(),
+                Piece::Attr(name) => session.attrs().get(name).unwrap_or_default().to_string(),
                 Piece::Capture(_) => "x".to_string(),
                 Piece::OneOf { values, .. } => values.first().cloned().unwrap_or_default(),
             })
@@ -173,7 +173,7 @@ fn distance(
                 level,
                 text,
                 i == 0 && dollar,
-                session.attrs(),
+                &session.attrs(),
                 &mut Vec::new(),
             ),
             (None, Some(_)) => pattern.hash,

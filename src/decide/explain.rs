@@ -82,7 +82,7 @@ pub(crate) fn explain(engine: &Engine, session: &Session, request: Request<'_>) 
         (Some(rule), Request::Publish { topic, .. } | Request::Receive { topic }) => {
             let pattern = engine.checked().rule(rule).topic.as_ref();
             pattern
-                .and_then(|p| crate::check::matches::match_topic(p, topic, session.attrs()))
+                .and_then(|p| crate::check::matches::match_topic(p, topic, &session.attrs()))
                 .unwrap_or_default()
         }
         _ => Vec::new(),

@@ -31,7 +31,7 @@ mod walk;
 
 pub use denial::Nearest;
 pub use request::{Decision, Explanation, Reason, Request, RuleRef, Verdict};
-pub use session::{BindError, Session};
+pub use session::{Attrs, BindError, Session};
 
 use crate::automaton::Automaton;
 use crate::check::Checked;

@@ -12,11 +12,12 @@
 //! client id (see [`crate::check::matches::match_client`]).
 
 use super::{Decision, Engine, Reason, Verdict};
-use crate::automaton::SlotTemplate;
-use crate::check::matches::match_client;
+use crate::automaton::{SlotTemplate, SlotTexts};
+use crate::check::matches::{AttrValues, match_client};
 use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require, template_text};
 use crate::identity::Identity;
 use crate::value::{ValueError, validate_client_id, validate_value};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -66,6 +67,11 @@ pub enum BindError {
         /// The identity's client-id template.
         template: String,
     },
+    /// The session's attribute values and rendered levels together pass 4 GiB.
+    SessionTooLarge {
+        /// Their length in bytes.
+        bytes: usize,
+    },
     /// An attribute value contains a separator its template cuts on.
     SeparatorInValue {
         /// The attribute.
@@ -92,6 +98,10 @@ impl fmt::Display for BindError {
             BindError::RequireCheck { attr, check } => {
                 write!(f, "require {attr} is {check} does not hold")
             }
+            BindError::SessionTooLarge { bytes } => write!(
+                f,
+                "the attribute values and the levels rendered from them come to {bytes} bytes (limit 4 GiB)"
+            ),
             BindError::SeparatorInValue { attr, separator } => write!(
                 f,
                 "attribute `{attr}` contains `{separator}`, which separates it from its neighbours in a template: another account's values could form the same topic"
@@ -110,17 +120,83 @@ impl fmt::Display for BindError {
 }
 
 /// An identity bound to one engine for one connection.
+///
+/// Everything a session knows is in one text, end to end: the identity name, the client
+/// id, the rendered slots, then the attribute names and values (sorted by name; the
+/// `client` attribute's value is the client id, not a copy of it). `offsets` says where
+/// each piece ends (an attribute: where its name and value start and end). So binding
+/// allocates two blocks whatever the identity (three when the client template captures),
+/// and an idle session holds no map nodes.
 #[derive(Clone, Debug)]
 pub struct Session {
     engine_id: u64,
     identity: Option<IdentityId>,
-    kind: String,
-    client_id: String,
-    attrs: BTreeMap<String, String>,
-    /// The identity's slots, rendered (see [`crate::automaton::SlotTemplate`]).
-    pub(crate) slots: Box<[Box<str>]>,
-    error: Option<BindError>,
+    slot_count: u32,
+    text: Box<str>,
+    /// `[kind end, client id end, slot ends…, (name start, name end, value start,
+    /// value end) per attribute…]`, byte offsets into `text`.
+    offsets: Box<[u32]>,
+    error: Option<Box<BindError>>,
     expires_at: Option<u64>,
+}
+
+/// A bound session's attributes (including `client` and client-template captures),
+/// sorted by name; look one up with [`Attrs::get`] or walk them with [`Attrs::iter`].
+#[derive(Clone, Copy, Debug)]
+pub struct Attrs<'a> {
+    text: &'a str,
+    spans: &'a [u32],
+}
+
+impl<'a> Attrs<'a> {
+    /// The value of attribute `name`, if bound.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            let s = &self.spans[middle * 4..middle * 4 + 4];
+            match self.text[s[0] as usize..s[1] as usize].cmp(name) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(&self.text[s[2] as usize..s[3] as usize]),
+            }
+        }
+        None
+    }
+
+    /// The attributes as (name, value), sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let text = self.text;
+        self.spans.chunks_exact(4).map(move |s| {
+            (
+                &text[s[0] as usize..s[1] as usize],
+                &text[s[2] as usize..s[3] as usize],
+            )
+        })
+    }
+
+    /// How many attributes there are.
+    pub fn len(&self) -> usize {
+        self.spans.len() / 4
+    }
+
+    /// Whether there are none (an unbound session).
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// A copy as a map, for code that keeps or combines attribute sets (analysis, tests).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+impl AttrValues for Attrs<'_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
 }
 
 impl Session {
@@ -135,22 +211,32 @@ impl Session {
 
     /// The identity name this session was bound as.
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.text[..self.offsets[0] as usize]
     }
 
     /// The client id the session was bound with.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.text[self.offsets[0] as usize..self.offsets[1] as usize]
     }
 
-    /// The bound attributes, including `client` and client-template captures.
-    pub fn attrs(&self) -> &BTreeMap<String, String> {
-        &self.attrs
+    /// The bound attributes, including `client` and client-template captures (none when
+    /// binding failed).
+    pub fn attrs(&self) -> Attrs<'_> {
+        Attrs {
+            text: &self.text,
+            spans: &self.offsets[2 + self.slot_count as usize..],
+        }
+    }
+
+    /// The identity's slots, rendered (see [`crate::automaton::SlotTemplate`]).
+    pub(crate) fn slots(&self) -> SlotTexts<'_> {
+        let ends = &self.offsets[2..2 + self.slot_count as usize];
+        SlotTexts::new(&self.text, self.offsets[1], ends)
     }
 
     /// Why binding failed, if it did.
     pub fn error(&self) -> Option<&BindError> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 
     /// When the credential expires (Unix seconds), if it does.
@@ -160,7 +246,7 @@ impl Session {
 
     /// The deny every request gets when binding failed.
     pub(crate) fn rejection(&self) -> Option<Decision> {
-        let error = self.error.as_ref()?;
+        let error = self.error.as_deref()?;
         let reason = match error {
             BindError::ClientIdMismatch { .. } => Reason::ClientIdMismatch,
             _ => Reason::IdentityRejected,
@@ -174,87 +260,180 @@ impl Session {
 }
 
 pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Session {
-    let mut session = Session {
+    let bound = match engine.checked().identity(&identity.kind) {
+        None => Err(BindError::UnknownIdentity {
+            kind: identity.kind.clone(),
+        }),
+        Some((id, def)) => bind_identity(engine, id, def, identity, client_id),
+    };
+    bound.unwrap_or_else(|error| Session {
         engine_id: engine.id(),
         identity: None,
-        kind: identity.kind.clone(),
-        client_id: client_id.to_string(),
-        attrs: BTreeMap::new(),
-        slots: Box::default(),
-        error: None,
+        slot_count: 0,
+        text: [identity.kind.as_str(), client_id]
+            .concat()
+            .into_boxed_str(),
+        offsets: Box::new([
+            offset(identity.kind.len()),
+            offset(identity.kind.len() + client_id.len()),
+        ]),
+        error: Some(Box::new(error)),
         expires_at: identity.expires_at,
-    };
-    match engine.checked().identity(&identity.kind) {
-        None => {
-            session.error = Some(BindError::UnknownIdentity {
-                kind: identity.kind.clone(),
-            })
-        }
-        Some((id, def)) => {
-            let bound = bind_attrs(def, identity, client_id).and_then(|attrs| {
-                let slots = engine.automaton().identity_slots(id);
-                let rendered: Result<Box<[Box<str>]>, BindError> =
-                    slots.iter().map(|s| render_slot(s, &attrs)).collect();
-                rendered.map(|slots| (attrs, slots))
-            });
-            match bound {
-                Ok((attrs, slots)) => {
-                    session.identity = Some(id);
-                    session.slots = slots;
-                    session.attrs = attrs;
-                }
-                Err(error) => session.error = Some(error),
-            }
-        }
-    }
-    session
+    })
 }
 
-fn bind_attrs(
+/// The identity's attribute values, borrowed from the credential, the client id and its
+/// captures; sorted by name once complete.
+type Values<'a> = SmallVec<[(&'a str, &'a str); 8]>;
+
+/// Looks values up by name in a [`Values`] list (linear: it is short, and not yet sorted).
+struct Lookup<'v, 'a>(&'v [(&'a str, &'a str)]);
+
+impl AttrValues for Lookup<'_, '_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+fn bind_identity<'i>(
+    engine: &Engine,
+    id: IdentityId,
     def: &IdentityDef,
-    identity: &Identity,
+    identity: &'i Identity,
     client_id: &str,
-) -> Result<BTreeMap<String, String>, BindError> {
-    let captures: Vec<&str> = def
-        .client
-        .iter()
-        .filter_map(|p| match p {
-            ClientPiece::Capture(name) => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut attrs = BTreeMap::new();
-    for (name, value) in &identity.attrs {
-        if !def.binds_attr(name) || name == "client" || captures.contains(&name.as_str()) {
-            return Err(BindError::UndeclaredAttribute { attr: name.clone() });
-        }
-        check_value(name, value)?;
-        attrs.insert(name.clone(), value.clone());
-    }
-    for name in def
-        .attrs
-        .iter()
-        .filter(|a| *a != "client" && !captures.contains(&a.as_str()))
-    {
-        if !attrs.contains_key(name) {
-            return Err(BindError::MissingAttribute { attr: name.clone() });
-        }
-    }
+) -> Result<Session, BindError> {
+    let credential: Values<'i> = credential_values(def, identity)?;
     check_client_part("client", client_id)?;
-    let captured = match_client(&def.client, &attrs, client_id).ok_or_else(|| {
+    let captured = match_client(&def.client, &Lookup(&credential), client_id).ok_or_else(|| {
         BindError::ClientIdMismatch {
             client_id: client_id.to_string(),
             template: template_text(&def.client),
         }
     })?;
-    for (name, value) in captured {
-        check_client_part(&name, &value)?;
-        attrs.insert(name, value);
+    // A new list (a `SmallVec` is invariant in its items, so it cannot take on the
+    // captures' shorter lifetime); it lives on the stack.
+    let mut values: Values<'_> = credential.iter().copied().collect();
+    for (name, value) in &captured {
+        check_client_part(name, value)?;
+        values.push((name, value));
     }
-    attrs.insert("client".to_string(), client_id.to_string());
-    check_requires(&def.requires, &attrs)?;
-    check_separators(&def.separators, &attrs)?;
-    Ok(attrs)
+    values.push(("client", client_id));
+    // Sorted by name; of one name, the last pushed wins (as a map's insert would).
+    values.sort_by(|a, b| a.0.cmp(b.0));
+    let mut i = 0;
+    while i + 1 < values.len() {
+        if values[i].0 == values[i + 1].0 {
+            values.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    check_requires(&def.requires, &Lookup(&values))?;
+    check_separators(&def.separators, &Lookup(&values))?;
+    let slots = engine.automaton().identity_slots(id);
+    let (text, offsets) = layout(&identity.kind, client_id, slots, &values)?;
+    Ok(Session {
+        engine_id: engine.id(),
+        identity: Some(id),
+        slot_count: offset(slots.len()),
+        text,
+        offsets,
+        error: None,
+        expires_at: identity.expires_at,
+    })
+}
+
+/// The credential's attribute values, each declared and valid, every declared one present
+/// (the `client` attribute and client-template captures come from the client id).
+fn credential_values<'a>(
+    def: &IdentityDef,
+    identity: &'a Identity,
+) -> Result<Values<'a>, BindError> {
+    let captures = || {
+        def.client.iter().filter_map(|p| match p {
+            ClientPiece::Capture(name) => Some(name.as_str()),
+            _ => None,
+        })
+    };
+    let mut values: Values<'a> = SmallVec::new();
+    for (name, value) in &identity.attrs {
+        if !def.binds_attr(name) || name == "client" || captures().any(|c| c == name) {
+            return Err(BindError::UndeclaredAttribute { attr: name.clone() });
+        }
+        check_value(name, value)?;
+        values.push((name, value));
+    }
+    for name in def
+        .attrs
+        .iter()
+        .filter(|a| *a != "client" && !captures().any(|c| c == a.as_str()))
+    {
+        if !values.iter().any(|(n, _)| n == name) {
+            return Err(BindError::MissingAttribute { attr: name.clone() });
+        }
+    }
+    Ok(values)
+}
+
+/// The session's text and offsets (see [`Session`]): one allocation each.
+fn layout(
+    kind: &str,
+    client_id: &str,
+    slots: &[SlotTemplate],
+    values: &[(&str, &str)],
+) -> Result<(Box<str>, Box<[u32]>), BindError> {
+    let lookup = Lookup(values);
+    let mut len = kind.len() + client_id.len();
+    for slot in slots {
+        len += slot.rendered_len(&lookup).map_err(missing)?;
+    }
+    for (name, value) in values {
+        len += name.len() + if *name == "client" { 0 } else { value.len() };
+    }
+    if u32::try_from(len).is_err() {
+        return Err(BindError::SessionTooLarge { bytes: len });
+    }
+    let mut text = String::with_capacity(len);
+    let mut offsets = Vec::with_capacity(2 + slots.len() + 4 * values.len());
+    text.push_str(kind);
+    offsets.push(offset(text.len()));
+    text.push_str(client_id);
+    offsets.push(offset(text.len()));
+    for slot in slots {
+        slot.render_into(&lookup, &mut text).map_err(missing)?;
+        offsets.push(offset(text.len()));
+    }
+    for (name, value) in values {
+        offsets.push(offset(text.len()));
+        text.push_str(name);
+        offsets.push(offset(text.len()));
+        if *name == "client" {
+            offsets.extend([offsets[0], offsets[1]]);
+        } else {
+            offsets.push(offset(text.len()));
+            text.push_str(value);
+            offsets.push(offset(text.len()));
+        }
+    }
+    Ok((text.into_boxed_str(), offsets.into_boxed_slice()))
+}
+
+/// A byte offset into a session's text, which [`layout`] keeps below 4 GiB.
+fn offset(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// A slot naming an attribute the session does not have could not be decided, so the
+/// whole session is rejected instead (the checker makes sure every attribute a rule of
+/// the identity uses is bound).
+fn missing(attr: &str) -> BindError {
+    BindError::MissingAttribute {
+        attr: attr.to_string(),
+    }
 }
 
 fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
@@ -273,12 +452,9 @@ fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
     })
 }
 
-fn check_separators(
-    separators: &[(String, char)],
-    attrs: &BTreeMap<String, String>,
-) -> Result<(), BindError> {
+fn check_separators(separators: &[(String, char)], attrs: &Lookup) -> Result<(), BindError> {
     for (attr, separator) in separators {
-        if attrs.get(attr).is_some_and(|v| v.contains(*separator)) {
+        if attrs.value(attr).is_some_and(|v| v.contains(*separator)) {
             return Err(BindError::SeparatorInValue {
                 attr: attr.clone(),
                 separator: *separator,
@@ -288,10 +464,10 @@ fn check_separators(
     Ok(())
 }
 
-fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Result<(), BindError> {
+fn check_requires(requires: &[Require], attrs: &Lookup) -> Result<(), BindError> {
     for require in requires {
         match require {
-            Require::Equal(a, b) if attrs.get(a) != attrs.get(b) => {
+            Require::Equal(a, b) if attrs.value(a) != attrs.value(b) => {
                 return Err(BindError::RequireEqual {
                     left: a.clone(),
                     right: b.clone(),
@@ -300,15 +476,15 @@ fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Res
             Require::InSet {
                 attr, set, values, ..
             } if attrs
-                .get(attr)
-                .is_none_or(|v| values.binary_search(v).is_err()) =>
+                .value(attr)
+                .is_none_or(|v| values.binary_search_by(|x| x.as_str().cmp(v)).is_err()) =>
             {
                 return Err(BindError::RequireCheck {
                     attr: attr.clone(),
                     check: format!("in {set}"),
                 });
             }
-            Require::Check(a, check) if !attrs.get(a).is_some_and(|v| check.accepts(v)) => {
+            Require::Check(a, check) if !attrs.value(a).is_some_and(|v| check.accepts(v)) => {
                 let name = match check {
                     AttrCheck::Eui64 => "eui64",
                     AttrCheck::Uuid => "uuid",
@@ -324,16 +500,165 @@ fn check_requires(requires: &[Require], attrs: &BTreeMap<String, String>) -> Res
     Ok(())
 }
 
-/// A slot's text for this session's attributes. A slot naming an attribute the session
-/// does not have could not be decided, so the whole session is rejected instead (the
-/// checker makes sure every attribute a rule of the identity uses is bound).
-fn render_slot(
-    slot: &SlotTemplate,
-    attrs: &BTreeMap<String, String>,
-) -> Result<Box<str>, BindError> {
-    slot.render(attrs)
-        .map(String::into_boxed_str)
-        .map_err(|attr| BindError::MissingAttribute {
-            attr: attr.to_string(),
-        })
+impl Session {
+    /// Bytes this session holds on the heap (its text and offsets).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.len() + std::mem::size_of_val(&*self.offsets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::source::Source;
+
+    const POLICY: &str = "identity mobile from jwt {\n    trust \"idp\"\n    issuer \"https://idp.example.com/\"\n\
+        \x20   audience \"iot\"\n    algorithms ES256\n    pid = claim \"pid\"\n    aid = claim \"aid\"\n\
+        \x20   client \"m:{pid}_{aid}:{+jti}\"\n}\n\
+        identity svc from anonymous {\n    client \"svc\"\n}\n\
+        set services = lights, locks\n\
+        allow mobile, svc connect\n\
+        allow mobile publish \"c/{pid}_{aid}/{sid in services}/{client}/{+rid}\"\n\
+        allow mobile publish \"s/{aid}-x/{jti}\"\n";
+
+    /// The most a bound session may take in its own struct: a map, owned strings or an
+    /// inline error would each pass it.
+    const MAX_SESSION_BYTES: usize = 96;
+
+    fn engine() -> Engine {
+        let policy = Policy::from_source(&Source::new("p", POLICY)).expect("valid");
+        Engine::new(&policy.checked).expect("compiles")
+    }
+
+    fn mobile(engine: &Engine, client_id: &str) -> Session {
+        let attrs = BTreeMap::from([
+            ("pid".to_string(), "P1".to_string()),
+            ("aid".to_string(), "A1".to_string()),
+        ]);
+        engine.bind(&Identity::asserted("mobile", attrs), client_id)
+    }
+
+    #[test]
+    fn a_session_stays_small() {
+        let size = std::mem::size_of::<Session>();
+        println!("Session: {size} bytes");
+        assert!(size <= MAX_SESSION_BYTES, "Session is {size} bytes");
+    }
+
+    #[test]
+    fn a_bound_session_holds_one_text_and_its_offsets() {
+        let engine = engine();
+        let session = mobile(&engine, "m:P1_A1:J7");
+        assert_eq!(session.error(), None);
+        // "mobile" + the client id + the slots + the names and values, client's not again.
+        let text = session.text.len();
+        let slots: usize = (0..session.slots().len())
+            .map(|i| {
+                session
+                    .slots()
+                    .get(crate::automaton::SlotId(i as u32))
+                    .len()
+            })
+            .sum();
+        let names_and_values = "aid".len() + 2 + "client".len() + "jti".len() + 2 + "pid".len() + 2;
+        assert_eq!(
+            text,
+            "mobile".len() + "m:P1_A1:J7".len() + slots + names_and_values
+        );
+        assert_eq!(session.heap_bytes(), text + 4 * session.offsets.len());
+        println!("heap per session: {} bytes", session.heap_bytes());
+        assert!(
+            session.heap_bytes() <= 160,
+            "{} bytes",
+            session.heap_bytes()
+        );
+    }
+
+    #[test]
+    fn attributes_read_back_sorted_with_the_client_id_and_its_captures() {
+        let engine = engine();
+        let session = mobile(&engine, "m:P1_A1:J7");
+        assert_eq!(session.kind(), "mobile");
+        assert_eq!(session.client_id(), "m:P1_A1:J7");
+        let attrs: Vec<(&str, &str)> = session.attrs().iter().collect();
+        assert_eq!(
+            attrs,
+            [
+                ("aid", "A1"),
+                ("client", "m:P1_A1:J7"),
+                ("jti", "J7"),
+                ("pid", "P1")
+            ]
+        );
+        for (name, value) in &attrs {
+            assert_eq!(session.attrs().get(name), Some(*value));
+        }
+        assert_eq!(session.attrs().get("sid"), None);
+        assert_eq!(session.attrs().get(""), None);
+        assert_eq!(session.attrs().get("zzz"), None);
+        assert_eq!(session.attrs().len(), 4);
+    }
+
+    #[test]
+    fn slots_render_each_attribute_dependent_text() {
+        let engine = engine();
+        let session = mobile(&engine, "m:P1_A1:J7");
+        let slots: Vec<&str> = (0..session.slots().len())
+            .map(|i| session.slots().get(crate::automaton::SlotId(i as u32)))
+            .collect();
+        for expected in ["P1_A1", "m:P1_A1:J7", "A1-x", "J7"] {
+            assert!(slots.contains(&expected), "{expected} not in {slots:?}");
+        }
+        let allowed = |topic| {
+            engine
+                .decide(&session, super::super::Request::publish(topic))
+                .verdict
+        };
+        assert_eq!(allowed("c/P1_A1/locks/m:P1_A1:J7/r1"), Verdict::Allowed);
+        assert_eq!(allowed("s/A1-x/J7"), Verdict::Allowed);
+        assert_ne!(allowed("c/P1_A2/locks/m:P1_A1:J7/r1"), Verdict::Allowed);
+        assert_ne!(allowed("s/A1-x/J8"), Verdict::Allowed);
+    }
+
+    #[test]
+    fn a_rejected_session_keeps_its_kind_and_client_id_and_has_no_attributes() {
+        let engine = engine();
+        let session = mobile(&engine, "m:P2_A1:J7");
+        assert!(matches!(
+            session.error(),
+            Some(BindError::ClientIdMismatch { .. })
+        ));
+        assert_eq!(
+            (session.kind(), session.client_id()),
+            ("mobile", "m:P2_A1:J7")
+        );
+        assert!(session.attrs().is_empty());
+        assert!(session.slots().is_empty());
+        let unknown = engine.bind(
+            &Identity::asserted("robot", BTreeMap::<String, String>::new()),
+            "r",
+        );
+        assert_eq!((unknown.kind(), unknown.client_id()), ("robot", "r"));
+        assert_eq!(
+            engine
+                .decide(&unknown, super::super::Request::Connect)
+                .verdict,
+            Verdict::ExplicitDeny
+        );
+    }
+
+    #[test]
+    fn an_identity_without_slots_binds_with_only_its_client() {
+        let engine = engine();
+        let session = engine.bind(
+            &Identity::asserted("svc", BTreeMap::<String, String>::new()),
+            "svc",
+        );
+        assert_eq!(session.error(), None);
+        assert_eq!(
+            session.attrs().iter().collect::<Vec<_>>(),
+            [("client", "svc")]
+        );
+    }
 }

@@ -28,10 +28,10 @@ use super::walk::{States, invalid_topic, step};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
 use crate::automaton::{Accept, Automaton, Guard, Node, NodeId};
+use crate::check::matches::AttrValues;
 use crate::check::{Piece, RuleId};
 use crate::mqtt::topic::{check_filter, levels, split_shared};
 use smallvec::SmallVec;
-use std::collections::BTreeMap;
 
 const ACTION: Action = Action::Subscribe;
 
@@ -319,12 +319,10 @@ impl Containment<'_> {
                         let set = &self.auto.sets[set.0 as usize];
                         values.extend(set.values.iter().map(|v| v.to_string()));
                     }
-                    Guard::Slot(slot) => {
-                        values.push(self.session.slots[slot.0 as usize].to_string())
-                    }
+                    Guard::Slot(slot) => values.push(self.session.slots().get(slot).to_string()),
                     Guard::Pattern(pattern) => {
                         let pieces = &self.auto.patterns[pattern.0 as usize].pieces;
-                        let Some(texts) = witnesses(pieces, self.session.attrs(), self.budget)
+                        let Some(texts) = witnesses(pieces, &self.session.attrs(), self.budget)
                         else {
                             self.exhausted = true;
                             self.budget = 0;
@@ -422,7 +420,7 @@ impl Containment<'_> {
             let reachable = !first
                 || match guard {
                     Guard::OneOf(set) => auto.sets[set.0 as usize].has_plain_value,
-                    Guard::Slot(slot) => !self.session.slots[slot.0 as usize].starts_with('$'),
+                    Guard::Slot(slot) => !self.session.slots().get(slot).starts_with('$'),
                     Guard::Pattern(pattern) => !auto.patterns[pattern.0 as usize].dollar_only,
                 };
             if reachable && holds(next) {
@@ -506,7 +504,7 @@ impl Seen {
 /// that is `None`. (The reference interpreter builds its witnesses another way.)
 fn witnesses(
     pieces: &[Piece],
-    attrs: &BTreeMap<String, String>,
+    attrs: &(impl AttrValues + ?Sized),
     budget: usize,
 ) -> Option<Vec<String>> {
     // Each piece as its options: one fixed text, or a set's values.
@@ -514,7 +512,7 @@ fn witnesses(
     for piece in pieces {
         digits.push(match piece {
             Piece::Text(text) => (text, &[]),
-            Piece::Attr(name) => match attrs.get(name) {
+            Piece::Attr(name) => match attrs.value(name) {
                 Some(value) => (value, &[]),
                 None => return Some(Vec::new()),
             },
@@ -599,6 +597,7 @@ fn min(a: Option<RuleId>, b: Option<RuleId>) -> Option<RuleId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     fn set(values: &[&str]) -> Piece {

@@ -93,9 +93,9 @@ pub(crate) fn step(
     for &(guard, next) in node.guarded() {
         let matched = match guard {
             Guard::OneOf(set) => auto.sets[set.0 as usize].values.contains(level),
-            Guard::Slot(slot) => same_text(&session.slots[slot.0 as usize], level),
+            Guard::Slot(slot) => same_text(session.slots().get(slot), level),
             Guard::Pattern(pattern) => {
-                auto.patterns[pattern.0 as usize].matches(level, &auto.sets, &session.slots)
+                auto.patterns[pattern.0 as usize].matches(level, &auto.sets, session.slots())
             }
         };
         if matched {

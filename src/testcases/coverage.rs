@@ -9,12 +9,12 @@
 //! its level and below. Coverage only reads decisions the runner already made; it never
 //! decides anything itself.
 
-use crate::check::matches::match_level;
+use crate::check::matches::{AttrValues, match_level};
 use crate::check::{Checked, CheckedRule, LevelPattern, Piece, RuleId};
 use crate::decide::Explanation;
 use crate::mqtt::topic::split_shared;
 use crate::source::Loc;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// One finite choice of a rule's template: a `{a|b}` or `{x in set}` piece.
@@ -85,7 +85,7 @@ impl Coverage {
         &mut self,
         checked: &Checked,
         explanation: &Explanation,
-        attrs: &BTreeMap<String, String>,
+        attrs: &(impl AttrValues + ?Sized),
     ) {
         let mut ids: Vec<RuleId> = explanation
             .deciding
@@ -168,7 +168,7 @@ fn record_choices(
     rule: &CheckedRule,
     coverage: &mut RuleCoverage,
     topic: &str,
-    attrs: &BTreeMap<String, String>,
+    attrs: &(impl AttrValues + ?Sized),
 ) {
     let Some(pattern) = &rule.topic else {
         return;
@@ -212,6 +212,7 @@ mod tests {
     use crate::identity::Identity;
     use crate::policy::Policy;
     use crate::source::Source;
+    use std::collections::BTreeMap;
 
     const POLICY: &str = "identity d from anonymous {\n    client \"dev\"\n}\nset kinds = a, b, c\n\
         @id(\"pub\") allow d publish \"t/{k in kinds}/x-{on|off}\"\n\
@@ -229,7 +230,7 @@ mod tests {
         let mut coverage = Coverage::new("p".into(), engine.checked());
         for request in requests {
             let explanation = engine.explain(&session, *request);
-            coverage.record(engine.checked(), &explanation, session.attrs());
+            coverage.record(engine.checked(), &explanation, &session.attrs());
         }
         coverage
     }

@@ -189,7 +189,7 @@ fn run_checked_case(
         failures.push(format!("expected the rule `{want}` to decide, got {got}"));
     }
     let explanation = engine.explain(&session, request);
-    coverage.record(engine.checked(), &explanation, session.attrs());
+    coverage.record(engine.checked(), &explanation, &session.attrs());
     CaseResult {
         name: case.name.clone(),
         loc: case.loc.clone(),

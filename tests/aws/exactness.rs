@@ -105,7 +105,11 @@ pub fn check_session(
     let mut tallies: BTreeMap<Action, Tally> = BTreeMap::new();
     let mut asked: Vec<Ask> = vec![Ask::Connect];
     for _ in 0..asks {
-        asked.push(generate::ask(rng, engine.checked(), session.attrs()));
+        asked.push(generate::ask(
+            rng,
+            engine.checked(),
+            &session.attrs().to_map(),
+        ));
     }
     for ask in asked {
         let engine_allows = engine.decide(session, ask.request()).is_allowed();

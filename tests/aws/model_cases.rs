@@ -13,7 +13,8 @@ use topicguard::{Engine, Policy, Session, Source};
 fn bounds(engine: &Engine, session: &Session, action: Action) -> Bounds {
     let checked = engine.checked();
     let id = session.identity_id().expect("a bound session");
-    let get = |action, effect| shapes(checked, id, session.attrs(), action, effect).unwrap();
+    let get =
+        |action, effect| shapes(checked, id, &session.attrs().to_map(), action, effect).unwrap();
     let filtered = checked.identities[id.0 as usize].filtered_subscriptions;
     let (allows, denies) = (get(action, Effect::Allow), get(action, Effect::Deny));
     match action {
@@ -75,7 +76,7 @@ fn check_policy(text: &str, rng: &mut Rng, sessions: usize, label: &str) -> usiz
             .map(|a| bounds(&engine, &session, *a))
             .collect();
         for _ in 0..300 {
-            let ask = generate::ask(rng, engine.checked(), session.attrs());
+            let ask = generate::ask(rng, engine.checked(), &session.attrs().to_map());
             let Some(action) = action_of(&ask) else {
                 continue;
             };
