@@ -71,22 +71,7 @@ pub fn valuations(
     purpose: Purpose,
 ) -> Result<Vec<Valuation>, AnalysisError> {
     super::fragment::check(defs)?;
-    let captures: BTreeSet<String> = defs
-        .iter()
-        .flat_map(|(_, d)| d.client.iter())
-        .filter_map(|p| match p {
-            ClientPiece::Capture(c) => Some(c.clone()),
-            _ => None,
-        })
-        .collect();
-    let credential: BTreeSet<String> = defs
-        .iter()
-        .flat_map(|(_, d)| d.attrs.iter())
-        .filter(|a| *a != "client" && !captures.contains(*a))
-        .cloned()
-        .collect();
-    let mut classes = equal_classes(defs, &credential);
-    classes.extend(captures.iter().map(|c| vec![c.clone()]));
+    let (captures, classes) = attribute_classes(defs);
     let is_capture = |class: &[String]| captures.contains(&class[0]);
     // Classes whose equality with each other can matter: rendered somewhere, or named by
     // a `require a == b`. Each set partition of them is tried, a fresh value per block.
@@ -218,8 +203,9 @@ pub fn pair_valuations(
     Ok(out)
 }
 
-/// The client captures, and the classes of equal attributes whose values can matter.
-fn related_classes(defs: &[(&Checked, &IdentityDef)]) -> (BTreeSet<String>, Vec<Vec<String>>) {
+/// The client captures, and every class of attributes that must take one value: the
+/// credential's attributes grouped by `require a == b`, then each capture on its own.
+fn attribute_classes(defs: &[(&Checked, &IdentityDef)]) -> (BTreeSet<String>, Vec<Vec<String>>) {
     let captures: BTreeSet<String> = defs
         .iter()
         .flat_map(|(_, d)| d.client.iter())
@@ -236,6 +222,12 @@ fn related_classes(defs: &[(&Checked, &IdentityDef)]) -> (BTreeSet<String>, Vec<
         .collect();
     let mut classes = equal_classes(defs, &credential);
     classes.extend(captures.iter().map(|c| vec![c.clone()]));
+    (captures, classes)
+}
+
+/// The client captures, and the classes of equal attributes whose values can matter.
+fn related_classes(defs: &[(&Checked, &IdentityDef)]) -> (BTreeSet<String>, Vec<Vec<String>>) {
+    let (captures, classes) = attribute_classes(defs);
     let related = classes.into_iter().filter(|c| relevant(defs, c)).collect();
     (captures, related)
 }
