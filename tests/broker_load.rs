@@ -336,3 +336,59 @@ async fn the_bench_command_reports_a_result_line_scripts_can_read() {
     assert!(stderr.contains("/nonexistent/summary.json"), "{stderr}");
     broker.stop().await;
 }
+
+/// `topicguard bench --connects` runs the given number of handshakes at the given
+/// concurrency and reports the broker's CPU (here the test process, which runs the broker)
+/// and connects per broker CPU-second; a concurrency of 0 is a usage error.
+#[tokio::test]
+async fn the_connects_mode_reports_its_concurrency_and_the_brokers_cpu() {
+    let broker = TestBroker::start().await;
+    let addr = broker.addr.to_string();
+    let pid = std::process::id().to_string();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args(["bench", "--broker", &addr, "--client-prefix", "dev-"])
+        .args([
+            "--connects",
+            "40",
+            "--concurrency",
+            "4",
+            "--broker-pid",
+            &pid,
+        ])
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("bench ends")
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let result = stdout.lines().last().unwrap_or_default();
+    for key in [
+        "RESULT mode=connects count=40 concurrency=4 rate=",
+        " tool_cpu=",
+        " tool_limited=",
+        " others_cpu=",
+    ] {
+        assert!(result.contains(key), "no `{key}` in {result}");
+    }
+    let broker_cpu = result
+        .split(' ')
+        .find_map(|field| field.strip_prefix("broker_cpu="))
+        .expect("a broker_cpu field");
+    assert!(broker_cpu.parse::<f64>().is_ok(), "{result}");
+    let zero = tokio::process::Command::new(env!("CARGO_BIN_EXE_topicguard"))
+        .args([
+            "bench",
+            "--broker",
+            &addr,
+            "--connects",
+            "10",
+            "--concurrency",
+            "0",
+        ])
+        .output()
+        .await
+        .expect("bench runs");
+    assert_eq!(zero.status.code(), Some(2));
+    broker.stop().await;
+}

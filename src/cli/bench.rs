@@ -99,6 +99,9 @@ pub struct BenchArgs {
     /// Connect-rate mode: this many CONNECT/CONNACK/DISCONNECT rounds.
     #[arg(long, conflicts_with_all = ["idle", "churn"])]
     pub connects: Option<usize>,
+    /// Connect-rate mode: handshakes in progress at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
     /// Idle mode: open this many connections and hold them for --hold.
     #[arg(long, conflicts_with = "churn")]
     pub idle: Option<usize>,
@@ -277,16 +280,39 @@ async fn connects(
     count: usize,
     out: Out,
 ) -> Result<Exit, LoadError> {
-    let started = std::time::Instant::now();
-    let rate = load::connections::connect_rate(login, &args.client_prefix, count).await?;
-    let elapsed = started.elapsed().as_secs_f64();
+    let run = load::connections::connect_rate(
+        login,
+        &args.client_prefix,
+        count,
+        usize::from(args.concurrency),
+        args.broker_pid,
+    )
+    .await?;
+    let cores = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let per_cpu = run.per_broker_cpu_second();
     let text = format!(
-        "{count} connects in {elapsed:.2} s = {rate:.0} connects/s\n\
-         RESULT mode=connects count={count} rate={rate:.0}\n"
+        "{count} connects ({} at a time) in {:.2} s = {:.0} connects/s\n\
+         RESULT mode=connects count={count} concurrency={} rate={:.0} tool_cpu={} tool_cores={} \
+         tool_limited={} broker_cpu={} others_cpu={} per_broker_cpu_s={}\n",
+        run.concurrency,
+        run.seconds,
+        run.rate(),
+        run.concurrency,
+        run.rate(),
+        cores(run.cpu.tool),
+        run.cpu.tool_cores,
+        if run.cpu.tool_limited() { "yes" } else { "no" },
+        cores(run.cpu.broker),
+        cores(run.cpu.others()),
+        per_cpu.map_or("-".to_string(), |v| format!("{v:.0}")),
     );
     let json = serde_json::json!({
         "event": "result", "mode": "connects", "count": count,
-        "seconds": elapsed, "connects_per_second": rate,
+        "concurrency": run.concurrency, "seconds": run.seconds,
+        "connects_per_second": run.rate(), "tool_cpu": run.cpu.tool,
+        "tool_cores": run.cpu.tool_cores, "tool_limited": run.cpu.tool_limited(),
+        "broker_cpu": run.cpu.broker, "others_cpu": run.cpu.others(),
+        "per_broker_cpu_second": per_cpu,
     });
     result(out, text, json);
     Ok(Exit::Ok)

@@ -1,7 +1,9 @@
 //! Connection load: connects per second, idle connections held open, and connection churn
 //! with the broker's resident memory read after each round.
 //!
-//! [`connect_rate`] runs N CONNECT/CONNACK/DISCONNECT rounds, 8 at a time. [`hold_idle`]
+//! [`connect_rate`] runs N CONNECT/CONNACK/DISCONNECT rounds, a given number at a time,
+//! and reports the CPU the tool and (given its process id) the broker used, so a run says
+//! whether the broker or the tool set the rate. [`hold_idle`]
 //! opens N connections and holds them. [`churn`] opens N connections (64 handshakes at a
 //! time), closes them all — DISCONNECT, then, once the broker has closed its side, a reset,
 //! so neither side keeps TIME_WAIT sockets across rounds — and, given the broker's process
@@ -10,7 +12,7 @@
 
 use super::LoadError;
 use super::client::{self, Conn, Login, STEP};
-use super::usage::rss_kib;
+use super::usage::{CpuMeter, CpuUse, rss_kib};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,11 +20,44 @@ use std::time::{Duration, Instant};
 /// Handshakes in progress at once while churning.
 const CHURN_CONCURRENCY: usize = 64;
 
-/// N sequential connects (8 at a time); returns connects per second.
-pub async fn connect_rate(login: &Login, prefix: &str, count: usize) -> Result<f64, LoadError> {
+/// What a connect-rate run measured.
+#[derive(Clone, Debug)]
+pub struct ConnectRun {
+    /// Connects completed (CONNACK received, DISCONNECT sent).
+    pub count: usize,
+    /// Handshakes in progress at once.
+    pub concurrency: usize,
+    /// Wall-clock seconds of the whole run.
+    pub seconds: f64,
+    /// CPU used by the tool, the broker (if its process id was given) and the machine.
+    pub cpu: CpuUse,
+}
+
+impl ConnectRun {
+    /// Connects per wall-clock second.
+    pub fn rate(&self) -> f64 {
+        self.count as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Connects per second of broker CPU, if the broker's CPU was measured.
+    pub fn per_broker_cpu_second(&self) -> Option<f64> {
+        let broker = self.cpu.broker?;
+        (broker > 0.0).then(|| self.rate() / broker)
+    }
+}
+
+/// `count` connects, `concurrency` at a time (at least one); the rate and the CPU used.
+pub async fn connect_rate(
+    login: &Login,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    broker_pid: Option<u32>,
+) -> Result<ConnectRun, LoadError> {
     let login = Arc::new(login.clone());
+    let meter = CpuMeter::start(broker_pid);
     let started = Instant::now();
-    let workers = 8.min(count.max(1));
+    let workers = concurrency.clamp(1, count.max(1));
     let tasks: Vec<_> = (0..workers)
         .map(|worker| {
             let (login, prefix) = (login.clone(), prefix.to_string());
@@ -39,7 +74,12 @@ pub async fn connect_rate(login: &Login, prefix: &str, count: usize) -> Result<f
         task.await
             .map_err(|e| LoadError::Plan(format!("a connect task failed: {e}")))??;
     }
-    Ok(count as f64 / started.elapsed().as_secs_f64().max(1e-9))
+    Ok(ConnectRun {
+        count,
+        concurrency: workers,
+        seconds: started.elapsed().as_secs_f64(),
+        cpu: meter.stop(),
+    })
 }
 
 /// Opens `count` connections one after another and returns them open.
