@@ -2,14 +2,15 @@
 //! with the broker's resident memory read after each round.
 //!
 //! [`connect_rate`] runs N CONNECT/CONNACK/DISCONNECT rounds, 8 at a time. [`hold_idle`]
-//! opens N connections and holds them. [`churn`] opens N connections (64 handshakes at a
+//! opens N connections (plain or TLS) and holds them. [`churn`] opens N connections (64 handshakes at a
 //! time), closes them all — DISCONNECT, then, once the broker has closed its side, a reset,
 //! so neither side keeps TIME_WAIT sockets across rounds — and, given the broker's process
 //! id, reads its RSS once it settles; R rounds. This module must never talk to anything
 //! but the given broker address, and every wait in it is bounded.
 
 use super::LoadError;
-use super::client::{self, Conn, Login, STEP};
+use super::client::{self, Conn, Login, STEP, TlsConn};
+use super::tls::TlsLogin;
 use super::usage::rss_kib;
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -42,11 +43,30 @@ pub async fn connect_rate(login: &Login, prefix: &str, count: usize) -> Result<f
     Ok(count as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
-/// Opens `count` connections one after another and returns them open.
-pub async fn hold_idle(login: &Login, prefix: &str, count: usize) -> Result<Vec<Conn>, LoadError> {
+/// An idle connection held open: plain TCP or TLS.
+#[derive(Debug)]
+pub enum Held {
+    /// Plain MQTT over TCP.
+    Plain(Conn),
+    /// MQTT over TLS.
+    Tls(Box<TlsConn>),
+}
+
+/// Opens `count` connections one after another (over TLS when `tls` is given) and returns
+/// them open.
+pub async fn hold_idle(
+    login: &Login,
+    tls: Option<&TlsLogin>,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<Held>, LoadError> {
     let mut conns = Vec::with_capacity(count);
     for index in 0..count {
-        conns.push(client::open(login, &format!("{prefix}idle-{index}")).await?);
+        let client_id = format!("{prefix}idle-{index}");
+        conns.push(match tls {
+            None => Held::Plain(client::open(login, &client_id).await?),
+            Some(tls) => Held::Tls(Box::new(client::open_tls(login, tls, &client_id).await?)),
+        });
         if index % 1000 == 999 {
             eprint!("\ropened {} idle connections   ", index + 1);
         }
