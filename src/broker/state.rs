@@ -101,9 +101,9 @@ pub struct Broker {
     /// The configuration the broker runs with.
     pub config: BrokerConfig,
     pub(crate) authenticator: Arc<dyn Authenticator>,
-    /// Cancelled when the server shuts down. Cancel it through [`Broker::shut_down`],
-    /// which also wakes the connections (they check it only when woken).
-    pub shutdown: CancellationToken,
+    /// Cancelled when the server shuts down, only through [`Broker::shut_down`], which
+    /// also wakes the connections (they check it only when woken).
+    pub(crate) shutdown: CancellationToken,
     router: RwLock<Router>,
     sessions: Mutex<HashMap<ClientKey, Arc<SessionSlot>>>,
     retained: RwLock<RetainedStore>,
