@@ -7,7 +7,10 @@
 //! means the allocator kept freed memory (retention); live heap still high means state
 //! the broker never freed. `--trim` asks glibc to return free memory (`malloc_trim(0)`)
 //! whenever no connection is open, to show how much of the RSS was retention. Prints
-//! `LISTENING <addr>` once bound; runs until SIGTERM or SIGINT. This example must never
+//! `LISTENING <addr>` once bound; runs until SIGTERM or SIGINT. `--tls CERT KEY` serves
+//! MQTT over TLS instead (rustls, the broker's own TLS listener; e.g. `topicguard dev pki`'s
+//! server.pem and server-key.pem, with `topicguard bench --idle N --tls-ca ca.pem`), so the
+//! TLS cost per connection can be read the same way. This example must never
 //! listen anywhere but 127.0.0.1, and is for measurement only: the counter costs two
 //! atomic operations per allocation.
 
@@ -16,7 +19,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
-use topicguard::broker::{AnonymousAuthenticator, BrokerConfig, SharedEngine, serve};
+use topicguard::broker::listener::{Listener, Protocol, serve_listeners, tls};
+use topicguard::broker::state::Broker;
+use topicguard::broker::{AnonymousAuthenticator, BrokerConfig, SharedEngine};
 use topicguard::load::usage::rss_kib;
 use topicguard::{Engine, Policy, Source};
 
@@ -70,7 +75,20 @@ const POLICY: &str = "identity bench from anonymous {\n    client \"bench-{+cid}
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
-    let trim = std::env::args().any(|a| a == "--trim");
+    let args: Vec<String> = std::env::args().collect();
+    let trim = args.iter().any(|a| a == "--trim");
+    let protocol = match args.iter().position(|a| a == "--tls") {
+        None => Protocol::Tcp,
+        Some(at) => {
+            let (Some(cert), Some(key)) = (args.get(at + 1), args.get(at + 2)) else {
+                return Err("--tls needs CERT and KEY (PEM files)".into());
+            };
+            let clients = tls::ClientCertificates::None;
+            let acceptor = tls::acceptor(cert.as_ref(), key.as_ref(), clients, Vec::new())
+                .map_err(|e| format!("--tls: {e}"))?;
+            Protocol::Tls(acceptor)
+        }
+    };
     let policy = Policy::from_source(&Source::new("memory.policy", POLICY))
         .map_err(|d| format!("policy: {d}"))?;
     let engine = Engine::new(&policy.checked).map_err(|e| format!("compile: {e}"))?;
@@ -112,13 +130,15 @@ async fn main() -> Result<(), String> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    serve(
-        listener,
+    let broker = Arc::new(Broker::new(
         engine,
         config,
         Arc::new(AnonymousAuthenticator),
-        shutdown,
-    )
-    .await;
+    ));
+    let listener = Listener {
+        socket: listener,
+        protocol,
+    };
+    serve_listeners(vec![listener], broker, shutdown).await;
     Ok(())
 }

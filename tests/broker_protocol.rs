@@ -435,6 +435,56 @@ async fn topic_aliases_are_resolved_before_authorization() {
 }
 
 #[tokio::test]
+async fn the_publish_that_defines_the_first_topic_alias_is_acknowledged_and_delivered() {
+    // A connection holds no alias table until a client defines one: the QoS 1 PUBLISH
+    // that creates it must be acknowledged and delivered like any other, and an alias used
+    // before any was defined is refused, not resolved.
+    let broker = TestBroker::start().await;
+    let mut sub = TestClient::connect(broker.addr, V5, "dev-firstsub", None).await;
+    sub.subscribe("dev/first", QoS::AtLeastOnce).await;
+    let mut client = TestClient::connect(broker.addr, V5, "dev-first", None).await;
+    let publish = |topic: &str, packet_id: u16, payload: &'static [u8]| {
+        Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id,
+            payload: Bytes::from_static(payload),
+            properties: Properties {
+                topic_alias: Some(1),
+                ..Properties::default()
+            },
+        })
+    };
+    client.send(publish("dev/first", 7, b"defines")).await;
+    match client.recv().await {
+        Some(Packet::PubAck(ack)) => assert_eq!(ack.packet_id, 7),
+        other => panic!("expected PUBACK 7, got {other:?}"),
+    }
+    let first = sub.expect_publish().await;
+    assert_eq!(
+        (first.topic.as_str(), &first.payload[..]),
+        ("dev/first", &b"defines"[..])
+    );
+    client.send(publish("", 8, b"uses")).await;
+    match client.recv().await {
+        Some(Packet::PubAck(ack)) => assert_eq!(ack.packet_id, 8),
+        other => panic!("expected PUBACK 8, got {other:?}"),
+    }
+    assert_eq!(&sub.expect_publish().await.payload[..], b"uses");
+
+    let mut fresh = TestClient::connect(broker.addr, V5, "dev-fresh", None).await;
+    fresh.send(publish("", 9, b"undefined")).await;
+    assert_eq!(
+        fresh.expect_closed().await,
+        Some(ReasonCode::PROTOCOL_ERROR)
+    );
+    assert_eq!(sub.recv_within(Duration::from_millis(200)).await, None);
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn queued_messages_are_rechecked_after_a_policy_change() {
     let broker = TestBroker::start().await;
     let (mut sub, _) = TestClient::open(broker.addr, session_connect("dev-away", true)).await;

@@ -68,6 +68,8 @@ mod engine_safety;
 mod identity;
 mod layering;
 #[cfg(feature = "runtime")]
+mod load_tls;
+#[cfg(feature = "runtime")]
 mod mosquitto_plugin;
 mod parse;
 mod readme;

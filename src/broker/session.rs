@@ -25,12 +25,11 @@ use crate::broker::principal::Principal;
 use crate::broker::router::Entry;
 use crate::broker::store::{Op, Store, Ticket};
 use crate::mqtt::codec::QoS;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 /// A message sent to the client and not yet acknowledged.
 #[derive(Clone, Debug)]
@@ -75,8 +74,9 @@ pub struct SessionState {
     pub subscriptions: HashMap<String, Entry>,
     pub(crate) queue: VecDeque<Delivery>,
     pub(crate) outgoing: VecDeque<Outgoing>,
-    /// Incoming QoS 2 packet ids waiting for PUBREL.
-    pub awaiting_release: HashSet<u16>,
+    /// Incoming QoS 2 packet ids waiting for PUBREL (a B-tree: 24 bytes while empty,
+    /// half a hash set's, and every operation still logarithmic).
+    pub awaiting_release: BTreeSet<u16>,
     /// Session expiry in seconds (0: ends with the connection; `u32::MAX`: never).
     pub expiry: u32,
     /// Incremented at every attach, so timers can tell whether a client came back.
@@ -128,7 +128,7 @@ impl SessionState {
         offline_since: Option<u64>,
         queue: Vec<Delivery>,
         outgoing: Vec<Outgoing>,
-        awaiting_release: HashSet<u16>,
+        awaiting_release: BTreeSet<u16>,
     ) -> SessionState {
         let last_seq = queue
             .iter()
@@ -196,7 +196,7 @@ impl SessionState {
             .collect();
         self.queue = VecDeque::new();
         self.outgoing = VecDeque::new();
-        self.awaiting_release = HashSet::new();
+        self.awaiting_release = BTreeSet::new();
         self.exists = false;
         self.owner = None;
         self.offline_since = None;
@@ -204,24 +204,27 @@ impl SessionState {
     }
 }
 
+/// The connection currently live on a slot.
 struct Live {
     connection: u64,
-    kick: CancellationToken,
+    /// Set by a takeover: the connection must end (it is woken through `wake`).
+    kicked: bool,
 }
 
 /// The session of one client id, shared by its successive connections.
 pub struct SessionSlot {
     pub(crate) client_id: Arc<str>,
     state: Mutex<SessionState>,
-    /// Woken when a delivery is queued.
+    /// Woken when a delivery is queued, and when the live connection is kicked: the
+    /// connection re-checks both.
     pub wake: Notify,
-    /// Woken (all waiters) when the queue may have room again, or the session went offline
-    /// or ended: publishers waiting for room re-check (see [`SessionSlot::wait_for_room`]).
+    /// Woken (all waiters) when the queue may have room again, the session went offline
+    /// or ended, or the live connection let go: publishers waiting for room re-check (see
+    /// [`SessionSlot::wait_for_room`]), and so does a takeover waiting for the release.
     room: Notify,
     /// Publishers currently waiting on `room`; nobody is woken while it is zero.
     room_waiters: AtomicUsize,
     live: Mutex<Option<Live>>,
-    released: Notify,
     /// Serializes attaches for this client id.
     pub(crate) attach_lock: tokio::sync::Mutex<()>,
     /// Attaches in progress; the slot is not removed from the broker while non-zero.
@@ -248,7 +251,6 @@ impl SessionSlot {
             room: Notify::new(),
             room_waiters: AtomicUsize::new(0),
             live: Mutex::new(None),
-            released: Notify::new(),
             attach_lock: tokio::sync::Mutex::new(()),
             attaching: AtomicUsize::new(0),
         }
@@ -325,11 +327,24 @@ impl SessionSlot {
             .is_some_and(|l| l.connection == connection)
     }
 
-    pub(crate) fn set_live(&self, connection: u64, kick: CancellationToken) {
-        *lock(&self.live) = Some(Live { connection, kick });
+    pub(crate) fn set_live(&self, connection: u64) {
+        *lock(&self.live) = Some(Live {
+            connection,
+            kicked: false,
+        });
     }
 
-    /// Clears the live connection if it is `connection`; wakes a waiting takeover.
+    /// Whether `connection` must end: it was kicked by a takeover, or is no longer the live
+    /// connection (a takeover that timed out forgot it). The connection checks this before
+    /// every wait, and is woken through [`SessionSlot::wake`] when it changes.
+    pub(crate) fn kicked(&self, connection: u64) -> bool {
+        !lock(&self.live)
+            .as_ref()
+            .is_some_and(|l| l.connection == connection && !l.kicked)
+    }
+
+    /// Clears the live connection if it is `connection`; wakes a waiting takeover (and,
+    /// spuriously, publishers waiting for room, who re-check).
     pub(crate) fn release(&self, connection: u64) -> bool {
         let mut live = lock(&self.live);
         let mine = live.as_ref().is_some_and(|l| l.connection == connection);
@@ -337,26 +352,45 @@ impl SessionSlot {
             *live = None;
         }
         drop(live);
-        self.released.notify_waiters();
+        self.room.notify_waiters();
         mine
     }
 
     /// Kicks the live connection, if any, and waits (bounded) until it lets go. After the
     /// timeout the old connection is forgotten: its later release finds itself not live.
     pub(crate) async fn take_over(&self, timeout: Duration) -> bool {
-        let released = self.released.notified();
-        tokio::pin!(released);
-        released.as_mut().enable();
-        let kick = match lock(&self.live).as_ref() {
+        let old = match lock(&self.live).as_mut() {
             None => return false,
-            Some(live) => live.kick.clone(),
+            Some(live) => {
+                live.kicked = true;
+                live.connection
+            }
         };
-        kick.cancel();
-        if tokio::time::timeout(timeout, &mut released).await.is_err() {
+        // A permit if the connection is not waiting now: it sees the kick at its next wait.
+        self.wake.notify_one();
+        if tokio::time::timeout(timeout, self.released(old))
+            .await
+            .is_err()
+        {
             tracing::warn!(client = %self.client_id, "takeover: old connection did not close in time");
             *lock(&self.live) = None;
         }
         true
+    }
+
+    /// Resolves once `connection` is no longer live. Registered before each check, so a
+    /// release between the check and the wait is never missed; other wake-ups of `room`
+    /// only cause another check.
+    async fn released(&self, connection: u64) {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_live_connection(connection) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// The owner, if the session exists or a connection is live on it and its owner is not
@@ -494,6 +528,19 @@ mod tests {
         assert_eq!(slot.room_waiters.load(Ordering::Acquire), 0);
     }
 
+    /// The bytes of one session slot: part of every idle connection.
+    const MAX_SLOT_BYTES: usize = 368;
+
+    #[test]
+    fn session_slot_stays_small() {
+        let size = std::mem::size_of::<SessionSlot>();
+        println!("SessionSlot: {size} bytes");
+        assert!(
+            size <= MAX_SLOT_BYTES,
+            "SessionSlot is {size} bytes, over the {MAX_SLOT_BYTES}-byte bound"
+        );
+    }
+
     #[test]
     fn packet_ids_skip_ids_in_flight_and_zero() {
         let mut state = SessionState {
@@ -533,7 +580,7 @@ mod tests {
         // Offline but persisted, or live with its session just ended: still held.
         slot.state().online = false;
         assert!(slot.owned_by_another(&principal("P2")).is_some());
-        slot.set_live(1, CancellationToken::new());
+        slot.set_live(1);
         slot.state().exists = false;
         assert!(slot.owned_by_another(&principal("P2")).is_some());
         // Neither live nor existing: free for anyone.
@@ -543,25 +590,76 @@ mod tests {
         assert_eq!(slot.state().owner, None, "clearing forgets the owner");
     }
 
+    /// An old connection as the connection task runs it: waits on `wake` until kicked,
+    /// then lets go.
+    fn old_connection(slot: &Arc<SessionSlot>, id: u64) -> tokio::task::JoinHandle<bool> {
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            while !slot.kicked(id) {
+                slot.wake.notified().await;
+            }
+            slot.release(id)
+        })
+    }
+
     #[tokio::test]
     async fn takeover_kicks_and_waits_for_release() {
         let slot = Arc::new(SessionSlot::new("c".into()));
-        let kick = CancellationToken::new();
-        slot.set_live(1, kick.clone());
-        let old = {
-            let slot = slot.clone();
-            tokio::spawn(async move {
-                kick.cancelled().await;
-                slot.release(1)
-            })
-        };
+        slot.set_live(1);
+        let old = old_connection(&slot, 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!old.is_finished(), "not kicked yet: the connection waits");
         assert!(slot.take_over(Duration::from_secs(5)).await);
         assert!(old.await.unwrap());
         assert!(!slot.is_live());
-        // A connection that never lets go is forgotten after the timeout.
-        slot.set_live(2, CancellationToken::new());
+        // A connection that never lets go is forgotten after the timeout, and then counts
+        // as kicked.
+        slot.set_live(2);
+        assert!(!slot.kicked(2));
         assert!(slot.take_over(Duration::from_millis(50)).await);
         assert!(!slot.is_live_connection(2));
+        assert!(slot.kicked(2));
         assert!(!slot.release(2));
+    }
+
+    #[tokio::test]
+    async fn a_kick_while_the_connection_is_busy_is_seen_at_its_next_wait() {
+        let slot = Arc::new(SessionSlot::new("c".into()));
+        slot.set_live(7);
+        // The kick lands before the connection waits on `wake`: the permit it leaves
+        // ends the wait at once.
+        let takeover = tokio::spawn({
+            let slot = slot.clone();
+            async move { slot.take_over(Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(slot.kicked(7));
+        tokio::time::timeout(Duration::from_secs(5), slot.wake.notified())
+            .await
+            .expect("the kick left a permit");
+        assert!(slot.release(7));
+        assert!(takeover.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn room_wake_ups_do_not_end_a_takeover_early() {
+        let slot = Arc::new(SessionSlot::new("c".into()));
+        slot.set_live(3);
+        let takeover = tokio::spawn({
+            let slot = slot.clone();
+            async move { slot.take_over(Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        slot.room_waiters.fetch_add(1, Ordering::AcqRel);
+        slot.wake_room_waiters();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !takeover.is_finished(),
+            "room was made; the old connection is still live"
+        );
+        assert!(slot.is_live_connection(3));
+        slot.room_waiters.fetch_sub(1, Ordering::AcqRel);
+        assert!(slot.release(3));
+        assert!(takeover.await.unwrap());
     }
 }

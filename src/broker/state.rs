@@ -101,8 +101,9 @@ pub struct Broker {
     /// The configuration the broker runs with.
     pub config: BrokerConfig,
     pub(crate) authenticator: Arc<dyn Authenticator>,
-    /// Cancelled when the server shuts down.
-    pub shutdown: CancellationToken,
+    /// Cancelled when the server shuts down, only through [`Broker::shut_down`], which
+    /// also wakes the connections (they check it only when woken).
+    pub(crate) shutdown: CancellationToken,
     router: RwLock<Router>,
     sessions: Mutex<HashMap<ClientKey, Arc<SessionSlot>>>,
     retained: RwLock<RetainedStore>,
@@ -160,8 +161,16 @@ impl Broker {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Starts the broker's shutdown: cancels [`Broker::shutdown`] and wakes every
+    /// session's connection, which checks it before each wait (so no connection holds a
+    /// wait on the token of its own).
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+        self.wake_all();
+    }
+
     /// Wakes every session's connection, so each re-checks its subscriptions after a
-    /// policy swap (see `reload`).
+    /// policy swap (see `reload`), or sees a shutdown.
     pub fn wake_all(&self) {
         for slot in lock(&self.sessions).values() {
             slot.wake.notify_one();
@@ -534,20 +543,20 @@ impl Broker {
     /// from an older connection of the same principal. Returns the slot and whether a
     /// session was resumed. Refuses (touching nothing) when the session — live or
     /// persisted — belongs to another principal.
+    /// A new slot shares `client_id` with the sessions map (one copy of the text).
     pub async fn attach(
         &self,
-        client_id: &str,
+        client_id: &Arc<str>,
         principal: &Principal,
         clean_start: bool,
         expiry: u32,
         connection: u64,
-        kick: CancellationToken,
     ) -> Result<(Arc<SessionSlot>, bool), AttachError> {
         let slot = {
             let mut sessions = lock(&self.sessions);
             let slot = sessions
-                .entry(client_id.into())
-                .or_insert_with(|| Arc::new(SessionSlot::new(client_id.into())))
+                .entry(client_id.clone())
+                .or_insert_with(|| Arc::new(SessionSlot::new(client_id.clone())))
                 .clone();
             slot.attaching.fetch_add(1, Ordering::AcqRel);
             slot
@@ -579,7 +588,7 @@ impl Broker {
             present
         };
         slot.wake_room_waiters();
-        slot.set_live(connection, kick);
+        slot.set_live(connection);
         drop(guard);
         slot.attaching.fetch_sub(1, Ordering::AcqRel);
         Ok((slot, present))

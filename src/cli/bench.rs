@@ -3,7 +3,8 @@
 //! Modes: throughput (default) — publishers and/or subscribers (`--role`), per-publisher
 //! sequence accounting, latency from the send stamp, the tool's own CPU; `--combine` —
 //! merge the `--summary` files of separate publisher and subscriber processes into one
-//! report; `--connects N` — connects/s; `--idle N` — hold N idle connections; `--churn N`
+//! report; `--connects N` — connects/s; `--idle N` — hold N idle connections (over TLS with
+//! `--tls-ca`); `--churn N`
 //! — open and close N connections `--rounds` times, reading the broker's RSS
 //! (`--broker-pid`). The last stdout line is `RESULT key=value ...` for scripts. Exit
 //! status 1 when the broker lost a message it had acknowledged (or delivered one it
@@ -105,6 +106,13 @@ pub struct BenchArgs {
     /// Idle mode: open this many connections and hold them for --hold.
     #[arg(long, conflicts_with = "churn")]
     pub idle: Option<usize>,
+    /// Idle mode over TLS: verify the broker with the CA certificates in this PEM file
+    /// (e.g. `topicguard dev pki`'s ca.pem against a `tls://` listener).
+    #[arg(long, value_name = "FILE", requires = "idle")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the broker's TLS certificate must carry (a DNS name or an IP address).
+    #[arg(long, default_value = "localhost", requires = "tls_ca")]
+    pub tls_server_name: String,
     /// How long idle mode holds its connections.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub hold: Duration,
@@ -319,7 +327,12 @@ async fn connects(
 }
 
 async fn idle(login: &Login, args: &BenchArgs, count: usize, out: Out) -> Result<Exit, LoadError> {
-    let conns = load::connections::hold_idle(login, &args.client_prefix, count).await?;
+    let tls = match &args.tls_ca {
+        Some(ca) => Some(load::tls::TlsLogin::new(ca, &args.tls_server_name)?),
+        None => None,
+    };
+    let conns =
+        load::connections::hold_idle(login, tls.as_ref(), &args.client_prefix, count).await?;
     out.log()(format!(
         "HOLDING {count} idle connections for {:?}",
         args.hold

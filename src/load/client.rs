@@ -13,14 +13,18 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 /// Bound on any single handshake step (connect, CONNACK, SUBACK).
 pub const STEP: Duration = Duration::from_secs(10);
 
-/// One MQTT connection.
+/// One MQTT connection over plain TCP.
 pub type Conn = Framed<TcpStream, MqttCodec>;
+
+/// One MQTT connection over TLS (idle mode's `--tls-ca`).
+pub type TlsConn = Framed<tokio_rustls::client::TlsStream<TcpStream>, MqttCodec>;
 
 /// Who connects, and how.
 #[derive(Clone, Debug)]
@@ -57,8 +61,8 @@ fn broker_error(what: &str, detail: impl ToString) -> LoadError {
 }
 
 /// The next packet, within `limit`.
-pub async fn next_packet(
-    conn: &mut Conn,
+pub async fn next_packet<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Framed<S, MqttCodec>,
     what: &str,
     limit: Duration,
 ) -> Result<Packet, LoadError> {
@@ -70,7 +74,11 @@ pub async fn next_packet(
 }
 
 /// Sends one packet now.
-pub async fn send(conn: &mut Conn, what: &str, packet: Packet) -> Result<(), LoadError> {
+pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Framed<S, MqttCodec>,
+    what: &str,
+    packet: Packet,
+) -> Result<(), LoadError> {
     within(what, STEP, conn.send(packet))
         .await?
         .map_err(|e| broker_error(what, e))
@@ -98,10 +106,38 @@ async fn open_session(
     clean_start: bool,
 ) -> Result<(Conn, ConnAck), LoadError> {
     let what = format!("connect {client_id}");
-    let stream = within(&what, STEP, TcpStream::connect(login.broker))
+    let stream = tcp(login, &what).await?;
+    mqtt_connect(stream, login, client_id, clean_start, &what).await
+}
+
+/// Opens a TLS connection (verifying the broker with `tls`) and completes CONNECT/CONNACK
+/// (clean start).
+pub async fn open_tls(
+    login: &Login,
+    tls: &super::tls::TlsLogin,
+    client_id: &str,
+) -> Result<TlsConn, LoadError> {
+    let what = format!("connect {client_id}");
+    let stream = tls.handshake(tcp(login, &what).await?, &what).await?;
+    Ok(mqtt_connect(stream, login, client_id, true, &what).await?.0)
+}
+
+async fn tcp(login: &Login, what: &str) -> Result<TcpStream, LoadError> {
+    let stream = within(what, STEP, TcpStream::connect(login.broker))
         .await?
-        .map_err(|e| broker_error(&what, e))?;
+        .map_err(|e| broker_error(what, e))?;
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// CONNECT/CONNACK on an open stream.
+async fn mqtt_connect<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    login: &Login,
+    client_id: &str,
+    clean_start: bool,
+    what: &str,
+) -> Result<(Framed<S, MqttCodec>, ConnAck), LoadError> {
     let codec = MqttCodec::client(login.version, CodecLimits::default());
     let mut conn = Framed::new(stream, codec);
     let connect = Connect {
@@ -118,15 +154,15 @@ async fn open_session(
             ..Properties::default()
         },
     };
-    send(&mut conn, &what, Packet::Connect(Box::new(connect))).await?;
-    match next_packet(&mut conn, &what, STEP).await? {
+    send(&mut conn, what, Packet::Connect(Box::new(connect))).await?;
+    match next_packet(&mut conn, what, STEP).await? {
         Packet::ConnAck(ack) if ack.code == 0 => Ok((conn, ack)),
         Packet::ConnAck(ack) => Err(broker_error(
-            &what,
+            what,
             format!("refused with CONNACK code {:#04x}", ack.code),
         )),
         other => Err(broker_error(
-            &what,
+            what,
             format!("expected CONNACK, got {}", other.packet_type()),
         )),
     }

@@ -3,15 +3,16 @@
 //!
 //! [`connect_rate`] runs N CONNECT/CONNACK/DISCONNECT rounds, a given number at a time,
 //! and reports the CPU the tool and (given its process id) the broker used, so a run says
-//! whether the broker or the tool set the rate. [`hold_idle`]
-//! opens N connections and holds them. [`churn`] opens N connections (64 handshakes at a
+//! whether the broker or the tool set the rate. [`hold_idle`] opens N connections (plain or
+//! TLS) and holds them. [`churn`] opens N connections (64 handshakes at a
 //! time), closes them all — DISCONNECT, then, once the broker has closed its side, a reset,
 //! so neither side keeps TIME_WAIT sockets across rounds — and, given the broker's process
 //! id, reads its RSS once it settles; R rounds. This module must never talk to anything
 //! but the given broker address, and every wait in it is bounded.
 
 use super::LoadError;
-use super::client::{self, Conn, Login, STEP};
+use super::client::{self, Conn, Login, STEP, TlsConn};
+use super::tls::TlsLogin;
 use super::usage::{CpuMeter, CpuUse, rss_kib};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -82,11 +83,30 @@ pub async fn connect_rate(
     })
 }
 
-/// Opens `count` connections one after another and returns them open.
-pub async fn hold_idle(login: &Login, prefix: &str, count: usize) -> Result<Vec<Conn>, LoadError> {
+/// An idle connection held open: plain TCP or TLS.
+#[derive(Debug)]
+pub enum Held {
+    /// Plain MQTT over TCP.
+    Plain(Conn),
+    /// MQTT over TLS.
+    Tls(Box<TlsConn>),
+}
+
+/// Opens `count` connections one after another (over TLS when `tls` is given) and returns
+/// them open.
+pub async fn hold_idle(
+    login: &Login,
+    tls: Option<&TlsLogin>,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<Held>, LoadError> {
     let mut conns = Vec::with_capacity(count);
     for index in 0..count {
-        conns.push(client::open(login, &format!("{prefix}idle-{index}")).await?);
+        let client_id = format!("{prefix}idle-{index}");
+        conns.push(match tls {
+            None => Held::Plain(client::open(login, &client_id).await?),
+            Some(tls) => Held::Tls(Box::new(client::open_tls(login, tls, &client_id).await?)),
+        });
         if index % 1000 == 999 {
             eprint!("\ropened {} idle connections   ", index + 1);
         }

@@ -26,6 +26,7 @@ pub mod report;
 mod run;
 pub mod stamp;
 mod subscriber;
+pub mod tls;
 pub mod usage;
 
 pub use client::Login;
@@ -59,6 +60,14 @@ pub enum LoadError {
     /// The plan is inconsistent.
     #[error("{0}")]
     Plan(String),
+    /// The TLS client cannot be set up, or a handshake failed.
+    #[error("{what}: {detail}")]
+    Tls {
+        /// The CA file, server name or connection at fault.
+        what: String,
+        /// What happened.
+        detail: String,
+    },
     /// A summary file cannot be read or written.
     #[error("{path}: {detail}")]
     Summary {

@@ -20,12 +20,10 @@ use crate::broker::state::Broker;
 use crate::decide::{Reason, Request};
 use crate::mqtt::codec::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 use crate::value::validate_client_id;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
 
 use super::wire::Wire;
 
@@ -162,7 +160,6 @@ impl Admission {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let kick = CancellationToken::new();
         let attached = broker
             .attach(
                 &self.client_id,
@@ -170,7 +167,6 @@ impl Admission {
                 connect.clean_start,
                 self.expiry,
                 self.connection,
-                kick.clone(),
             )
             .await;
         let (slot, present) = match attached {
@@ -194,15 +190,15 @@ impl Admission {
             peer,
             id: self.connection,
             version: connect.version,
-            client_id: self.client_id,
+            // The slot's copy: one per session, however often it is resumed.
+            client_id: slot.client_id.clone(),
             slot,
             authorizer: self.authorizer,
             will: connect.will.map(Box::new),
-            keep_alive: (self.keep_alive > 0).then(|| Duration::from_secs(self.keep_alive.into())),
-            inflight_limit: usize::from(broker.config.max_inflight.min(client_receive_max).max(1)),
-            peer_max_packet: connect.properties.maximum_packet_size.map(|m| m as usize),
-            aliases: HashMap::new(),
-            kick,
+            keep_alive: self.keep_alive,
+            inflight_limit: broker.config.max_inflight.min(client_receive_max).max(1),
+            peer_max_packet: connect.properties.maximum_packet_size,
+            aliases: None,
             connect_expiry: self.expiry,
             flow: Default::default(),
             pending: Default::default(),

@@ -84,7 +84,8 @@ where
             ));
         }
         if publish.topic.is_empty() {
-            return self.aliases.get(&alias).cloned().ok_or_else(|| {
+            let defined = self.aliases.as_ref().and_then(|a| a.get(&alias));
+            return defined.cloned().ok_or_else(|| {
                 Exit::protocol(
                     ReasonCode::PROTOCOL_ERROR,
                     format!("topic alias {alias} was never defined"),
@@ -92,7 +93,8 @@ where
             });
         }
         let topic: Arc<str> = publish.topic.as_str().into();
-        self.aliases.insert(alias, topic.clone());
+        let aliases = self.aliases.get_or_insert_with(Default::default);
+        aliases.insert(alias, topic.clone());
         Ok(topic)
     }
 

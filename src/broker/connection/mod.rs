@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use wire::Wire;
 
 /// Why a connection ended.
@@ -122,13 +121,16 @@ pub(crate) struct Connection<S> {
     authorizer: Authorizer,
     /// Boxed: most clients set none, and a will is larger than the rest of this state.
     will: Option<Box<Will>>,
-    keep_alive: Option<Duration>,
+    /// The keep-alive in seconds (0: none).
+    keep_alive: u16,
     /// Outgoing QoS 1/2 messages allowed in flight.
-    inflight_limit: usize,
+    inflight_limit: u16,
     /// The client's Maximum Packet Size (5.0).
-    peer_max_packet: Option<usize>,
-    aliases: HashMap<u16, Arc<str>>,
-    kick: CancellationToken,
+    peer_max_packet: Option<u32>,
+    /// Topic aliases the client defined (5.0); allocated at the first one, as most
+    /// clients define none (boxed: 8 bytes here instead of a map's 48).
+    #[allow(clippy::box_collection)]
+    aliases: Option<Box<HashMap<u16, Arc<str>>>>,
     /// Session expiry asked for at CONNECT (a DISCONNECT may not raise it from 0).
     connect_expiry: u32,
     /// Back-pressure and the stall rule ([`flow`]).
@@ -184,23 +186,63 @@ pub(crate) fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    Box::pin(serve_stream(stream, peer, transport, broker))
+    run_after(std::future::ready(Some((stream, transport))), peer, broker)
 }
 
-async fn serve_stream<S>(stream: S, peer: SocketAddr, transport: Transport, broker: Arc<Broker>)
+/// Serves the stream `upgrade` yields (a TLS handshake, say; `None`: it failed, and was
+/// logged), as [`run`] does. The upgrade runs inside the connection's boxed start, so
+/// nothing of it stays in the task once CONNECT is handled; the connection is counted
+/// (`connections_current`) from when the upgrade completed.
+pub(crate) fn run_after<S, U>(
+    upgrade: U,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+) -> Pin<Box<impl Future<Output = ()> + Send>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
+    U: Future<Output = Option<(S, Transport)>> + Send,
 {
-    let _open = broker.config.observer.metrics().connection_opened();
-    // Boxed: the handshake's state is large and needed once; inline, it would stay part
-    // of every connection's resident state.
-    let established = Box::pin(async {
+    let start = Box::new(Start {
+        upgrade,
+        peer,
+        broker,
+    });
+    Box::pin(serve_stream(start))
+}
+
+/// What a connection starts from, boxed: an async fn keeps its arguments for its whole
+/// life, so the task holds this pointer (freed after CONNECT) rather than the stream (or
+/// the handshake that yields it), the peer address and the transport themselves.
+struct Start<U> {
+    upgrade: U,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+}
+
+async fn serve_stream<S, U>(start: Box<Start<U>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    U: Future<Output = Option<(S, Transport)>> + Send,
+{
+    // Boxed: the handshakes' state is large and needed once; inline, it would stay part
+    // of every connection's resident state. The start (the transport: listener name,
+    // client certificates) moves in and is dropped with it: only CONNECT needs it.
+    let established = Box::pin(async move {
+        let Start {
+            upgrade,
+            peer,
+            broker,
+        } = *start;
+        let (stream, transport) = upgrade.await?;
+        let open = broker.config.observer.metrics().connection_opened();
         let codec = MqttCodec::server(broker.config.codec_limits());
-        handshake::establish(Wire::new(stream, codec), peer, &transport, broker).await
+        let wire = Wire::new(stream, codec);
+        let connection = handshake::establish(wire, peer, &transport, broker).await?;
+        Some((connection, open))
     })
     .await;
     // The connection state is its own allocation, reached through one pointer here.
-    if let Some(mut connection) = established {
+    if let Some((mut connection, _open)) = established {
         let exit = connection.serve_packets().await;
         Box::pin((*connection).finish(exit)).await;
     }
@@ -211,7 +253,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     fn next_deadline(&self) -> Option<Instant> {
-        self.keep_alive.map(|k| Instant::now() + k.mul_f32(1.5))
+        let keep_alive = Duration::from_secs(self.keep_alive.into());
+        (self.keep_alive > 0).then(|| Instant::now() + keep_alive.mul_f32(1.5))
     }
 
     async fn serve_packets(&mut self) -> Exit {
@@ -223,6 +266,16 @@ where
         let expiry = self.credential_deadline();
         let admission_depth = self.broker.config.admission_depth();
         loop {
+            // A takeover kicks through the slot and the server's shutdown is announced
+            // to every slot (both wake `wake`): checked before every wait, in this order,
+            // as the first branches of a biased select would be. No wait on a token of its
+            // own: each would be part of every idle connection's task.
+            if self.slot.kicked(self.id) {
+                return Exit::TakenOver;
+            }
+            if self.broker.shutdown.is_cancelled() {
+                return Exit::Shutdown;
+            }
             self.recheck_subscriptions(false);
             // Boxed (allocated only when something is queued): the delivery path's
             // state would otherwise stay part of every idle connection.
@@ -244,8 +297,6 @@ where
             let store = first_pending.and(self.broker.store.clone());
             tokio::select! {
                 biased;
-                _ = self.kick.cancelled() => return Exit::TakenOver,
-                _ = self.broker.shutdown.cancelled() => return Exit::Shutdown,
                 frame = self.wire.next_boxed(), if reading => {
                     deadline = self.next_deadline();
                     // Boxed, once per read batch, for the same reason.
@@ -415,10 +466,10 @@ mod tests {
 
     /// The bytes every connection's task holds while it waits for input (the connection's
     /// state, [`Connection`], is a separate allocation with its own bound).
-    const MAX_TASK_FUTURE_BYTES: usize = 1024;
+    const MAX_TASK_FUTURE_BYTES: usize = 480;
 
     /// The bytes of one connection's state.
-    const MAX_CONNECTION_BYTES: usize = 768;
+    const MAX_CONNECTION_BYTES: usize = 480;
 
     fn broker() -> Arc<Broker> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/xfinity.policy");

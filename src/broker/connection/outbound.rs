@@ -37,7 +37,8 @@ where
         let (delivery, room) = {
             let mut state = self.slot.state();
             let front = state.queue.front()?;
-            if front.qos != QoS::AtMostOnce && state.outgoing.len() >= self.inflight_limit {
+            let limit = usize::from(self.inflight_limit);
+            if front.qos != QoS::AtMostOnce && state.outgoing.len() >= limit {
                 return None;
             }
             let delivery = state.queue.pop_front();
@@ -162,7 +163,7 @@ where
     }
 
     fn fits_peer(&self, packet: &Packet) -> bool {
-        let Some(max) = self.peer_max_packet else {
+        let Some(max) = self.peer_max_packet.map(|m| m as usize) else {
             return true;
         };
         let fits = packet.encoded_len(self.version).is_ok_and(|len| len <= max);

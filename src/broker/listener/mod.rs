@@ -18,10 +18,11 @@ use crate::broker::connection;
 use crate::broker::state::Broker;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -81,7 +82,7 @@ pub async fn serve_listeners(listeners: Vec<Listener>, broker: Arc<Broker>, shut
     for accept in loops {
         let _ = accept.await;
     }
-    broker.shutdown.cancel();
+    broker.shut_down();
     tracker.close();
     if tokio::time::timeout(broker.config.shutdown_grace, tracker.wait())
         .await
@@ -122,42 +123,71 @@ async fn accept_loop(
             _ = stop.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
-        let (broker, protocol) = (broker.clone(), listener.protocol.clone());
-        tracker.spawn(async move {
-            adapt(stream, peer, protocol, broker).await;
-            drop(permit);
-        });
+        let task = connection_task(stream, peer, listener.protocol.clone(), broker.clone());
+        tracker.spawn(holding(task, permit));
     }
 }
 
-/// Completes the transport handshake (bounded by the CONNECT deadline) and runs the
-/// connection on the resulting stream. The handshakes are boxed so their state lives on the
-/// heap only while they run, not in every idle connection's task.
-async fn adapt(stream: TcpStream, peer: SocketAddr, protocol: Protocol, broker: Arc<Broker>) {
-    let mut transport = Transport {
+/// The task spawned per connection: runs it, holding its place under `max_connections`.
+async fn holding(task: Pin<Box<dyn Future<Output = ()> + Send>>, permit: OwnedSemaphorePermit) {
+    task.await;
+    drop(permit);
+}
+
+/// A connection's whole work as one boxed future, so the spawned task (whose cell is part
+/// of every idle connection) holds only a pointer and the permit: plain TCP goes straight
+/// to the connection, and TLS's handshake runs inside the connection's own start (freed
+/// once CONNECT is handled); WebSockets first complete their upgrade ([`websocket`]).
+fn connection_task(
+    stream: TcpStream,
+    peer: SocketAddr,
+    protocol: Protocol,
+    broker: Arc<Broker>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    let transport = Transport {
         listener: Arc::from(protocol.name()),
         ..Transport::default()
     };
-    let deadline = broker.config.connect_timeout;
-    let websocket = matches!(protocol, Protocol::Ws | Protocol::Wss(_));
     match protocol {
-        Protocol::Tcp => connection::run(stream, peer, transport, broker).await,
-        // Boxed: the WebSocket's state would otherwise size every connection's task.
-        Protocol::Ws => Box::pin(over_websocket(stream, peer, deadline, transport, broker)).await,
-        Protocol::Tls(acceptor) | Protocol::Wss(acceptor) => {
-            let started = tokio::time::Instant::now();
-            let handshake = tls_handshake(&acceptor, stream, peer, deadline, &mut transport);
-            let Some(tls) = Box::pin(handshake).await else {
-                return;
+        Protocol::Tcp => connection::run(stream, peer, transport, broker),
+        Protocol::Tls(acceptor) => {
+            let deadline = broker.config.connect_timeout;
+            let upgrade = async move {
+                let mut transport = transport;
+                let tls = tls_handshake(&acceptor, stream, peer, deadline, &mut transport).await?;
+                Some((tls, transport))
             };
-            if websocket {
-                let left = deadline.saturating_sub(started.elapsed());
-                Box::pin(over_websocket(tls, peer, left, transport, broker)).await
-            } else {
-                connection::run(tls, peer, transport, broker).await
-            }
+            connection::run_after(upgrade, peer, broker)
+        }
+        Protocol::Ws => Box::pin(websocket(stream, peer, None, transport, broker)),
+        Protocol::Wss(acceptor) => {
+            Box::pin(websocket(stream, peer, Some(acceptor), transport, broker))
         }
     }
+}
+
+/// Completes the WebSocket listeners' handshakes — TLS first for `wss` — within the
+/// CONNECT deadline, and runs the connection on the resulting stream. The handshakes are
+/// boxed so their state lives on the heap only while they run, not in every idle
+/// connection's task.
+async fn websocket(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    mut transport: Transport,
+    broker: Arc<Broker>,
+) {
+    let deadline = broker.config.connect_timeout;
+    let Some(acceptor) = tls else {
+        return Box::pin(over_websocket(stream, peer, deadline, transport, broker)).await;
+    };
+    let started = tokio::time::Instant::now();
+    let handshake = tls_handshake(&acceptor, stream, peer, deadline, &mut transport);
+    let Some(tls) = Box::pin(handshake).await else {
+        return;
+    };
+    let left = deadline.saturating_sub(started.elapsed());
+    Box::pin(over_websocket(tls, peer, left, transport, broker)).await
 }
 
 /// Upgrades `stream` to a WebSocket within `deadline` and runs the connection over it.
@@ -225,5 +255,48 @@ where
             transport.bearer_token = token;
             Some(ws)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::auth::AnonymousAuthenticator;
+    use crate::broker::config::BrokerConfig;
+    use crate::decide::Engine;
+    use crate::policy::Policy;
+    use arc_swap::ArcSwap;
+
+    /// The bytes of the future each connection's spawned task holds (tokio's task cell
+    /// around it is part of every idle connection).
+    const MAX_SPAWNED_FUTURE_BYTES: usize = 72;
+
+    #[tokio::test]
+    async fn the_spawned_task_holds_only_the_boxed_connection_and_its_permit() {
+        let policy = Policy::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies/xfinity.policy"
+        ))
+        .expect("policies/xfinity.policy loads");
+        let engine = Engine::new(&policy.checked).expect("compiles");
+        let broker = Arc::new(Broker::new(
+            Arc::new(ArcSwap::from_pointee(engine)),
+            BrokerConfig::default(),
+            Arc::new(AnonymousAuthenticator),
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let ((stream, peer), _client) =
+            tokio::join!(async { listener.accept().await.expect("accept") }, async {
+                client.await.expect("connect")
+            });
+        let permit = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let task = holding(connection_task(stream, peer, Protocol::Tcp, broker), permit);
+        let size = std::mem::size_of_val(&task);
+        println!("spawned connection task future: {size} bytes");
+        assert!(
+            size <= MAX_SPAWNED_FUTURE_BYTES,
+            "{size} bytes, over the {MAX_SPAWNED_FUTURE_BYTES}-byte bound"
+        );
     }
 }
