@@ -230,8 +230,8 @@ impl Session {
 
     /// The identity's slots, rendered (see [`crate::automaton::SlotTemplate`]).
     pub(crate) fn slots(&self) -> SlotTexts<'_> {
-        let ends = &self.offsets[2..2 + self.slot_count as usize];
-        SlotTexts::new(&self.text, self.offsets[1], ends)
+        // The client id's end is where the first slot starts.
+        SlotTexts::new(&self.text, &self.offsets[1..2 + self.slot_count as usize])
     }
 
     /// Why binding failed, if it did.
