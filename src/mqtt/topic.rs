@@ -329,6 +329,29 @@ impl<'a> Iterator for NameLevels<'a> {
     }
 }
 
+impl NameLevels<'_> {
+    /// Takes in the levels not yet cut without cutting them: the `/`s left, and the classes
+    /// of the bytes left.
+    fn count_rest(&mut self) {
+        let rest = self.topic.as_bytes().get(self.at..).unwrap_or_default();
+        let mut words = rest.chunks_exact(8);
+        let mut slashes = 0;
+        for word in words.by_ref() {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            self.flags |= word_flags(word);
+            slashes += zero_bytes(word ^ repeat(b'/')).count_ones() as usize;
+        }
+        for &b in words.remainder() {
+            let class = CLASS[b as usize];
+            self.flags |= class;
+            slashes += usize::from(class & SLASH != 0);
+        }
+        // The rest is one level, plus one more after each `/` in it.
+        self.levels += slashes + 1;
+        self.done = true;
+    }
+}
+
 /// `byte` in every byte of a word.
 const fn repeat(byte: u8) -> u64 {
     u64::from_ne_bytes([byte; 8])
@@ -351,9 +374,12 @@ const fn word_flags(word: u64) -> u8 {
 }
 
 impl NameLevels<'_> {
-    /// [`check_name`]'s answer for the whole name (reading the levels not yet taken).
+    /// [`check_name`]'s answer for the whole name (reading the levels not yet taken, in
+    /// one pass: a walk that stopped early leaves only the counting to do).
     pub fn finish(mut self, bounds: Bounds) -> Result<(), TopicError> {
-        while self.next().is_some() {}
+        if !self.done {
+            self.count_rest();
+        }
         if self.levels > bounds.max_levels {
             return Err(TopicError::TooManyLevels);
         }
@@ -504,6 +530,16 @@ mod tests {
             let fused = name_levels(&name, bounds).and_then(|levels| {
                 let cut: Vec<&str> = levels.clone().collect();
                 assert_eq!(cut, levels_of(&name), "{name:?}");
+                // A walk stops after any number of levels; finishing must not care.
+                let mut partly = levels.clone();
+                for _ in 0..next(4) {
+                    partly.next();
+                }
+                assert_eq!(
+                    partly.finish(bounds),
+                    levels.clone().finish(bounds),
+                    "{name:?}"
+                );
                 levels.finish(bounds)
             });
             assert_eq!(fused, check_name(&name, bounds), "{name:?}");
