@@ -377,3 +377,28 @@ pub(crate) fn decide_connect(engine: &Engine, session: &Session) -> Decision {
     );
     first.decision()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_nodes_spill_past_their_inline_room_and_come_back() {
+        let mut live = Live::new();
+        let many: Vec<NodeId> = (0..20).map(NodeId).collect();
+        for &node in &many {
+            live.push(node);
+        }
+        assert_eq!(live.as_slice(), &many[..]);
+        live.clear();
+        assert!(live.as_slice().is_empty());
+        for &node in &many[..3] {
+            live.push(node);
+        }
+        assert_eq!(live.as_slice(), &many[..3]);
+        for &node in &many[3..9] {
+            live.push(node);
+        }
+        assert_eq!(live.as_slice(), &many[..9], "one past the inline room");
+    }
+}
