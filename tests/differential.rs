@@ -199,6 +199,9 @@ struct Coverage {
     dollar_allowed: usize,
     /// `$share/g/...#` subscriptions decided by a rule.
     shared_hash_decided: usize,
+    /// Subscriptions to a filter without wildcards (decided by the engine's publish-style
+    /// walk, not its containment search) decided by a rule: allowed, denied.
+    wildcard_free_decided: (usize, usize),
 }
 
 impl Coverage {
@@ -250,6 +253,10 @@ impl Coverage {
         self.dollar_allowed += (allowed && judged.starts_with('$')) as usize;
         let shared_hash = text.starts_with("$share/") && text.ends_with('#');
         self.shared_hash_decided += (matches!(ask, Ask::Subscribe(_)) && shared_hash) as usize;
+        let wildcard_free = !judged.contains(['+', '#']);
+        if matches!(ask, Ask::Subscribe(_)) && wildcard_free {
+            count(&mut self.wildcard_free_decided);
+        }
     }
 
     /// Every count above `least` (per run of about 2,000 policies).
@@ -264,6 +271,8 @@ impl Coverage {
             self.mixed_levels.1,
             self.dollar_allowed,
             self.shared_hash_decided,
+            self.wildcard_free_decided.0,
+            self.wildcard_free_decided.1,
         ];
         assert!(
             counts.iter().all(|&c| c >= least),

@@ -196,6 +196,12 @@ impl Generated {
                 Expect::Deny,
             ),
             r(
+                "subscribe/exact",
+                Kind::Subscribe,
+                format!("c/{t}/{own}/{c}/svc{s}/r1/success"),
+                Expect::Allow,
+            ),
+            r(
                 "receive/allow",
                 Kind::Receive,
                 format!("c/{t}/{own}/{c}/svc{s}/r42/failure"),
@@ -251,6 +257,12 @@ pub fn xfinity_requests() -> Vec<BenchRequest> {
             Kind::Subscribe,
             "c/xfi/P1_A1/+/lights/+/success".to_string(),
             Expect::Deny,
+        ),
+        r(
+            "subscribe/exact",
+            Kind::Subscribe,
+            format!("c/xfi/P1_A1/{c}/lights/r1/success"),
+            Expect::Allow,
         ),
         r(
             "receive/allow",

@@ -47,11 +47,7 @@ impl Automaton {
             Guard::OneOf(set) => Some((set, c)),
             _ => None,
         }) {
-            let mut values: Vec<&str> = self.sets[set.0 as usize]
-                .values
-                .iter()
-                .map(|v| &**v)
-                .collect();
+            let mut values: Vec<&str> = self.sets[set.0 as usize].iter().collect();
             values.sort_unstable();
             let _ = writeln!(out, "{pad}{{{}}}", values.join("|"));
             self.dump_node(out, child, depth + 1, identity);

@@ -84,7 +84,7 @@ impl PatternLevel {
         };
         match &self.middle {
             Middle::Any => true,
-            Middle::Set(set) => sets[set.0 as usize].values.contains(middle),
+            Middle::Set(set) => sets[set.0 as usize].contains(middle),
             Middle::Regex(regex) => regex.is_match(middle),
         }
     }

@@ -48,27 +48,27 @@ pub struct SetId(pub u32);
 pub struct SlotId(pub u32);
 
 /// A bound session's rendered slots: one text holding them end to end, and where each
-/// ends. Borrowed, so reading a slot never copies it.
+/// starts and ends. Borrowed, so reading a slot never copies it.
 #[derive(Clone, Copy, Debug)]
 pub struct SlotTexts<'a> {
     text: &'a str,
-    start: u32,
-    ends: &'a [u32],
+    /// Slot `i` spans `bounds[i]..bounds[i + 1]`: one more bound than slots.
+    bounds: &'a [u32],
 }
 
 impl<'a> SlotTexts<'a> {
-    /// Slots stored end to end in `text` from byte `start`, slot `i` ending at `ends[i]`.
-    /// The offsets must be non-decreasing character boundaries of `text`.
-    pub fn new(text: &'a str, start: u32, ends: &'a [u32]) -> SlotTexts<'a> {
-        SlotTexts { text, start, ends }
+    /// Slots stored end to end in `text`, slot `i` spanning `bounds[i]..bounds[i + 1]`.
+    /// The bounds must be non-decreasing character boundaries of `text`, and there must
+    /// be at least one.
+    pub fn new(text: &'a str, bounds: &'a [u32]) -> SlotTexts<'a> {
+        SlotTexts { text, bounds }
     }
 
     /// No slots (an identity without attribute-dependent levels).
     pub fn empty() -> SlotTexts<'static> {
         SlotTexts {
             text: "",
-            start: 0,
-            ends: &[],
+            bounds: &[0],
         }
     }
 
@@ -76,18 +76,25 @@ impl<'a> SlotTexts<'a> {
     #[inline]
     pub fn get(&self, slot: SlotId) -> &'a str {
         let i = slot.0 as usize;
-        let start = if i == 0 { self.start } else { self.ends[i - 1] };
-        &self.text[start as usize..self.ends[i] as usize]
+        &self.text[self.bounds[i] as usize..self.bounds[i + 1] as usize]
+    }
+
+    /// The rendered bytes of `slot`, for comparing: slicing bytes skips the character
+    /// boundary checks of slicing a `str` (the bounds are boundaries anyway).
+    #[inline]
+    pub fn bytes(&self, slot: SlotId) -> &'a [u8] {
+        let i = slot.0 as usize;
+        &self.text.as_bytes()[self.bounds[i] as usize..self.bounds[i + 1] as usize]
     }
 
     /// How many slots there are.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.bounds.len().saturating_sub(1)
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 }
 
@@ -184,7 +191,13 @@ impl LiteralEdges {
 /// is cheaper than a call to `memcmp`.
 #[inline]
 pub fn same_text(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// `a == b` for bytes, compared in place like [`same_text`].
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Appends to a boxed slice (a node's edges and accepts are built once and then only read,
@@ -372,9 +385,89 @@ pub(crate) fn below_of(nodes: &[Node], node: &Node) -> Below {
 /// A finite set of literals for a `one_of` edge.
 #[derive(Clone, Debug)]
 pub struct LiteralSet {
-    pub(crate) values: FxHashSet<Box<str>>,
+    values: SetValues,
     /// Some value does not start with `$` (so a leading wildcard level can reach it).
     pub has_plain_value: bool,
+}
+
+/// Up to this many values, a set is a list sorted by length; above, a hash set.
+pub const SMALL_SET_MAX: usize = 32;
+
+/// How a [`LiteralSet`] keeps its values.
+#[derive(Clone, Debug)]
+enum SetValues {
+    /// A few values sorted by length, then text: a lookup compares lengths (one word each)
+    /// and only the bytes of values of the level's length, which for a few short values
+    /// costs less than hashing the level.
+    Few(Box<[Box<str>]>),
+    /// Many values: one hash and one probe.
+    Many(FxHashSet<Box<str>>),
+}
+
+impl LiteralSet {
+    /// The set of `values` (duplicates are kept once).
+    pub fn new<'v>(values: impl IntoIterator<Item = &'v str>) -> LiteralSet {
+        let mut list: Vec<Box<str>> = values.into_iter().map(Box::from).collect();
+        list.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+        list.dedup();
+        let has_plain_value = list.iter().any(|v| !v.starts_with('$'));
+        let values = if list.len() <= SMALL_SET_MAX {
+            SetValues::Few(list.into_boxed_slice())
+        } else {
+            SetValues::Many(list.into_iter().collect())
+        };
+        LiteralSet {
+            values,
+            has_plain_value,
+        }
+    }
+
+    /// Whether `level` is one of the values.
+    #[inline]
+    pub fn contains(&self, level: &str) -> bool {
+        match &self.values {
+            SetValues::Few(list) => small_set_contains(list, level),
+            SetValues::Many(set) => set.contains(level),
+        }
+    }
+
+    /// The values, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let (few, many) = match &self.values {
+            SetValues::Few(list) => (Some(list.iter().map(|v| &**v)), None),
+            SetValues::Many(set) => (None, Some(set.iter().map(|v| &**v))),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+
+    /// How many values there are.
+    pub fn len(&self) -> usize {
+        match &self.values {
+            SetValues::Few(list) => list.len(),
+            SetValues::Many(set) => set.len(),
+        }
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Membership in a list sorted by length: skip shorter values, compare the bytes of those
+/// of the level's length, stop at the first longer one. The same answer as a hash set of
+/// the values (the list holds exactly them), without hashing the level.
+#[inline]
+fn small_set_contains(sorted_by_len: &[Box<str>], level: &str) -> bool {
+    for value in sorted_by_len {
+        if value.len() > level.len() {
+            return false;
+        }
+        if same_text(value, level) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Text and attributes, rendered into plain text per session: a whole level, or the head

@@ -9,7 +9,7 @@ use crate::automaton::level;
 use crate::automaton::*;
 use crate::check::{CheckedRule, IdentityId, LevelPattern, Piece};
 use regex_automata::meta::Regex;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 pub(super) struct Builder<'a> {
@@ -178,13 +178,9 @@ impl<'a> Builder<'a> {
             Some(id) => *id,
             None => {
                 let id = SetId(self.automaton.sets.len() as u32);
-                self.automaton.sets.push(LiteralSet {
-                    has_plain_value: key.iter().any(|v| !v.starts_with('$')),
-                    values: key
-                        .iter()
-                        .map(|v| v.as_str().into())
-                        .collect::<FxHashSet<Box<str>>>(),
-                });
+                self.automaton
+                    .sets
+                    .push(LiteralSet::new(key.iter().map(String::as_str)));
                 self.set_index.insert(key, id);
                 id
             }

@@ -12,7 +12,7 @@
 //! client id (see [`crate::check::matches::match_client`]).
 
 use super::{Decision, Engine, Reason, Verdict};
-use crate::automaton::{SlotTemplate, SlotTexts};
+use crate::automaton::{SlotTemplate, SlotTexts, same_text};
 use crate::check::matches::{AttrValues, match_client};
 use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require, template_text};
 use crate::identity::Identity;
@@ -230,8 +230,8 @@ impl Session {
 
     /// The identity's slots, rendered (see [`crate::automaton::SlotTemplate`]).
     pub(crate) fn slots(&self) -> SlotTexts<'_> {
-        let ends = &self.offsets[2..2 + self.slot_count as usize];
-        SlotTexts::new(&self.text, self.offsets[1], ends)
+        // The client id's end is where the first slot starts.
+        SlotTexts::new(&self.text, &self.offsets[1..2 + self.slot_count as usize])
     }
 
     /// Why binding failed, if it did.
@@ -294,7 +294,7 @@ impl AttrValues for Lookup<'_, '_> {
         self.0
             .iter()
             .rev()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| same_text(n, name))
             .map(|(_, v)| *v)
     }
 }
@@ -322,11 +322,12 @@ fn bind_identity<'i>(
         values.push((name, value));
     }
     values.push(("client", client_id));
-    // Sorted by name; of one name, the last pushed wins (as a map's insert would).
-    values.sort_by(|a, b| a.0.cmp(b.0));
+    // Sorted by name; of one name, the last pushed wins (as a map's insert would). The
+    // names are a few bytes long: compared in place, not by calls to `memcmp`.
+    values.sort_by(|a, b| a.0.bytes().cmp(b.0.bytes()));
     let mut i = 0;
     while i + 1 < values.len() {
-        if values[i].0 == values[i + 1].0 {
+        if same_text(values[i].0, values[i + 1].0) {
             values.remove(i);
         } else {
             i += 1;
@@ -361,7 +362,7 @@ fn credential_values<'a>(
     };
     let mut values: Values<'a> = SmallVec::new();
     for (name, value) in &identity.attrs {
-        if !def.binds_attr(name) || name == "client" || captures().any(|c| c == name) {
+        if !def.binds_attr(name) || name == "client" || captures().any(|c| same_text(c, name)) {
             return Err(BindError::UndeclaredAttribute { attr: name.clone() });
         }
         check_value(name, value)?;
@@ -370,9 +371,9 @@ fn credential_values<'a>(
     for name in def
         .attrs
         .iter()
-        .filter(|a| *a != "client" && !captures().any(|c| c == a.as_str()))
+        .filter(|a| *a != "client" && !captures().any(|c| same_text(c, a)))
     {
-        if !values.iter().any(|(n, _)| n == name) {
+        if !values.iter().any(|(n, _)| same_text(n, name)) {
             return Err(BindError::MissingAttribute { attr: name.clone() });
         }
     }

@@ -10,9 +10,9 @@
 use super::session::Session;
 use super::{Decision, Engine, Reason, Verdict};
 use crate::ast::{Action, Effect};
-use crate::automaton::{Accept, Automaton, Guard, Node, NodeId, same_text};
+use crate::automaton::{Accept, Automaton, Guard, Node, NodeId, same_bytes};
 use crate::check::RuleId;
-use crate::mqtt::topic::{TopicError, check_name, levels};
+use crate::mqtt::topic::{TopicError, check_name, levels, name_levels};
 use smallvec::SmallVec;
 
 /// Receives the accepts a walk finds.
@@ -77,6 +77,76 @@ impl Collector for AllMatches {
 
 pub(crate) type States = SmallVec<[NodeId; 8]>;
 
+/// Where [`step`] puts the nodes it reaches.
+pub(crate) trait Targets {
+    fn push(&mut self, node: NodeId);
+}
+
+impl Targets for States {
+    #[inline]
+    fn push(&mut self, node: NodeId) {
+        SmallVec::push(self, node);
+    }
+}
+
+/// How many live nodes a [`Live`] holds in place.
+const LIVE_INLINE: usize = 8;
+
+/// The live nodes of one level of a walk: up to [`LIVE_INLINE`] in place, all of them in
+/// a vector past that (rare: in a trie a level holds more only where many edges match).
+/// A push is one compare and one store, where a `SmallVec`'s also checks whether it has
+/// spilled; the walk pushes once per edge followed, so that is most of what it does.
+pub(crate) struct Live {
+    len: usize,
+    inline: [NodeId; LIVE_INLINE],
+    spilled: Vec<NodeId>,
+}
+
+impl Live {
+    fn new() -> Live {
+        Live {
+            len: 0,
+            inline: [NodeId(0); LIVE_INLINE],
+            spilled: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[NodeId] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.len = 0;
+        self.spilled.clear();
+    }
+
+    #[cold]
+    fn spill(&mut self, node: NodeId) {
+        if self.spilled.is_empty() {
+            self.spilled.extend_from_slice(&self.inline);
+        }
+        self.spilled.push(node);
+    }
+}
+
+impl Targets for Live {
+    #[inline]
+    fn push(&mut self, node: NodeId) {
+        if self.len < LIVE_INLINE {
+            self.inline[self.len] = node;
+            self.len += 1;
+        } else {
+            self.spill(node);
+        }
+    }
+}
+
 /// Follows every edge of `node` that matches `level` into `out`.
 #[inline]
 pub(crate) fn step(
@@ -85,15 +155,15 @@ pub(crate) fn step(
     node: &Node,
     level: &str,
     first_dollar: bool,
-    out: &mut States,
+    out: &mut impl Targets,
 ) {
     if let Some(next) = node.literal().get(level) {
         out.push(next);
     }
     for &(guard, next) in node.guarded() {
         let matched = match guard {
-            Guard::OneOf(set) => auto.sets[set.0 as usize].values.contains(level),
-            Guard::Slot(slot) => same_text(session.slots().get(slot), level),
+            Guard::OneOf(set) => auto.sets[set.0 as usize].contains(level),
+            Guard::Slot(slot) => same_bytes(session.slots().bytes(slot), level.as_bytes()),
             Guard::Pattern(pattern) => {
                 auto.patterns[pattern.0 as usize].matches(level, &auto.sets, session.slots())
             }
@@ -118,6 +188,7 @@ pub(crate) fn collect(accepts: &[Accept], action: Action, c: &mut impl Collector
 }
 
 /// Walks a (valid) topic name from `root`, reporting every rule for `action` that matches.
+/// Returns the work done: how many states were live, summed over the levels and the end.
 pub(crate) fn walk(
     auto: &Automaton,
     session: &Session,
@@ -125,15 +196,34 @@ pub(crate) fn walk(
     topic: &str,
     action: Action,
     c: &mut impl Collector,
-) {
+) -> usize {
     let dollar = topic.starts_with('$');
-    let mut states: States = SmallVec::new();
-    states.push(root);
-    let mut next: States = SmallVec::new();
-    for (i, level) in levels(topic).enumerate() {
+    walk_levels(auto, session, root, dollar, &mut levels(topic), action, c)
+}
+
+/// [`walk`] over levels as they are cut (`dollar`: the first starts with `$`). Stops
+/// taking levels once no node is live.
+pub(crate) fn walk_levels<'t>(
+    auto: &Automaton,
+    session: &Session,
+    root: NodeId,
+    dollar: bool,
+    levels: &mut impl Iterator<Item = &'t str>,
+    action: Action,
+    c: &mut impl Collector,
+) -> usize {
+    // Two buffers, swapped by reference after each level: swapping the vectors themselves
+    // would copy both (40 bytes each) per level.
+    let (mut first, mut second) = (Live::new(), Live::new());
+    first.push(root);
+    let (mut states, mut next) = (&mut first, &mut second);
+    let mut work = 0;
+    for (i, level) in levels.enumerate() {
         let first_dollar = i == 0 && dollar;
+        let live = states.as_slice();
+        work += live.len();
         next.clear();
-        for &s in &states {
+        for &s in live {
             let node = auto.node(s);
             if !node.actions_below().contains(action) {
                 continue;
@@ -141,18 +231,20 @@ pub(crate) fn walk(
             if !first_dollar {
                 collect(node.hash(), action, c);
             }
-            step(auto, session, node, level, first_dollar, &mut next);
+            step(auto, session, node, level, first_dollar, next);
         }
         std::mem::swap(&mut states, &mut next);
-        if states.is_empty() {
-            return;
+        if states.as_slice().is_empty() {
+            return work;
         }
     }
-    for &s in &states {
+    let live = states.as_slice();
+    for &s in live {
         let node = auto.node(s);
         collect(node.exact(), action, c);
         collect(node.hash(), action, c);
     }
+    work + live.len()
 }
 
 fn invalid(error: TopicError) -> Decision {
@@ -174,23 +266,28 @@ pub(crate) fn decide_topic(
     topic: &str,
     action: Action,
 ) -> Decision {
-    if let Err(e) = check_name(topic, engine.limits().topic_bounds()) {
-        return invalid(e);
-    }
-    let Some(id) = session.identity_id() else {
-        return Decision::invalid(Reason::IdentityRejected);
+    let bounds = engine.limits().topic_bounds();
+    let mut levels = match name_levels(topic, bounds) {
+        Ok(levels) => levels,
+        Err(e) => return invalid(e),
     };
+    let Some(id) = session.identity_id() else {
+        return match levels.finish(bounds) {
+            Ok(()) => Decision::invalid(Reason::IdentityRejected),
+            Err(e) => invalid(e),
+        };
+    };
+    // The topic is checked as it is walked (one pass over its bytes); what the walk found
+    // counts only once the whole topic is known to be valid.
     let auto = engine.automaton();
     let mut first = FirstMatch::default();
-    walk(
-        auto,
-        session,
-        auto.roots[id.0 as usize],
-        topic,
-        action,
-        &mut first,
-    );
-    first.decision()
+    let root = auto.roots[id.0 as usize];
+    let dollar = topic.starts_with('$');
+    walk_levels(auto, session, root, dollar, &mut levels, action, &mut first);
+    match levels.finish(bounds) {
+        Ok(()) => first.decision(),
+        Err(e) => invalid(e),
+    }
 }
 
 /// Keeps only the deny rules it is given.
@@ -279,4 +376,29 @@ pub(crate) fn decide_connect(engine: &Engine, session: &Session) -> Decision {
         &mut first,
     );
     first.decision()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_nodes_spill_past_their_inline_room_and_come_back() {
+        let mut live = Live::new();
+        let many: Vec<NodeId> = (0..20).map(NodeId).collect();
+        for &node in &many {
+            live.push(node);
+        }
+        assert_eq!(live.as_slice(), &many[..]);
+        live.clear();
+        assert!(live.as_slice().is_empty());
+        for &node in &many[..3] {
+            live.push(node);
+        }
+        assert_eq!(live.as_slice(), &many[..3]);
+        for &node in &many[3..9] {
+            live.push(node);
+        }
+        assert_eq!(live.as_slice(), &many[..9], "one past the inline room");
+    }
 }

@@ -98,12 +98,18 @@ pub fn check_name(topic: &str, bounds: Bounds) -> Result<(), TopicError> {
 /// Checks a subscription filter that is already split from its `$share/` prefix (see
 /// [`split_shared`]): bounds first, then wildcards.
 pub fn check_filter(filter: &str, bounds: Bounds) -> Result<(), TopicError> {
+    check_filter_wildcards(filter, bounds).map(|_| ())
+}
+
+/// [`check_filter`], saying whether the filter holds a wildcard (`+` or `#`) at all: one
+/// without selects exactly one topic, its own text.
+pub fn check_filter_wildcards(filter: &str, bounds: Bounds) -> Result<bool, TopicError> {
     let scan = Scan::of(filter, bounds)?;
     scan.sizes(bounds)?;
     if scan.malformed {
         return Err(TopicError::MalformedWildcard);
     }
-    Ok(())
+    Ok(scan.flags & WILD != 0)
 }
 
 /// The wire syntax of a PUBLISH or will topic name; `allow_empty` when a 5.0 topic alias
@@ -241,6 +247,155 @@ impl<'a> Iterator for Levels<'a> {
     }
 }
 
+/// A topic name's levels, checked while they are split: the decision hot path walks each
+/// level as it is cut and never passes over the bytes twice. Sizes are judged up front
+/// where they can be (empty, too long); the rest, in [`check_name`]'s order, by
+/// [`NameLevels::finish`], which reads whatever levels were not taken and gives exactly
+/// [`check_name`]'s answer. Nothing taken from the iterator may be acted on before
+/// `finish` says the name is valid.
+pub fn name_levels(topic: &str, bounds: Bounds) -> Result<NameLevels<'_>, TopicError> {
+    if topic.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if topic.len() > bounds.max_bytes {
+        return Err(TopicError::TooLong);
+    }
+    Ok(NameLevels {
+        topic,
+        at: 0,
+        done: false,
+        levels: 0,
+        flags: 0,
+    })
+}
+
+/// The iterator of [`name_levels`].
+#[derive(Clone, Debug)]
+pub struct NameLevels<'a> {
+    topic: &'a str,
+    /// Where the next level starts.
+    at: usize,
+    done: bool,
+    /// Levels cut so far.
+    levels: usize,
+    /// The byte classes ([`CLASS`]) met so far.
+    flags: u8,
+}
+
+impl<'a> Iterator for NameLevels<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let bytes = self.topic.as_bytes();
+        let start = self.at;
+        let mut i = start;
+        // Eight bytes at a time while eight are left: which are `/`, and whether any is
+        // U+0000, `+` or `#` (bytes past the level's end belong to the topic too, so
+        // noting them early changes nothing).
+        let mut end = None;
+        while let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            self.flags |= word_flags(word);
+            let slashes = zero_bytes(word ^ repeat(b'/'));
+            if slashes != 0 {
+                end = Some(i + slashes.trailing_zeros() as usize / 8);
+                break;
+            }
+            i += 8;
+        }
+        let end = end.unwrap_or_else(|| {
+            // Fewer than eight bytes left: one at a time.
+            let mut flags = self.flags;
+            while let Some(&b) = bytes.get(i) {
+                let class = CLASS[b as usize];
+                flags |= class;
+                if class & SLASH != 0 {
+                    break;
+                }
+                i += 1;
+            }
+            self.flags = flags;
+            i
+        });
+        self.levels += 1;
+        self.done = end == bytes.len();
+        self.at = end + 1;
+        // `/` is one byte, so both cuts fall on character boundaries.
+        self.topic.get(start..end)
+    }
+}
+
+impl NameLevels<'_> {
+    /// Takes in the levels not yet cut without cutting them: the `/`s left, and the classes
+    /// of the bytes left.
+    fn count_rest(&mut self) {
+        let rest = self.topic.as_bytes().get(self.at..).unwrap_or_default();
+        let mut words = rest.chunks_exact(8);
+        let mut slashes = 0;
+        for word in words.by_ref() {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            self.flags |= word_flags(word);
+            slashes += zero_bytes(word ^ repeat(b'/')).count_ones() as usize;
+        }
+        for &b in words.remainder() {
+            let class = CLASS[b as usize];
+            self.flags |= class;
+            slashes += usize::from(class & SLASH != 0);
+        }
+        // The rest is one level, plus one more after each `/` in it.
+        self.levels += slashes + 1;
+        self.done = true;
+    }
+}
+
+/// `byte` in every byte of a word.
+const fn repeat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The high bit of every byte of `word` that is zero, and no other bit (exact: the sum
+/// below never carries from one byte into the next).
+#[inline]
+const fn zero_bytes(word: u64) -> u64 {
+    let low7 = repeat(0x7F);
+    !(((word & low7).wrapping_add(low7)) | word | low7)
+}
+
+/// The [`CLASS`] flags of U+0000 and the wildcards found among a word's bytes.
+#[inline]
+const fn word_flags(word: u64) -> u8 {
+    let nul = zero_bytes(word) != 0;
+    let wild = zero_bytes(word ^ repeat(b'+')) | zero_bytes(word ^ repeat(b'#')) != 0;
+    (nul as u8 * NUL) | (wild as u8 * WILD)
+}
+
+impl NameLevels<'_> {
+    /// [`check_name`]'s answer for the whole name (reading the levels not yet taken, in
+    /// one pass: a walk that stopped early leaves only the counting to do).
+    pub fn finish(mut self, bounds: Bounds) -> Result<(), TopicError> {
+        if !self.done {
+            self.count_rest();
+        }
+        if self.levels > bounds.max_levels {
+            return Err(TopicError::TooManyLevels);
+        }
+        if self.flags & NUL != 0 {
+            return Err(TopicError::Nul);
+        }
+        if self.flags & WILD != 0 {
+            return Err(TopicError::WildcardInName);
+        }
+        if self.topic.starts_with("$share/") || self.topic.starts_with("$queue/") {
+            return Err(TopicError::SharePrefixInName);
+        }
+        Ok(())
+    }
+}
+
 /// Splits `$share/<group>/<filter>` into the group and the filter; other filters pass
 /// through with no group. `$queue/` filters and malformed `$share/` prefixes are errors.
 pub fn split_shared(filter: &str) -> Result<(Option<&str>, &str), TopicError> {
@@ -289,6 +444,107 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names that exercise every error of [`check_name`] and every level shape.
+    const NAMES: &[&str] = &[
+        "",
+        "a",
+        "/",
+        "//",
+        "a/b",
+        "/a",
+        "a/",
+        "a//b",
+        "$SYS/x",
+        "$share/g/t",
+        "$queue/q/t",
+        "$share",
+        "a/+",
+        "a/#",
+        "+",
+        "#",
+        "a+b",
+        "a\0b",
+        "\0",
+        "é/ü",
+        "a/b/c/d/e/f",
+        "a/b/c/d/e/f/g",
+        "abcdefghijklmnopqrstuvwxyz",
+        "a/\0/+",
+    ];
+
+    #[test]
+    fn name_levels_cut_like_levels_and_finish_like_check_name() {
+        for bounds in [
+            BOUNDS,
+            Bounds {
+                max_bytes: 8,
+                max_levels: 3,
+            },
+        ] {
+            for &name in NAMES {
+                let fused = name_levels(name, bounds).and_then(|levels| {
+                    let cut: Vec<&str> = levels.clone().collect();
+                    assert_eq!(cut, levels_of(name), "{name:?}");
+                    // Taking only some levels first changes nothing.
+                    let mut partly = levels.clone();
+                    partly.next();
+                    assert_eq!(
+                        partly.finish(bounds),
+                        levels.clone().finish(bounds),
+                        "{name:?}"
+                    );
+                    levels.finish(bounds)
+                });
+                assert_eq!(
+                    fused,
+                    check_name(name, bounds),
+                    "{name:?} within {bounds:?}"
+                );
+            }
+        }
+    }
+
+    fn levels_of(name: &str) -> Vec<&str> {
+        levels(name).collect()
+    }
+
+    /// Eight bytes at a time must find every `/`, U+0000 and wildcard wherever it falls
+    /// in a word, and in the bytes left after the last whole word.
+    #[test]
+    fn name_levels_agree_on_random_names() {
+        const PARTS: &[&str] = &["a", "b", "/", "+", "#", "\0", "é", "$", "xyzxyzxyz"];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let bounds = Bounds {
+            max_bytes: 40,
+            max_levels: 6,
+        };
+        for _ in 0..20_000 {
+            let name: String = (0..next(24)).map(|_| PARTS[next(PARTS.len())]).collect();
+            let fused = name_levels(&name, bounds).and_then(|levels| {
+                let cut: Vec<&str> = levels.clone().collect();
+                assert_eq!(cut, levels_of(&name), "{name:?}");
+                // A walk stops after any number of levels; finishing must not care.
+                let mut partly = levels.clone();
+                for _ in 0..next(4) {
+                    partly.next();
+                }
+                assert_eq!(
+                    partly.finish(bounds),
+                    levels.clone().finish(bounds),
+                    "{name:?}"
+                );
+                levels.finish(bounds)
+            });
+            assert_eq!(fused, check_name(&name, bounds), "{name:?}");
+        }
+    }
 
     const BOUNDS: Bounds = Bounds {
         max_bytes: 65_535,
