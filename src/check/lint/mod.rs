@@ -39,6 +39,7 @@
 //!   the [`Checker`](super::Checker), which sees the set references as written).
 
 pub mod grants;
+mod index;
 
 use super::{
     ActionSet, Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece,

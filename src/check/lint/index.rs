@@ -1,0 +1,248 @@
+//! An index of topic templates by their literal levels, so a lint compares a template only
+//! with the templates that can contain it or meet it, instead of with every other one.
+//!
+//! Templates are kept in a trie whose edges are a level's literal text, or one "other" edge
+//! for every level that is not a plain literal (`+`, `{pid}`, `{a|b}`, `x{+r}`). A query
+//! walks the trie along its own levels and returns the ids of the templates it reached, in
+//! increasing order. The answer is a *superset*: it leaves out only templates that
+//! [`template_contains`](super::template_contains) or
+//! [`templates_may_overlap`](super::grants::templates_may_overlap) would certainly reject
+//! (a literal level of one template that the other's level can never be), so a lint that
+//! checks every candidate with the exact relation reports exactly what the pairwise search
+//! reported. Building costs one trie node per distinct literal prefix; it borrows the
+//! templates and never changes them.
+
+use super::finite_literals;
+use crate::check::{LevelPattern, TopicPattern};
+use rustc_hash::FxHashMap;
+
+/// Topic templates indexed by their literal levels; ids are the caller's (rule positions).
+#[derive(Default)]
+pub(super) struct TemplateIndex<'a> {
+    nodes: Vec<Node<'a>>,
+}
+
+#[derive(Default)]
+struct Node<'a> {
+    /// Templates whose levels end at this node's depth.
+    ended: Vec<u32>,
+    /// Children by a plain literal level.
+    literal: FxHashMap<&'a str, u32>,
+    /// The child for every level that is not a plain literal.
+    other: Option<u32>,
+}
+
+/// Which edges of a node a query level follows, besides the "other" edge (always followed).
+enum Step {
+    /// The literal edges of these values only (none: the "other" edge alone).
+    Values(Vec<String>),
+    /// Every literal edge.
+    Anything,
+}
+
+impl<'a> TemplateIndex<'a> {
+    /// Adds `topic` under `id`. Ids should be added in increasing order (any order works;
+    /// queries sort their answers).
+    pub(super) fn insert(&mut self, topic: &'a TopicPattern, id: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(Node::default());
+        }
+        let mut at = 0usize;
+        for level in &topic.levels {
+            let next = match level {
+                LevelPattern::Literal(text) => self.nodes[at].literal.get(text.as_str()).copied(),
+                _ => self.nodes[at].other,
+            };
+            at = match next {
+                Some(next) => next as usize,
+                None => {
+                    let new = self.nodes.len() as u32;
+                    self.nodes.push(Node::default());
+                    match level {
+                        LevelPattern::Literal(text) => {
+                            self.nodes[at].literal.insert(text.as_str(), new);
+                        }
+                        _ => self.nodes[at].other = Some(new),
+                    }
+                    new as usize
+                }
+            };
+        }
+        self.nodes[at].ended.push(id);
+    }
+
+    /// Ids of every template that may contain `inner`: a template with a plain literal
+    /// level contains `inner` only if `inner`'s level there is that one literal, and a
+    /// template longer than `inner` never contains it.
+    pub(super) fn may_contain(&self, inner: &TopicPattern) -> Vec<u32> {
+        let mut out = Vec::new();
+        if self.nodes.is_empty() {
+            return out;
+        }
+        let mut frontier = vec![0usize];
+        for level in &inner.levels {
+            let step = contained_step(level);
+            self.advance(&mut frontier, &step, &mut out);
+        }
+        for &at in &frontier {
+            out.extend_from_slice(&self.nodes[at].ended);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Ids of every template that may share a topic with `query`: where both have a level,
+    /// a plain literal level of the template must be one of the values `query`'s level can
+    /// take; a template longer than `query` meets it only if `query` ends in `#`.
+    pub(super) fn may_overlap(&self, query: &TopicPattern) -> Vec<u32> {
+        let mut out = Vec::new();
+        if self.nodes.is_empty() {
+            return out;
+        }
+        let mut frontier = vec![0usize];
+        for level in &query.levels {
+            let step = overlap_step(level);
+            self.advance(&mut frontier, &step, &mut out);
+        }
+        for &at in &frontier {
+            if query.hash {
+                self.subtree(at, &mut out);
+            } else {
+                out.extend_from_slice(&self.nodes[at].ended);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// One level down: collects the ids ending at the frontier's nodes, and moves the
+    /// frontier to the children `step` and the "other" edge lead to.
+    fn advance(&self, frontier: &mut Vec<usize>, step: &Step, out: &mut Vec<u32>) {
+        let mut next = Vec::new();
+        for &at in frontier.iter() {
+            let node = &self.nodes[at];
+            out.extend_from_slice(&node.ended);
+            match step {
+                Step::Values(values) => {
+                    for value in values {
+                        if let Some(&child) = node.literal.get(value.as_str()) {
+                            next.push(child as usize);
+                        }
+                    }
+                }
+                Step::Anything => next.extend(node.literal.values().map(|&c| c as usize)),
+            }
+            next.extend(node.other.map(|c| c as usize));
+        }
+        *frontier = next;
+    }
+
+    /// Every id at or below node `at`.
+    fn subtree(&self, at: usize, out: &mut Vec<u32>) {
+        let mut stack = vec![at];
+        while let Some(at) = stack.pop() {
+            let node = &self.nodes[at];
+            out.extend_from_slice(&node.ended);
+            stack.extend(node.literal.values().map(|&c| c as usize));
+            stack.extend(node.other.map(|c| c as usize));
+        }
+    }
+}
+
+/// For containment: a template's literal level `o` contains `level` only if every value
+/// of `level` is `o`: a level of exactly one value follows that literal edge, a level of
+/// several values or of unknown ones (`+`, `{pid}`, `{+r}`) none, and a level of no value
+/// at all (which any level contains) every edge.
+fn contained_step(level: &LevelPattern) -> Step {
+    match level_values(level) {
+        Some(values) if values.is_empty() => Step::Anything,
+        Some(values) if values.len() == 1 => Step::Values(values),
+        _ => Step::Values(Vec::new()),
+    }
+}
+
+/// For overlap: a template's literal level `o` meets `level` only if `level` can be `o`;
+/// a level of unknown values (or none) follows every edge.
+fn overlap_step(level: &LevelPattern) -> Step {
+    match level_values(level) {
+        Some(values) if !values.is_empty() => Step::Values(values),
+        _ => Step::Anything,
+    }
+}
+
+/// The distinct values of a level, when they are a small finite set.
+fn level_values(level: &LevelPattern) -> Option<Vec<String>> {
+    match level {
+        LevelPattern::Literal(text) => Some(vec![text.clone()]),
+        LevelPattern::Any { .. } => None,
+        LevelPattern::Pieces(_) => {
+            let mut values = finite_literals(level)?;
+            values.sort_unstable();
+            values.dedup();
+            Some(values)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::grants::templates_may_overlap;
+    use super::super::samples::Sample;
+    use super::super::template_contains;
+    use super::*;
+
+    /// The index never leaves out a template the exact relations accept: on sampled
+    /// templates, every containing (overlapping) template is among the candidates.
+    #[test]
+    fn candidates_include_every_related_template() {
+        for seed in [
+            0x9E37_79B9_7F4A_7C15,
+            0x2545_F491_4F6C_DD1D,
+            0xD1B5_4A32_D192_ED03,
+        ] {
+            let sample = Sample::new(seed, 200);
+            let patterns = sample.patterns();
+            let mut index = TemplateIndex::default();
+            for (id, pattern) in patterns.iter().enumerate() {
+                index.insert(pattern, id as u32);
+            }
+            let (mut contained, mut overlapping, mut pruned) = (0, 0, 0);
+            for query in &patterns {
+                let containers = index.may_contain(query);
+                let meeting = index.may_overlap(query);
+                assert!(containers.is_sorted() && meeting.is_sorted());
+                for (id, other) in patterns.iter().enumerate() {
+                    let id = id as u32;
+                    if template_contains(other, query) {
+                        contained += 1;
+                        assert!(containers.contains(&id), "{other:?} contains {query:?}");
+                    }
+                    if templates_may_overlap(query, other) {
+                        overlapping += 1;
+                        assert!(meeting.contains(&id), "{other:?} meets {query:?}");
+                    }
+                    pruned += usize::from(!meeting.contains(&id));
+                }
+            }
+            assert!(contained > 1000 && overlapping > 1000, "too few relations");
+            assert!(pruned > 1000, "the index rules nothing out: {pruned}");
+        }
+    }
+
+    /// Levels that are one value written as a set, or no value, are not literal edges.
+    #[test]
+    fn single_and_empty_value_levels_follow_the_right_edges() {
+        assert!(
+            matches!(contained_step(&LevelPattern::Any { capture: None }), Step::Values(v) if v.is_empty())
+        );
+        assert!(matches!(
+            overlap_step(&LevelPattern::Any { capture: None }),
+            Step::Anything
+        ));
+        let literal = LevelPattern::Literal("a".into());
+        assert!(matches!(contained_step(&literal), Step::Values(v) if v == ["a"]));
+        assert!(matches!(overlap_step(&literal), Step::Values(v) if v == ["a"]));
+    }
+}
