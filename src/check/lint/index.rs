@@ -17,19 +17,41 @@ use crate::check::{LevelPattern, TopicPattern};
 use rustc_hash::FxHashMap;
 
 /// Topic templates indexed by their literal levels; ids are the caller's (rule positions).
+///
+/// Compact, because it lives beside the whole checked policy while the lints run: 16
+/// bytes a node, one map for every literal edge, one list entry per template.
 #[derive(Default)]
 pub(super) struct TemplateIndex<'a> {
-    nodes: Vec<Node<'a>>,
+    nodes: Vec<Node>,
+    /// The literal edges: (parent node, level text) → child node.
+    literal: FxHashMap<(u32, &'a str), u32>,
+    /// The templates ending at a node, as linked lists: (id, next entry).
+    ended: Vec<(u32, u32)>,
 }
 
-#[derive(Default)]
-struct Node<'a> {
-    /// Templates whose levels end at this node's depth.
-    ended: Vec<u32>,
-    /// Children by a plain literal level.
-    literal: FxHashMap<&'a str, u32>,
+/// No node, no entry.
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct Node {
+    /// The first entry of the templates whose levels end at this node's depth.
+    ended: u32,
     /// The child for every level that is not a plain literal.
-    other: Option<u32>,
+    other: u32,
+    /// The children by a plain literal level, as a linked list through `next_literal`.
+    first_literal: u32,
+    next_literal: u32,
+}
+
+impl Default for Node {
+    fn default() -> Node {
+        Node {
+            ended: NONE,
+            other: NONE,
+            first_literal: NONE,
+            next_literal: NONE,
+        }
+    }
 }
 
 /// Which edges of a node a query level follows, besides the "other" edge (always followed).
@@ -41,34 +63,69 @@ enum Step {
 }
 
 impl<'a> TemplateIndex<'a> {
-    /// Adds `topic` under `id`. Ids should be added in increasing order (any order works;
-    /// queries sort their answers).
+    /// Adds `topic` under `id`.
     pub(super) fn insert(&mut self, topic: &'a TopicPattern, id: u32) {
         if self.nodes.is_empty() {
             self.nodes.push(Node::default());
         }
-        let mut at = 0usize;
+        let mut at = 0u32;
         for level in &topic.levels {
-            let next = match level {
-                LevelPattern::Literal(text) => self.nodes[at].literal.get(text.as_str()).copied(),
-                _ => self.nodes[at].other,
-            };
-            at = match next {
-                Some(next) => next as usize,
-                None => {
-                    let new = self.nodes.len() as u32;
-                    self.nodes.push(Node::default());
-                    match level {
-                        LevelPattern::Literal(text) => {
-                            self.nodes[at].literal.insert(text.as_str(), new);
-                        }
-                        _ => self.nodes[at].other = Some(new),
-                    }
-                    new as usize
-                }
+            at = match level {
+                LevelPattern::Literal(text) => self.literal_child(at, text),
+                _ => self.other_child(at),
             };
         }
-        self.nodes[at].ended.push(id);
+        let node = &mut self.nodes[at as usize];
+        self.ended.push((id, node.ended));
+        node.ended = (self.ended.len() - 1) as u32;
+    }
+
+    fn literal_child(&mut self, at: u32, text: &'a str) -> u32 {
+        if let Some(&child) = self.literal.get(&(at, text)) {
+            return child;
+        }
+        let child = self.nodes.len() as u32;
+        let parent = &mut self.nodes[at as usize];
+        let sibling = std::mem::replace(&mut parent.first_literal, child);
+        self.nodes.push(Node {
+            next_literal: sibling,
+            ..Node::default()
+        });
+        self.literal.insert((at, text), child);
+        child
+    }
+
+    fn other_child(&mut self, at: u32) -> u32 {
+        let existing = self.nodes[at as usize].other;
+        if existing != NONE {
+            return existing;
+        }
+        let child = self.nodes.len() as u32;
+        self.nodes.push(Node::default());
+        self.nodes[at as usize].other = child;
+        child
+    }
+
+    /// Appends the ids of the templates ending at node `at`.
+    fn ended_at(&self, at: u32, out: &mut Vec<u32>) {
+        let mut entry = self.nodes[at as usize].ended;
+        while entry != NONE {
+            let (id, next) = self.ended[entry as usize];
+            out.push(id);
+            entry = next;
+        }
+    }
+
+    /// The children of node `at` by a plain literal level.
+    fn literal_children(&self, at: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut child = self.nodes[at as usize].first_literal;
+        std::iter::from_fn(move || {
+            (child != NONE).then(|| {
+                let this = child;
+                child = self.nodes[this as usize].next_literal;
+                this
+            })
+        })
     }
 
     /// Ids of every template that may contain `inner`: a template with a plain literal
@@ -79,13 +136,13 @@ impl<'a> TemplateIndex<'a> {
         if self.nodes.is_empty() {
             return out;
         }
-        let mut frontier = vec![0usize];
+        let mut frontier = vec![0u32];
         for level in &inner.levels {
             let step = contained_step(level);
             self.advance(&mut frontier, &step, &mut out);
         }
         for &at in &frontier {
-            out.extend_from_slice(&self.nodes[at].ended);
+            self.ended_at(at, &mut out);
         }
         out.sort_unstable();
         out.dedup();
@@ -100,7 +157,7 @@ impl<'a> TemplateIndex<'a> {
         if self.nodes.is_empty() {
             return out;
         }
-        let mut frontier = vec![0usize];
+        let mut frontier = vec![0u32];
         for level in &query.levels {
             let step = overlap_step(level);
             self.advance(&mut frontier, &step, &mut out);
@@ -109,7 +166,7 @@ impl<'a> TemplateIndex<'a> {
             if query.hash {
                 self.subtree(at, &mut out);
             } else {
-                out.extend_from_slice(&self.nodes[at].ended);
+                self.ended_at(at, &mut out);
             }
         }
         out.sort_unstable();
@@ -119,34 +176,38 @@ impl<'a> TemplateIndex<'a> {
 
     /// One level down: collects the ids ending at the frontier's nodes, and moves the
     /// frontier to the children `step` and the "other" edge lead to.
-    fn advance(&self, frontier: &mut Vec<usize>, step: &Step, out: &mut Vec<u32>) {
+    fn advance(&self, frontier: &mut Vec<u32>, step: &Step, out: &mut Vec<u32>) {
         let mut next = Vec::new();
         for &at in frontier.iter() {
-            let node = &self.nodes[at];
-            out.extend_from_slice(&node.ended);
+            self.ended_at(at, out);
             match step {
                 Step::Values(values) => {
                     for value in values {
-                        if let Some(&child) = node.literal.get(value.as_str()) {
-                            next.push(child as usize);
+                        if let Some(&child) = self.literal.get(&(at, value.as_str())) {
+                            next.push(child);
                         }
                     }
                 }
-                Step::Anything => next.extend(node.literal.values().map(|&c| c as usize)),
+                Step::Anything => next.extend(self.literal_children(at)),
             }
-            next.extend(node.other.map(|c| c as usize));
+            let other = self.nodes[at as usize].other;
+            if other != NONE {
+                next.push(other);
+            }
         }
         *frontier = next;
     }
 
     /// Every id at or below node `at`.
-    fn subtree(&self, at: usize, out: &mut Vec<u32>) {
+    fn subtree(&self, at: u32, out: &mut Vec<u32>) {
         let mut stack = vec![at];
         while let Some(at) = stack.pop() {
-            let node = &self.nodes[at];
-            out.extend_from_slice(&node.ended);
-            stack.extend(node.literal.values().map(|&c| c as usize));
-            stack.extend(node.other.map(|c| c as usize));
+            self.ended_at(at, out);
+            stack.extend(self.literal_children(at));
+            let other = self.nodes[at as usize].other;
+            if other != NONE {
+                stack.push(other);
+            }
         }
     }
 }
