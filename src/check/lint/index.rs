@@ -13,7 +13,7 @@
 //! templates and never changes them.
 
 use super::finite_literals;
-use crate::check::{LevelPattern, TopicPattern};
+use crate::check::{LevelPattern, Piece, TopicPattern};
 use rustc_hash::FxHashMap;
 
 /// Topic templates indexed by their literal levels; ids are the caller's (rule positions).
@@ -55,8 +55,10 @@ impl Default for Node {
 }
 
 /// Which edges of a node a query level follows, besides the "other" edge (always followed).
-enum Step {
-    /// The literal edges of these values only (none: the "other" edge alone).
+enum Step<'t> {
+    /// The literal edge of this value.
+    One(&'t str),
+    /// The literal edges of these values (none: the "other" edge alone).
     Values(Vec<String>),
     /// Every literal edge.
     Anything,
@@ -181,6 +183,7 @@ impl<'a> TemplateIndex<'a> {
         for &at in frontier.iter() {
             self.ended_at(at, out);
             match step {
+                Step::One(value) => next.extend(self.literal.get(&(at, *value)).copied()),
                 Step::Values(values) => {
                     for value in values {
                         if let Some(&child) = self.literal.get(&(at, value.as_str())) {
@@ -216,33 +219,41 @@ impl<'a> TemplateIndex<'a> {
 /// of `level` is `o`: a level of exactly one value follows that literal edge, a level of
 /// several values or of unknown ones (`+`, `{pid}`, `{+r}`) none, and a level of no value
 /// at all (which any level contains) every edge.
-fn contained_step(level: &LevelPattern) -> Step {
+fn contained_step(level: &LevelPattern) -> Step<'_> {
     match level_values(level) {
-        Some(values) if values.is_empty() => Step::Anything,
-        Some(values) if values.len() == 1 => Step::Values(values),
+        Some(Step::Values(values)) if values.is_empty() => Step::Anything,
+        Some(Step::Values(values)) if values.len() == 1 => Step::Values(values),
+        Some(Step::One(value)) => Step::One(value),
         _ => Step::Values(Vec::new()),
     }
 }
 
 /// For overlap: a template's literal level `o` meets `level` only if `level` can be `o`;
 /// a level of unknown values (or none) follows every edge.
-fn overlap_step(level: &LevelPattern) -> Step {
+fn overlap_step(level: &LevelPattern) -> Step<'_> {
     match level_values(level) {
-        Some(values) if !values.is_empty() => Step::Values(values),
-        _ => Step::Anything,
+        Some(Step::Values(values)) if values.is_empty() => Step::Anything,
+        Some(step) => step,
+        None => Step::Anything,
     }
 }
 
-/// The distinct values of a level, when they are a small finite set.
-fn level_values(level: &LevelPattern) -> Option<Vec<String>> {
+/// The distinct values of a level (`One` or `Values`), when they are a small finite set.
+fn level_values(level: &LevelPattern) -> Option<Step<'_>> {
     match level {
-        LevelPattern::Literal(text) => Some(vec![text.clone()]),
+        LevelPattern::Literal(text) => Some(Step::One(text)),
         LevelPattern::Any { .. } => None,
-        LevelPattern::Pieces(_) => {
+        LevelPattern::Pieces(pieces) => {
+            if pieces
+                .iter()
+                .any(|p| matches!(p, Piece::Attr(_) | Piece::Capture(_)))
+            {
+                return None;
+            }
             let mut values = finite_literals(level)?;
             values.sort_unstable();
             values.dedup();
-            Some(values)
+            Some(Step::Values(values))
         }
     }
 }
@@ -303,7 +314,7 @@ mod tests {
             Step::Anything
         ));
         let literal = LevelPattern::Literal("a".into());
-        assert!(matches!(contained_step(&literal), Step::Values(v) if v == ["a"]));
-        assert!(matches!(overlap_step(&literal), Step::Values(v) if v == ["a"]));
+        assert!(matches!(contained_step(&literal), Step::One("a")));
+        assert!(matches!(overlap_step(&literal), Step::One("a")));
     }
 }
