@@ -20,9 +20,12 @@
 //!   removed is `lint::shadowed-allow`).
 //!
 //! "Overlap" is decided symbolically and is `true` when unsure (an attribute compared with
-//! a literal), so these lints only warn when the grants are proved not to meet. Each
-//! search is bounded by [`PAIR_BUDGET`] comparisons: on a huge policy some findings may go
-//! unreported, never a false one. Nothing here changes the checked model.
+//! a literal), so these lints only warn when the grants are proved not to meet. A rule is
+//! compared only with the templates that the index of literal levels (`lint/index.rs`)
+//! cannot rule out, so the work grows with the rules that share literal levels, not with
+//! the square of the policy; each search is still bounded by [`PAIR_BUDGET`] comparisons:
+//! on a huge policy some findings may go unreported, never a false one. Nothing here
+//! changes the checked model.
 
 use super::index::TemplateIndex;
 use super::{finite_literals, matches_literal, rule_key, template_contains};

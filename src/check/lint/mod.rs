@@ -9,8 +9,10 @@
 //! * `lint::shadowed-allow` — an allow rule that can never take effect because one deny rule
 //!   applies to all of its identities and all of its actions, and the deny's template
 //!   contains the allow's ([`template_contains`]). Deny wins whatever the order, so the deny
-//!   may come before or after the allow. The search is bounded (see [`SHADOW_BUDGET`]): on a
-//!   huge policy some shadowed allows may go unreported, but nothing is reported falsely.
+//!   may come before or after the allow. Only the denies that the index of literal levels
+//!   (`lint/index.rs`) cannot rule out are compared, and the search is bounded (see
+//!   [`SHADOW_BUDGET`]): on a huge policy some shadowed allows may go unreported, but
+//!   nothing is reported falsely.
 //! * `lint::never-matches` — a rule that can match no request at all. The cases proved:
 //!   1. the rule applies to no identity (`any` in a policy that defines none);
 //!   2. a `publish`, `retain` or `receive` rule whose template starts with `$share/` or
