@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         }
     };
     let checked_at = start.elapsed();
+    let peak_checked = status_kib("VmHWM:");
     let engine = match Engine::builder(policy.checked.clone()).build() {
         Ok(engine) => engine,
         Err(e) => {
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
     println!("total load:            {:.3} s", total.as_secs_f64());
     println!("peak RSS before:       {}", mib(before));
     println!("RSS with text:         {}", mib(after_text));
+    println!("peak RSS parse + check: {}", mib(peak_checked));
     println!("peak RSS (VmHWM):      {}", mib(status_kib("VmHWM:")));
     println!("RSS after load:        {}", mib(status_kib("VmRSS:")));
     ExitCode::SUCCESS

@@ -20,10 +20,14 @@
 //!   removed is `lint::shadowed-allow`).
 //!
 //! "Overlap" is decided symbolically and is `true` when unsure (an attribute compared with
-//! a literal), so these lints only warn when the grants are proved not to meet. Each
-//! search is bounded by [`PAIR_BUDGET`] comparisons: on a huge policy some findings may go
-//! unreported, never a false one. Nothing here changes the checked model.
+//! a literal), so these lints only warn when the grants are proved not to meet. A rule is
+//! compared only with the templates that the index of literal levels (`lint/index.rs`)
+//! cannot rule out, so the work grows with the rules that share literal levels, not with
+//! the square of the policy; each search is still bounded by [`PAIR_BUDGET`] comparisons:
+//! on a huge policy some findings may go unreported, never a false one. Nothing here
+//! changes the checked model.
 
+use super::index::TemplateIndex;
 use super::{finite_literals, matches_literal, rule_key, template_contains};
 use crate::ast::{Action, Effect};
 use crate::check::{
@@ -106,13 +110,15 @@ const PAIRINGS: [Pairing; 3] = [
 
 fn unpaired(checked: &Checked, pairing: &Pairing, out: &mut Vec<Diagnostic>) {
     // Per identity, the templates of the allows granting the partner action.
-    let mut partners: Vec<Vec<&TopicPattern>> = vec![Vec::new(); checked.identities.len()];
+    let mut partners: Vec<TemplateIndex> = (0..checked.identities.len())
+        .map(|_| TemplateIndex::default())
+        .collect();
     for rule in allows_with(checked, pairing.partner) {
         for identity in &rule.identities {
-            if let (Some(list), Some(topic)) =
+            if let (Some(index), Some(topic)) =
                 (partners.get_mut(identity.0 as usize), rule.topic.as_ref())
             {
-                list.push(topic);
+                index.insert(topic, rule.id.0);
             }
         }
     }
@@ -126,10 +132,11 @@ fn unpaired(checked: &Checked, pairing: &Pairing, out: &mut Vec<Diagnostic>) {
         }
         let mut lonely: Vec<&str> = Vec::new();
         for identity in &rule.identities {
-            let candidates = partners
-                .get(identity.0 as usize)
-                .map_or(&[][..], Vec::as_slice);
-            let Some(found) = any_overlap(topic, candidates, &mut budget) else {
+            let Some(index) = partners.get(identity.0 as usize) else {
+                lonely.push(&checked.identities[identity.0 as usize].name);
+                continue;
+            };
+            let Some(found) = any_overlap(topic, checked, index, &mut budget) else {
                 return;
             };
             if !found {
@@ -168,15 +175,18 @@ fn allows_with(checked: &Checked, action: Action) -> impl Iterator<Item = &Check
         .filter(move |r| r.effect == Effect::Allow && r.actions.contains(action))
 }
 
-/// Whether one of `candidates` overlaps `topic`; `None` when the budget ran out first.
+/// Whether one of the templates of `partners` overlaps `topic`; `None` when the budget ran
+/// out first. Only the templates the index cannot rule out are compared (and counted).
 fn any_overlap(
     topic: &TopicPattern,
-    candidates: &[&TopicPattern],
+    checked: &Checked,
+    partners: &TemplateIndex,
     budget: &mut usize,
 ) -> Option<bool> {
-    for candidate in candidates {
+    for id in partners.may_overlap(topic) {
         *budget = budget.checked_sub(1)?;
-        if templates_may_overlap(topic, candidate) {
+        let candidate = checked.rules[id as usize].topic.as_ref();
+        if candidate.is_some_and(|c| templates_may_overlap(topic, c)) {
             return Some(true);
         }
     }
@@ -192,19 +202,36 @@ fn subsumed(checked: &Checked, out: &mut Vec<Diagnostic>) {
         .iter()
         .filter(|r| r.effect == Effect::Allow && !r.identities.is_empty())
         .collect();
+    // Positions in `allows`: connect-only ones, and the others indexed by template, so a
+    // rule is compared only with the allows that may contain it, in file order.
+    let mut connects: Vec<u32> = Vec::new();
+    let mut templates = TemplateIndex::default();
+    for (at, rule) in allows.iter().enumerate() {
+        match &rule.topic {
+            None => connects.push(at as u32),
+            Some(topic) => templates.insert(topic, at as u32),
+        }
+    }
     for rule in &allows {
-        let key = rule_key(rule);
+        let candidates: Vec<&CheckedRule> = match &rule.topic {
+            None => connects.clone(),
+            Some(topic) => templates.may_contain(topic),
+        }
+        .into_iter()
+        .map(|at| allows[at as usize])
+        .collect();
+        let key = std::cell::OnceCell::new();
         let mut broader: Vec<&CheckedRule> = Vec::new();
         let covered = rule.identities.iter().all(|identity| {
             rule.actions.iter().all(|action| {
-                let found = allows.iter().find(|other| {
+                let found = candidates.iter().find(|other| {
                     budget = budget.saturating_sub(1);
                     budget > 0
                         && other.id != rule.id
                         && other.applies_to(*identity)
                         && other.actions.contains(action)
                         && contains(other, rule)
-                        && rule_key(other) != key
+                        && rule_key(other) != *key.get_or_init(|| rule_key(rule))
                         && (other.id < rule.id || !contains(rule, other))
                 });
                 if let Some(other) = found
@@ -386,6 +413,65 @@ mod tests {
         assert!(!overlap("#", "$SYS/x"));
         assert!(!overlap("+/x", "$SYS/x"));
         assert!(!overlap("a/x-{+c}", "a/y"));
+    }
+
+    /// The codes of every warning of a policy text.
+    fn warnings(text: &str) -> Vec<(Code, String)> {
+        super::super::lint(&checked(text))
+            .into_iter()
+            .map(|d| (d.code, d.message.clone()))
+            .collect()
+    }
+
+    /// `rules` allows of distinct literal templates, each of them alone in its subtree,
+    /// then the pair of rules under test: more pairs than [`PAIR_BUDGET`] for a search
+    /// that compares every rule with every other one.
+    fn crowded(rules: usize, action: &str, last: &str) -> String {
+        let mut text = String::from(
+            "identity d from jwt {\n    pid = claim \"pid\"\n    client \"d-{pid}\"\n}\nallow d connect\n",
+        );
+        for n in 0..rules {
+            text.push_str(&format!("allow d {action} \"t{n}/x/{{pid}}\"\n"));
+        }
+        text.push_str(last);
+        text
+    }
+
+    #[test]
+    fn a_subsumed_allow_is_found_past_the_pairwise_budget() {
+        let rules = 1_500;
+        assert!(rules * rules > PAIR_BUDGET);
+        let text = crowded(
+            rules,
+            "publish",
+            "allow d publish \"late/+\"\nallow d publish \"late/x\"\n",
+        );
+        let found = warnings(&text);
+        let subsumed: Vec<&String> = found
+            .iter()
+            .filter(|(code, _)| *code == Code::LintSubsumedAllow)
+            .map(|(_, message)| message)
+            .collect();
+        assert_eq!(subsumed.len(), 1, "{found:?}");
+        assert!(
+            subsumed[0].contains("`allow d publish \"late/+\"`"),
+            "{subsumed:?}"
+        );
+    }
+
+    #[test]
+    fn an_unpaired_grant_is_found_past_the_pairwise_budget() {
+        let rules = 1_500;
+        let mut text = crowded(rules, "receive", "");
+        for n in 0..rules {
+            text.push_str(&format!("allow d subscribe \"t{n}/x/{{pid}}\"\n"));
+        }
+        text.push_str("allow d subscribe \"late/x\"\n");
+        let lonely: Vec<(Code, String)> = warnings(&text)
+            .into_iter()
+            .filter(|(code, _)| *code == Code::LintSubscribeWithoutReceive)
+            .collect();
+        assert_eq!(lonely.len(), 1, "{lonely:?}");
     }
 
     /// Templates claimed disjoint share no topic, on sampled templates and topics.

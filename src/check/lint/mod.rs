@@ -9,8 +9,10 @@
 //! * `lint::shadowed-allow` — an allow rule that can never take effect because one deny rule
 //!   applies to all of its identities and all of its actions, and the deny's template
 //!   contains the allow's ([`template_contains`]). Deny wins whatever the order, so the deny
-//!   may come before or after the allow. The search is bounded (see [`SHADOW_BUDGET`]): on a
-//!   huge policy some shadowed allows may go unreported, but nothing is reported falsely.
+//!   may come before or after the allow. Only the denies that the index of literal levels
+//!   (`lint/index.rs`) cannot rule out are compared, and the search is bounded (see
+//!   [`SHADOW_BUDGET`]): on a huge policy some shadowed allows may go unreported, but
+//!   nothing is reported falsely.
 //! * `lint::never-matches` — a rule that can match no request at all. The cases proved:
 //!   1. the rule applies to no identity (`any` in a policy that defines none);
 //!   2. a `publish`, `retain` or `receive` rule whose template starts with `$share/` or
@@ -39,6 +41,7 @@
 //!   the [`Checker`](super::Checker), which sees the set references as written).
 
 pub mod grants;
+mod index;
 
 use super::{
     ActionSet, Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece,
@@ -313,80 +316,57 @@ fn erase_level(level: &LevelPattern) -> LevelPattern {
 
 // ---------------------------------------------------------------- shadowed-allow
 
-/// Deny rules indexed by their leading literal levels, so an allow is compared only with
-/// the denies that could contain it: a deny whose template starts `a/b/...` can only
-/// contain an allow whose first two levels are exactly `a` and `b`.
-#[derive(Default)]
-struct DenyTrie<'a> {
-    /// Denies whose run of leading literal levels ends here.
-    here: Vec<&'a CheckedRule>,
-    children: FxHashMap<&'a str, DenyTrie<'a>>,
-}
-
-impl<'a> DenyTrie<'a> {
-    fn insert(&mut self, deny: &'a CheckedRule, topic: &'a TopicPattern) {
-        let mut node = self;
-        for level in &topic.levels {
-            let LevelPattern::Literal(text) = level else {
-                break;
-            };
-            node = node.children.entry(text).or_default();
-        }
-        node.here.push(deny);
-    }
-
-    /// Every deny whose leading literals the allow's template starts with.
-    fn candidates(&self, topic: &TopicPattern) -> Vec<&'a CheckedRule> {
-        let mut out = self.here.clone();
-        let mut node = self;
-        for level in &topic.levels {
-            let Some(next) = single_literal(level).and_then(|l| node.children.get(l.as_str()))
-            else {
-                break;
-            };
-            out.extend(&next.here);
-            node = next;
-        }
-        out
-    }
-}
-
-/// The denies of a policy, split into connect-only ones and a trie of the others.
+/// The denies of a policy: connect-only ones, and the others indexed by template, so an
+/// allow is compared only with the denies that could contain it.
 struct DenyIndex<'a> {
     connect: Vec<&'a CheckedRule>,
-    topics: DenyTrie<'a>,
+    topics: index::TemplateIndex<'a>,
+    rules: &'a [CheckedRule],
 }
 
 impl<'a> DenyIndex<'a> {
     fn new(checked: &'a Checked) -> DenyIndex<'a> {
         let mut index = DenyIndex {
             connect: Vec::new(),
-            topics: DenyTrie::default(),
+            topics: index::TemplateIndex::default(),
+            rules: &checked.rules,
         };
         let denies = checked.rules.iter().filter(|r| r.effect == Effect::Deny);
         for deny in denies.filter(|r| !r.identities.is_empty()) {
             match &deny.topic {
                 None => index.connect.push(deny),
-                Some(topic) => index.topics.insert(deny, topic),
+                Some(topic) => index.topics.insert(topic, deny.id.0),
             }
         }
         index
     }
 
+    /// The denies that may contain the allow: those with fewer leading literal levels
+    /// first, in file order within each count (the order warnings cite them in).
     fn candidates(&self, allow: &CheckedRule) -> Vec<&'a CheckedRule> {
-        match &allow.topic {
-            None => self.connect.clone(),
-            Some(topic) => self.topics.candidates(topic),
-        }
+        let Some(topic) = &allow.topic else {
+            return self.connect.clone();
+        };
+        let mut denies: Vec<&'a CheckedRule> = self
+            .topics
+            .may_contain(topic)
+            .into_iter()
+            .map(|id| &self.rules[id as usize])
+            .collect();
+        denies.sort_by_key(|deny| leading_literals(deny));
+        denies
     }
 }
 
-/// The one literal a level matches, if it matches exactly one.
-fn single_literal(level: &LevelPattern) -> Option<String> {
-    match finite_literals(level)?.as_slice() {
-        [only] => Some(only.clone()),
-        _ => None,
-    }
+/// How many levels a rule's template starts with that are plain literals.
+fn leading_literals(rule: &CheckedRule) -> usize {
+    rule.topic.as_ref().map_or(0, |topic| {
+        topic
+            .levels
+            .iter()
+            .take_while(|level| matches!(level, LevelPattern::Literal(_)))
+            .count()
+    })
 }
 
 fn shadowed(checked: &Checked, out: &mut Vec<Diagnostic>) {
