@@ -167,14 +167,28 @@ pub enum ClientPiece {
 /// A client or extraction template as written in the policy (`m-{pid}_{+inst}`), for
 /// messages.
 pub fn template_text(pieces: &[ClientPiece]) -> String {
-    pieces
+    fn piece(p: &ClientPiece) -> (&'static str, &str, &'static str) {
+        match p {
+            ClientPiece::Text(t) => ("", t.as_str(), ""),
+            ClientPiece::Attr(a) => ("{", a.as_str(), "}"),
+            ClientPiece::Capture(c) => ("{+", c.as_str(), "}"),
+        }
+    }
+    // One allocation: a refused connect builds this text for its error.
+    let len = pieces
         .iter()
-        .map(|p| match p {
-            ClientPiece::Text(t) => t.clone(),
-            ClientPiece::Attr(a) => format!("{{{a}}}"),
-            ClientPiece::Capture(c) => format!("{{+{c}}}"),
+        .map(|p| {
+            let (open, body, close) = piece(p);
+            open.len() + body.len() + close.len()
         })
-        .collect()
+        .sum();
+    let mut text = String::with_capacity(len);
+    for (open, body, close) in pieces.iter().map(piece) {
+        text.push_str(open);
+        text.push_str(body);
+        text.push_str(close);
+    }
+    text
 }
 
 /// A `require` line.
@@ -343,5 +357,26 @@ impl LevelPattern {
     /// True if this level depends on the identity's attributes.
     pub fn uses_attrs(&self) -> bool {
         matches!(self, LevelPattern::Pieces(p) if p.iter().any(|p| matches!(p, Piece::Attr(_))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_template_reads_back_as_written() {
+        let pieces = [
+            ClientPiece::Text("xfi:".into()),
+            ClientPiece::Attr("pid".into()),
+            ClientPiece::Text("_".into()),
+            ClientPiece::Attr("aid".into()),
+            ClientPiece::Text(":clt:".into()),
+            ClientPiece::Capture("jti".into()),
+        ];
+        let text = template_text(&pieces);
+        assert_eq!(text, "xfi:{pid}_{aid}:clt:{+jti}");
+        assert_eq!(text.capacity(), text.len());
+        assert_eq!(template_text(&[]), "");
     }
 }
