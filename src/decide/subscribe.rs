@@ -17,7 +17,9 @@
 //!
 //! A filter without wildcards selects one topic, so (for identities without `subscriptions
 //! filtered`) it is decided by the publish walk for the subscribe action (`one_topic`):
-//! the same answer for a third fewer instructions.
+//! the same answer for a third fewer instructions. One whose only wildcards are `+` levels
+//! never branches in either search, so (for the same identities) both run as loops over one
+//! set of nodes per level (`super::plus_levels`), a sixth to a quarter fewer instructions.
 //!
 //! `$share/<group>/` is stripped first; a filter's leading `+` or `#` never reaches a `$`
 //! topic. Identities with `subscriptions filtered` get the broader check instead: denied
