@@ -202,6 +202,10 @@ struct Coverage {
     /// Subscriptions to a filter without wildcards (decided by the engine's publish-style
     /// walk, not its containment search) decided by a rule: allowed, denied.
     wildcard_free_decided: (usize, usize),
+    /// Subscriptions to a filter whose only wildcards are `+` levels (decided by the
+    /// engine's level-by-level loop, not its general containment search, unless the
+    /// identity has `subscriptions filtered`) decided by a rule: allowed, denied.
+    plus_levels_decided: (usize, usize),
 }
 
 impl Coverage {
@@ -257,6 +261,10 @@ impl Coverage {
         if matches!(ask, Ask::Subscribe(_)) && wildcard_free {
             count(&mut self.wildcard_free_decided);
         }
+        let plus_levels = judged.contains('+') && !judged.contains('#');
+        if matches!(ask, Ask::Subscribe(_)) && plus_levels {
+            count(&mut self.plus_levels_decided);
+        }
     }
 
     /// Every count above `least` (per run of about 2,000 policies).
@@ -273,6 +281,8 @@ impl Coverage {
             self.shared_hash_decided,
             self.wildcard_free_decided.0,
             self.wildcard_free_decided.1,
+            self.plus_levels_decided.0,
+            self.plus_levels_decided.1,
         ];
         assert!(
             counts.iter().all(|&c| c >= least),

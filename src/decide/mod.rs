@@ -23,6 +23,7 @@
 
 mod denial;
 mod explain;
+mod plus_levels;
 pub mod reference;
 mod request;
 mod session;

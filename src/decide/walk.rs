@@ -103,7 +103,7 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    fn new() -> Live {
+    pub(crate) fn new() -> Live {
         Live {
             len: 0,
             inline: [NodeId(0); LIVE_INLINE],
@@ -112,7 +112,7 @@ impl Live {
     }
 
     #[inline]
-    fn as_slice(&self) -> &[NodeId] {
+    pub(crate) fn as_slice(&self) -> &[NodeId] {
         if self.spilled.is_empty() {
             &self.inline[..self.len]
         } else {
@@ -121,7 +121,7 @@ impl Live {
     }
 
     #[inline]
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.spilled.clear();
     }
