@@ -11,8 +11,9 @@
 //! [`BindError`]. Client-template matching costs O(client id × template) time whatever the
 //! client id (see [`crate::check::matches::match_client`]).
 
+use super::bind_plan::{BindPlan, PlanPiece};
 use super::{Decision, Engine, Reason, Verdict};
-use crate::automaton::{SlotTemplate, SlotTexts, same_text};
+use crate::automaton::{SlotTexts, same_text};
 use crate::check::matches::{AttrValues, match_client};
 use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require, template_text};
 use crate::identity::Identity;
@@ -266,7 +267,13 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
         }),
         Some((id, def)) => bind_identity(engine, id, def, identity, client_id),
     };
-    bound.unwrap_or_else(|error| Session {
+    bound.unwrap_or_else(|error| rejected(engine, identity, client_id, error))
+}
+
+/// The session of an identity that could not be bound: its kind and client id, no
+/// attributes, no slots, and the error every decision denies with.
+fn rejected(engine: &Engine, identity: &Identity, client_id: &str, error: BindError) -> Session {
+    Session {
         engine_id: engine.id(),
         identity: None,
         slot_count: 0,
@@ -279,7 +286,7 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
         ]),
         error: Some(Box::new(error)),
         expires_at: identity.expires_at,
-    })
+    }
 }
 
 /// The identity's attribute values, borrowed from the credential, the client id and its
@@ -306,6 +313,11 @@ fn bind_identity<'i>(
     identity: &'i Identity,
     client_id: &str,
 ) -> Result<Session, BindError> {
+    let Some(plan) = engine.bind_plan(id) else {
+        return Err(BindError::UnknownIdentity {
+            kind: identity.kind.clone(),
+        });
+    };
     let credential: Values<'i> = credential_values(def, identity)?;
     check_client_part("client", client_id)?;
     let captured = match_client(&def.client, &Lookup(&credential), client_id).ok_or_else(|| {
@@ -314,33 +326,36 @@ fn bind_identity<'i>(
             template: template_text(&def.client),
         }
     })?;
-    // A new list (a `SmallVec` is invariant in its items, so it cannot take on the
-    // captures' shorter lifetime); it lives on the stack.
-    let mut values: Values<'_> = credential.iter().copied().collect();
-    for (name, value) in &captured {
-        check_client_part(name, value)?;
-        values.push((name, value));
-    }
-    values.push(("client", client_id));
-    // Sorted by name; of one name, the last pushed wins (as a map's insert would). The
-    // names are a few bytes long: compared in place, not by calls to `memcmp`.
-    values.sort_by(|a, b| a.0.bytes().cmp(b.0.bytes()));
-    let mut i = 0;
-    while i + 1 < values.len() {
-        if same_text(values[i].0, values[i + 1].0) {
-            values.remove(i);
-        } else {
-            i += 1;
+    // One value per name of the plan, filled by index: the credential's, then the
+    // captures', then the client id (of one name, the last written wins, as a map's insert
+    // would). Every name written is one of the plan's: the credential's are declared, the
+    // captures are the template's.
+    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, plan.names().len());
+    for (name, value) in &credential {
+        if let Some(i) = plan.index(name) {
+            by_index[i] = Some(value);
         }
     }
+    for (name, value) in &captured {
+        check_client_part(name, value)?;
+        if let Some(i) = plan.index(name) {
+            by_index[i] = Some(value);
+        }
+    }
+    by_index[plan.client()] = Some(client_id);
+    let values: Values<'_> = plan
+        .names()
+        .iter()
+        .zip(&by_index)
+        .filter_map(|(name, value)| Some((&**name, (*value)?)))
+        .collect();
     check_requires(&def.requires, &Lookup(&values))?;
     check_separators(&def.separators, &Lookup(&values))?;
-    let slots = engine.automaton().identity_slots(id);
-    let (text, offsets) = layout(&identity.kind, client_id, slots, &values)?;
+    let (text, offsets) = layout(&identity.kind, client_id, plan, &by_index)?;
     Ok(Session {
         engine_id: engine.id(),
         identity: Some(id),
-        slot_count: offset(slots.len()),
+        slot_count: offset(plan.slots().len()),
         text,
         offsets,
         error: None,
@@ -380,39 +395,61 @@ fn credential_values<'a>(
     Ok(values)
 }
 
-/// The session's text and offsets (see [`Session`]): one allocation each.
+/// The session's text and offsets (see [`Session`]): one allocation each. `values` holds
+/// the value of each of the plan's names, by index.
 fn layout(
     kind: &str,
     client_id: &str,
-    slots: &[SlotTemplate],
-    values: &[(&str, &str)],
+    plan: &BindPlan,
+    values: &[Option<&str>],
 ) -> Result<(Box<str>, Box<[u32]>), BindError> {
-    let lookup = Lookup(values);
+    let names = plan.names();
     let mut len = kind.len() + client_id.len();
-    for slot in slots {
-        len += slot.rendered_len(&lookup).map_err(missing)?;
+    for slot in plan.slots() {
+        for piece in slot.iter() {
+            len += match piece {
+                PlanPiece::Text(text) => text.len(),
+                PlanPiece::Value(i) => values[*i].ok_or_else(|| missing(&names[*i]))?.len(),
+                PlanPiece::Unbound(name) => return Err(missing(name)),
+            };
+        }
     }
-    for (name, value) in values {
-        len += name.len() + if *name == "client" { 0 } else { value.len() };
+    let bound = || {
+        names
+            .iter()
+            .zip(values)
+            .filter_map(|(n, v)| Some((&**n, (*v)?)))
+    };
+    let mut count = 0;
+    for (name, value) in bound() {
+        len += name.len() + if name == "client" { 0 } else { value.len() };
+        count += 1;
     }
     if u32::try_from(len).is_err() {
         return Err(BindError::SessionTooLarge { bytes: len });
     }
     let mut text = String::with_capacity(len);
-    let mut offsets = Vec::with_capacity(2 + slots.len() + 4 * values.len());
+    let mut offsets = Vec::with_capacity(2 + plan.slots().len() + 4 * count);
     text.push_str(kind);
     offsets.push(offset(text.len()));
     text.push_str(client_id);
     offsets.push(offset(text.len()));
-    for slot in slots {
-        slot.render_into(&lookup, &mut text).map_err(missing)?;
+    for slot in plan.slots() {
+        for piece in slot.iter() {
+            match piece {
+                PlanPiece::Text(t) => text.push_str(t),
+                // Present: the sizing pass above returned otherwise.
+                PlanPiece::Value(i) => text.push_str(values[*i].unwrap_or_default()),
+                PlanPiece::Unbound(_) => {}
+            }
+        }
         offsets.push(offset(text.len()));
     }
-    for (name, value) in values {
+    for (name, value) in bound() {
         offsets.push(offset(text.len()));
         text.push_str(name);
         offsets.push(offset(text.len()));
-        if *name == "client" {
+        if name == "client" {
             offsets.extend([offsets[0], offsets[1]]);
         } else {
             offsets.push(offset(text.len()));
@@ -507,6 +544,9 @@ impl Session {
         self.text.len() + std::mem::size_of_val(&*self.offsets)
     }
 }
+
+#[cfg(test)]
+mod reference_bind;
 
 #[cfg(test)]
 mod tests {
