@@ -306,6 +306,20 @@ impl AttrValues for Lookup<'_, '_> {
     }
 }
 
+/// A bind's values by the index of their names in the identity's [`BindPlan`]; looked
+/// up by name for the `require` and separator checks (linear: the list is short).
+struct PlanValues<'p, 'a> {
+    names: &'p [Box<str>],
+    values: &'p [Option<&'a str>],
+}
+
+impl AttrValues for PlanValues<'_, '_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| same_text(n, name))?;
+        self.values[i]
+    }
+}
+
 fn bind_identity<'i>(
     engine: &Engine,
     id: IdentityId,
@@ -330,27 +344,31 @@ fn bind_identity<'i>(
     // captures', then the client id (of one name, the last written wins, as a map's insert
     // would). Every name written is one of the plan's: the credential's are declared, the
     // captures are the template's.
-    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, plan.names().len());
+    let names = plan.names();
+    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, names.len());
+    // The credential's names come sorted as the plan's are: one walk over both.
+    let mut next = 0;
     for (name, value) in &credential {
-        if let Some(i) = plan.index(name) {
-            by_index[i] = Some(value);
+        while next < names.len() && !same_text(&names[next], name) {
+            next += 1;
+        }
+        if let Some(slot) = by_index.get_mut(next) {
+            *slot = Some(value);
         }
     }
     for (name, value) in &captured {
         check_client_part(name, value)?;
-        if let Some(i) = plan.index(name) {
+        if let Some(i) = names.iter().position(|n| same_text(n, name)) {
             by_index[i] = Some(value);
         }
     }
     by_index[plan.client()] = Some(client_id);
-    let values: Values<'_> = plan
-        .names()
-        .iter()
-        .zip(&by_index)
-        .filter_map(|(name, value)| Some((&**name, (*value)?)))
-        .collect();
-    check_requires(&def.requires, &Lookup(&values))?;
-    check_separators(&def.separators, &Lookup(&values))?;
+    let values = PlanValues {
+        names,
+        values: &by_index,
+    };
+    check_requires(&def.requires, &values)?;
+    check_separators(&def.separators, &values)?;
     let (text, offsets) = layout(&identity.kind, client_id, plan, &by_index)?;
     Ok(Session {
         engine_id: engine.id(),
@@ -490,7 +508,10 @@ fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
     })
 }
 
-fn check_separators(separators: &[(String, char)], attrs: &Lookup) -> Result<(), BindError> {
+fn check_separators(
+    separators: &[(String, char)],
+    attrs: &impl AttrValues,
+) -> Result<(), BindError> {
     for (attr, separator) in separators {
         if attrs.value(attr).is_some_and(|v| v.contains(*separator)) {
             return Err(BindError::SeparatorInValue {
@@ -502,7 +523,7 @@ fn check_separators(separators: &[(String, char)], attrs: &Lookup) -> Result<(),
     Ok(())
 }
 
-fn check_requires(requires: &[Require], attrs: &Lookup) -> Result<(), BindError> {
+fn check_requires(requires: &[Require], attrs: &impl AttrValues) -> Result<(), BindError> {
     for require in requires {
         match require {
             Require::Equal(a, b) if attrs.value(a) != attrs.value(b) => {
