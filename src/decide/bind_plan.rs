@@ -23,6 +23,10 @@ pub(crate) struct BindPlan {
     client: usize,
     /// Each slot's pieces, in slot order.
     slots: Box<[Box<[PlanPiece]>]>,
+    /// The identity's separators (see `IdentityDef::separators`), in the same order, each
+    /// attribute as its index in `names` (`None`: no session holds it, so no value can
+    /// contain the separator).
+    separators: Box<[(Option<usize>, char)]>,
 }
 
 /// A piece of a slot, resolved against a [`BindPlan`]'s names.
@@ -54,7 +58,13 @@ impl BindPlan {
             names: names.into_boxed_slice(),
             client,
             slots: Box::new([]),
+            separators: Box::new([]),
         };
+        plan.separators = def
+            .separators
+            .iter()
+            .map(|(attr, separator)| (plan.index(attr), *separator))
+            .collect();
         plan.slots = slots
             .iter()
             .map(|slot| slot.pieces.iter().map(|p| plan.piece(p)).collect())
@@ -87,6 +97,11 @@ impl BindPlan {
     /// Where `client` is among the names.
     pub(crate) fn client(&self) -> usize {
         self.client
+    }
+
+    /// The separators, as (index of the attribute, separator), in the identity's order.
+    pub(crate) fn separators(&self) -> &[(Option<usize>, char)] {
+        &self.separators
     }
 
     /// Each slot's pieces, in slot order.

@@ -368,7 +368,7 @@ fn bind_identity<'i>(
         values: &by_index,
     };
     check_requires(&def.requires, &values)?;
-    check_separators(&def.separators, &values)?;
+    check_planned_separators(plan, &by_index)?;
     let (text, offsets) = layout(&identity.kind, client_id, plan, &by_index)?;
     Ok(Session {
         engine_id: engine.id(),
@@ -508,6 +508,7 @@ fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
     })
 }
 
+#[cfg(test)]
 fn check_separators(
     separators: &[(String, char)],
     attrs: &impl AttrValues,
@@ -517,6 +518,21 @@ fn check_separators(
             return Err(BindError::SeparatorInValue {
                 attr: attr.clone(),
                 separator: *separator,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`check_separators`] by index: the same checks in the same order, so the same error.
+fn check_planned_separators(plan: &BindPlan, values: &[Option<&str>]) -> Result<(), BindError> {
+    for &(index, separator) in plan.separators() {
+        let value = index.and_then(|i| values[i]);
+        if value.is_some_and(|v| v.contains(separator)) {
+            let attr = index.map_or("", |i| &plan.names()[i]);
+            return Err(BindError::SeparatorInValue {
+                attr: attr.to_string(),
+                separator,
             });
         }
     }
