@@ -21,6 +21,9 @@ pub(crate) struct BindPlan {
     names: Box<[Box<str>]>,
     /// Where `client` is in `names`.
     client: usize,
+    /// The names a credential must carry (the declared attributes but `client` and the
+    /// captures), sorted by bytes, each with its index in `names`.
+    credential: Box<[(Box<str>, usize)]>,
     /// Each slot's pieces, in slot order.
     slots: Box<[Box<[PlanPiece]>]>,
     /// The identity's separators (see `IdentityDef::separators`), in the same order, each
@@ -57,9 +60,25 @@ impl BindPlan {
         let mut plan = BindPlan {
             names: names.into_boxed_slice(),
             client,
+            credential: Box::new([]),
             slots: Box::new([]),
             separators: Box::new([]),
         };
+        let captures: Vec<&str> = def
+            .client
+            .iter()
+            .filter_map(|piece| match piece {
+                ClientPiece::Capture(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        plan.credential = plan
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| &***n != "client" && !captures.contains(&&***n) && def.binds_attr(n))
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
         plan.separators = def
             .separators
             .iter()
@@ -92,6 +111,11 @@ impl BindPlan {
         self.names
             .binary_search_by(|n| n.as_bytes().cmp(name.as_bytes()))
             .ok()
+    }
+
+    /// The names a credential must carry, sorted, each with its index among the names.
+    pub(crate) fn credential(&self) -> &[(Box<str>, usize)] {
+        &self.credential
     }
 
     /// Where `client` is among the names.

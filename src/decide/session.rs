@@ -14,8 +14,8 @@
 use super::bind_plan::{BindPlan, PlanPiece};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::automaton::{SlotTexts, same_text};
-use crate::check::matches::{AttrValues, match_client};
-use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require, template_text};
+use crate::check::matches::{AttrValues, Captures, match_client};
+use crate::check::{AttrCheck, IdentityDef, IdentityId, Require, template_text};
 use crate::identity::Identity;
 use crate::value::{ValueError, validate_client_id, validate_value};
 use smallvec::SmallVec;
@@ -289,23 +289,6 @@ fn rejected(engine: &Engine, identity: &Identity, client_id: &str, error: BindEr
     }
 }
 
-/// The identity's attribute values, borrowed from the credential, the client id and its
-/// captures; sorted by name once complete.
-type Values<'a> = SmallVec<[(&'a str, &'a str); 8]>;
-
-/// Looks values up by name in a [`Values`] list (linear: it is short, and not yet sorted).
-struct Lookup<'v, 'a>(&'v [(&'a str, &'a str)]);
-
-impl AttrValues for Lookup<'_, '_> {
-    fn value(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| same_text(n, name))
-            .map(|(_, v)| *v)
-    }
-}
-
 /// A bind's values by the index of their names in the identity's [`BindPlan`]; looked
 /// up by name for the `require` and separator checks (linear: the list is short).
 struct PlanValues<'p, 'a> {
@@ -320,11 +303,11 @@ impl AttrValues for PlanValues<'_, '_> {
     }
 }
 
-fn bind_identity<'i>(
+fn bind_identity(
     engine: &Engine,
     id: IdentityId,
     def: &IdentityDef,
-    identity: &'i Identity,
+    identity: &Identity,
     client_id: &str,
 ) -> Result<Session, BindError> {
     let Some(plan) = engine.bind_plan(id) else {
@@ -332,30 +315,28 @@ fn bind_identity<'i>(
             kind: identity.kind.clone(),
         });
     };
-    let credential: Values<'i> = credential_values(def, identity)?;
+    let names = plan.names();
+    // Declared before the values so that it is dropped after them: they borrow from it
+    // (a `SmallVec`'s drop may not outlive what it borrows).
+    #[allow(clippy::needless_late_init)]
+    let captured: Captures;
+    // One value per name of the plan, filled by index: the credential's, then the
+    // captures', then the client id (of one name, the last written wins, as a map's insert
+    // would). Every name written is one of the plan's: the credential's are declared, the
+    // captures are the template's.
+    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, names.len());
+    fill_credential(plan, identity, &mut by_index)?;
     check_client_part("client", client_id)?;
-    let captured = match_client(&def.client, &Lookup(&credential), client_id).ok_or_else(|| {
+    let credential = PlanValues {
+        names,
+        values: &by_index,
+    };
+    captured = match_client(&def.client, &credential, client_id).ok_or_else(|| {
         BindError::ClientIdMismatch {
             client_id: client_id.to_string(),
             template: template_text(&def.client),
         }
     })?;
-    // One value per name of the plan, filled by index: the credential's, then the
-    // captures', then the client id (of one name, the last written wins, as a map's insert
-    // would). Every name written is one of the plan's: the credential's are declared, the
-    // captures are the template's.
-    let names = plan.names();
-    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, names.len());
-    // The credential's names come sorted as the plan's are: one walk over both.
-    let mut next = 0;
-    for (name, value) in &credential {
-        while next < names.len() && !same_text(&names[next], name) {
-            next += 1;
-        }
-        if let Some(slot) = by_index.get_mut(next) {
-            *slot = Some(value);
-        }
-    }
     for (name, value) in &captured {
         check_client_part(name, value)?;
         if let Some(i) = names.iter().position(|n| same_text(n, name)) {
@@ -381,36 +362,40 @@ fn bind_identity<'i>(
     })
 }
 
-/// The credential's attribute values, each declared and valid, every declared one present
-/// (the `client` attribute and client-template captures come from the client id).
-fn credential_values<'a>(
-    def: &IdentityDef,
+/// Fills `values` with the credential's attribute values, each declared and valid, every
+/// declared one present (the `client` attribute and client-template captures come from the
+/// client id). The credential's names and the plan's are both sorted, so one walk over the
+/// two finds each; the error is the first name, in the credential's order, that is not
+/// declared or whose value is invalid, then the first declared name missing.
+fn fill_credential<'a>(
+    plan: &BindPlan,
     identity: &'a Identity,
-) -> Result<Values<'a>, BindError> {
-    let captures = || {
-        def.client.iter().filter_map(|p| match p {
-            ClientPiece::Capture(name) => Some(name.as_str()),
-            _ => None,
-        })
-    };
-    let mut values: Values<'a> = SmallVec::new();
+    values: &mut [Option<&'a str>],
+) -> Result<(), BindError> {
+    let expected = plan.credential();
+    let mut next = 0;
     for (name, value) in &identity.attrs {
-        if !def.binds_attr(name) || name == "client" || captures().any(|c| same_text(c, name)) {
+        while next < expected.len() && !same_text(&expected[next].0, name) {
+            next += 1;
+        }
+        let Some((_, index)) = expected.get(next) else {
             return Err(BindError::UndeclaredAttribute { attr: name.clone() });
-        }
+        };
         check_value(name, value)?;
-        values.push((name, value));
+        values[*index] = Some(value);
+        next += 1;
     }
-    for name in def
-        .attrs
-        .iter()
-        .filter(|a| *a != "client" && !captures().any(|c| same_text(c, a)))
+    // Each name matched a different expected one, so all are there when the counts agree.
+    if identity.attrs.len() < expected.len()
+        && let Some((name, _)) = expected
+            .iter()
+            .find(|(name, _)| !identity.attrs.contains_key(&**name))
     {
-        if !values.iter().any(|(n, _)| same_text(n, name)) {
-            return Err(BindError::MissingAttribute { attr: name.clone() });
-        }
+        return Err(BindError::MissingAttribute {
+            attr: name.to_string(),
+        });
     }
-    Ok(values)
+    Ok(())
 }
 
 /// The session's text and offsets (see [`Session`]): one allocation each. `values` holds

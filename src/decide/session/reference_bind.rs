@@ -3,14 +3,15 @@
 //! twice (once to size the text, once into it), looking each attribute up by name.
 
 use super::{
-    BindError, Lookup, Session, Values, check_client_part, check_requires, check_separators,
-    credential_values, missing, offset,
+    BindError, Session, check_client_part, check_requires, check_separators, check_value, missing,
+    offset,
 };
 use crate::automaton::{SlotTemplate, same_text};
-use crate::check::matches::match_client;
-use crate::check::template_text;
+use crate::check::matches::{AttrValues, match_client};
+use crate::check::{ClientPiece, IdentityDef, template_text};
 use crate::decide::Engine;
 use crate::identity::Identity;
+use smallvec::SmallVec;
 
 /// [`super::bind`] with the reference algorithm.
 pub(super) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Session {
@@ -113,6 +114,55 @@ fn layout(
         }
     }
     Ok((text.into_boxed_str(), offsets.into_boxed_slice()))
+}
+
+/// The identity's attribute values, borrowed from the credential, the client id and its
+/// captures; sorted by name once complete.
+type Values<'a> = SmallVec<[(&'a str, &'a str); 8]>;
+
+/// Looks values up by name in a [`Values`] list (linear: it is short, and not yet sorted).
+struct Lookup<'v, 'a>(&'v [(&'a str, &'a str)]);
+
+impl AttrValues for Lookup<'_, '_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| same_text(n, name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The credential's attribute values, each declared and valid, every declared one present
+/// (the `client` attribute and client-template captures come from the client id).
+fn credential_values<'a>(
+    def: &IdentityDef,
+    identity: &'a Identity,
+) -> Result<Values<'a>, BindError> {
+    let captures = || {
+        def.client.iter().filter_map(|p| match p {
+            ClientPiece::Capture(name) => Some(name.as_str()),
+            _ => None,
+        })
+    };
+    let mut values: Values<'a> = SmallVec::new();
+    for (name, value) in &identity.attrs {
+        if !def.binds_attr(name) || name == "client" || captures().any(|c| same_text(c, name)) {
+            return Err(BindError::UndeclaredAttribute { attr: name.clone() });
+        }
+        check_value(name, value)?;
+        values.push((name, value));
+    }
+    for name in def
+        .attrs
+        .iter()
+        .filter(|a| *a != "client" && !captures().any(|c| same_text(c, a)))
+    {
+        if !values.iter().any(|(n, _)| same_text(n, name)) {
+            return Err(BindError::MissingAttribute { attr: name.clone() });
+        }
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
