@@ -290,6 +290,84 @@ mod tests {
             && new.expires_at == old.expires_at
     }
 
+    /// Which error wins when a bind has several, as the reference reports it: the
+    /// credential in name order (not declared, or an invalid value), then a missing
+    /// attribute, then the client id's grammar, its template, the captures' grammar, the
+    /// `require` lines and the separators.
+    #[test]
+    fn the_first_error_is_the_reference_s_first() {
+        let policy = Policy::from_source(&Source::new("p", POLICY)).expect("valid");
+        let engine = Engine::new(&policy.checked).expect("compiles");
+        // (credential, client id, the error's kind and attribute)
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (&[("d", "x/y"), ("zz", "v")], "P_D:i", "BadValue d"),
+            (
+                &[("c", "v"), ("d", "x/y")],
+                "P_D:i",
+                "UndeclaredAttribute c",
+            ),
+            (&[("d", "D"), ("t", "$t")], "$", "BadValue t"),
+            (&[("d", "D"), ("t", "T")], "$", "MissingAttribute m"),
+            (
+                &[("d", "D"), ("m", "no"), ("t", "T")],
+                "$",
+                "BadValue client",
+            ),
+            (
+                &[("d", "D"), ("m", "no"), ("t", "T")],
+                "T_D",
+                "ClientIdMismatch",
+            ),
+            (
+                &[("d", "D"), ("m", "no"), ("t", "T")],
+                "T_D:$i",
+                "BadValue inst",
+            ),
+            (
+                &[("d", "D:"), ("m", "no"), ("t", "T")],
+                "T_D::i",
+                "RequireCheck m",
+            ),
+            (
+                &[("d", "D:"), ("m", "locks"), ("t", "T")],
+                "T_D::i",
+                "SeparatorInValue d",
+            ),
+            (&[("d", "D"), ("m", "locks"), ("t", "T")], "T_D:i", "bound"),
+        ];
+        for (attrs, client_id, expected) in cases {
+            let identity = Identity::asserted("dev", attrs.iter().copied());
+            let new = engine.bind(&identity, client_id);
+            let old = super::bind(&engine, &identity, client_id);
+            assert!(
+                same_session(&new, &old),
+                "{attrs:?} {client_id}: {new:?} / {old:?}"
+            );
+            let outcome = match new.error() {
+                None => "bound".to_string(),
+                Some(error) => {
+                    let text = format!("{error:?}");
+                    let kind = text
+                        .split([' ', '{'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let attr = text
+                        .split("attr: \"")
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next());
+                    attr.map_or(kind.clone(), |a| format!("{kind} {a}"))
+                }
+            };
+            assert_eq!(&outcome, expected, "{attrs:?} with client id {client_id:?}");
+        }
+    }
+
     #[test]
     fn the_planned_bind_gives_the_reference_bind_s_session() {
         let policy = Policy::from_source(&Source::new("p", POLICY)).expect("valid");
