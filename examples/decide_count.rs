@@ -4,7 +4,8 @@
 //! benchmarks' mobile client on `xfinity` (`policies/xfinity.policy`) or on a generated
 //! policy of N rules (`benches/common/policy_gen.rs`), checks every request's verdict like
 //! the benches do, then decides REQUEST (a bench name such as `publish/allow`, `bind`, or
-//! `all`) TIMES times (default 100,000). Wall clock on a shared machine is noisy; the
+//! `all`) TIMES times (default 100,000); `scan-bind` binds with the linear scan of
+//! `benches/common/scan.rs` instead (collect `*Scan::bind*`). Wall clock on a shared machine is noisy; the
 //! instructions per decision are not:
 //!
 //! ```sh
@@ -64,6 +65,14 @@ fn main() -> ExitCode {
     for r in &requests {
         let allowed = engine.decide(&session, request(r)).verdict == Verdict::Allowed;
         assert_eq!(allowed, r.expect == Expect::Allow, "{}", r.name);
+    }
+    if wanted == "scan-bind" {
+        // The linear scan's bind, for the same-binary comparison
+        // (`--toggle-collect='*Scan::bind*'`).
+        let scan = common::scan::Scan::new(&policy.checked);
+        for _ in 0..times {
+            black_box(scan.bind(black_box(&identity), black_box(CLIENT)));
+        }
     }
     if wanted == "bind" || wanted == "all" {
         for _ in 0..times {

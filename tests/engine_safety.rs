@@ -434,6 +434,87 @@ fn attributes_after_the_last_capture_keep_one_split() {
     assert!(!decide(&engine, &session, Request::publish("t/z_P_A_C")).is_allowed());
 }
 
+/// An identity with more attributes than a session keeps inline: every slot piece is
+/// filled by its attribute's index, from the first name to the last.
+#[test]
+fn an_identity_with_many_attributes_binds_each_into_its_slot() {
+    let names: Vec<String> = (0..40).map(|i| format!("a{i:02}")).collect();
+    let binds: String = names
+        .iter()
+        .map(|n| format!("    {n} = claim \"{n}\"\n"))
+        .collect();
+    let level: Vec<String> = names.iter().rev().map(|n| format!("{{{n}}}")).collect();
+    let engine = build(&format!(
+        "identity u from jwt {{\n{binds}    client \"c-{{a00}}-{{+rest}}\"\n}}\n\
+         allow u publish \"t/{}/{{client}}/{{rest}}\"\n",
+        level.join(".")
+    ));
+    let attrs: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (n.clone(), n.to_uppercase()))
+        .collect();
+    let session = engine.bind(&Identity::asserted("u", attrs.clone()), "c-A00-r 1");
+    assert_eq!(session.error(), None);
+    assert_eq!(session.attrs().len(), 42);
+    assert_eq!(session.attrs().get("a39"), Some("A39"));
+    assert_eq!(session.attrs().get("rest"), Some("r 1"));
+    let values: Vec<String> = names.iter().rev().map(|n| n.to_uppercase()).collect();
+    let topic = format!("t/{}/c-A00-r 1/r 1", values.join("."));
+    assert!(decide(&engine, &session, Request::publish(&topic)).is_allowed());
+    let swapped = topic.replacen("A39.A38", "A38.A39", 1);
+    assert!(!decide(&engine, &session, Request::publish(&swapped)).is_allowed());
+    // One attribute left out: the first missing one is named, as before.
+    let partial: Vec<(String, String)> = attrs
+        .iter()
+        .filter(|(n, _)| n != "a17" && n != "a30")
+        .cloned()
+        .collect();
+    let session = engine.bind(&Identity::asserted("u", partial), "c-A00-r 1");
+    assert_eq!(
+        session.error(),
+        Some(&BindError::MissingAttribute { attr: "a17".into() })
+    );
+}
+
+/// A credential with thousands of attributes, or with huge values, is refused or bound in
+/// time linear in its size.
+#[test]
+fn a_credential_with_thousands_of_attributes_or_huge_values_finishes() {
+    let engine = build(&format!(
+        "{USER}allow u publish \"t/{{pid}}.{{pid}}/{{client}}\"\n"
+    ));
+    let mut attrs: Vec<(String, String)> = (0..5_000)
+        .map(|i| (format!("x{i}"), "v".to_string()))
+        .collect();
+    attrs.push(("pid".into(), "P".into()));
+    let session = engine.bind(&Identity::asserted("u", attrs), "c-P");
+    assert!(matches!(
+        session.error(),
+        Some(BindError::UndeclaredAttribute { .. })
+    ));
+    // A huge value is refused by the value grammar before anything is rendered.
+    let huge = "p".repeat(1 << 20);
+    let session = engine.bind(
+        &Identity::asserted("u", [("pid", huge.as_str())]),
+        &format!("c-{huge}"),
+    );
+    assert!(matches!(
+        session.error(),
+        Some(BindError::BadValue { attr, .. }) if attr == "pid"
+    ));
+    // The longest value its client id allows (`c-` and 254 bytes, the longest client id)
+    // is rendered into each of its slot's pieces.
+    let longest = "p".repeat(254);
+    let session = engine.bind(
+        &Identity::asserted("u", [("pid", longest.as_str())]),
+        &format!("c-{longest}"),
+    );
+    assert_eq!(session.error(), None);
+    assert_eq!(session.attrs().get("pid").map(str::len), Some(254));
+    let topic = format!("t/{longest}.{longest}/c-{longest}");
+    assert!(decide(&engine, &session, Request::publish(&topic)).is_allowed());
+}
+
 // ---------------------------------------------------------------- client ids interoperate
 
 #[test]

@@ -21,6 +21,7 @@
 //! decide time every level either matches or does not; the one budget left, proving a
 //! subscription's containment, denies the whole request when it runs out.
 
+mod bind_plan;
 mod denial;
 mod explain;
 mod plus_levels;
@@ -65,10 +66,20 @@ impl EngineBuilder {
         if let Err(problem) = automaton.verify() {
             panic!("compiler bug: automaton failed verification: {problem}");
         }
+        let bind_plans = checked
+            .identities
+            .iter()
+            .enumerate()
+            .map(|(i, def)| {
+                let id = crate::check::IdentityId(i as u16);
+                bind_plan::BindPlan::new(def, automaton.identity_slots(id))
+            })
+            .collect();
         Ok(Engine {
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
             checked,
             automaton,
+            bind_plans,
             limits,
         })
     }
@@ -80,6 +91,8 @@ pub struct Engine {
     id: u64,
     checked: Arc<Checked>,
     automaton: Automaton,
+    /// What binding needs of each identity, indexed by `IdentityId`.
+    bind_plans: Vec<bind_plan::BindPlan>,
     limits: Limits,
 }
 
@@ -108,6 +121,14 @@ impl Engine {
     /// The compiled automaton.
     pub fn automaton(&self) -> &Automaton {
         &self.automaton
+    }
+
+    /// The bind plan of one identity (every identity of the checked policy has one).
+    pub(crate) fn bind_plan(
+        &self,
+        identity: crate::check::IdentityId,
+    ) -> Option<&bind_plan::BindPlan> {
+        self.bind_plans.get(identity.0 as usize)
     }
 
     pub(crate) fn limits(&self) -> &Limits {

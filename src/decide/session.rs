@@ -11,10 +11,11 @@
 //! [`BindError`]. Client-template matching costs O(client id × template) time whatever the
 //! client id (see [`crate::check::matches::match_client`]).
 
+use super::bind_plan::{BindPlan, PlanPiece};
 use super::{Decision, Engine, Reason, Verdict};
-use crate::automaton::{SlotTemplate, SlotTexts, same_text};
-use crate::check::matches::{AttrValues, match_client};
-use crate::check::{AttrCheck, ClientPiece, IdentityDef, IdentityId, Require, template_text};
+use crate::automaton::{SlotTexts, same_text};
+use crate::check::matches::{AttrValues, Captures, match_client};
+use crate::check::{AttrCheck, IdentityDef, IdentityId, Require, template_text};
 use crate::identity::Identity;
 use crate::value::{ValueError, validate_client_id, validate_value};
 use smallvec::SmallVec;
@@ -266,7 +267,13 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
         }),
         Some((id, def)) => bind_identity(engine, id, def, identity, client_id),
     };
-    bound.unwrap_or_else(|error| Session {
+    bound.unwrap_or_else(|error| rejected(engine, identity, client_id, error))
+}
+
+/// The session of an identity that could not be bound: its kind and client id, no
+/// attributes, no slots, and the error every decision denies with.
+fn rejected(engine: &Engine, identity: &Identity, client_id: &str, error: BindError) -> Session {
+    Session {
         engine_id: engine.id(),
         identity: None,
         slot_count: 0,
@@ -279,68 +286,75 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
         ]),
         error: Some(Box::new(error)),
         expires_at: identity.expires_at,
-    })
-}
-
-/// The identity's attribute values, borrowed from the credential, the client id and its
-/// captures; sorted by name once complete.
-type Values<'a> = SmallVec<[(&'a str, &'a str); 8]>;
-
-/// Looks values up by name in a [`Values`] list (linear: it is short, and not yet sorted).
-struct Lookup<'v, 'a>(&'v [(&'a str, &'a str)]);
-
-impl AttrValues for Lookup<'_, '_> {
-    fn value(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| same_text(n, name))
-            .map(|(_, v)| *v)
     }
 }
 
-fn bind_identity<'i>(
+/// A bind's values by the index of their names in the identity's [`BindPlan`]; looked
+/// up by name for the `require` and separator checks (linear: the list is short).
+struct PlanValues<'p, 'a> {
+    names: &'p [Box<str>],
+    values: &'p [Option<&'a str>],
+}
+
+impl AttrValues for PlanValues<'_, '_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| same_text(n, name))?;
+        self.values[i]
+    }
+}
+
+fn bind_identity(
     engine: &Engine,
     id: IdentityId,
     def: &IdentityDef,
-    identity: &'i Identity,
+    identity: &Identity,
     client_id: &str,
 ) -> Result<Session, BindError> {
-    let credential: Values<'i> = credential_values(def, identity)?;
+    let Some(plan) = engine.bind_plan(id) else {
+        return Err(BindError::UnknownIdentity {
+            kind: identity.kind.clone(),
+        });
+    };
+    let names = plan.names();
+    // Declared before the values so that it is dropped after them: they borrow from it
+    // (a `SmallVec`'s drop may not outlive what it borrows).
+    #[allow(clippy::needless_late_init)]
+    let captured: Captures;
+    // One value per name of the plan, filled by index: the credential's, then the
+    // captures', then the client id (of one name, the last written wins, as a map's insert
+    // would). Every name written is one of the plan's: the credential's are declared, the
+    // captures are the template's.
+    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, names.len());
+    fill_credential(plan, identity, &mut by_index)?;
     check_client_part("client", client_id)?;
-    let captured = match_client(&def.client, &Lookup(&credential), client_id).ok_or_else(|| {
+    let credential = PlanValues {
+        names,
+        values: &by_index,
+    };
+    captured = match_client(&def.client, &credential, client_id).ok_or_else(|| {
         BindError::ClientIdMismatch {
             client_id: client_id.to_string(),
             template: template_text(&def.client),
         }
     })?;
-    // A new list (a `SmallVec` is invariant in its items, so it cannot take on the
-    // captures' shorter lifetime); it lives on the stack.
-    let mut values: Values<'_> = credential.iter().copied().collect();
     for (name, value) in &captured {
         check_client_part(name, value)?;
-        values.push((name, value));
-    }
-    values.push(("client", client_id));
-    // Sorted by name; of one name, the last pushed wins (as a map's insert would). The
-    // names are a few bytes long: compared in place, not by calls to `memcmp`.
-    values.sort_by(|a, b| a.0.bytes().cmp(b.0.bytes()));
-    let mut i = 0;
-    while i + 1 < values.len() {
-        if same_text(values[i].0, values[i + 1].0) {
-            values.remove(i);
-        } else {
-            i += 1;
+        if let Some(i) = names.iter().position(|n| same_text(n, name)) {
+            by_index[i] = Some(value);
         }
     }
-    check_requires(&def.requires, &Lookup(&values))?;
-    check_separators(&def.separators, &Lookup(&values))?;
-    let slots = engine.automaton().identity_slots(id);
-    let (text, offsets) = layout(&identity.kind, client_id, slots, &values)?;
+    by_index[plan.client()] = Some(client_id);
+    let values = PlanValues {
+        names,
+        values: &by_index,
+    };
+    check_requires(&def.requires, &values)?;
+    check_planned_separators(plan, &by_index)?;
+    let (text, offsets) = layout(&identity.kind, client_id, plan, &by_index)?;
     Ok(Session {
         engine_id: engine.id(),
         identity: Some(id),
-        slot_count: offset(slots.len()),
+        slot_count: offset(plan.slots().len()),
         text,
         offsets,
         error: None,
@@ -348,71 +362,97 @@ fn bind_identity<'i>(
     })
 }
 
-/// The credential's attribute values, each declared and valid, every declared one present
-/// (the `client` attribute and client-template captures come from the client id).
-fn credential_values<'a>(
-    def: &IdentityDef,
+/// Fills `values` with the credential's attribute values, each declared and valid, every
+/// declared one present (the `client` attribute and client-template captures come from the
+/// client id). The credential's names and the plan's are both sorted, so one walk over the
+/// two finds each; the error is the first name, in the credential's order, that is not
+/// declared or whose value is invalid, then the first declared name missing.
+fn fill_credential<'a>(
+    plan: &BindPlan,
     identity: &'a Identity,
-) -> Result<Values<'a>, BindError> {
-    let captures = || {
-        def.client.iter().filter_map(|p| match p {
-            ClientPiece::Capture(name) => Some(name.as_str()),
-            _ => None,
-        })
-    };
-    let mut values: Values<'a> = SmallVec::new();
+    values: &mut [Option<&'a str>],
+) -> Result<(), BindError> {
+    let expected = plan.credential();
+    let mut next = 0;
     for (name, value) in &identity.attrs {
-        if !def.binds_attr(name) || name == "client" || captures().any(|c| same_text(c, name)) {
+        while next < expected.len() && !same_text(&expected[next].0, name) {
+            next += 1;
+        }
+        let Some((_, index)) = expected.get(next) else {
             return Err(BindError::UndeclaredAttribute { attr: name.clone() });
-        }
+        };
         check_value(name, value)?;
-        values.push((name, value));
+        values[*index] = Some(value);
+        next += 1;
     }
-    for name in def
-        .attrs
-        .iter()
-        .filter(|a| *a != "client" && !captures().any(|c| same_text(c, a)))
+    // Each name matched a different expected one, so all are there when the counts agree.
+    if identity.attrs.len() < expected.len()
+        && let Some((name, _)) = expected
+            .iter()
+            .find(|(name, _)| !identity.attrs.contains_key(&**name))
     {
-        if !values.iter().any(|(n, _)| same_text(n, name)) {
-            return Err(BindError::MissingAttribute { attr: name.clone() });
-        }
+        return Err(BindError::MissingAttribute {
+            attr: name.to_string(),
+        });
     }
-    Ok(values)
+    Ok(())
 }
 
-/// The session's text and offsets (see [`Session`]): one allocation each.
+/// The session's text and offsets (see [`Session`]): one allocation each. `values` holds
+/// the value of each of the plan's names, by index.
 fn layout(
     kind: &str,
     client_id: &str,
-    slots: &[SlotTemplate],
-    values: &[(&str, &str)],
+    plan: &BindPlan,
+    values: &[Option<&str>],
 ) -> Result<(Box<str>, Box<[u32]>), BindError> {
-    let lookup = Lookup(values);
+    let names = plan.names();
     let mut len = kind.len() + client_id.len();
-    for slot in slots {
-        len += slot.rendered_len(&lookup).map_err(missing)?;
+    for slot in plan.slots() {
+        for piece in slot.iter() {
+            len += match piece {
+                PlanPiece::Text(text) => text.len(),
+                PlanPiece::Value(i) => values[*i].ok_or_else(|| missing(&names[*i]))?.len(),
+                PlanPiece::Unbound(name) => return Err(missing(name)),
+            };
+        }
     }
-    for (name, value) in values {
-        len += name.len() + if *name == "client" { 0 } else { value.len() };
+    let bound = || {
+        names
+            .iter()
+            .zip(values)
+            .filter_map(|(n, v)| Some((&**n, (*v)?)))
+    };
+    let mut count = 0;
+    for (name, value) in bound() {
+        len += name.len() + if name == "client" { 0 } else { value.len() };
+        count += 1;
     }
     if u32::try_from(len).is_err() {
         return Err(BindError::SessionTooLarge { bytes: len });
     }
     let mut text = String::with_capacity(len);
-    let mut offsets = Vec::with_capacity(2 + slots.len() + 4 * values.len());
+    let mut offsets = Vec::with_capacity(2 + plan.slots().len() + 4 * count);
     text.push_str(kind);
     offsets.push(offset(text.len()));
     text.push_str(client_id);
     offsets.push(offset(text.len()));
-    for slot in slots {
-        slot.render_into(&lookup, &mut text).map_err(missing)?;
+    for slot in plan.slots() {
+        for piece in slot.iter() {
+            match piece {
+                PlanPiece::Text(t) => text.push_str(t),
+                // Present: the sizing pass above returned otherwise.
+                PlanPiece::Value(i) => text.push_str(values[*i].unwrap_or_default()),
+                PlanPiece::Unbound(_) => {}
+            }
+        }
         offsets.push(offset(text.len()));
     }
-    for (name, value) in values {
+    for (name, value) in bound() {
         offsets.push(offset(text.len()));
         text.push_str(name);
         offsets.push(offset(text.len()));
-        if *name == "client" {
+        if name == "client" {
             offsets.extend([offsets[0], offsets[1]]);
         } else {
             offsets.push(offset(text.len()));
@@ -453,7 +493,11 @@ fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
     })
 }
 
-fn check_separators(separators: &[(String, char)], attrs: &Lookup) -> Result<(), BindError> {
+#[cfg(test)]
+fn check_separators(
+    separators: &[(String, char)],
+    attrs: &impl AttrValues,
+) -> Result<(), BindError> {
     for (attr, separator) in separators {
         if attrs.value(attr).is_some_and(|v| v.contains(*separator)) {
             return Err(BindError::SeparatorInValue {
@@ -465,7 +509,22 @@ fn check_separators(separators: &[(String, char)], attrs: &Lookup) -> Result<(),
     Ok(())
 }
 
-fn check_requires(requires: &[Require], attrs: &Lookup) -> Result<(), BindError> {
+/// [`check_separators`] by index: the same checks in the same order, so the same error.
+fn check_planned_separators(plan: &BindPlan, values: &[Option<&str>]) -> Result<(), BindError> {
+    for &(index, separator) in plan.separators() {
+        let value = index.and_then(|i| values[i]);
+        if value.is_some_and(|v| v.contains(separator)) {
+            let attr = index.map_or("", |i| &plan.names()[i]);
+            return Err(BindError::SeparatorInValue {
+                attr: attr.to_string(),
+                separator,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_requires(requires: &[Require], attrs: &impl AttrValues) -> Result<(), BindError> {
     for require in requires {
         match require {
             Require::Equal(a, b) if attrs.value(a) != attrs.value(b) => {
@@ -507,6 +566,9 @@ impl Session {
         self.text.len() + std::mem::size_of_val(&*self.offsets)
     }
 }
+
+#[cfg(test)]
+mod reference_bind;
 
 #[cfg(test)]
 mod tests {
