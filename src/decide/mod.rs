@@ -24,6 +24,7 @@
 mod bind_plan;
 mod denial;
 mod explain;
+mod filter_steps;
 mod plus_levels;
 pub mod reference;
 mod request;

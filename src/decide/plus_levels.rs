@@ -15,7 +15,7 @@
 //! general path decides (it alone says where it runs out). Never used for a filter with
 //! `#` or for `subscriptions filtered` identities: those keep the general path.
 
-use super::subscribe::{decision, every_edge, first_rule, min};
+use super::filter_steps::{ACTION, decision, every_edge, first_rule, min};
 use super::walk::{Live, Targets, step};
 use super::{Decision, Reason, Verdict};
 use crate::ast::Effect;
@@ -24,8 +24,6 @@ use crate::check::RuleId;
 use crate::mqtt::topic::levels;
 
 use super::session::Session;
-
-const ACTION: crate::ast::Action = crate::ast::Action::Subscribe;
 
 /// The containment decision for `filter` (valid, `$share/` stripped, wildcards only `+`
 /// levels), or `None` when the general path could have run out of `budget` on it.

@@ -29,18 +29,17 @@
 //! deliveries are then filtered by `receive`. Work is bounded by
 //! [`crate::compile::Limits::subscribe_budget`]; past it the answer is a deny.
 
+use super::filter_steps::{ACTION, decision, every_edge, first_rule, min};
 use super::plus_levels::plus_levels;
 use super::session::Session;
-use super::walk::{FirstMatch, States, Targets, invalid_topic, step, walk};
+use super::walk::{FirstMatch, States, invalid_topic, step, walk};
 use super::{Decision, Engine, Reason, Verdict};
-use crate::ast::{Action, Effect};
+use crate::ast::Effect;
 use crate::automaton::{Accept, Automaton, Guard, Node, NodeId};
 use crate::check::matches::AttrValues;
 use crate::check::{Piece, RuleId};
 use crate::mqtt::topic::{check_filter_wildcards, levels, split_shared};
 use smallvec::SmallVec;
-
-const ACTION: Action = Action::Subscribe;
 
 struct Containment<'a> {
     auto: &'a Automaton,
@@ -129,14 +128,6 @@ fn by_containment(
         Decision::invalid(Reason::TooComplex)
     } else {
         decision
-    }
-}
-
-pub(super) fn decision(verdict: Verdict, rule: Option<RuleId>, reason: Reason) -> Decision {
-    Decision {
-        verdict,
-        rule,
-        reason,
     }
 }
 
@@ -506,41 +497,6 @@ impl Containment<'_> {
     }
 }
 
-/// Every child of `node` some level value can reach (at the first level, not `$` values;
-/// when `whole_topic`, not the empty level: the empty topic is no topic name) that holds a
-/// subscribe rule of `effect` at or below it.
-pub(super) fn every_edge(
-    auto: &Automaton,
-    session: &Session,
-    node: &Node,
-    first: bool,
-    whole_topic: bool,
-    effect: Effect,
-    out: &mut impl Targets,
-) {
-    let holds = |next: NodeId| auto.node(next).below().of(effect).contains(ACTION);
-    for (text, next) in node.literal().iter() {
-        let unreachable = (first && text.starts_with('$')) || (whole_topic && text.is_empty());
-        if !unreachable && holds(next) {
-            out.push(next);
-        }
-    }
-    for &(guard, next) in node.guarded() {
-        let reachable = !first
-            || match guard {
-                Guard::OneOf(set) => auto.sets[set.0 as usize].has_plain_value,
-                Guard::Slot(slot) => !session.slots().get(slot).starts_with('$'),
-                Guard::Pattern(pattern) => !auto.patterns[pattern.0 as usize].dollar_only,
-            };
-        if reachable && holds(next) {
-            out.push(next);
-        }
-    }
-    if let Some(next) = node.any().filter(|&next| holds(next)) {
-        out.push(next);
-    }
-}
-
 /// A level value no rule mentions (only `+` edges take it).
 const UNMENTIONED: &str = "\u{E000}";
 
@@ -659,22 +615,6 @@ fn first_of(
     live(auto, states)
         .filter_map(|n| first_rule(accepts(n), effect))
         .min()
-}
-
-/// The first rule of `effect` for subscribe among `accepts`.
-pub(super) fn first_rule(accepts: &[Accept], effect: Effect) -> Option<RuleId> {
-    accepts
-        .iter()
-        .find(|a| a.effect == effect && a.actions.contains(ACTION))
-        .map(|a| a.rule)
-}
-
-pub(super) fn min(a: Option<RuleId>, b: Option<RuleId>) -> Option<RuleId> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! without a bound.
 
 use super::LoadError;
+use super::wait::{STEP, within};
 use crate::mqtt::codec::{
     CodecLimits, ConnAck, Connect, Disconnect, MqttCodec, Packet, Properties, ProtocolVersion, QoS,
     ReasonCode, Subscribe, SubscribeFilter, SubscriptionOptions,
@@ -16,9 +17,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
-
-/// Bound on any single handshake step (connect, CONNACK, SUBACK).
-pub const STEP: Duration = Duration::from_secs(10);
 
 /// One MQTT connection over plain TCP.
 pub type Conn = Framed<TcpStream, MqttCodec>;
@@ -37,20 +35,6 @@ pub struct Login {
     pub username: Option<String>,
     /// The password, if any.
     pub password: Option<String>,
-}
-
-/// Waits at most `limit` for `future`.
-pub async fn within<T>(
-    what: &str,
-    limit: Duration,
-    future: impl Future<Output = T>,
-) -> Result<T, LoadError> {
-    tokio::time::timeout(limit, future)
-        .await
-        .map_err(|_| LoadError::Timeout {
-            what: what.to_string(),
-            after: limit,
-        })
 }
 
 fn broker_error(what: &str, detail: impl ToString) -> LoadError {

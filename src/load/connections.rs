@@ -11,9 +11,10 @@
 //! but the given broker address, and every wait in it is bounded.
 
 use super::LoadError;
-use super::client::{self, Conn, Login, STEP, TlsConn};
+use super::client::{self, Conn, Login, TlsConn};
 use super::tls::TlsLogin;
 use super::usage::{CpuMeter, CpuUse, rss_kib};
+use super::wait::STEP;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -28,6 +28,7 @@ pub mod stamp;
 mod subscriber;
 pub mod tls;
 pub mod usage;
+pub mod wait;
 
 pub use client::Login;
 pub use report::Summary;

@@ -15,7 +15,7 @@
 use super::client::{self, Conn};
 use super::ledger::PublisherLedger;
 use super::stamp::{Stamp, now_nanos};
-use super::{LoadError, Shared};
+use super::{LoadError, Shared, wait};
 use crate::mqtt::codec::{Ack, CodecError, Packet, Properties, Publish, QoS};
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -171,7 +171,7 @@ impl<'a> Publisher<'a> {
                 payload: Bytes::from(payload),
                 properties: Properties::default(),
             };
-            client::within("publish", ACK_WAIT, conn.feed(Packet::Publish(publish)))
+            wait::within("publish", ACK_WAIT, conn.feed(Packet::Publish(publish)))
                 .await?
                 .map_err(|e| broker_error("publish", e))?;
             if self.qos != QoS::AtMostOnce {
@@ -184,7 +184,7 @@ impl<'a> Publisher<'a> {
     }
 
     async fn flush(&mut self, conn: &mut Conn) -> Result<(), LoadError> {
-        client::within("publish", ACK_WAIT, conn.flush())
+        wait::within("publish", ACK_WAIT, conn.flush())
             .await?
             .map_err(|e| broker_error("publish", e))
     }

@@ -9,7 +9,7 @@
 use super::client::{self, Conn};
 use super::ledger::SubscriberLedger;
 use super::stamp::{Stamp, now_nanos};
-use super::{LoadError, Shared};
+use super::{LoadError, Shared, wait};
 use crate::mqtt::codec::{Ack, CodecError, Packet, QoS};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ async fn receive(
         let frame = match conn.next().now_or_never() {
             Some(frame) => frame,
             None => {
-                client::within("acknowledge", client::STEP, conn.flush())
+                wait::within("acknowledge", wait::STEP, conn.flush())
                     .await?
                     .map_err(|e| error("acknowledge", e))?;
                 tokio::select! {

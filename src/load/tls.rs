@@ -75,7 +75,7 @@ impl TlsLogin {
         what: &str,
     ) -> Result<TlsStream<TcpStream>, LoadError> {
         let handshake = self.connector.connect(self.server_name.clone(), stream);
-        super::client::within(what, super::client::STEP, handshake)
+        super::wait::within(what, super::wait::STEP, handshake)
             .await?
             .map_err(|e| tls_error(format!("{what}: TLS handshake"), e))
     }
