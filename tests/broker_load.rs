@@ -305,13 +305,8 @@ async fn the_bench_command_reports_a_result_line_scripts_can_read() {
             "500ms",
         ])
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("bench ends")
-        .expect("bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
-    let result = stdout.lines().last().unwrap_or_default();
+    let result = result_line(run).await;
+    let result = result.as_str();
     for key in [
         "RESULT mode=throughput qos=1 ",
         " sent=200 ",
@@ -356,13 +351,8 @@ async fn the_connects_mode_reports_its_concurrency_and_the_brokers_cpu() {
             &pid,
         ])
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("bench ends")
-        .expect("bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
-    let result = stdout.lines().last().unwrap_or_default();
+    let result = result_line(run).await;
+    let result = result.as_str();
     for key in [
         "RESULT mode=connects count=40 concurrency=4 rate=",
         " tool_cpu=",
@@ -391,4 +381,18 @@ async fn the_connects_mode_reports_its_concurrency_and_the_brokers_cpu() {
         .expect("bench runs");
     assert_eq!(zero.status.code(), Some(2));
     broker.stop().await;
+}
+
+/// Waits (at most a minute) for a `topicguard bench` run that must succeed, and returns
+/// the last line it printed (its `RESULT` line).
+async fn result_line(
+    run: impl std::future::Future<Output = std::io::Result<std::process::Output>>,
+) -> String {
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("bench ends")
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    stdout.lines().last().unwrap_or_default().to_string()
 }

@@ -678,27 +678,38 @@ mod tests {
         "é",
     ];
 
-    #[test]
-    fn a_filter_without_wildcards_gets_the_general_paths_decision() {
+    /// The engine of `text` and the session of its `app` identity (client id `m:J7`).
+    fn app_engine(text: &str) -> (Engine, Session) {
         use crate::identity::Identity;
         use crate::policy::Policy;
         use crate::source::Source;
-        let policy = Policy::from_source(&Source::new("p", ONE_TOPIC_POLICY)).expect("valid");
+        let policy = Policy::from_source(&Source::new("p", text)).expect("valid");
         let engine = Engine::new(&policy.checked).expect("compiles");
         let session = engine.bind(
             &Identity::asserted("app", BTreeMap::<String, String>::new()),
             "m:J7",
         );
         assert_eq!(session.error(), None);
-        let auto = engine.automaton();
-        let root = auto.roots[0];
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: usize| {
+        (engine, session)
+    }
+
+    /// A seeded xorshift source: each call gives a number below its argument.
+    fn random_below(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut state = seed;
+        move |n| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state % n as u64) as usize
-        };
+        }
+    }
+
+    #[test]
+    fn a_filter_without_wildcards_gets_the_general_paths_decision() {
+        let (engine, session) = app_engine(ONE_TOPIC_POLICY);
+        let auto = engine.automaton();
+        let root = auto.roots[0];
+        let mut next = random_below(0x2545_F491_4F6C_DD1D);
         let (mut compared, mut fell_back) = (0, 0);
         let mut verdicts = std::collections::BTreeSet::new();
         for _ in 0..20_000 {
@@ -777,26 +788,11 @@ mod tests {
 
     #[test]
     fn a_filter_with_plus_levels_gets_the_general_paths_decision() {
-        use crate::identity::Identity;
-        use crate::policy::Policy;
-        use crate::source::Source;
         let text = plus_policy();
-        let policy = Policy::from_source(&Source::new("p", text)).expect("valid");
-        let engine = Engine::new(&policy.checked).expect("compiles");
-        let session = engine.bind(
-            &Identity::asserted("app", BTreeMap::<String, String>::new()),
-            "m:J7",
-        );
-        assert_eq!(session.error(), None);
+        let (engine, session) = app_engine(&text);
         let auto = engine.automaton();
         let root = auto.roots[0];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = random_below(0x9E37_79B9_7F4A_7C15);
         let (mut compared, mut fell_back) = (0, 0);
         let mut verdicts = std::collections::BTreeMap::new();
         for _ in 0..60_000 {
