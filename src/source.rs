@@ -173,6 +173,11 @@ impl Source {
         &self.text
     }
 
+    /// The text, shared.
+    pub fn text_arc(&self) -> Arc<str> {
+        self.text.clone()
+    }
+
     /// The text a span covers (empty if the span is out of range).
     pub fn slice(&self, span: Span) -> &str {
         self.text.get(span.start..span.end).unwrap_or("")

@@ -223,7 +223,7 @@ fn diff_reports_exactly_what_the_reference_interpreter_adds() {
             if after && !before {
                 let session = new_engine.bind(&Identity::asserted("u", attrs), &client);
                 let rule = new_engine.decide(&session, req).rule;
-                let cite = rule.map(|r| new.checked.rule(r).text.clone());
+                let cite = rule.map(|r| new.checked.rule(r).text().to_string());
                 let covered = report.changes.iter().any(|c| {
                     c.added
                         && c.action == name

@@ -130,7 +130,7 @@ fn item2_crlf_bom_and_missing_newline_give_the_same_rules() {
                         r.actions,
                         r.topic.clone(),
                         r.loc.line,
-                        r.text.clone(),
+                        r.text().to_string(),
                     )
                 })
                 .collect()

@@ -232,9 +232,9 @@ impl Coverage {
             if allowed { pair.0 += 1 } else { pair.1 += 1 }
         };
         let levels = rule.topic.iter().flat_map(|t| &t.levels);
-        let pieces: Vec<&Vec<Piece>> = levels
+        let pieces: Vec<&[Piece]> = levels
             .filter_map(|l| match l {
-                LevelPattern::Pieces(p) => Some(p),
+                LevelPattern::Pieces(p) => Some(&**p),
                 _ => None,
             })
             .collect();

@@ -203,17 +203,17 @@ mod tests {
 
     fn level(pieces: Vec<Piece>) -> TopicPattern {
         TopicPattern {
-            levels: vec![LevelPattern::Pieces(pieces)],
+            levels: Box::new([LevelPattern::Pieces(pieces.into())]),
             hash: false,
         }
     }
 
     fn text(t: &str) -> Piece {
-        Piece::Text(t.to_string())
+        Piece::Text(t.into())
     }
 
     fn capture() -> Piece {
-        Piece::Capture("c".to_string())
+        Piece::Capture("c".into())
     }
 
     #[test]
@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn a_dollar_value_is_its_own_class_at_the_first_level() {
         let any = TopicPattern {
-            levels: vec![LevelPattern::Any { capture: None }],
+            levels: Box::new([LevelPattern::Any { capture: None }]),
             hash: false,
         };
         let t = Template::new(&any);

@@ -157,8 +157,8 @@ impl RuleCite {
         let rule = checked.rule(rule);
         RuleCite {
             location: rule.loc.to_string(),
-            label: rule.label.clone(),
-            text: rule.text.clone(),
+            label: rule.label.as_deref().map(str::to_string),
+            text: rule.text().to_string(),
         }
     }
 
@@ -220,7 +220,7 @@ pub fn rule_attrs(rule: &CheckedRule) -> BTreeSet<&str> {
         .iter()
         .flat_map(|t| t.levels.iter())
         .filter_map(|l| match l {
-            LevelPattern::Pieces(p) => Some(p),
+            LevelPattern::Pieces(p) => Some(p.iter()),
             _ => None,
         })
         .flatten()

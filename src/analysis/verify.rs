@@ -334,7 +334,7 @@ fn root_wildcards(checked: &Checked) -> Vec<PropertyResult> {
         if rule.effect != Effect::Allow || !everything {
             continue;
         }
-        for &id in &rule.identities {
+        for &id in rule.identities.iter() {
             let def = &checked.identities[id.0 as usize];
             let action = rule
                 .actions

@@ -504,7 +504,7 @@ fn direct_levels(checked: &Checked, def: &IdentityDef, class: &[String]) -> BTre
             if let LevelPattern::Pieces(pieces) = level
                 && pieces
                     .iter()
-                    .any(|p| matches!(p, Piece::Attr(a) if class.contains(a)))
+                    .any(|p| matches!(p, Piece::Attr(a) if class.iter().any(|c| c == a)))
             {
                 out.insert(j);
             }
@@ -559,7 +559,7 @@ fn level_substrings_near(
     let renders = |p: &crate::check::TopicPattern| {
         near.is_none_or(|class| {
             matches!(p.levels.get(j), Some(LevelPattern::Pieces(pieces))
-                if pieces.iter().any(|x| matches!(x, Piece::Attr(a) if class.contains(a) || a == "client")))
+                if pieces.iter().any(|x| matches!(x, Piece::Attr(a) if class.iter().any(|c| c == a) || a == "client")))
         })
     };
     let anchors: Vec<&crate::check::TopicPattern> =
@@ -578,7 +578,7 @@ fn level_substrings_near(
         match pattern.levels.get(j) {
             Some(LevelPattern::Literal(text)) => add(text),
             Some(LevelPattern::Pieces(pieces)) => {
-                for piece in pieces {
+                for piece in pieces.iter() {
                     match piece {
                         Piece::Text(text) => add(text),
                         Piece::OneOf { values, .. } => values.iter().for_each(|v| add(v)),

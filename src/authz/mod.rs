@@ -153,7 +153,7 @@ impl ReceiveCoverage {
                 coverage.uncovered.extend(rule.identities.iter().copied());
                 coverage
                     .reasons
-                    .push(format!("{}: {}", rule.loc, rule.text));
+                    .push(format!("{}: {}", rule.loc, rule.text()));
             }
         }
         for (index, def) in checked.identities.iter().enumerate() {

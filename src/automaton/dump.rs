@@ -82,7 +82,7 @@ pub(crate) fn pieces_text(pieces: &[Piece]) -> String {
     pieces
         .iter()
         .map(|p| match p {
-            Piece::Text(t) => t.clone(),
+            Piece::Text(t) => t.to_string(),
             Piece::Attr(a) => format!("{{{a}}}"),
             Piece::Capture(c) => format!("{{+{c}}}"),
             Piece::OneOf { values, .. } => format!("{{{}}}", values.join("|")),

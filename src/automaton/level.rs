@@ -139,7 +139,7 @@ pub fn middle_regex(middle: &[Piece], limit: usize) -> Result<Regex, MiddleError
             Piece::OneOf { values, .. } => {
                 Hir::alternation(values.iter().map(|v| Hir::literal(v.as_bytes())).collect())
             }
-            Piece::Attr(name) => return Err(MiddleError::Attribute(name.clone())),
+            Piece::Attr(name) => return Err(MiddleError::Attribute(name.to_string())),
         });
     }
     parts.push(Hir::look(Look::End));

@@ -492,8 +492,8 @@ impl SlotTemplate {
         let pieces = pieces
             .iter()
             .map(|p| match p {
-                Piece::Text(t) => Some(SlotPiece::Text(t.clone())),
-                Piece::Attr(a) => Some(SlotPiece::Attr(a.clone())),
+                Piece::Text(t) => Some(SlotPiece::Text(t.to_string())),
+                Piece::Attr(a) => Some(SlotPiece::Attr(a.to_string())),
                 Piece::Capture(_) | Piece::OneOf { .. } => None,
             })
             .collect::<Option<Vec<SlotPiece>>>()?;

@@ -41,6 +41,6 @@ impl Input<'_> {
     /// `file:line:col` and the text of a rule, for notes.
     pub fn rule_text(&self, rule: RuleId) -> String {
         let rule = self.engine.checked().rule(rule);
-        format!("{} `{}`", rule.loc, rule.text)
+        format!("{} `{}`", rule.loc, rule.text())
     }
 }

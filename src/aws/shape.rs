@@ -150,14 +150,14 @@ enum Options {
 fn level_options(pattern: &LevelPattern, attrs: &BTreeMap<String, String>) -> Options {
     let pieces = match pattern {
         LevelPattern::Any { .. } => return Options::Some(vec![Level::Any]),
-        LevelPattern::Literal(text) => return Options::Some(vec![Level::Text(text.clone())]),
+        LevelPattern::Literal(text) => return Options::Some(vec![Level::Text(text.to_string())]),
         LevelPattern::Pieces(pieces) => pieces,
     };
     let mut partials: Vec<Vec<Part>> = vec![Vec::new()];
-    for piece in pieces {
+    for piece in pieces.iter() {
         let texts: Vec<&str> = match piece {
             Piece::Text(text) => vec![text.as_str()],
-            Piece::Attr(name) => match attrs.get(name) {
+            Piece::Attr(name) => match attrs.get(name.as_str()) {
                 Some(value) => vec![value.as_str()],
                 None => return Options::Never,
             },

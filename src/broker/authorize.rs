@@ -127,9 +127,14 @@ impl Authorizer {
             topic: request.topic().map(str::to_string),
             verdict: decision.verdict.to_string(),
             rule: self.rule_location(decision),
-            label: decision
-                .rule
-                .and_then(|id| self.engine.checked().rule(id).label.clone()),
+            label: decision.rule.and_then(|id| {
+                self.engine
+                    .checked()
+                    .rule(id)
+                    .label
+                    .as_deref()
+                    .map(str::to_string)
+            }),
             reason: decision.reason.to_string(),
         }
     }

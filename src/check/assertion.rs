@@ -6,6 +6,7 @@
 //! topics against them with the same meaning. Checking an assertion proves nothing: it
 //! only makes sure the property can be stated; [`crate::analysis::verify`] proves it.
 
+use super::intern::Interner;
 use super::rule::{resolve_who, topic_pattern};
 use super::{Checked, CheckedAssertion};
 use crate::ast;
@@ -14,6 +15,7 @@ use crate::diagnostic::{Code, Diagnostic};
 /// Resolves one assertion; `None` (with errors pushed) if it names something unknown.
 pub(super) fn resolve_assertion(
     checked: &Checked,
+    interner: &mut Interner,
     assertion: &ast::Assertion,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<CheckedAssertion> {
@@ -23,7 +25,7 @@ pub(super) fn resolve_assertion(
         .namespaces
         .iter()
         .filter_map(|t| {
-            let pattern = topic_pattern(checked, t, &identities, errors)?;
+            let pattern = topic_pattern(checked, interner, t, &identities, errors)?;
             Some((checked.source.slice(t.span).to_string(), pattern))
         })
         .collect();

@@ -84,7 +84,7 @@ pub fn match_level(
         LevelPattern::Any { .. } if first_dollar => false,
         LevelPattern::Any { capture } => {
             if let Some(name) = capture {
-                captures.push((name.clone(), level.to_string()));
+                captures.push((name.to_string(), level.to_string()));
             }
             true
         }
@@ -401,7 +401,7 @@ mod tests {
     fn level(pieces: Vec<Piece>, text: &str, first_dollar: bool) -> Option<Captures> {
         let mut out = Vec::new();
         match_level(
-            &LevelPattern::Pieces(pieces),
+            &LevelPattern::Pieces(pieces.into()),
             text,
             first_dollar,
             &attrs(&[("pid", "P1")]),

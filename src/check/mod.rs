@@ -9,6 +9,8 @@
 //! * `identity` — identity blocks → [`IdentityDef`]s;
 //! * `rule` — rules → [`CheckedRule`]s, and the attribute separators;
 //! * [`model`] — what the checked policy is;
+//! * `intern` — the shared strings ([`SharedStr`]), piece sequences and identity lists of
+//!   one load, so a large policy holds each repeated text once;
 //! * [`matches`] — what a template means: the definition topics are matched against;
 //! * [`label`] — rule labels (`@id("name")`): their grammar and uniqueness;
 //! * [`lint`] — warnings;
@@ -16,6 +18,7 @@
 
 mod assertion;
 mod identity;
+mod intern;
 pub mod label;
 pub mod lint;
 pub mod matches;
@@ -97,6 +100,8 @@ pub struct Checker {
     labels: label::Labels,
     /// The names of the sets some template, `require ... in` or `assert` refers to.
     used_sets: FxHashSet<String>,
+    /// The shared texts, piece sequences and identity lists of this load.
+    interner: intern::Interner,
 }
 
 impl Checker {
@@ -117,6 +122,7 @@ impl Checker {
             errors,
             labels: label::Labels::default(),
             used_sets: FxHashSet::default(),
+            interner: intern::Interner::default(),
         }
         .with_assertions(declarations)
         .with_required_sets()
@@ -150,8 +156,12 @@ impl Checker {
                 }
             }
             if let Item::Assert(assertion) = item
-                && let Some(checked) =
-                    assertion::resolve_assertion(&self.checked, assertion, &mut self.errors)
+                && let Some(checked) = assertion::resolve_assertion(
+                    &self.checked,
+                    &mut self.interner,
+                    assertion,
+                    &mut self.errors,
+                )
             {
                 self.checked.assertions.push(checked);
             }
@@ -167,8 +177,9 @@ impl Checker {
         let label = self
             .labels
             .check(&self.checked.source, rule, &mut self.errors);
-        if let Some(mut r) = resolve_rule(&self.checked, rule, &mut self.errors) {
-            r.label = label;
+        if let Some(mut r) = resolve_rule(&self.checked, &mut self.interner, rule, &mut self.errors)
+        {
+            r.label = label.map(SharedStr::from);
             self.checked.rules.push(r);
         }
     }

@@ -8,6 +8,8 @@ use crate::ast::{Action, AttrSource, Effect, IdentityKind};
 use crate::source::{Loc, Source, Span};
 use std::sync::Arc;
 
+pub use super::intern::SharedStr;
+
 /// A rule's index in file order. Lower ids come first in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct RuleId(pub u32);
@@ -244,28 +246,70 @@ impl AttrCheck {
 }
 
 /// One rule, resolved.
+///
+/// A policy of 100,000 rules holds 100,000 of these, so a rule owns as little as it can:
+/// its names and literal levels are [`SharedStr`]s and its identity list an `Arc` shared
+/// with every rule that names the same identities, and its text is a span of the policy
+/// text (which the checked policy keeps anyway) rather than a copy.
 #[derive(Clone, Debug)]
 pub struct CheckedRule {
     /// The rule's id (its index in `Checked::rules`).
     pub id: RuleId,
-    /// The rule's stable name (`@id("mobile-requests")`), if it has one.
-    pub label: Option<String>,
     /// Allow or deny.
     pub effect: Effect,
-    /// The identities it applies to (`any` = all of them).
-    pub identities: Vec<IdentityId>,
     /// The actions it covers.
     pub actions: ActionSet,
+    /// The rule's stable name (`@id("mobile-requests")`), if it has one.
+    pub label: Option<SharedStr>,
+    /// The identities it applies to (`any` = all of them), shared by every rule that names
+    /// the same identities.
+    pub identities: Arc<[IdentityId]>,
     /// `None` for connect-only rules.
     pub topic: Option<TopicPattern>,
     /// Where it is, as file:line:col.
     pub loc: Loc,
     pub(crate) span: Span,
-    /// The rule as written (its label aside), for explanations.
-    pub text: String,
+    /// The whole policy text, shared; [`CheckedRule::text`] is a span of it.
+    source: Arc<str>,
+    /// Where the rule's text (its label aside, trimmed) is in `source`.
+    text: Span,
 }
 
 impl CheckedRule {
+    /// A rule of the policy text `source`, whose text (label aside) is `text`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: RuleId,
+        effect: Effect,
+        actions: ActionSet,
+        identities: Arc<[IdentityId]>,
+        topic: Option<TopicPattern>,
+        loc: Loc,
+        span: Span,
+        source: Arc<str>,
+        text: Span,
+    ) -> CheckedRule {
+        CheckedRule {
+            id,
+            effect,
+            actions,
+            label: None,
+            identities,
+            topic,
+            loc,
+            span,
+            source,
+            text,
+        }
+    }
+
+    /// The rule as written (its label aside), for explanations.
+    pub fn text(&self) -> &str {
+        self.source
+            .get(self.text.start..self.text.end)
+            .unwrap_or("")
+    }
+
     /// How a message cites the rule: `` `label` at file:line `` or `at file:line`.
     pub fn cite(&self) -> String {
         cite(self.label.as_deref(), &self.loc)
@@ -289,7 +333,7 @@ pub fn cite(label: Option<&str>, loc: &Loc) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TopicPattern {
     /// The levels, in order.
-    pub levels: Vec<LevelPattern>,
+    pub levels: Box<[LevelPattern]>,
     /// The template ends with `/#` (or is `#`): it also matches any deeper levels, and the
     /// parent level itself.
     pub hash: bool,
@@ -301,27 +345,28 @@ pub enum LevelPattern {
     /// `+` or `{+name}`: any one level.
     Any {
         /// The capture's name, if any.
-        capture: Option<String>,
+        capture: Option<SharedStr>,
     },
     /// Literal text.
-    Literal(String),
-    /// Anything else: a sequence of pieces, matched against the whole level.
-    Pieces(Vec<Piece>),
+    Literal(SharedStr),
+    /// Anything else: a sequence of pieces, matched against the whole level. Equal piece
+    /// sequences (`{pid}_{aid}` in every rule) share one allocation.
+    Pieces(Arc<[Piece]>),
 }
 
 /// A piece of a level that is not just a literal or a wildcard.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Piece {
     /// Literal text.
-    Text(String),
+    Text(SharedStr),
     /// An attribute (or `client`), compared as literal text.
-    Attr(String),
+    Attr(SharedStr),
     /// `{+name}` inside a level: any run of characters (possibly empty).
-    Capture(String),
+    Capture(SharedStr),
     /// One of a finite set of literals (`{a|b}` or `{x in set}`).
     OneOf {
         /// The capture it is remembered under, if named.
-        capture: Option<String>,
+        capture: Option<SharedStr>,
         /// The values.
         values: Arc<[String]>,
     },

@@ -5,6 +5,7 @@
 //! two accounts' values can render the same topic ([`attribute_separators`]). This module
 //! never matches a topic.
 
+use super::intern::Interner;
 use super::messages::{ambiguous_attr, floating_attr_error, unknown_attr};
 use super::*;
 use crate::ast::{self, Part, Who};
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub(super) fn resolve_rule(
     checked: &Checked,
+    interner: &mut Interner,
     rule: &ast::Rule,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<CheckedRule> {
@@ -52,29 +54,35 @@ pub(super) fn resolve_rule(
             None
         }
         (None, true) => None,
-        (Some(t), false) => topic_pattern(checked, t, &identities, errors),
+        (Some(t), false) => topic_pattern(checked, interner, t, &identities, errors),
     };
     if errors[before..].iter().any(Diagnostic::is_error) {
         return None;
     }
-    let loc = checked.source.loc(rule.span.start);
-    let mut identities = identities;
-    identities.shrink_to_fit();
     let body = match &rule.label {
         Some(label) => Span::new(label.span.end, rule.span.end),
         None => rule.span,
     };
-    Some(CheckedRule {
-        id: RuleId(checked.rules.len() as u32),
-        label: None,
-        effect: rule.effect,
-        identities,
+    Some(CheckedRule::new(
+        RuleId(checked.rules.len() as u32),
+        rule.effect,
         actions,
+        interner.identities(&identities),
         topic,
-        loc,
-        span: rule.span,
-        text: checked.source.slice(body).trim().to_string(),
-    })
+        checked.source.loc(rule.span.start),
+        rule.span,
+        checked.source.text_arc(),
+        trimmed(checked.source.text(), body),
+    ))
+}
+
+/// `span` without the whitespace at its ends (empty if out of range).
+fn trimmed(text: &str, span: Span) -> Span {
+    let Some(inner) = text.get(span.start..span.end) else {
+        return Span::new(span.start, span.start);
+    };
+    let start = span.start + (inner.len() - inner.trim_start().len());
+    Span::new(start, start + inner.trim().len())
 }
 
 pub(super) fn resolve_who(
@@ -121,6 +129,7 @@ pub(super) fn resolve_who(
 
 pub(super) fn topic_pattern(
     checked: &Checked,
+    interner: &mut Interner,
     template: &ast::Template,
     who: &[IdentityId],
     errors: &mut Vec<Diagnostic>,
@@ -144,33 +153,45 @@ pub(super) fn topic_pattern(
             hash = true;
             continue;
         }
-        levels.push(level_pattern(checked, level, who, errors)?);
+        levels.push(level_pattern(checked, interner, level, who, errors)?);
     }
-    levels.shrink_to_fit();
-    Some(TopicPattern { levels, hash })
+    Some(TopicPattern {
+        levels: levels.into_boxed_slice(),
+        hash,
+    })
 }
 
 fn level_pattern(
     checked: &Checked,
+    interner: &mut Interner,
     level: &ast::Level,
     who: &[IdentityId],
     errors: &mut Vec<Diagnostic>,
 ) -> Option<LevelPattern> {
     match level.parts.as_slice() {
-        [] => return Some(LevelPattern::Literal(String::new())),
+        [] => return Some(LevelPattern::Literal(interner.text(""))),
         [Part::Plus { .. }] => return Some(LevelPattern::Any { capture: None }),
         [Part::Capture { name }] => {
             return Some(LevelPattern::Any {
-                capture: Some(name.text.clone()),
+                capture: Some(interner.text(&name.text)),
             });
         }
-        [Part::Text { text, .. }] => return Some(LevelPattern::Literal(text.clone())),
+        [Part::Text { text, .. }] => return Some(LevelPattern::Literal(interner.text(text))),
         _ => {}
     }
+    // Adjacent text parts are joined into one piece before it is interned.
     let mut pieces: Vec<Piece> = Vec::new();
+    let mut pending_text: Option<String> = None;
     for part in &level.parts {
+        if let Part::Text { text, .. } = part {
+            pending_text.get_or_insert_default().push_str(text);
+            continue;
+        }
+        if let Some(text) = pending_text.take() {
+            pieces.push(Piece::Text(interner.text(&text)));
+        }
         let piece = match part {
-            Part::Text { text, .. } => Piece::Text(text.clone()),
+            Part::Text { .. } => continue,
             Part::Attr { name } => {
                 for id in who {
                     let def = &checked.identities[id.0 as usize];
@@ -185,9 +206,9 @@ fn level_pattern(
                         return None;
                     }
                 }
-                Piece::Attr(name.text.clone())
+                Piece::Attr(interner.text(&name.text))
             }
-            Part::Capture { name } => Piece::Capture(name.text.clone()),
+            Part::Capture { name } => Piece::Capture(interner.text(&name.text)),
             Part::SetRef { capture, set, .. } => {
                 match checked.sets.iter().find(|s| s.name == set.text) {
                     Some(def) if def.values.is_empty() => {
@@ -199,7 +220,7 @@ fn level_pattern(
                         return None;
                     }
                     Some(def) => Piece::OneOf {
-                        capture: Some(capture.text.clone()),
+                        capture: Some(interner.text(&capture.text)),
                         values: def.values.clone(),
                     },
                     None => {
@@ -245,8 +266,7 @@ fn level_pattern(
                 return None;
             }
         };
-        match (pieces.last_mut(), piece) {
-            (Some(Piece::Text(prev)), Piece::Text(next)) => prev.push_str(&next),
+        match (pieces.last(), piece) {
             (Some(Piece::Capture(_)), Piece::Capture(_)) => {
                 errors.push(
                     Diagnostic::error(
@@ -261,6 +281,9 @@ fn level_pattern(
             (_, piece) => pieces.push(piece),
         }
     }
+    if let Some(text) = pending_text {
+        pieces.push(Piece::Text(interner.text(&text)));
+    }
     if let Some(attr) = unseparated_attr(&pieces) {
         errors.push(ambiguous_attr(&attr, level.span));
         return None;
@@ -269,8 +292,7 @@ fn level_pattern(
         errors.push(floating_attr_error(&attr, level.span));
         return None;
     }
-    pieces.shrink_to_fit();
-    Some(LevelPattern::Pieces(pieces))
+    Some(LevelPattern::Pieces(interner.pieces(pieces)))
 }
 
 /// The first attribute that touches a capture, a set, alternatives or another attribute.
@@ -278,7 +300,7 @@ fn level_pattern(
 /// `{pid}{+x}` or `{a|ab}{pid}` would let one account's values produce another account's
 /// levels; literal text on both sides (or the level's edge) keeps every split unique, once
 /// values are kept free of the separating characters (see [`attribute_separators`]).
-fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
+fn unseparated_attr(pieces: &[Piece]) -> Option<SharedStr> {
     let is_text = |p: Option<&Piece>| p.is_none_or(|p| matches!(p, Piece::Text(_)));
     (0..pieces.len()).find_map(|i| match &pieces[i] {
         Piece::Attr(name)
@@ -295,7 +317,7 @@ fn unseparated_attr(pieces: &[Piece]) -> Option<String> {
 /// Such an attribute is anchored to neither end of the level, so it can be read at several
 /// places: `{+a}:{pid}:{+b}` matches `x:P1:P2:y` for the account `P1` and for `P2`, and the
 /// level would belong to both.
-fn floating_attr(pieces: &[Piece]) -> Option<String> {
+fn floating_attr(pieces: &[Piece]) -> Option<SharedStr> {
     let cut = split(pieces)?;
     cut.middle.iter().find_map(|p| match p {
         Piece::Attr(name) => Some(name.clone()),
@@ -319,7 +341,7 @@ fn floating_attr(pieces: &[Piece]) -> Option<String> {
 pub fn attribute_separators(checked: &Checked, identity: IdentityId) -> Vec<(String, char)> {
     let def = &checked.identities[identity.0 as usize];
     let mut out: Vec<(String, char)> = Vec::new();
-    let mut add = |pieces: Vec<Piece>| {
+    let mut add = |pieces: &[Piece]| {
         let tail_start = pieces.iter().rposition(is_variable).map(|last| last + 1);
         for (at, window) in pieces.windows(3).enumerate() {
             let [before, Piece::Text(text), after] = window else {
@@ -329,12 +351,12 @@ pub fn attribute_separators(checked: &Checked, identity: IdentityId) -> Vec<(Str
                 continue;
             }
             let from_left = match before {
-                Piece::Attr(name) => text.chars().next().map(|c| (name.clone(), c)),
+                Piece::Attr(name) => text.chars().next().map(|c| (name.to_string(), c)),
                 _ => None,
             };
             let from_right = match (before, after) {
                 (Piece::Attr(_), Piece::Attr(_)) if tail_start.is_none_or(|t| at < t) => None,
-                (_, Piece::Attr(name)) => text.chars().last().map(|c| (name.clone(), c)),
+                (_, Piece::Attr(name)) => text.chars().last().map(|c| (name.to_string(), c)),
                 _ => None,
             };
             for rule in from_left.into_iter().chain(from_right) {
@@ -348,19 +370,23 @@ pub fn attribute_separators(checked: &Checked, identity: IdentityId) -> Vec<(Str
         client
             .iter()
             .map(|p| match p {
-                ClientPiece::Text(t) => Piece::Text(t.clone()),
-                ClientPiece::Attr(a) | ClientPiece::Capture(a) => Piece::Attr(a.clone()),
+                ClientPiece::Text(t) => Piece::Text(t.into()),
+                ClientPiece::Attr(a) | ClientPiece::Capture(a) => Piece::Attr(a.into()),
             })
             .collect()
     };
-    add(as_pieces(&def.client));
+    add(&as_pieces(&def.client));
     for (_, extract) in &def.extracts {
-        add(as_pieces(extract));
+        add(&as_pieces(extract));
     }
+    // Equal piece sequences are one shared allocation: each is looked at once.
+    let mut seen: FxHashSet<*const Piece> = FxHashSet::default();
     for rule in checked.rules.iter().filter(|r| r.applies_to(identity)) {
         for level in rule.topic.iter().flat_map(|t| &t.levels) {
-            if let LevelPattern::Pieces(pieces) = level {
-                add(pieces.clone());
+            if let LevelPattern::Pieces(pieces) = level
+                && seen.insert(Arc::as_ptr(pieces).cast::<Piece>())
+            {
+                add(pieces);
             }
         }
     }

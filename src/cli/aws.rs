@@ -187,7 +187,7 @@ fn notes_json(engine: &Engine, rendered: &Rendered) -> serde_json::Value {
         .map(|note| {
             let rule = note.rule.map(|id| {
                 let rule = engine.checked().rule(id);
-                serde_json::json!({ "location": rule.loc.to_string(), "text": rule.text })
+                serde_json::json!({ "location": rule.loc.to_string(), "text": rule.text() })
             });
             serde_json::json!({ "action": note.action, "rule": rule, "text": note.text })
         })
@@ -205,7 +205,7 @@ fn print_notes(engine: &Engine, rendered: &Rendered, out: Out) {
             .rule
             .map(|id| {
                 let rule = engine.checked().rule(id);
-                format!("{} `{}`: ", rule.loc, rule.text)
+                format!("{} `{}`: ", rule.loc, rule.text())
             })
             .unwrap_or_default();
         text.push_str(&format!("note: {}: {rule}{}\n", note.action, note.text));

@@ -51,11 +51,11 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn insert_rule(&mut self, rule: &CheckedRule) -> Result<(), CompileError> {
-        if rule.text.len() > self.limits.max_rule_bytes {
+        if rule.text().len() > self.limits.max_rule_bytes {
             return Err(CompileError::RuleTooLong {
                 loc: rule.loc.clone(),
                 span: rule.span,
-                given: rule.text.len(),
+                given: rule.text().len(),
                 limit: self.limits.max_rule_bytes,
             });
         }
@@ -65,7 +65,7 @@ impl<'a> Builder<'a> {
             actions: rule.actions,
         };
         let Some(topic) = &rule.topic else {
-            for id in &rule.identities {
+            for id in rule.identities.iter() {
                 self.automaton.connect[id.0 as usize].push(accept);
             }
             return Ok(());
@@ -78,11 +78,11 @@ impl<'a> Builder<'a> {
                 limit: self.limits.max_template_levels,
             });
         }
-        if topic.levels == [LevelPattern::Literal(String::new())] && !topic.hash {
+        if matches!(&*topic.levels, [LevelPattern::Literal(t)] if t.is_empty()) && !topic.hash {
             // `""` matches only the empty topic, which is no topic name: it never matches.
             return Ok(());
         }
-        for &id in &rule.identities {
+        for &id in rule.identities.iter() {
             let mut at = self.automaton.roots[id.0 as usize];
             for (i, level) in topic.levels.iter().enumerate() {
                 at = self.child(at, level, i == 0, rule, id)?;
@@ -140,7 +140,7 @@ impl<'a> Builder<'a> {
             LevelPattern::Literal(text) => return Ok(Edge::Literal(text)),
             LevelPattern::Pieces(pieces) => pieces,
         };
-        for piece in pieces {
+        for piece in pieces.iter() {
             if let Piece::OneOf { values, .. } = piece {
                 if values.len() > self.limits.max_alternatives {
                     return Err(CompileError::TooManyAlternatives {

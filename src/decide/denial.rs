@@ -101,11 +101,11 @@ pub(crate) fn denied_topic(
 /// first value of a set, `x` for a wildcard or capture.
 fn sample(level: Option<&LevelPattern>, session: &Session) -> String {
     match level {
-        Some(LevelPattern::Literal(text)) => text.clone(),
+        Some(LevelPattern::Literal(text)) => text.to_string(),
         Some(LevelPattern::Pieces(pieces)) => pieces
             .iter()
             .map(|piece| match piece {
-                Piece::Text(text) => text.clone(),
+                Piece::Text(text) => text.to_string(),
                 Piece::Attr(name) => session.attrs().get(name).unwrap_or_default().to_string(),
                 Piece::Capture(_) => "x".to_string(),
                 Piece::OneOf { values, .. } => values.first().cloned().unwrap_or_default(),

@@ -17,10 +17,10 @@ fn rule_ref(engine: &Engine, id: RuleId) -> RuleRef {
     let rule = engine.checked().rule(id);
     RuleRef {
         id,
-        label: rule.label.clone(),
+        label: rule.label.as_deref().map(str::to_string),
         effect: rule.effect,
         loc: rule.loc.clone(),
-        text: rule.text.clone(),
+        text: rule.text().to_string(),
     }
 }
 

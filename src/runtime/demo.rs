@@ -238,7 +238,7 @@ impl Narrator {
         };
         let rule = decision.rule.map(|id| {
             let rule = self.policy.checked.rule(id);
-            format!(" by {}: {}", rule.loc, rule.text)
+            format!(" by {}: {}", rule.loc, rule.text())
         });
         self.say(format!(
             "policy: {what} -> {verdict}{}",

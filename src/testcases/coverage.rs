@@ -154,9 +154,9 @@ fn rule_coverage(rule: &CheckedRule) -> RuleCoverage {
         }
     }
     RuleCoverage {
-        label: rule.label.clone(),
+        label: rule.label.as_deref().map(str::to_string),
         loc: rule.loc.clone(),
-        text: rule.text.clone(),
+        text: rule.text().to_string(),
         cases: 0,
         choices,
     }
@@ -189,10 +189,10 @@ fn record_choices(
                 .values
                 .iter()
                 .filter(|value| {
-                    let mut with_value = pieces.clone();
-                    with_value[choice.piece] = Piece::Text((*value).clone());
+                    let mut with_value = pieces.to_vec();
+                    with_value[choice.piece] = Piece::Text(value.as_str().into());
                     let first_dollar = index == 0 && topic.starts_with('$');
-                    let pattern = LevelPattern::Pieces(with_value);
+                    let pattern = LevelPattern::Pieces(with_value.into());
                     match_level(&pattern, level, first_dollar, attrs, &mut Vec::new())
                 })
                 .cloned()

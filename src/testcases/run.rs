@@ -154,9 +154,14 @@ fn run_checked_case(
     let decision = engine.decide(&session, request);
     let reference = oracle.decide(&oracle.bind(&identity, &client_id), request);
     let rule_line = decision.rule.map(|r| engine.checked().rule(r).loc.line);
-    let rule = decision
-        .rule
-        .and_then(|r| engine.checked().rule(r).label.clone());
+    let rule = decision.rule.and_then(|r| {
+        engine
+            .checked()
+            .rule(r)
+            .label
+            .as_deref()
+            .map(str::to_string)
+    });
     let mut failures = Vec::new();
     if !case.expect.accepts(decision.verdict) {
         failures.push(format!(

@@ -227,13 +227,15 @@ fn around_rule(
 
 fn instantiate(rng: &mut Rng, level: &LevelPattern, attrs: &BTreeMap<String, String>) -> String {
     match level {
-        LevelPattern::Literal(t) if rng.chance(92) => t.clone(),
+        LevelPattern::Literal(t) if rng.chance(92) => t.to_string(),
         LevelPattern::Literal(_) | LevelPattern::Any { .. } => rng.pick(FILLERS).to_string(),
         LevelPattern::Pieces(pieces) => pieces
             .iter()
             .map(|piece| match piece {
-                Piece::Text(t) => t.clone(),
-                Piece::Attr(a) if rng.chance(90) => attrs.get(a).cloned().unwrap_or_default(),
+                Piece::Text(t) => t.to_string(),
+                Piece::Attr(a) if rng.chance(90) => {
+                    attrs.get(a.as_str()).cloned().unwrap_or_default()
+                }
                 Piece::Attr(_) => rng.pick(VALUES).to_string(),
                 Piece::Capture(_) => rng.pick(FILLERS).to_string(),
                 Piece::OneOf { values, .. } if rng.chance(85) => {

@@ -114,7 +114,7 @@ fn unpaired(checked: &Checked, pairing: &Pairing, out: &mut Vec<Diagnostic>) {
         .map(|_| TemplateIndex::default())
         .collect();
     for rule in allows_with(checked, pairing.partner) {
-        for identity in &rule.identities {
+        for identity in rule.identities.iter() {
             if let (Some(index), Some(topic)) =
                 (partners.get_mut(identity.0 as usize), rule.topic.as_ref())
             {
@@ -131,7 +131,7 @@ fn unpaired(checked: &Checked, pairing: &Pairing, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let mut lonely: Vec<&str> = Vec::new();
-        for identity in &rule.identities {
+        for identity in rule.identities.iter() {
             let Some(index) = partners.get(identity.0 as usize) else {
                 lonely.push(&checked.identities[identity.0 as usize].name);
                 continue;
@@ -263,7 +263,7 @@ fn contains(outer: &CheckedRule, inner: &CheckedRule) -> bool {
 fn subsumed_warning(rule: &CheckedRule, broader: &[&CheckedRule]) -> Diagnostic {
     let cited: Vec<String> = broader
         .iter()
-        .map(|b| format!("{} (`{}`)", b.cite().trim_start_matches("at "), b.text))
+        .map(|b| format!("{} (`{}`)", b.cite().trim_start_matches("at "), b.text()))
         .collect();
     Diagnostic::warning(
         Code::LintSubsumedAllow,

@@ -45,7 +45,7 @@ mod index;
 
 use super::{
     ActionSet, Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece,
-    Require, TopicPattern,
+    Require, SharedStr, TopicPattern,
 };
 use crate::ast::{Action, AttrSource, Effect, IdentityKind};
 use crate::diagnostic::{Code, Diagnostic};
@@ -99,12 +99,12 @@ fn unpinned_clients(checked: &Checked, out: &mut Vec<Diagnostic>) {
             .filter_map(|r| r.topic.as_ref())
             .flat_map(|t| &t.levels)
             .filter_map(|level| match level {
-                LevelPattern::Pieces(pieces) => Some(pieces),
+                LevelPattern::Pieces(pieces) => Some(pieces.iter()),
                 _ => None,
             })
             .flatten()
             .filter_map(|piece| match piece {
-                Piece::Attr(a) if a != "client" && !captured(a) => Some(a.as_str()),
+                Piece::Attr(a) if a != "client" && !captured(a.as_str()) => Some(a.as_str()),
                 _ => None,
             })
             .collect();
@@ -280,7 +280,7 @@ fn duplicates(checked: &Checked, out: &mut Vec<Diagnostic>) {
             .with_label("duplicate rule")
             .with_help(format!(
                 "delete this line: `{}` already has the same effect, identities, actions and template",
-                earlier.text
+                earlier.text()
             )),
         );
     }
@@ -302,7 +302,7 @@ fn erase_level(level: &LevelPattern) -> LevelPattern {
             pieces
                 .iter()
                 .map(|p| match p {
-                    Piece::Capture(_) => Piece::Capture(String::new()),
+                    Piece::Capture(_) => Piece::Capture(SharedStr::default()),
                     Piece::OneOf { values, .. } => Piece::OneOf {
                         capture: None,
                         values: values.clone(),
@@ -422,7 +422,7 @@ fn shadow_warning(span: Span, deny: &CheckedRule) -> Diagnostic {
     .with_label("shadowed by a deny")
     .with_help(format!(
         "deny always wins, whatever the order: remove this allow, or narrow `{}` if this access should be granted",
-        deny.text
+        deny.text()
     ))
 }
 
@@ -513,12 +513,12 @@ fn matches_literal(outer: &LevelPattern, value: &str, first: bool) -> bool {
 /// Every value a level can match, when that is a small finite set of literals.
 fn finite_literals(level: &LevelPattern) -> Option<Vec<String>> {
     let pieces = match level {
-        LevelPattern::Literal(text) => return Some(vec![text.clone()]),
+        LevelPattern::Literal(text) => return Some(vec![text.to_string()]),
         LevelPattern::Any { .. } => return None,
         LevelPattern::Pieces(pieces) => pieces,
     };
     let mut literals = vec![String::new()];
-    for piece in pieces {
+    for piece in pieces.iter() {
         let choices: Vec<&str> = match piece {
             Piece::Text(text) => vec![text.as_str()],
             Piece::OneOf { values, .. } => values.iter().map(String::as_str).collect(),

@@ -199,16 +199,16 @@ mod tests {
     use std::sync::Arc;
 
     fn text(t: &str) -> Piece {
-        Piece::Text(t.to_string())
+        Piece::Text(t.into())
     }
 
     fn capture() -> Piece {
-        Piece::Capture("c".to_string())
+        Piece::Capture("c".into())
     }
 
     fn pieces(list: Vec<Piece>) -> TopicPattern {
         TopicPattern {
-            levels: vec![LevelPattern::Pieces(list)],
+            levels: Box::new([LevelPattern::Pieces(list.into())]),
             hash: false,
         }
     }
@@ -247,13 +247,13 @@ mod tests {
         assert!(!Template::new(&leading).matches("$SYS", &attrs()));
         assert!(Template::new(&leading).matches("x$SYS", &attrs()));
         let any = TopicPattern {
-            levels: vec![LevelPattern::Any { capture: None }],
+            levels: Box::new([LevelPattern::Any { capture: None }]),
             hash: true,
         };
         assert!(!Template::new(&any).matches("$SYS/x", &attrs()));
         assert!(Template::new(&any).matches("x/$SYS", &attrs()));
         let hash = TopicPattern {
-            levels: Vec::new(),
+            levels: Box::new([]),
             hash: true,
         };
         assert!(!Template::new(&hash).matches("$SYS", &attrs()));
@@ -270,7 +270,7 @@ mod tests {
             if i > 0 {
                 list.push(text(":"));
             }
-            list.push(Piece::Capture(format!("c{i}")));
+            list.push(Piece::Capture(format!("c{i}").into()));
         }
         list.push(text("."));
         let pattern = pieces(list);
