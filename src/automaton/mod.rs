@@ -31,7 +31,7 @@ pub use verify::VerifyError;
 
 use crate::ast::Effect;
 use crate::check::matches::AttrValues;
-use crate::check::{ActionSet, IdentityId, Piece, RuleId};
+use crate::check::{ActionSet, IdentityId, Piece, RuleId, SharedStr};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A node's index.
@@ -111,13 +111,14 @@ pub struct Accept {
 }
 
 /// Literal edges: a short list scanned linearly, or a map once it grows. Boxed slices, not
-/// vectors, so the enum is two words: most nodes have one literal edge or none.
+/// vectors, so the enum is two words: most nodes have one literal edge or none. The texts
+/// are the checked policy's own [`SharedStr`]s: an edge costs no allocation of its own.
 #[derive(Clone, Debug)]
 pub enum LiteralEdges {
     /// A short list, searched in order.
-    Few(Box<[(Box<str>, NodeId)]>),
+    Few(Box<[(SharedStr, NodeId)]>),
     /// A hash map, for nodes with many literal edges.
-    Many(Box<FxHashMap<Box<str>, NodeId>>),
+    Many(Box<FxHashMap<SharedStr, NodeId>>),
 }
 
 /// Above this many literal edges, a node switches to a hash map.
@@ -141,19 +142,19 @@ impl LiteralEdges {
         }
     }
 
-    pub(crate) fn insert(&mut self, level: &str, node: NodeId) {
+    pub(crate) fn insert(&mut self, level: &SharedStr, node: NodeId) {
         match self {
             LiteralEdges::Few(list) if list.len() < LITERAL_LIST_MAX => {
-                push_boxed(list, (level.into(), node))
+                push_boxed(list, (level.clone(), node))
             }
             LiteralEdges::Few(list) => {
-                let mut map: FxHashMap<Box<str>, NodeId> =
+                let mut map: FxHashMap<SharedStr, NodeId> =
                     std::mem::take(list).into_vec().into_iter().collect();
-                map.insert(level.into(), node);
+                map.insert(level.clone(), node);
                 *self = LiteralEdges::Many(Box::new(map));
             }
             LiteralEdges::Many(map) => {
-                map.insert(level.into(), node);
+                map.insert(level.clone(), node);
             }
         }
     }
@@ -336,7 +337,7 @@ impl Node {
             .chain(self.any)
     }
 
-    pub(crate) fn add_literal(&mut self, level: &str, next: NodeId) {
+    pub(crate) fn add_literal(&mut self, level: &SharedStr, next: NodeId) {
         self.literal.insert(level, next);
     }
 
@@ -597,7 +598,8 @@ impl Automaton {
         let node = std::mem::size_of::<Node>();
         let mut total = self.nodes.len() * node;
         for n in &self.nodes {
-            total += n.literal.len() * (std::mem::size_of::<(Box<str>, NodeId)>() + 16);
+            // The edge texts are shared with the checked policy: only the entries count.
+            total += n.literal.len() * std::mem::size_of::<(SharedStr, NodeId)>();
             total += n.accepts.len() * std::mem::size_of::<Accept>();
             total += n.guarded.len() * std::mem::size_of::<(Guard, NodeId)>();
         }

@@ -28,6 +28,11 @@ impl SharedStr {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// True when both are the same allocation (not merely equal text).
+    pub fn shares_allocation(&self, other: &SharedStr) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Deref for SharedStr {
@@ -182,8 +187,8 @@ mod tests {
         let a = interner.text("xfi");
         let b = interner.text(&String::from("xfi"));
         let c = interner.text("xfj");
-        assert!(Arc::ptr_eq(&a.0, &b.0));
-        assert!(!Arc::ptr_eq(&a.0, &c.0));
+        assert!(a.shares_allocation(&b));
+        assert!(!a.shares_allocation(&c));
         assert_eq!(a, "xfi");
         assert_eq!(format!("{a} {a:?}"), "xfi \"xfi\"");
     }

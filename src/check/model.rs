@@ -269,11 +269,16 @@ pub struct CheckedRule {
     /// Where it is, as file:line:col.
     pub loc: Loc,
     pub(crate) span: Span,
-    /// The whole policy text, shared; [`CheckedRule::text`] is a span of it.
+    /// The whole policy text, shared; [`CheckedRule::text`] is a part of it.
     source: Arc<str>,
-    /// Where the rule's text (its label aside, trimmed) is in `source`.
-    text: Span,
+    /// Where the rule's text (its label aside, trimmed) starts, counted from `span.start`.
+    text_offset: u32,
+    /// The length of the rule's text in bytes.
+    text_len: u32,
 }
+
+// A policy of 100,000 rules holds 100,000 of these: a field added here costs that many times.
+const _: () = assert!(std::mem::size_of::<CheckedRule>() <= 128);
 
 impl CheckedRule {
     /// A rule of the policy text `source`, whose text (label aside) is `text`.
@@ -289,6 +294,10 @@ impl CheckedRule {
         source: Arc<str>,
         text: Span,
     ) -> CheckedRule {
+        // A rule is far shorter than 4 GiB (the compiler refuses long ones); were it not,
+        // its text would read cut short, never as another rule's.
+        let text_offset = u32::try_from(text.start.saturating_sub(span.start)).unwrap_or(0);
+        let text_len = u32::try_from(text.end.saturating_sub(text.start)).unwrap_or(0);
         CheckedRule {
             id,
             effect,
@@ -299,15 +308,16 @@ impl CheckedRule {
             loc,
             span,
             source,
-            text,
+            text_offset,
+            text_len,
         }
     }
 
     /// The rule as written (its label aside), for explanations.
     pub fn text(&self) -> &str {
-        self.source
-            .get(self.text.start..self.text.end)
-            .unwrap_or("")
+        let start = self.span.start.saturating_add(self.text_offset as usize);
+        let end = start.saturating_add(self.text_len as usize);
+        self.source.get(start..end).unwrap_or("")
     }
 
     /// How a message cites the rule: `` `label` at file:line `` or `at file:line`.
@@ -408,6 +418,60 @@ impl LevelPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn checked(text: &str) -> Checked {
+        let source = Source::new("p", text);
+        let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
+        crate::check::check(&source, &ast)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .checked
+    }
+
+    const DEVICES: &str = "identity d from jwt {\n    pid = claim \"pid\"\n    aid = claim \"aid\"\n    client \"d-{pid}_{aid}\"\n}\n";
+
+    #[test]
+    fn repeated_texts_piece_lists_and_identity_lists_are_held_once() {
+        let mut text = DEVICES.to_string();
+        for i in 0..50 {
+            text.push_str(&format!(
+                "allow d publish \"c/xfi/{{pid}}_{{aid}}/svc{i}/{{+rid}}\"\n"
+            ));
+        }
+        let checked = checked(&text);
+        let first = &checked.rules[0];
+        let levels = |rule: &CheckedRule| rule.topic.as_ref().expect("a topic").levels.clone();
+        let (a, a_levels) = (first, levels(first));
+        for b in &checked.rules[1..] {
+            let b_levels = levels(b);
+            assert!(Arc::ptr_eq(&a.identities, &b.identities), "identity list");
+            for at in [0, 1, 4] {
+                let (
+                    LevelPattern::Literal(x) | LevelPattern::Any { capture: Some(x) },
+                    LevelPattern::Literal(y) | LevelPattern::Any { capture: Some(y) },
+                ) = (&a_levels[at], &b_levels[at])
+                else {
+                    panic!("level {at}: {:?}", a_levels[at]);
+                };
+                assert!(x.shares_allocation(y), "level {at}: {x}");
+            }
+            let (LevelPattern::Pieces(x), LevelPattern::Pieces(y)) = (&a_levels[2], &b_levels[2])
+            else {
+                panic!("`{{pid}}_{{aid}}` is pieces");
+            };
+            assert!(Arc::ptr_eq(x, y), "`{{pid}}_{{aid}}`");
+        }
+    }
+
+    #[test]
+    fn a_rule_text_is_the_rule_as_written_without_its_label() {
+        let text = format!(
+            "{DEVICES}allow d publish \"a/{{pid}}\"\n  @id(\"second\")   deny d publish \"a/b\"   # why\n"
+        );
+        let checked = checked(&text);
+        assert_eq!(checked.rules[0].text(), "allow d publish \"a/{pid}\"");
+        assert_eq!(checked.rules[1].text(), "deny d publish \"a/b\"");
+        assert_eq!(checked.rules[1].label.as_deref(), Some("second"));
+    }
 
     #[test]
     fn a_client_template_reads_back_as_written() {

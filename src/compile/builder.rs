@@ -7,7 +7,7 @@
 use super::limits::{CompileError, Limits};
 use crate::automaton::level;
 use crate::automaton::*;
-use crate::check::{CheckedRule, IdentityId, LevelPattern, Piece};
+use crate::check::{CheckedRule, IdentityId, LevelPattern, Piece, SharedStr};
 use regex_automata::meta::Regex;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -226,6 +226,6 @@ impl<'a> Builder<'a> {
 
 enum Edge<'l> {
     Any,
-    Literal(&'l str),
+    Literal(&'l SharedStr),
     Guarded(Guard),
 }
