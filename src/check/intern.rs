@@ -10,9 +10,10 @@
 //! prints exactly as its text.
 
 use super::model::{IdentityId, Piece};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -133,15 +134,20 @@ impl serde::Serialize for SharedStr {
     }
 }
 
-/// The shared values of one load: each distinct text, piece sequence and identity list
-/// once.
+/// The shared values of one load: each distinct text, piece sequence, list of alternatives
+/// and identity list once.
 ///
 /// Costs one hash and, the first time a value is seen, one allocation; the sets hold a
-/// reference to each value until the interner is dropped.
+/// reference to each value until the interner is dropped. Every hash and comparison is
+/// linear in the rule's own text: a piece that names a set (`{x in big}`) is keyed by the
+/// set's one shared value list, never by its values, so a rule costs the same whatever the
+/// size of the sets it names.
 #[derive(Default)]
 pub(crate) struct Interner {
     texts: FxHashSet<SharedStr>,
-    pieces: FxHashSet<Arc<[Piece]>>,
+    /// Piece sequences by [`pieces_hash`]; equal ones by [`same_pieces`].
+    pieces: FxHashMap<u64, Vec<Arc<[Piece]>>>,
+    alternatives: FxHashSet<Arc<[String]>>,
     identity_lists: FxHashSet<Arc<[IdentityId]>>,
 }
 
@@ -156,13 +162,24 @@ impl Interner {
         shared
     }
 
-    /// The shared piece sequence equal to `pieces`.
+    /// The shared piece sequence equal to `pieces` (with the same value lists).
     pub(crate) fn pieces(&mut self, pieces: Vec<Piece>) -> Arc<[Piece]> {
-        if let Some(shared) = self.pieces.get(pieces.as_slice()) {
+        let bucket = self.pieces.entry(pieces_hash(&pieces)).or_default();
+        if let Some(shared) = bucket.iter().find(|p| same_pieces(p, &pieces)) {
             return shared.clone();
         }
         let shared: Arc<[Piece]> = pieces.into();
-        self.pieces.insert(shared.clone());
+        bucket.push(shared.clone());
+        shared
+    }
+
+    /// The shared list of alternatives (`{success|failure}`) equal to `values`.
+    pub(crate) fn alternatives(&mut self, values: Vec<String>) -> Arc<[String]> {
+        if let Some(shared) = self.alternatives.get(values.as_slice()) {
+            return shared.clone();
+        }
+        let shared: Arc<[String]> = values.into();
+        self.alternatives.insert(shared.clone());
         shared
     }
 
@@ -175,6 +192,38 @@ impl Interner {
         self.identity_lists.insert(shared.clone());
         shared
     }
+}
+
+/// A hash of a piece sequence: texts and names by content, value lists by allocation.
+fn pieces_hash(pieces: &[Piece]) -> u64 {
+    let mut hasher = FxHasher::default();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => (0u8, text).hash(&mut hasher),
+            Piece::Attr(name) => (1u8, name).hash(&mut hasher),
+            Piece::Capture(name) => (2u8, name).hash(&mut hasher),
+            Piece::OneOf { capture, values } => {
+                (3u8, capture, Arc::as_ptr(values).cast::<String>()).hash(&mut hasher)
+            }
+        }
+    }
+    hasher.finish()
+}
+
+/// True when both sequences have equal texts and names and the very same value lists.
+fn same_pieces(a: &[Piece], b: &[Piece]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|pair| match pair {
+            (
+                Piece::OneOf { capture, values },
+                Piece::OneOf {
+                    capture: other_capture,
+                    values: other_values,
+                },
+            ) => capture == other_capture && Arc::ptr_eq(values, other_values),
+            (Piece::OneOf { .. }, _) | (_, Piece::OneOf { .. }) => false,
+            (x, y) => x == y,
+        })
 }
 
 #[cfg(test)]
@@ -205,6 +254,25 @@ mod tests {
         };
         let (a, b) = (pieces(&mut interner), pieces(&mut interner));
         assert!(Arc::ptr_eq(&a, &b));
+        let big: Arc<[String]> = (0..1000).map(|i| format!("v{i}")).collect();
+        let named = |i: &mut Interner, values: &Arc<[String]>| {
+            i.pieces(vec![Piece::OneOf {
+                capture: Some(SharedStr::from("x")),
+                values: values.clone(),
+            }])
+        };
+        let (c, d) = (named(&mut interner, &big), named(&mut interner, &big));
+        assert!(Arc::ptr_eq(&c, &d), "the same set is one sequence");
+        let copy: Arc<[String]> = big.to_vec().into();
+        let e = named(&mut interner, &copy);
+        assert!(
+            !Arc::ptr_eq(&c, &e),
+            "sets are told apart by their one allocation"
+        );
+        assert_eq!(c, e, "which holds the same values");
+        let alternatives = |i: &mut Interner| i.alternatives(vec!["ok".into(), "err".into()]);
+        let (f, g) = (alternatives(&mut interner), alternatives(&mut interner));
+        assert!(Arc::ptr_eq(&f, &g));
         let x = interner.identities(&[IdentityId(0), IdentityId(2)]);
         let y = interner.identities(&[IdentityId(0), IdentityId(2)]);
         let z = interner.identities(&[IdentityId(2), IdentityId(0)]);

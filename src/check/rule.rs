@@ -254,7 +254,7 @@ fn level_pattern(
                     .collect();
                 Piece::OneOf {
                     capture: None,
-                    values: Arc::from(values),
+                    values: interner.alternatives(values),
                 }
             }
             Part::Plus { span } | Part::Hash { span } => {
