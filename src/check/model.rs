@@ -295,7 +295,7 @@ impl CheckedRule {
         text: Span,
     ) -> CheckedRule {
         // A rule is far shorter than 4 GiB (the compiler refuses long ones); were it not,
-        // its text would read cut short, never as another rule's.
+        // its text would read as a part of the rule or as nothing, never as another rule's.
         let text_offset = u32::try_from(text.start.saturating_sub(span.start)).unwrap_or(0);
         let text_len = u32::try_from(text.end.saturating_sub(text.start)).unwrap_or(0);
         CheckedRule {
