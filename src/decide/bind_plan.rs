@@ -1,17 +1,21 @@
 //! What binding needs of one identity, resolved once per engine: the sorted names of the
-//! attributes its sessions hold, and each slot's pieces as literal text or an index into
-//! those names.
+//! attributes its sessions hold, each slot's pieces as literal text or an index into
+//! those names, and the client-id template (its text parts and attribute indices when it
+//! captures nothing, and the template as written, shared, for the mismatch error).
 //!
 //! With a plan, binding fills a fixed-size array of values by index (no sort, no lookup of
-//! a slot's attributes by name), sizes the session's text in one pass over lengths, and
-//! renders each slot once. A plan costs one boxed name per attribute and one piece per
-//! slot piece; it is built with the engine and only read afterwards. It must never decide
+//! a slot's attributes by name), matches a capture-free client-id template by comparing
+//! its parts in place (no list of parts built per bind), sizes the session's text in one
+//! pass over lengths, and renders each slot once. A plan costs one boxed name per
+//! attribute and one piece per slot or client-template piece; it is built with the engine
+//! and only read afterwards. It must never decide
 //! anything itself: which attributes are allowed, present and valid is still checked by
 //! binding, in the same order as before, and a slot piece whose attribute a session can
 //! never hold stays a piece that rejects the session.
 
 use crate::automaton::{SlotPiece, SlotTemplate};
-use crate::check::{ClientPiece, IdentityDef};
+use crate::check::{ClientPiece, IdentityDef, template_text};
+use std::sync::Arc;
 
 /// One identity's bind plan (see the module docs).
 #[derive(Clone, Debug)]
@@ -30,6 +34,21 @@ pub(crate) struct BindPlan {
     /// attribute as its index in `names` (`None`: no session holds it, so no value can
     /// contain the separator).
     separators: Box<[(Option<usize>, char)]>,
+    /// The client-id template's parts when it captures nothing (`None`: it captures, and
+    /// binding matches it with [`crate::check::matches::match_client`]).
+    client_parts: Option<Box<[ClientPart]>>,
+    /// The client-id template as written (`m:{pid}_{+jti}`), for the mismatch error.
+    client_template: Arc<str>,
+}
+
+/// A part of a capture-free client-id template, resolved against a [`BindPlan`]'s names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ClientPart {
+    /// Literal text.
+    Text(Box<str>),
+    /// The value of the attribute at this index of the plan's names (`None`: a name no
+    /// session holds, which matches no client id).
+    Value(Option<usize>),
 }
 
 /// A piece of a slot, resolved against a [`BindPlan`]'s names.
@@ -63,6 +82,8 @@ impl BindPlan {
             credential: Box::new([]),
             slots: Box::new([]),
             separators: Box::new([]),
+            client_parts: None,
+            client_template: template_text(&def.client).into(),
         };
         let captures: Vec<&str> = def
             .client
@@ -87,6 +108,15 @@ impl BindPlan {
         plan.slots = slots
             .iter()
             .map(|slot| slot.pieces.iter().map(|p| plan.piece(p)).collect())
+            .collect();
+        plan.client_parts = def
+            .client
+            .iter()
+            .map(|piece| match piece {
+                ClientPiece::Text(text) => Some(ClientPart::Text(text.as_str().into())),
+                ClientPiece::Attr(name) => Some(ClientPart::Value(plan.index(name))),
+                ClientPiece::Capture(_) => None,
+            })
             .collect();
         plan
     }
@@ -131,5 +161,15 @@ impl BindPlan {
     /// Each slot's pieces, in slot order.
     pub(crate) fn slots(&self) -> &[Box<[PlanPiece]>] {
         &self.slots
+    }
+
+    /// The client-id template's parts, if it captures nothing.
+    pub(crate) fn client_parts(&self) -> Option<&[ClientPart]> {
+        self.client_parts.as_deref()
+    }
+
+    /// The client-id template as written.
+    pub(crate) fn client_template(&self) -> &Arc<str> {
+        &self.client_template
     }
 }

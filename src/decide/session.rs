@@ -11,16 +11,17 @@
 //! [`BindError`]. Client-template matching costs O(client id × template) time whatever the
 //! client id (see [`crate::check::matches::match_client`]).
 
-use super::bind_plan::{BindPlan, PlanPiece};
+use super::bind_plan::{BindPlan, ClientPart, PlanPiece};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::automaton::{SlotTexts, same_text};
 use crate::check::matches::{AttrValues, Captures, match_client};
-use crate::check::{AttrCheck, IdentityDef, IdentityId, Require, template_text};
+use crate::check::{AttrCheck, IdentityDef, IdentityId, Require};
 use crate::identity::Identity;
-use crate::value::{ValueError, validate_client_id, validate_value};
+use crate::value::{MAX_VALUE_BYTES, ValueError, validate_client_id, validate_value};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Why an identity could not be bound.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -65,8 +66,9 @@ pub enum BindError {
     ClientIdMismatch {
         /// The client id.
         client_id: String,
-        /// The identity's client-id template.
-        template: String,
+        /// The identity's client-id template, as written (shared with the engine's bind
+        /// plan: a refused bind copies no template text).
+        template: Arc<str>,
     },
     /// The session's attribute values and rendered levels together pass 4 GiB.
     SessionTooLarge {
@@ -331,16 +333,23 @@ fn bind_identity(
         names,
         values: &by_index,
     };
-    captured = match_client(&def.client, &credential, client_id).ok_or_else(|| {
-        BindError::ClientIdMismatch {
-            client_id: client_id.to_string(),
-            template: template_text(&def.client),
-        }
-    })?;
-    for (name, value) in &captured {
-        check_client_part(name, value)?;
-        if let Some(i) = names.iter().position(|n| same_text(n, name)) {
-            by_index[i] = Some(value);
+    let mismatch = || BindError::ClientIdMismatch {
+        client_id: client_id.to_string(),
+        template: Arc::clone(plan.client_template()),
+    };
+    match plan.client_parts() {
+        // Text and attributes only: one comparison from the left decides, and there is
+        // nothing captured.
+        Some(parts) if matches_parts(parts, &by_index, client_id) => {}
+        Some(_) => return Err(mismatch()),
+        None => {
+            captured = match_client(&def.client, &credential, client_id).ok_or_else(mismatch)?;
+            for (name, value) in &captured {
+                check_client_part(name, value)?;
+                if let Some(i) = names.iter().position(|n| same_text(n, name)) {
+                    by_index[i] = Some(value);
+                }
+            }
         }
     }
     by_index[plan.client()] = Some(client_id);
@@ -360,6 +369,29 @@ fn bind_identity(
         error: None,
         expires_at: identity.expires_at,
     })
+}
+
+/// Whether a capture-free client-id template's `parts` spell exactly `client_id`, each
+/// attribute part by its value in `values` (a missing or empty value matches nothing):
+/// what [`match_client`] answers for such a template, without building its list of parts.
+fn matches_parts(parts: &[ClientPart], values: &[Option<&str>], client_id: &str) -> bool {
+    let mut rest = client_id.as_bytes();
+    for part in parts {
+        let expected = match part {
+            ClientPart::Text(text) => text.as_bytes(),
+            ClientPart::Value(index) => match index.and_then(|i| values[i]) {
+                Some(value) if !value.is_empty() => value.as_bytes(),
+                _ => return false,
+            },
+        };
+        match rest.split_at_checked(expected.len()) {
+            // Compared in place: the parts are a few bytes long, and for those a loop is
+            // cheaper than a call to `memcmp`.
+            Some((head, tail)) if head.iter().zip(expected).all(|(a, b)| a == b) => rest = tail,
+            _ => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Fills `values` with the credential's attribute values, each declared and valid, every
@@ -478,6 +510,9 @@ fn missing(attr: &str) -> BindError {
 }
 
 fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
+    if is_plain_value(value) {
+        return Ok(());
+    }
     validate_value(value).map_err(|e: ValueError| BindError::BadValue {
         attr: attr.to_string(),
         reason: e.to_string(),
@@ -487,10 +522,39 @@ fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
 /// The client id and its captures follow the client-id grammar (spaces and any UTF-8
 /// allowed; never `/ + #`, control characters or a leading `$`).
 fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
+    if is_plain_client_part(value) {
+        return Ok(());
+    }
     validate_client_id(value).map_err(|e: ValueError| BindError::BadValue {
         attr: attr.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// True for a value [`validate_value`] accepts, judged byte by byte for the common case:
+/// 1 to [`MAX_VALUE_BYTES`] bytes of printable ASCII but `/ + # $`. False for anything
+/// else, which [`validate_value`] then judges (and names the reason for).
+fn is_plain_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_VALUE_BYTES
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'+' | b'#' | b'$'))
+}
+
+/// True for a client id or capture [`validate_client_id`] accepts, judged byte by byte for
+/// the common case: 1 to [`MAX_VALUE_BYTES`] bytes of printable ASCII or spaces but
+/// `/ + #`, not starting with `$`. False for anything else (non-ASCII included), which
+/// [`validate_client_id`] then judges.
+fn is_plain_client_part(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_VALUE_BYTES
+        && bytes[0] != b'$'
+        && bytes
+            .iter()
+            .all(|b| matches!(b, b' '..=b'~') && !matches!(b, b'/' | b'+' | b'#'))
 }
 
 #[cfg(test)]
@@ -709,6 +773,53 @@ mod tests {
                 .verdict,
             Verdict::ExplicitDeny
         );
+    }
+
+    /// The byte-wise grammar checks accept only what the grammars accept: every
+    /// character of the first 512 code points and a few past them, alone, leading, inside
+    /// and trailing, every length around the limit, and texts that are almost valid.
+    #[test]
+    fn the_plain_grammar_checks_accept_nothing_the_grammars_refuse() {
+        let chars = (0u32..512)
+            .chain([0x2028, 0xfeff, 0x1f4f1, 0x10ffff])
+            .filter_map(char::from_u32);
+        let mut texts: Vec<String> = vec![String::new()];
+        for c in chars {
+            for text in [
+                format!("{c}"),
+                format!("{c}a"),
+                format!("a{c}b"),
+                format!("ab{c}"),
+            ] {
+                texts.push(text);
+            }
+        }
+        for len in [MAX_VALUE_BYTES - 1, MAX_VALUE_BYTES, MAX_VALUE_BYTES + 1] {
+            texts.push("a".repeat(len));
+            texts.push(format!("{}é", "a".repeat(len - 2)));
+        }
+        for text in &texts {
+            if is_plain_value(text) {
+                assert_eq!(validate_value(text), Ok(()), "{text:?}");
+            }
+            if is_plain_client_part(text) {
+                assert_eq!(validate_client_id(text), Ok(()), "{text:?}");
+            }
+            // What the fast check refuses, the grammar judges: the checks' answers are
+            // the grammars' answers.
+            assert_eq!(
+                check_value("a", text).is_ok(),
+                validate_value(text).is_ok(),
+                "{text:?}"
+            );
+            assert_eq!(
+                check_client_part("a", text).is_ok(),
+                validate_client_id(text).is_ok(),
+                "{text:?}"
+            );
+        }
+        // The common case takes the byte-wise path.
+        assert!(is_plain_value("P1") && is_plain_client_part("xfi:P1_A1:clt:J1 x"));
     }
 
     #[test]
