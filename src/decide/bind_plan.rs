@@ -30,6 +30,14 @@ pub(crate) struct BindPlan {
     credential: Box<[(Box<str>, usize)]>,
     /// Each slot's pieces, in slot order.
     slots: Box<[Box<[PlanPiece]>]>,
+    /// How many slot pieces read each name's value, by index in `names`.
+    slot_uses: Box<[u32]>,
+    /// The length of the slots' literal text, all slots together.
+    slot_text_len: usize,
+    /// Whether a slot piece names an attribute no session holds (every bind is refused).
+    slot_unbound: bool,
+    /// The names, end to end, in order: what a session whose every name is bound copies.
+    names_text: Box<str>,
     /// The identity's separators (see `IdentityDef::separators`), in the same order, each
     /// attribute as its index in `names` (`None`: no session holds it, so no value can
     /// contain the separator).
@@ -81,6 +89,10 @@ impl BindPlan {
             client,
             credential: Box::new([]),
             slots: Box::new([]),
+            slot_uses: Box::new([]),
+            slot_text_len: 0,
+            slot_unbound: false,
+            names_text: Box::from(""),
             separators: Box::new([]),
             client_parts: None,
             client_template: template_text(&def.client).into(),
@@ -109,6 +121,16 @@ impl BindPlan {
             .iter()
             .map(|slot| slot.pieces.iter().map(|p| plan.piece(p)).collect())
             .collect();
+        let mut slot_uses = vec![0u32; plan.names.len()];
+        for piece in plan.slots.iter().flat_map(|slot| slot.iter()) {
+            match piece {
+                PlanPiece::Text(text) => plan.slot_text_len += text.len(),
+                PlanPiece::Value(i) => slot_uses[*i] += 1,
+                PlanPiece::Unbound(_) => plan.slot_unbound = true,
+            }
+        }
+        plan.slot_uses = slot_uses.into_boxed_slice();
+        plan.names_text = plan.names.concat().into_boxed_str();
         plan.client_parts = def
             .client
             .iter()
@@ -161,6 +183,26 @@ impl BindPlan {
     /// Each slot's pieces, in slot order.
     pub(crate) fn slots(&self) -> &[Box<[PlanPiece]>] {
         &self.slots
+    }
+
+    /// How many slot pieces read each name's value, by index among the names.
+    pub(crate) fn slot_uses(&self) -> &[u32] {
+        &self.slot_uses
+    }
+
+    /// The length of the slots' literal text, all slots together.
+    pub(crate) fn slot_text_len(&self) -> usize {
+        self.slot_text_len
+    }
+
+    /// Whether a slot piece names an attribute no session of the identity holds.
+    pub(crate) fn slot_unbound(&self) -> bool {
+        self.slot_unbound
+    }
+
+    /// The names, end to end, in order.
+    pub(crate) fn names_text(&self) -> &str {
+        &self.names_text
     }
 
     /// The client-id template's parts, if it captures nothing.

@@ -125,8 +125,8 @@ impl fmt::Display for BindError {
 /// An identity bound to one engine for one connection.
 ///
 /// Everything a session knows is in one text, end to end: the identity name, the client
-/// id, the rendered slots, then the attribute names and values (sorted by name; the
-/// `client` attribute's value is the client id, not a copy of it). `offsets` says where
+/// id, the rendered slots, then the attribute values and then their names (each sorted by
+/// name; the `client` attribute's value is the client id, not a copy of it). `offsets` says where
 /// each piece ends (an attribute: where its name and value start and end). So binding
 /// allocates two blocks whatever the identity (three when the client template captures),
 /// and an idle session holds no map nodes.
@@ -431,34 +431,31 @@ fn fill_credential<'a>(
 }
 
 /// The session's text and offsets (see [`Session`]): one allocation each. `values` holds
-/// the value of each of the plan's names, by index.
+/// the value of each of the plan's names, by index. The text is sized from the plan's
+/// counts (its slots' literal text, how often each value is rendered) in one pass over
+/// the values; a value a slot needs and does not have, or a slot piece no session can
+/// fill, rejects the session with the first such piece in slot order.
 fn layout(
     kind: &str,
     client_id: &str,
     plan: &BindPlan,
     values: &[Option<&str>],
 ) -> Result<(Box<str>, Box<[u32]>), BindError> {
-    let names = plan.names();
-    let mut len = kind.len() + client_id.len();
-    for slot in plan.slots() {
-        for piece in slot.iter() {
-            len += match piece {
-                PlanPiece::Text(text) => text.len(),
-                PlanPiece::Value(i) => values[*i].ok_or_else(|| missing(&names[*i]))?.len(),
-                PlanPiece::Unbound(name) => return Err(missing(name)),
-            };
+    let (names, client, uses) = (plan.names(), plan.client(), plan.slot_uses());
+    let mut len = kind.len() + client_id.len() + plan.slot_text_len();
+    let (mut count, mut incomplete) = (0, plan.slot_unbound());
+    for (i, value) in values.iter().enumerate() {
+        match value {
+            Some(value) => {
+                let copies = uses[i] as usize + usize::from(i != client);
+                len += value.len() * copies + names[i].len();
+                count += 1;
+            }
+            None => incomplete |= uses[i] > 0,
         }
     }
-    let bound = || {
-        names
-            .iter()
-            .zip(values)
-            .filter_map(|(n, v)| Some((&**n, (*v)?)))
-    };
-    let mut count = 0;
-    for (name, value) in bound() {
-        len += name.len() + if name == "client" { 0 } else { value.len() };
-        count += 1;
+    if incomplete && let Some(error) = first_missing(plan, values) {
+        return Err(error);
     }
     if u32::try_from(len).is_err() {
         return Err(BindError::SessionTooLarge { bytes: len });
@@ -473,26 +470,55 @@ fn layout(
         for piece in slot.iter() {
             match piece {
                 PlanPiece::Text(t) => text.push_str(t),
-                // Present: the sizing pass above returned otherwise.
+                // Present: `first_missing` returned otherwise.
                 PlanPiece::Value(i) => text.push_str(values[*i].unwrap_or_default()),
                 PlanPiece::Unbound(_) => {}
             }
         }
         offsets.push(offset(text.len()));
     }
-    for (name, value) in bound() {
-        offsets.push(offset(text.len()));
-        text.push_str(name);
-        offsets.push(offset(text.len()));
-        if name == "client" {
+    // The values (the client id's is already there), then their names, both in name order.
+    let mut value_at = text.len();
+    for (i, value) in values.iter().enumerate() {
+        if let (true, Some(value)) = (i != client, value) {
+            text.push_str(value);
+        }
+    }
+    let mut name_at = text.len();
+    if count == names.len() {
+        text.push_str(plan.names_text());
+    } else {
+        for (name, _) in names.iter().zip(values).filter(|(_, v)| v.is_some()) {
+            text.push_str(name);
+        }
+    }
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        let Some(value) = value else { continue };
+        offsets.push(offset(name_at));
+        name_at += name.len();
+        offsets.push(offset(name_at));
+        if i == client {
             offsets.extend([offsets[0], offsets[1]]);
         } else {
-            offsets.push(offset(text.len()));
-            text.push_str(value);
-            offsets.push(offset(text.len()));
+            offsets.push(offset(value_at));
+            value_at += value.len();
+            offsets.push(offset(value_at));
         }
     }
     Ok((text.into_boxed_str(), offsets.into_boxed_slice()))
+}
+
+/// The first slot piece, in slot order, whose value `values` lacks or that no session can
+/// fill, as the error that rejects the session.
+fn first_missing(plan: &BindPlan, values: &[Option<&str>]) -> Option<BindError> {
+    plan.slots()
+        .iter()
+        .flat_map(|slot| slot.iter())
+        .find_map(|piece| match piece {
+            PlanPiece::Text(_) => None,
+            PlanPiece::Value(i) => values[*i].is_none().then(|| missing(&plan.names()[*i])),
+            PlanPiece::Unbound(name) => Some(missing(name)),
+        })
 }
 
 /// A byte offset into a session's text, which [`layout`] keeps below 4 GiB.
@@ -538,9 +564,29 @@ fn is_plain_value(value: &str) -> bool {
     let bytes = value.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= MAX_VALUE_BYTES
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'+' | b'#' | b'$'))
+        && bytes.iter().all(|b| PLAIN_VALUE_BYTE[usize::from(*b)])
+}
+
+/// The bytes [`is_plain_value`] accepts: printable ASCII but `/ + # $`.
+const PLAIN_VALUE_BYTE: [bool; 256] = byte_table(b'!', b"/+#$");
+
+/// The bytes [`is_plain_client_part`] accepts: printable ASCII and space but `/ + #`.
+const PLAIN_CLIENT_BYTE: [bool; 256] = byte_table(b' ', b"/+#");
+
+/// A table of the bytes from `first` to `~` but those in `except`.
+const fn byte_table(first: u8, except: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = first;
+    while b <= b'~' {
+        table[b as usize] = true;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < except.len() {
+        table[except[i] as usize] = false;
+        i += 1;
+    }
+    table
 }
 
 /// True for a client id or capture [`validate_client_id`] accepts, judged byte by byte for
@@ -552,9 +598,7 @@ fn is_plain_client_part(value: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= MAX_VALUE_BYTES
         && bytes[0] != b'$'
-        && bytes
-            .iter()
-            .all(|b| matches!(b, b' '..=b'~') && !matches!(b, b'/' | b'+' | b'#'))
+        && bytes.iter().all(|b| PLAIN_CLIENT_BYTE[usize::from(*b)])
 }
 
 #[cfg(test)]
@@ -577,7 +621,7 @@ fn check_separators(
 fn check_planned_separators(plan: &BindPlan, values: &[Option<&str>]) -> Result<(), BindError> {
     for &(index, separator) in plan.separators() {
         let value = index.and_then(|i| values[i]);
-        if value.is_some_and(|v| v.contains(separator)) {
+        if value.is_some_and(|v| contains_char(v, separator)) {
             let attr = index.map_or("", |i| &plan.names()[i]);
             return Err(BindError::SeparatorInValue {
                 attr: attr.to_string(),
@@ -586,6 +630,15 @@ fn check_planned_separators(plan: &BindPlan, values: &[Option<&str>]) -> Result<
         }
     }
     Ok(())
+}
+
+/// `text.contains(c)`, for an ASCII `c` by a loop over the bytes (values are a few bytes
+/// long, and for those a loop is cheaper than a call to `memchr`).
+fn contains_char(text: &str, c: char) -> bool {
+    match u8::try_from(c) {
+        Ok(byte) if byte.is_ascii() => text.bytes().any(|b| b == byte),
+        _ => text.contains(c),
+    }
 }
 
 fn check_requires(requires: &[Require], attrs: &impl AttrValues) -> Result<(), BindError> {

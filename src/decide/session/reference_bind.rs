@@ -71,7 +71,7 @@ fn bind_identity<'i>(
     })
 }
 
-/// The session's text and offsets (see [`Session`]): one allocation each.
+/// The session's text and offsets (see [`Session`]), each slot rendered by its template.
 fn layout(
     kind: &str,
     client_id: &str,
@@ -99,17 +99,21 @@ fn layout(
         slot.render_into(&lookup, &mut text).map_err(missing)?;
         offsets.push(offset(text.len()));
     }
+    // The values (the client id's is already there), then their names, by name.
+    let mut value_spans = Vec::with_capacity(values.len());
     for (name, value) in values {
+        if *name == "client" {
+            value_spans.push((offsets[0], offsets[1]));
+        } else {
+            let start = offset(text.len());
+            text.push_str(value);
+            value_spans.push((start, offset(text.len())));
+        }
+    }
+    for ((name, _), (start, end)) in values.iter().zip(value_spans) {
         offsets.push(offset(text.len()));
         text.push_str(name);
-        offsets.push(offset(text.len()));
-        if *name == "client" {
-            offsets.extend([offsets[0], offsets[1]]);
-        } else {
-            offsets.push(offset(text.len()));
-            text.push_str(value);
-            offsets.push(offset(text.len()));
-        }
+        offsets.extend([offset(text.len()), start, end]);
     }
     Ok((text.into_boxed_str(), offsets.into_boxed_slice()))
 }
