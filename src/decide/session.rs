@@ -275,13 +275,15 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
 /// The session of an identity that could not be bound: its kind and client id, no
 /// attributes, no slots, and the error every decision denies with.
 fn rejected(engine: &Engine, identity: &Identity, client_id: &str, error: BindError) -> Session {
+    // Two copies into one block (cheaper than `concat`'s general join).
+    let mut text = String::with_capacity(identity.kind.len() + client_id.len());
+    text.push_str(&identity.kind);
+    text.push_str(client_id);
     Session {
         engine_id: engine.id(),
         identity: None,
         slot_count: 0,
-        text: [identity.kind.as_str(), client_id]
-            .concat()
-            .into_boxed_str(),
+        text: text.into_boxed_str(),
         offsets: Box::new([
             offset(identity.kind.len()),
             offset(identity.kind.len() + client_id.len()),
