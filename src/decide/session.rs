@@ -18,7 +18,6 @@ use crate::check::matches::{AttrValues, Captures, match_client};
 use crate::check::{AttrCheck, IdentityDef, IdentityId, Require};
 use crate::identity::Identity;
 use crate::value::{MAX_VALUE_BYTES, ValueError, validate_client_id, validate_value};
-use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -321,15 +320,23 @@ fn bind_identity(
     };
     let names = plan.names();
     // Declared before the values so that it is dropped after them: they borrow from it
-    // (a `SmallVec`'s drop may not outlive what it borrows).
+    // (a `Vec`'s drop may not outlive what it borrows).
     #[allow(clippy::needless_late_init)]
     let captured: Captures;
     // One value per name of the plan, filled by index: the credential's, then the
     // captures', then the client id (of one name, the last written wins, as a map's insert
     // would). Every name written is one of the plan's: the credential's are declared, the
-    // captures are the template's.
-    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, names.len());
-    fill_credential(plan, identity, &mut by_index)?;
+    // captures are the template's. On the stack for up to eight names.
+    let mut on_stack: [Option<&str>; 8] = [None; 8];
+    let mut on_heap: Vec<Option<&str>>;
+    let by_index: &mut [Option<&str>] = match on_stack.get_mut(..names.len()) {
+        Some(values) => values,
+        None => {
+            on_heap = vec![None; names.len()];
+            &mut on_heap
+        }
+    };
+    fill_credential(plan, identity, by_index)?;
     check_client_part("client", client_id)?;
     let credential = PlanValues {
         names,
@@ -342,7 +349,7 @@ fn bind_identity(
     match plan.client_parts() {
         // Text and attributes only: one comparison from the left decides, and there is
         // nothing captured.
-        Some(parts) if matches_parts(parts, &by_index, client_id) => {}
+        Some(parts) if matches_parts(parts, by_index, client_id) => {}
         Some(_) => return Err(mismatch()),
         None => {
             captured = match_client(&def.client, &credential, client_id).ok_or_else(mismatch)?;
@@ -360,8 +367,8 @@ fn bind_identity(
         values: &by_index,
     };
     check_requires(&def.requires, &values)?;
-    check_planned_separators(plan, &by_index)?;
-    let (text, offsets) = layout(&identity.kind, client_id, plan, &by_index)?;
+    check_planned_separators(plan, by_index)?;
+    let (text, offsets) = layout(&identity.kind, client_id, plan, by_index)?;
     Ok(Session {
         engine_id: engine.id(),
         identity: Some(id),
