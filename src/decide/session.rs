@@ -340,7 +340,7 @@ fn bind_identity(
     check_client_part("client", client_id)?;
     let credential = PlanValues {
         names,
-        values: &by_index,
+        values: by_index,
     };
     let mismatch = || BindError::ClientIdMismatch {
         client_id: client_id.to_string(),
@@ -364,7 +364,7 @@ fn bind_identity(
     by_index[plan.client()] = Some(client_id);
     let values = PlanValues {
         names,
-        values: &by_index,
+        values: by_index,
     };
     check_requires(&def.requires, &values)?;
     check_planned_separators(plan, by_index)?;
