@@ -9,7 +9,10 @@
 //! builds a pattern: pattern levels are built once per policy and shared. Binding never
 //! fails: a rejected identity gives a session whose every decision is a deny carrying the
 //! [`BindError`]. Client-template matching costs O(client id × template) time whatever the
-//! client id (see [`crate::check::matches::match_client`]).
+//! client id (see [`crate::check::matches::match_client`]); a template without captures
+//! is compared part by part from the identity's bind plan, in time linear in the client id.
+//! Plain ASCII values and client ids are judged by a byte table (`plain`), anything else
+//! by the grammars themselves.
 
 use super::bind_plan::{BindPlan, ClientPart, PlanPiece};
 use super::{Decision, Engine, Reason, Verdict};
@@ -17,7 +20,7 @@ use crate::automaton::{SlotTexts, same_text};
 use crate::check::matches::{AttrValues, Captures, match_client};
 use crate::check::{AttrCheck, IdentityDef, IdentityId, Require};
 use crate::identity::Identity;
-use crate::value::{MAX_VALUE_BYTES, ValueError, validate_client_id, validate_value};
+use crate::value::{ValueError, validate_client_id, validate_value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -545,7 +548,7 @@ fn missing(attr: &str) -> BindError {
 }
 
 fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
-    if is_plain_value(value) {
+    if plain::is_plain_value(value) {
         return Ok(());
     }
     validate_value(value).map_err(|e: ValueError| BindError::BadValue {
@@ -557,57 +560,13 @@ fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
 /// The client id and its captures follow the client-id grammar (spaces and any UTF-8
 /// allowed; never `/ + #`, control characters or a leading `$`).
 fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
-    if is_plain_client_part(value) {
+    if plain::is_plain_client_part(value) {
         return Ok(());
     }
     validate_client_id(value).map_err(|e: ValueError| BindError::BadValue {
         attr: attr.to_string(),
         reason: e.to_string(),
     })
-}
-
-/// True for a value [`validate_value`] accepts, judged byte by byte for the common case:
-/// 1 to [`MAX_VALUE_BYTES`] bytes of printable ASCII but `/ + # $`. False for anything
-/// else, which [`validate_value`] then judges (and names the reason for).
-fn is_plain_value(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_VALUE_BYTES
-        && bytes.iter().all(|b| PLAIN_VALUE_BYTE[usize::from(*b)])
-}
-
-/// The bytes [`is_plain_value`] accepts: printable ASCII but `/ + # $`.
-const PLAIN_VALUE_BYTE: [bool; 256] = byte_table(b'!', b"/+#$");
-
-/// The bytes [`is_plain_client_part`] accepts: printable ASCII and space but `/ + #`.
-const PLAIN_CLIENT_BYTE: [bool; 256] = byte_table(b' ', b"/+#");
-
-/// A table of the bytes from `first` to `~` but those in `except`.
-const fn byte_table(first: u8, except: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut b = first;
-    while b <= b'~' {
-        table[b as usize] = true;
-        b += 1;
-    }
-    let mut i = 0;
-    while i < except.len() {
-        table[except[i] as usize] = false;
-        i += 1;
-    }
-    table
-}
-
-/// True for a client id or capture [`validate_client_id`] accepts, judged byte by byte for
-/// the common case: 1 to [`MAX_VALUE_BYTES`] bytes of printable ASCII or spaces but
-/// `/ + #`, not starting with `$`. False for anything else (non-ASCII included), which
-/// [`validate_client_id`] then judges.
-fn is_plain_client_part(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_VALUE_BYTES
-        && bytes[0] != b'$'
-        && bytes.iter().all(|b| PLAIN_CLIENT_BYTE[usize::from(*b)])
 }
 
 #[cfg(test)]
@@ -693,6 +652,7 @@ impl Session {
     }
 }
 
+mod plain;
 #[cfg(test)]
 mod reference_bind;
 
@@ -835,53 +795,6 @@ mod tests {
                 .verdict,
             Verdict::ExplicitDeny
         );
-    }
-
-    /// The byte-wise grammar checks accept only what the grammars accept: every
-    /// character of the first 512 code points and a few past them, alone, leading, inside
-    /// and trailing, every length around the limit, and texts that are almost valid.
-    #[test]
-    fn the_plain_grammar_checks_accept_nothing_the_grammars_refuse() {
-        let chars = (0u32..512)
-            .chain([0x2028, 0xfeff, 0x1f4f1, 0x10ffff])
-            .filter_map(char::from_u32);
-        let mut texts: Vec<String> = vec![String::new()];
-        for c in chars {
-            for text in [
-                format!("{c}"),
-                format!("{c}a"),
-                format!("a{c}b"),
-                format!("ab{c}"),
-            ] {
-                texts.push(text);
-            }
-        }
-        for len in [MAX_VALUE_BYTES - 1, MAX_VALUE_BYTES, MAX_VALUE_BYTES + 1] {
-            texts.push("a".repeat(len));
-            texts.push(format!("{}é", "a".repeat(len - 2)));
-        }
-        for text in &texts {
-            if is_plain_value(text) {
-                assert_eq!(validate_value(text), Ok(()), "{text:?}");
-            }
-            if is_plain_client_part(text) {
-                assert_eq!(validate_client_id(text), Ok(()), "{text:?}");
-            }
-            // What the fast check refuses, the grammar judges: the checks' answers are
-            // the grammars' answers.
-            assert_eq!(
-                check_value("a", text).is_ok(),
-                validate_value(text).is_ok(),
-                "{text:?}"
-            );
-            assert_eq!(
-                check_client_part("a", text).is_ok(),
-                validate_client_id(text).is_ok(),
-                "{text:?}"
-            );
-        }
-        // The common case takes the byte-wise path.
-        assert!(is_plain_value("P1") && is_plain_client_part("xfi:P1_A1:clt:J1 x"));
     }
 
     #[test]
