@@ -3,7 +3,8 @@
 //! Groups: `xfinity` (the shipped policy) and `rules-N` for generated policies of 10,
 //! 1,000, 10,000 and 100,000 rules (see `common/policy_gen.rs`). In each, every request
 //! kind (connect, publish, subscribe, receive; allowed and denied) is timed for
-//! `topicguard` and for `linear-scan`, plus the per-connection `bind`. Before timing,
+//! `topicguard` and for `linear-scan`, plus the per-connection `bind` (and a refused one,
+//! `bind-wrong-client`: the client id one byte off the template). Before timing,
 //! every request's verdict is checked against its expected verdict and against the scan,
 //! so a benchmark can never time a wrong answer.
 //!
@@ -92,6 +93,15 @@ fn bench_policy(c: &mut Criterion, group: &str, policy: &Policy, requests: &[Ben
     });
     g.bench_function(BenchmarkId::new("linear-scan", "bind"), |b| {
         b.iter(|| scan.bind(black_box(&identity), black_box(CLIENT)))
+    });
+    // A refused connect: the client id differs from the template's in its last byte.
+    let wrong = format!("{}X", &CLIENT[..CLIENT.len() - 1]);
+    assert!(engine.bind(&identity, &wrong).error().is_some());
+    g.bench_function(BenchmarkId::new("topicguard", "bind-wrong-client"), |b| {
+        b.iter(|| engine.bind(black_box(&identity), black_box(&wrong)))
+    });
+    g.bench_function(BenchmarkId::new("linear-scan", "bind-wrong-client"), |b| {
+        b.iter(|| scan.bind(black_box(&identity), black_box(&wrong)))
     });
     g.finish();
 }

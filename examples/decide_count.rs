@@ -5,7 +5,9 @@
 //! policy of N rules (`benches/common/policy_gen.rs`), checks every request's verdict like
 //! the benches do, then decides REQUEST (a bench name such as `publish/allow`, `bind`, or
 //! `all`) TIMES times (default 100,000); `scan-bind` binds with the linear scan of
-//! `benches/common/scan.rs` instead (collect `*Scan::bind*`). Wall clock on a shared machine is noisy; the
+//! `benches/common/scan.rs` instead (collect `*Scan::bind*`); `bind-wrong` and
+//! `scan-bind-wrong` bind with a client id that differs from the template's in its last
+//! byte (a refused connect). Wall clock on a shared machine is noisy; the
 //! instructions per decision are not:
 //!
 //! ```sh
@@ -66,17 +68,26 @@ fn main() -> ExitCode {
         let allowed = engine.decide(&session, request(r)).verdict == Verdict::Allowed;
         assert_eq!(allowed, r.expect == Expect::Allow, "{}", r.name);
     }
-    if wanted == "scan-bind" {
+    // The refused connect's client id: the bound one with its last byte changed.
+    let wrong = format!("{}X", &CLIENT[..CLIENT.len() - 1]);
+    let refused = engine.bind(&identity, &wrong);
+    assert!(refused.error().is_some(), "{wrong} is refused");
+    let client = if wanted.ends_with("-wrong") {
+        wrong.as_str()
+    } else {
+        CLIENT
+    };
+    if wanted == "scan-bind" || wanted == "scan-bind-wrong" {
         // The linear scan's bind, for the same-binary comparison
         // (`--toggle-collect='*Scan::bind*'`).
         let scan = common::scan::Scan::new(&policy.checked);
         for _ in 0..times {
-            black_box(scan.bind(black_box(&identity), black_box(CLIENT)));
+            black_box(scan.bind(black_box(&identity), black_box(client)));
         }
     }
-    if wanted == "bind" || wanted == "all" {
+    if wanted == "bind" || wanted == "bind-wrong" || wanted == "all" {
         for _ in 0..times {
-            black_box(engine.bind(black_box(&identity), black_box(CLIENT)));
+            black_box(engine.bind(black_box(&identity), black_box(client)));
         }
     }
     for r in requests

@@ -220,6 +220,70 @@ fn hostile_client_ids_are_matched_in_linear_time() {
     assert_eq!(session.attrs().get("c4"), Some("5:6"));
 }
 
+/// A template of text and attributes only is matched part by part in place: every client
+/// id one byte or character away from the right one (cut at any byte, a byte changed,
+/// dropped or added, a character whose UTF-8 shares its first byte with the template's)
+/// is refused with the template's own error text, and the right one binds.
+#[test]
+fn client_ids_that_almost_match_a_template_without_captures_are_refused() {
+    let engine = build(
+        "identity u from jwt {\n    pid = claim \"pid\"\n    aid = claim \"aid\"\n\
+         \x20   client \"m·{pid}_{aid}:x\"\n}\nallow u connect\nallow u publish \"t/{client}\"\n",
+    );
+    let identity = Identity::asserted("u", [("pid", "P1"), ("aid", "A_1")]);
+    let right = "m·P1_A_1:x";
+    assert_eq!(engine.bind(&identity, right).error(), None);
+    let bytes = right.as_bytes();
+    let mut near: Vec<Vec<u8>> = Vec::new();
+    for at in 0..=bytes.len() {
+        near.push(bytes[..at].to_vec());
+        let mut added = bytes.to_vec();
+        added.insert(at, b'x');
+        near.push(added);
+        if at < bytes.len() {
+            let mut dropped = bytes.to_vec();
+            dropped.remove(at);
+            near.push(dropped);
+            let mut changed = bytes.to_vec();
+            changed[at] ^= 1;
+            near.push(changed);
+        }
+    }
+    // `¸` is C2 B8, `·` is C2 B7: the same first byte.
+    near.push("m¸P1_A_1:x".into());
+    near.push("m·P1_A_1:x ".into());
+    near.push("m·P1_A_1:xm·P1_A_1:x".into());
+    let mut refused = 0;
+    for id in near {
+        // A cut inside `·` is not UTF-8, so no client id.
+        let Ok(id) = String::from_utf8(id) else {
+            continue;
+        };
+        if id == right {
+            continue;
+        }
+        let session = engine.bind(&identity, &id);
+        assert_eq!(
+            engine.decide(&session, Request::Connect).verdict,
+            Verdict::ExplicitDeny,
+            "{id:?}"
+        );
+        match session.error() {
+            Some(error @ BindError::ClientIdMismatch { .. }) => {
+                assert_eq!(
+                    error.to_string(),
+                    format!("client id `{id}` does not match the template `m·{{pid}}_{{aid}}:x`")
+                );
+                refused += 1;
+            }
+            // Edits that make it no client id at all (empty, or a `/` from `.` ^ 1).
+            Some(BindError::BadValue { attr, .. }) => assert_eq!(attr, "client", "{id:?}"),
+            other => panic!("{id:?}: {other:?}"),
+        }
+    }
+    assert!(refused > 30, "{refused}");
+}
+
 #[test]
 fn hostile_levels_against_pattern_levels_finish() {
     let engine = build(&format!(

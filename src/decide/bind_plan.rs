@@ -1,17 +1,21 @@
 //! What binding needs of one identity, resolved once per engine: the sorted names of the
-//! attributes its sessions hold, and each slot's pieces as literal text or an index into
-//! those names.
+//! attributes its sessions hold, each slot's pieces as literal text or an index into
+//! those names, and the client-id template (its text parts and attribute indices when it
+//! captures nothing, and the template as written, shared, for the mismatch error).
 //!
 //! With a plan, binding fills a fixed-size array of values by index (no sort, no lookup of
-//! a slot's attributes by name), sizes the session's text in one pass over lengths, and
-//! renders each slot once. A plan costs one boxed name per attribute and one piece per
-//! slot piece; it is built with the engine and only read afterwards. It must never decide
+//! a slot's attributes by name), matches a capture-free client-id template by comparing
+//! its parts in place (no list of parts built per bind), sizes the session's text in one
+//! pass over lengths, and renders each slot once. A plan costs one boxed name per
+//! attribute and one piece per slot or client-template piece; it is built with the engine
+//! and only read afterwards. It must never decide
 //! anything itself: which attributes are allowed, present and valid is still checked by
 //! binding, in the same order as before, and a slot piece whose attribute a session can
 //! never hold stays a piece that rejects the session.
 
 use crate::automaton::{SlotPiece, SlotTemplate};
-use crate::check::{ClientPiece, IdentityDef};
+use crate::check::{ClientPiece, IdentityDef, template_text};
+use std::sync::Arc;
 
 /// One identity's bind plan (see the module docs).
 #[derive(Clone, Debug)]
@@ -26,10 +30,33 @@ pub(crate) struct BindPlan {
     credential: Box<[(Box<str>, usize)]>,
     /// Each slot's pieces, in slot order.
     slots: Box<[Box<[PlanPiece]>]>,
+    /// How many slot pieces read each name's value, by index in `names`.
+    slot_uses: Box<[u32]>,
+    /// The length of the slots' literal text, all slots together.
+    slot_text_len: usize,
+    /// Whether a slot piece names an attribute no session holds (every bind is refused).
+    slot_unbound: bool,
+    /// The names, end to end, in order: what a session whose every name is bound copies.
+    names_text: Box<str>,
     /// The identity's separators (see `IdentityDef::separators`), in the same order, each
     /// attribute as its index in `names` (`None`: no session holds it, so no value can
     /// contain the separator).
     separators: Box<[(Option<usize>, char)]>,
+    /// The client-id template's parts when it captures nothing (`None`: it captures, and
+    /// binding matches it with [`crate::check::matches::match_client`]).
+    client_parts: Option<Box<[ClientPart]>>,
+    /// The client-id template as written (`m:{pid}_{+jti}`), for the mismatch error.
+    client_template: Arc<str>,
+}
+
+/// A part of a capture-free client-id template, resolved against a [`BindPlan`]'s names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ClientPart {
+    /// Literal text.
+    Text(Box<str>),
+    /// The value of the attribute at this index of the plan's names (`None`: a name no
+    /// session holds, which matches no client id).
+    Value(Option<usize>),
 }
 
 /// A piece of a slot, resolved against a [`BindPlan`]'s names.
@@ -62,7 +89,13 @@ impl BindPlan {
             client,
             credential: Box::new([]),
             slots: Box::new([]),
+            slot_uses: Box::new([]),
+            slot_text_len: 0,
+            slot_unbound: false,
+            names_text: Box::from(""),
             separators: Box::new([]),
+            client_parts: None,
+            client_template: template_text(&def.client).into(),
         };
         let captures: Vec<&str> = def
             .client
@@ -87,6 +120,25 @@ impl BindPlan {
         plan.slots = slots
             .iter()
             .map(|slot| slot.pieces.iter().map(|p| plan.piece(p)).collect())
+            .collect();
+        let mut slot_uses = vec![0u32; plan.names.len()];
+        for piece in plan.slots.iter().flat_map(|slot| slot.iter()) {
+            match piece {
+                PlanPiece::Text(text) => plan.slot_text_len += text.len(),
+                PlanPiece::Value(i) => slot_uses[*i] += 1,
+                PlanPiece::Unbound(_) => plan.slot_unbound = true,
+            }
+        }
+        plan.slot_uses = slot_uses.into_boxed_slice();
+        plan.names_text = plan.names.concat().into_boxed_str();
+        plan.client_parts = def
+            .client
+            .iter()
+            .map(|piece| match piece {
+                ClientPiece::Text(text) => Some(ClientPart::Text(text.as_str().into())),
+                ClientPiece::Attr(name) => Some(ClientPart::Value(plan.index(name))),
+                ClientPiece::Capture(_) => None,
+            })
             .collect();
         plan
     }
@@ -131,5 +183,35 @@ impl BindPlan {
     /// Each slot's pieces, in slot order.
     pub(crate) fn slots(&self) -> &[Box<[PlanPiece]>] {
         &self.slots
+    }
+
+    /// How many slot pieces read each name's value, by index among the names.
+    pub(crate) fn slot_uses(&self) -> &[u32] {
+        &self.slot_uses
+    }
+
+    /// The length of the slots' literal text, all slots together.
+    pub(crate) fn slot_text_len(&self) -> usize {
+        self.slot_text_len
+    }
+
+    /// Whether a slot piece names an attribute no session of the identity holds.
+    pub(crate) fn slot_unbound(&self) -> bool {
+        self.slot_unbound
+    }
+
+    /// The names, end to end, in order.
+    pub(crate) fn names_text(&self) -> &str {
+        &self.names_text
+    }
+
+    /// The client-id template's parts, if it captures nothing.
+    pub(crate) fn client_parts(&self) -> Option<&[ClientPart]> {
+        self.client_parts.as_deref()
+    }
+
+    /// The client-id template as written.
+    pub(crate) fn client_template(&self) -> &Arc<str> {
+        &self.client_template
     }
 }

@@ -9,18 +9,21 @@
 //! builds a pattern: pattern levels are built once per policy and shared. Binding never
 //! fails: a rejected identity gives a session whose every decision is a deny carrying the
 //! [`BindError`]. Client-template matching costs O(client id × template) time whatever the
-//! client id (see [`crate::check::matches::match_client`]).
+//! client id (see [`crate::check::matches::match_client`]); a template without captures
+//! is compared part by part from the identity's bind plan, in time linear in the client id.
+//! Plain ASCII values and client ids are judged by a byte table (`plain`), anything else
+//! by the grammars themselves.
 
-use super::bind_plan::{BindPlan, PlanPiece};
+use super::bind_plan::{BindPlan, ClientPart, PlanPiece};
 use super::{Decision, Engine, Reason, Verdict};
 use crate::automaton::{SlotTexts, same_text};
 use crate::check::matches::{AttrValues, Captures, match_client};
-use crate::check::{AttrCheck, IdentityDef, IdentityId, Require, template_text};
+use crate::check::{AttrCheck, IdentityDef, IdentityId, Require};
 use crate::identity::Identity;
 use crate::value::{ValueError, validate_client_id, validate_value};
-use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Why an identity could not be bound.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -65,8 +68,9 @@ pub enum BindError {
     ClientIdMismatch {
         /// The client id.
         client_id: String,
-        /// The identity's client-id template.
-        template: String,
+        /// The identity's client-id template, as written (shared with the engine's bind
+        /// plan: a refused bind copies no template text).
+        template: Arc<str>,
     },
     /// The session's attribute values and rendered levels together pass 4 GiB.
     SessionTooLarge {
@@ -123,8 +127,8 @@ impl fmt::Display for BindError {
 /// An identity bound to one engine for one connection.
 ///
 /// Everything a session knows is in one text, end to end: the identity name, the client
-/// id, the rendered slots, then the attribute names and values (sorted by name; the
-/// `client` attribute's value is the client id, not a copy of it). `offsets` says where
+/// id, the rendered slots, then the attribute values and then their names (each sorted by
+/// name; the `client` attribute's value is the client id, not a copy of it). `offsets` says where
 /// each piece ends (an attribute: where its name and value start and end). So binding
 /// allocates two blocks whatever the identity (three when the client template captures),
 /// and an idle session holds no map nodes.
@@ -273,13 +277,15 @@ pub(crate) fn bind(engine: &Engine, identity: &Identity, client_id: &str) -> Ses
 /// The session of an identity that could not be bound: its kind and client id, no
 /// attributes, no slots, and the error every decision denies with.
 fn rejected(engine: &Engine, identity: &Identity, client_id: &str, error: BindError) -> Session {
+    // Two copies into one block (cheaper than `concat`'s general join).
+    let mut text = String::with_capacity(identity.kind.len() + client_id.len());
+    text.push_str(&identity.kind);
+    text.push_str(client_id);
     Session {
         engine_id: engine.id(),
         identity: None,
         slot_count: 0,
-        text: [identity.kind.as_str(), client_id]
-            .concat()
-            .into_boxed_str(),
+        text: text.into_boxed_str(),
         offsets: Box::new([
             offset(identity.kind.len()),
             offset(identity.kind.len() + client_id.len()),
@@ -317,40 +323,55 @@ fn bind_identity(
     };
     let names = plan.names();
     // Declared before the values so that it is dropped after them: they borrow from it
-    // (a `SmallVec`'s drop may not outlive what it borrows).
+    // (a `Vec`'s drop may not outlive what it borrows).
     #[allow(clippy::needless_late_init)]
     let captured: Captures;
     // One value per name of the plan, filled by index: the credential's, then the
     // captures', then the client id (of one name, the last written wins, as a map's insert
     // would). Every name written is one of the plan's: the credential's are declared, the
-    // captures are the template's.
-    let mut by_index: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, names.len());
-    fill_credential(plan, identity, &mut by_index)?;
+    // captures are the template's. On the stack for up to eight names.
+    let mut on_stack: [Option<&str>; 8] = [None; 8];
+    let mut on_heap: Vec<Option<&str>>;
+    let by_index: &mut [Option<&str>] = match on_stack.get_mut(..names.len()) {
+        Some(values) => values,
+        None => {
+            on_heap = vec![None; names.len()];
+            &mut on_heap
+        }
+    };
+    fill_credential(plan, identity, by_index)?;
     check_client_part("client", client_id)?;
     let credential = PlanValues {
         names,
-        values: &by_index,
+        values: by_index,
     };
-    captured = match_client(&def.client, &credential, client_id).ok_or_else(|| {
-        BindError::ClientIdMismatch {
-            client_id: client_id.to_string(),
-            template: template_text(&def.client),
-        }
-    })?;
-    for (name, value) in &captured {
-        check_client_part(name, value)?;
-        if let Some(i) = names.iter().position(|n| same_text(n, name)) {
-            by_index[i] = Some(value);
+    let mismatch = || BindError::ClientIdMismatch {
+        client_id: client_id.to_string(),
+        template: Arc::clone(plan.client_template()),
+    };
+    match plan.client_parts() {
+        // Text and attributes only: one comparison from the left decides, and there is
+        // nothing captured.
+        Some(parts) if matches_parts(parts, by_index, client_id) => {}
+        Some(_) => return Err(mismatch()),
+        None => {
+            captured = match_client(&def.client, &credential, client_id).ok_or_else(mismatch)?;
+            for (name, value) in &captured {
+                check_client_part(name, value)?;
+                if let Some(i) = names.iter().position(|n| same_text(n, name)) {
+                    by_index[i] = Some(value);
+                }
+            }
         }
     }
     by_index[plan.client()] = Some(client_id);
     let values = PlanValues {
         names,
-        values: &by_index,
+        values: by_index,
     };
     check_requires(&def.requires, &values)?;
-    check_planned_separators(plan, &by_index)?;
-    let (text, offsets) = layout(&identity.kind, client_id, plan, &by_index)?;
+    check_planned_separators(plan, by_index)?;
+    let (text, offsets) = layout(&identity.kind, client_id, plan, by_index)?;
     Ok(Session {
         engine_id: engine.id(),
         identity: Some(id),
@@ -360,6 +381,29 @@ fn bind_identity(
         error: None,
         expires_at: identity.expires_at,
     })
+}
+
+/// Whether a capture-free client-id template's `parts` spell exactly `client_id`, each
+/// attribute part by its value in `values` (a missing or empty value matches nothing):
+/// what [`match_client`] answers for such a template, without building its list of parts.
+fn matches_parts(parts: &[ClientPart], values: &[Option<&str>], client_id: &str) -> bool {
+    let mut rest = client_id.as_bytes();
+    for part in parts {
+        let expected = match part {
+            ClientPart::Text(text) => text.as_bytes(),
+            ClientPart::Value(index) => match index.and_then(|i| values[i]) {
+                Some(value) if !value.is_empty() => value.as_bytes(),
+                _ => return false,
+            },
+        };
+        match rest.split_at_checked(expected.len()) {
+            // Compared in place: the parts are a few bytes long, and for those a loop is
+            // cheaper than a call to `memcmp`.
+            Some((head, tail)) if head.iter().zip(expected).all(|(a, b)| a == b) => rest = tail,
+            _ => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Fills `values` with the credential's attribute values, each declared and valid, every
@@ -399,34 +443,31 @@ fn fill_credential<'a>(
 }
 
 /// The session's text and offsets (see [`Session`]): one allocation each. `values` holds
-/// the value of each of the plan's names, by index.
+/// the value of each of the plan's names, by index. The text is sized from the plan's
+/// counts (its slots' literal text, how often each value is rendered) in one pass over
+/// the values; a value a slot needs and does not have, or a slot piece no session can
+/// fill, rejects the session with the first such piece in slot order.
 fn layout(
     kind: &str,
     client_id: &str,
     plan: &BindPlan,
     values: &[Option<&str>],
 ) -> Result<(Box<str>, Box<[u32]>), BindError> {
-    let names = plan.names();
-    let mut len = kind.len() + client_id.len();
-    for slot in plan.slots() {
-        for piece in slot.iter() {
-            len += match piece {
-                PlanPiece::Text(text) => text.len(),
-                PlanPiece::Value(i) => values[*i].ok_or_else(|| missing(&names[*i]))?.len(),
-                PlanPiece::Unbound(name) => return Err(missing(name)),
-            };
+    let (names, client, uses) = (plan.names(), plan.client(), plan.slot_uses());
+    let mut len = kind.len() + client_id.len() + plan.slot_text_len();
+    let (mut count, mut incomplete) = (0, plan.slot_unbound());
+    for (i, value) in values.iter().enumerate() {
+        match value {
+            Some(value) => {
+                let copies = uses[i] as usize + usize::from(i != client);
+                len += value.len() * copies + names[i].len();
+                count += 1;
+            }
+            None => incomplete |= uses[i] > 0,
         }
     }
-    let bound = || {
-        names
-            .iter()
-            .zip(values)
-            .filter_map(|(n, v)| Some((&**n, (*v)?)))
-    };
-    let mut count = 0;
-    for (name, value) in bound() {
-        len += name.len() + if name == "client" { 0 } else { value.len() };
-        count += 1;
+    if incomplete && let Some(error) = first_missing(plan, values) {
+        return Err(error);
     }
     if u32::try_from(len).is_err() {
         return Err(BindError::SessionTooLarge { bytes: len });
@@ -441,26 +482,55 @@ fn layout(
         for piece in slot.iter() {
             match piece {
                 PlanPiece::Text(t) => text.push_str(t),
-                // Present: the sizing pass above returned otherwise.
+                // Present: `first_missing` returned otherwise.
                 PlanPiece::Value(i) => text.push_str(values[*i].unwrap_or_default()),
                 PlanPiece::Unbound(_) => {}
             }
         }
         offsets.push(offset(text.len()));
     }
-    for (name, value) in bound() {
-        offsets.push(offset(text.len()));
-        text.push_str(name);
-        offsets.push(offset(text.len()));
-        if name == "client" {
+    // The values (the client id's is already there), then their names, both in name order.
+    let mut value_at = text.len();
+    for (i, value) in values.iter().enumerate() {
+        if let (true, Some(value)) = (i != client, value) {
+            text.push_str(value);
+        }
+    }
+    let mut name_at = text.len();
+    if count == names.len() {
+        text.push_str(plan.names_text());
+    } else {
+        for (name, _) in names.iter().zip(values).filter(|(_, v)| v.is_some()) {
+            text.push_str(name);
+        }
+    }
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        let Some(value) = value else { continue };
+        offsets.push(offset(name_at));
+        name_at += name.len();
+        offsets.push(offset(name_at));
+        if i == client {
             offsets.extend([offsets[0], offsets[1]]);
         } else {
-            offsets.push(offset(text.len()));
-            text.push_str(value);
-            offsets.push(offset(text.len()));
+            offsets.push(offset(value_at));
+            value_at += value.len();
+            offsets.push(offset(value_at));
         }
     }
     Ok((text.into_boxed_str(), offsets.into_boxed_slice()))
+}
+
+/// The first slot piece, in slot order, whose value `values` lacks or that no session can
+/// fill, as the error that rejects the session.
+fn first_missing(plan: &BindPlan, values: &[Option<&str>]) -> Option<BindError> {
+    plan.slots()
+        .iter()
+        .flat_map(|slot| slot.iter())
+        .find_map(|piece| match piece {
+            PlanPiece::Text(_) => None,
+            PlanPiece::Value(i) => values[*i].is_none().then(|| missing(&plan.names()[*i])),
+            PlanPiece::Unbound(name) => Some(missing(name)),
+        })
 }
 
 /// A byte offset into a session's text, which [`layout`] keeps below 4 GiB.
@@ -478,6 +548,9 @@ fn missing(attr: &str) -> BindError {
 }
 
 fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
+    if plain::is_plain_value(value) {
+        return Ok(());
+    }
     validate_value(value).map_err(|e: ValueError| BindError::BadValue {
         attr: attr.to_string(),
         reason: e.to_string(),
@@ -487,6 +560,9 @@ fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
 /// The client id and its captures follow the client-id grammar (spaces and any UTF-8
 /// allowed; never `/ + #`, control characters or a leading `$`).
 fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
+    if plain::is_plain_client_part(value) {
+        return Ok(());
+    }
     validate_client_id(value).map_err(|e: ValueError| BindError::BadValue {
         attr: attr.to_string(),
         reason: e.to_string(),
@@ -513,7 +589,7 @@ fn check_separators(
 fn check_planned_separators(plan: &BindPlan, values: &[Option<&str>]) -> Result<(), BindError> {
     for &(index, separator) in plan.separators() {
         let value = index.and_then(|i| values[i]);
-        if value.is_some_and(|v| v.contains(separator)) {
+        if value.is_some_and(|v| contains_char(v, separator)) {
             let attr = index.map_or("", |i| &plan.names()[i]);
             return Err(BindError::SeparatorInValue {
                 attr: attr.to_string(),
@@ -522,6 +598,15 @@ fn check_planned_separators(plan: &BindPlan, values: &[Option<&str>]) -> Result<
         }
     }
     Ok(())
+}
+
+/// `text.contains(c)`, for an ASCII `c` by a loop over the bytes (values are a few bytes
+/// long, and for those a loop is cheaper than a call to `memchr`).
+fn contains_char(text: &str, c: char) -> bool {
+    match u8::try_from(c) {
+        Ok(byte) if byte.is_ascii() => text.bytes().any(|b| b == byte),
+        _ => text.contains(c),
+    }
 }
 
 fn check_requires(requires: &[Require], attrs: &impl AttrValues) -> Result<(), BindError> {
@@ -567,6 +652,7 @@ impl Session {
     }
 }
 
+mod plain;
 #[cfg(test)]
 mod reference_bind;
 

@@ -2,15 +2,13 @@
 //! compared with: it gathers the values in a list, sorts it by name, and renders each slot
 //! twice (once to size the text, once into it), looking each attribute up by name.
 
-use super::{
-    BindError, Session, check_client_part, check_requires, check_separators, check_value, missing,
-    offset,
-};
+use super::{BindError, Session, check_requires, check_separators, missing, offset};
 use crate::automaton::{SlotTemplate, same_text};
 use crate::check::matches::{AttrValues, match_client};
 use crate::check::{ClientPiece, IdentityDef, template_text};
 use crate::decide::Engine;
 use crate::identity::Identity;
+use crate::value::{validate_client_id, validate_value};
 use smallvec::SmallVec;
 
 /// [`super::bind`] with the reference algorithm.
@@ -36,7 +34,7 @@ fn bind_identity<'i>(
     let captured = match_client(&def.client, &Lookup(&credential), client_id).ok_or_else(|| {
         BindError::ClientIdMismatch {
             client_id: client_id.to_string(),
-            template: template_text(&def.client),
+            template: template_text(&def.client).into(),
         }
     })?;
     // A new list (a `SmallVec` is invariant in its items, so it cannot take on the
@@ -73,7 +71,7 @@ fn bind_identity<'i>(
     })
 }
 
-/// The session's text and offsets (see [`Session`]): one allocation each.
+/// The session's text and offsets (see [`Session`]), each slot rendered by its template.
 fn layout(
     kind: &str,
     client_id: &str,
@@ -101,17 +99,21 @@ fn layout(
         slot.render_into(&lookup, &mut text).map_err(missing)?;
         offsets.push(offset(text.len()));
     }
+    // The values (the client id's is already there), then their names, by name.
+    let mut value_spans = Vec::with_capacity(values.len());
     for (name, value) in values {
+        if *name == "client" {
+            value_spans.push((offsets[0], offsets[1]));
+        } else {
+            let start = offset(text.len());
+            text.push_str(value);
+            value_spans.push((start, offset(text.len())));
+        }
+    }
+    for ((name, _), (start, end)) in values.iter().zip(value_spans) {
         offsets.push(offset(text.len()));
         text.push_str(name);
-        offsets.push(offset(text.len()));
-        if *name == "client" {
-            offsets.extend([offsets[0], offsets[1]]);
-        } else {
-            offsets.push(offset(text.len()));
-            text.push_str(value);
-            offsets.push(offset(text.len()));
-        }
+        offsets.extend([offset(text.len()), start, end]);
     }
     Ok((text.into_boxed_str(), offsets.into_boxed_slice()))
 }
@@ -131,6 +133,23 @@ impl AttrValues for Lookup<'_, '_> {
             .find(|(n, _)| same_text(n, name))
             .map(|(_, v)| *v)
     }
+}
+
+/// An attribute value against the value grammar, by [`validate_value`] alone (the bind's
+/// own check judges plain ASCII itself first).
+fn check_value(attr: &str, value: &str) -> Result<(), BindError> {
+    validate_value(value).map_err(|e| BindError::BadValue {
+        attr: attr.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A client id or capture against the client-id grammar, by [`validate_client_id`] alone.
+fn check_client_part(attr: &str, value: &str) -> Result<(), BindError> {
+    validate_client_id(value).map_err(|e| BindError::BadValue {
+        attr: attr.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The credential's attribute values, each declared and valid, every declared one present
@@ -174,16 +193,21 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Captures, a capture named like nothing declared, `client` in a slot, an attribute
-    /// no slot uses, `require` lines of each kind and templates that make separators.
+    /// no slot uses, `require` lines of each kind, templates that make separators, and a
+    /// client template of text (non-ASCII too) and attributes only.
     const POLICY: &str = "identity dev from jwt {\n    trust \"idp\"\n    issuer \"https://idp.example.com/\"\n\
         \x20   audience \"iot\"\n    algorithms ES256\n    t = claim \"t\"\n    d = claim \"d\"\n\
         \x20   m = claim \"m\"\n    require m in kinds\n    client \"{t}_{d}:{+inst}\"\n}\n\
         identity gw from jwt {\n    trust \"gw-idp\"\n    issuer \"https://idp.example.com/\"\n\
         \x20   audience \"iot\"\n    algorithms ES256\n    a = claim \"a\"\n    b = claim \"b\"\n\
         \x20   u = claim \"u\"\n    require a == b\n    require u is eui64\n    client \"gw-{+x}-{+y}\"\n}\n\
+        identity mob from jwt {\n    trust \"mob-idp\"\n    issuer \"https://idp.example.com/\"\n\
+        \x20   audience \"iot\"\n    algorithms ES256\n    p = claim \"p\"\n    q = claim \"q\"\n\
+        \x20   client \"m·{p}_{q}:x\"\n}\n\
         identity svc from anonymous {\n    client \"svc\"\n}\n\
         set kinds = lights, locks\n\
-        allow dev, gw, svc connect\n\
+        allow dev, gw, mob, svc connect\n\
+        allow mob publish \"m/{p}_{q}/{client}\"\n\
         allow dev publish \"c/{t}_{d}/{client}/{inst}\"\n\
         allow dev publish \"s/{d}-x/{m}/{+r}\"\n\
         allow gw publish \"g/{a}:{x}/{y}/{client}\"\n";
@@ -226,19 +250,20 @@ mod tests {
     ];
 
     const NAMES: &[&str] = &[
-        "t", "d", "m", "a", "b", "u", "client", "inst", "x", "y", "zz", "",
+        "t", "d", "m", "a", "b", "u", "p", "q", "client", "inst", "x", "y", "zz", "",
     ];
 
     /// Mostly the attributes `kind` declares, now and then another identity's.
     fn credential(rng: &mut Rng, kind: &str) -> BTreeMap<String, String> {
         let kind = if rng.next() % 8 == 0 {
-            rng.pick(&["dev", "gw", "svc"])
+            rng.pick(&["dev", "gw", "mob", "svc"])
         } else {
             kind
         };
         let wanted: &[&str] = match kind {
             "dev" => &["t", "d", "m"],
             "gw" => &["a", "b", "u"],
+            "mob" => &["p", "q"],
             _ => &[],
         };
         let mut attrs = BTreeMap::new();
@@ -268,8 +293,18 @@ mod tests {
 
     fn client_id(rng: &mut Rng, attrs: &BTreeMap<String, String>) -> String {
         let value = |name: &str| attrs.get(name).cloned().unwrap_or_default();
-        match rng.next() % 4 {
+        match rng.next() % 5 {
             0 => format!("{}_{}:{}", value("t"), value("d"), rng.pick(VALUES)),
+            // The capture-free template, often exact, else one byte or character off.
+            4 => {
+                let exact = format!("m·{}_{}:x", value("p"), value("q"));
+                match rng.next() % 4 {
+                    0 => exact,
+                    1 => format!("{exact}x"),
+                    2 => exact.replace('·', "."),
+                    _ => exact.chars().skip(1).collect(),
+                }
+            }
             1 => format!("gw-{}-{}", rng.pick(VALUES), rng.pick(VALUES)),
             2 => rng
                 .pick(&["svc", "svc ", "gw--", "_:", "P1_A1:"])
@@ -379,7 +414,7 @@ mod tests {
         let mut rng = Rng(seed);
         let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
         for _ in 0..20_000 {
-            let kind = rng.pick(&["dev", "dev", "gw", "gw", "svc", "robot"]);
+            let kind = rng.pick(&["dev", "dev", "gw", "gw", "mob", "mob", "svc", "robot"]);
             let attrs = credential(&mut rng, kind);
             let client_id = client_id(&mut rng, &attrs);
             let identity = Identity::asserted(kind, attrs);
@@ -404,6 +439,7 @@ mod tests {
         for outcome in [
             "dev bound",
             "gw bound",
+            "mob bound",
             "svc bound",
             "UnknownIdentity",
             "MissingAttribute",
