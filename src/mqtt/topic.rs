@@ -221,6 +221,24 @@ pub fn levels(topic: &str) -> Levels<'_> {
     Levels { rest: Some(topic) }
 }
 
+/// The levels of a (valid) filter before its trailing `#`, and whether it has one: `a/+/#`
+/// gives `a`, `+` and true; `#` no level and true; `a/+` both levels and false. The
+/// subscribe loops take the levels one way and the `#` another, without comparing every
+/// level with `#`.
+#[inline]
+pub fn levels_before_hash(filter: &str) -> (Levels<'_>, bool) {
+    if filter.as_bytes().last() != Some(&b'#') {
+        return (levels(filter), false);
+    }
+    // A valid filter's `#` is its whole last level: `/` comes before it, unless it is the
+    // whole filter. (Both are one byte, so the cut falls on a character boundary.)
+    let body = filter
+        .len()
+        .checked_sub(2)
+        .and_then(|end| filter.get(..end));
+    (Levels { rest: body }, true)
+}
+
 /// The iterator of [`levels`].
 #[derive(Clone, Debug)]
 pub struct Levels<'a> {
@@ -642,6 +660,23 @@ mod tests {
                     "filter {text:?} wide={wide}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn levels_before_a_trailing_hash() {
+        for (filter, want, hash) in [
+            ("#", &[][..], true),
+            ("/#", &[""][..], true),
+            ("a/+/#", &["a", "+"][..], true),
+            ("a//#", &["a", ""][..], true),
+            ("a/+", &["a", "+"][..], false),
+            ("+", &["+"][..], false),
+            ("/", &["", ""][..], false),
+        ] {
+            let (levels, trailing) = levels_before_hash(filter);
+            assert_eq!(levels.collect::<Vec<_>>(), want, "{filter:?}");
+            assert_eq!(trailing, hash, "{filter:?}");
         }
     }
 
