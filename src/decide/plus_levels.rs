@@ -21,7 +21,7 @@ use super::{Decision, Reason, Verdict};
 use crate::ast::Effect;
 use crate::automaton::{Accept, Automaton, Node, NodeId};
 use crate::check::RuleId;
-use crate::mqtt::topic::levels_before_hash;
+use crate::mqtt::topic::{Levels, levels_before_hash};
 
 use super::session::Session;
 
@@ -37,16 +37,30 @@ pub(super) fn plus_levels(
 ) -> Option<Decision> {
     let mut work = 0;
     let mut lists = (Live::new(), Live::new());
-    let deny = first_deny(auto, session, root, filter, &mut lists, &mut work, budget)?;
+    let (body, hash) = levels_before_hash(filter);
+    let filter = Filter {
+        text: filter,
+        body,
+        hash,
+    };
+    let deny = first_deny(auto, session, root, &filter, &mut lists, &mut work, budget)?;
     if let Some(rule) = deny {
         return (work <= budget)
             .then(|| decision(Verdict::ExplicitDeny, Some(rule), Reason::Rules));
     }
-    let allow = coverage(auto, session, root, filter, &mut lists, &mut work, budget)?;
+    let allow = coverage(auto, session, root, &filter, &mut lists, &mut work, budget)?;
     (work <= budget).then(|| match allow {
         (true, Some(rule)) => decision(Verdict::Allowed, Some(rule), Reason::Rules),
         _ => decision(Verdict::ImplicitDeny, None, Reason::NoRuleMatched),
     })
+}
+
+/// A filter as the loops take it: its text, its levels before a trailing `#`, and whether
+/// it has one.
+struct Filter<'a> {
+    text: &'a str,
+    body: Levels<'a>,
+    hash: bool,
 }
 
 /// The deny overlap: the first subscribe deny some topic of the filter matches. A `+`
@@ -56,21 +70,21 @@ fn first_deny(
     auto: &Automaton,
     session: &Session,
     root: NodeId,
-    filter: &str,
+    filter: &Filter<'_>,
     (first, second): &mut (Live, Live),
     work: &mut usize,
     budget: usize,
 ) -> Option<Option<RuleId>> {
-    let dollar = filter.starts_with('$');
+    let dollar = filter.text.starts_with('$');
     first.clear();
     first.push(root);
     let (mut states, mut next) = (first, second);
     let mut best = None;
-    let (body, hash) = levels_before_hash(filter);
-    for (i, level) in body.enumerate() {
+    let (hash, text) = (filter.hash, filter.text);
+    for (i, level) in filter.body.clone().enumerate() {
         let first_dollar = i == 0 && dollar;
         // `+` alone: the empty level would be the empty topic, which is no topic name.
-        let whole_topic = i == 0 && filter.len() == 1;
+        let whole_topic = i == 0 && text.len() == 1;
         let live = states.as_slice();
         *work += live.len();
         next.clear();
@@ -96,7 +110,7 @@ fn first_deny(
     let live = states.as_slice();
     *work += live.len();
     if hash {
-        let (first, parent) = (filter == "#", has_parent(filter));
+        let (first, parent) = (text == "#", has_parent(text));
         let below = deny_subtree(auto, session, live, first, parent, work, budget)?;
         return Some(min(best, below));
     }
@@ -122,18 +136,18 @@ fn coverage(
     auto: &Automaton,
     session: &Session,
     root: NodeId,
-    filter: &str,
+    filter: &Filter<'_>,
     (first, second): &mut (Live, Live),
     work: &mut usize,
     budget: usize,
 ) -> Option<(bool, Option<RuleId>)> {
-    let dollar = filter.starts_with('$');
+    let dollar = filter.text.starts_with('$');
     first.clear();
     first.push(root);
     let (mut states, mut next) = (first, second);
     let mut best = None;
-    let (body, hash) = levels_before_hash(filter);
-    for (i, level) in body.enumerate() {
+    let (hash, text) = (filter.hash, filter.text);
+    for (i, level) in filter.body.clone().enumerate() {
         let first_dollar = i == 0 && dollar;
         let live = states.as_slice();
         *work += live.len();
@@ -167,7 +181,7 @@ fn coverage(
     *work += live.len();
     if hash {
         // A `#` allow met before covers it all, else every depth below must be covered.
-        let parent = has_parent(filter);
+        let parent = has_parent(text);
         let (all, rule) = continuations(auto, states, next, parent, work, budget)?;
         return Some((best.is_some() || all, min(best, rule)));
     }
