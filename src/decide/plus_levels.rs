@@ -75,6 +75,12 @@ fn first_deny(
     work: &mut usize,
     budget: usize,
 ) -> Option<Option<RuleId>> {
+    if !auto.node(root).below().of(Effect::Deny).contains(ACTION) {
+        // No subscribe deny at all (the common case): the general path visits the root at
+        // the first level and finds nothing to follow, whatever the level is.
+        *work += 1;
+        return Some(None);
+    }
     let dollar = filter.text.starts_with('$');
     first.clear();
     first.push(root);

@@ -185,7 +185,7 @@ impl Scan {
         for word in words.by_ref() {
             let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
             let slashes = zero_bytes(word ^ repeat(b'/'));
-            let mut wilds = zero_bytes(word ^ repeat(b'+')) | zero_bytes(word ^ repeat(b'#'));
+            let mut wilds = wildcard_bytes(word);
             levels += bytes_set(slashes);
             flags |= (u8::from(zero_bytes(word) != 0) * NUL) | (u8::from(wilds != 0) * WILD);
             while wilds != 0 {
@@ -402,6 +402,13 @@ const fn zero_bytes(word: u64) -> u64 {
     !(((word & low7).wrapping_add(low7)) | word | low7)
 }
 
+/// The high bit of every byte of `word` that is `+` (0x2B) or `#` (0x23), and no other
+/// bit: the two differ only in bit 3, so setting it in every byte leaves one value to find.
+#[inline]
+const fn wildcard_bytes(word: u64) -> u64 {
+    zero_bytes((word | repeat(0x08)) ^ repeat(b'+'))
+}
+
 /// How many bytes a [`zero_bytes`] mask marks: one bit per byte moved to the byte's low
 /// bit, then summed into the top byte by one multiplication (at most eight: no carry).
 #[inline]
@@ -413,7 +420,7 @@ const fn bytes_set(mask: u64) -> usize {
 #[inline]
 const fn word_flags(word: u64) -> u8 {
     let nul = zero_bytes(word) != 0;
-    let wild = zero_bytes(word ^ repeat(b'+')) | zero_bytes(word ^ repeat(b'#')) != 0;
+    let wild = wildcard_bytes(word) != 0;
     (nul as u8 * NUL) | (wild as u8 * WILD)
 }
 
@@ -700,6 +707,34 @@ mod tests {
                     by_definition(text, false, b),
                     "filter {text:?} wide={wide}"
                 );
+            }
+        }
+    }
+
+    /// The word masks mark exactly the bytes they name, whatever their neighbours are
+    /// (every pair of byte values, at every position of a word).
+    #[test]
+    fn word_masks_mark_exactly_their_bytes() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for at in 0..7 {
+                    let mut bytes = [b'x'; 8];
+                    bytes[at] = a;
+                    bytes[at + 1] = b;
+                    let word = u64::from_le_bytes(bytes);
+                    let want = |of: &dyn Fn(u8) -> bool| {
+                        bytes
+                            .iter()
+                            .enumerate()
+                            .filter(|&(_, &c)| of(c))
+                            .fold(0u64, |m, (i, _)| m | 0x80 << (8 * i))
+                    };
+                    assert_eq!(wildcard_bytes(word), want(&|c| c == b'+' || c == b'#'));
+                    assert_eq!(zero_bytes(word ^ repeat(b'/')), want(&|c| c == b'/'));
+                    assert_eq!(zero_bytes(word), want(&|c| c == 0));
+                    let slashes = zero_bytes(word ^ repeat(b'/'));
+                    assert_eq!(bytes_set(slashes), slashes.count_ones() as usize);
+                }
             }
         }
     }
