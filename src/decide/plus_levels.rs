@@ -1,19 +1,24 @@
-//! SUBSCRIBE's fast path for a filter whose only wildcards are `+` levels (no `#`), for
-//! identities without `subscriptions filtered`.
+//! SUBSCRIBE's fast path for a filter whose wildcards are `+` levels and at most a
+//! trailing `#`, for identities without `subscriptions filtered`.
 //!
 //! The containment search (`subscribe::by_containment`) runs two searches, each a
 //! recursion keeping one `SmallVec` of nodes per level: the deny overlap (a `+` follows
-//! every edge that leads to a subscribe deny) and the allow coverage (a `+` follows the
-//! `+` edge only). Without `#` neither ever branches: each holds one set of nodes per
-//! level, so both are loops here over two [`Live`] lists, the levels cut as they are
-//! walked instead of collected first. Every step, filter and accept list is the general
-//! path's, in the same order, so the decision (and the first rule cited) is the same.
+//! every edge that leads to a subscribe deny, a `#` searches the subtree) and the allow
+//! coverage (a `+`, and each level a `#` adds, follows the `+` edge only). For these
+//! filters neither ever branches: each holds one set of nodes per level, so both are loops
+//! here over two [`Live`] lists, the levels cut as they are walked instead of collected
+//! first; the deny overlap's `#` is one depth-first pass over the nodes that lead to a
+//! subscribe deny, the coverage's `#` a chain of `+` edges. An identity with no subscribe
+//! deny skips the deny loop (the general path visits its root and finds nothing). Every
+//! step, filter and accept list is the general path's, in the same order, so the decision
+//! (and the first rule cited) is the same.
 //!
-//! Cost: the nodes live at each level, like a publish walk (twice: once per search).
-//! The work is counted as the general path charges it to
-//! [`crate::compile::Limits::subscribe_budget`]; when that is more than the budget, the
-//! general path decides (it alone says where it runs out). Never used for a filter with
-//! `#` or for `subscriptions filtered` identities: those keep the general path.
+//! Cost: the nodes live at each level, like a publish walk (twice: once per search), plus
+//! under a `#` the nodes that lead to a subscribe deny and the chain of `+` edges. The
+//! work is counted as the general path charges it to
+//! [`crate::compile::Limits::subscribe_budget`] (the `#` passes stop as soon as it is past
+//! the budget); past it the general path decides (it alone says where it runs out). Never
+//! used for `subscriptions filtered` identities: those keep the general path.
 
 use super::filter_steps::{ACTION, decision, every_edge, first_rule, min};
 use super::walk::{Live, States, Targets, step};
