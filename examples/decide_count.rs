@@ -7,8 +7,10 @@
 //! `all`) TIMES times (default 100,000); `scan-bind` binds with the linear scan of
 //! `benches/common/scan.rs` instead (collect `*Scan::bind*`); `bind-wrong` and
 //! `scan-bind-wrong` bind with a client id that differs from the template's in its last
-//! byte (a refused connect). Wall clock on a shared machine is noisy; the
-//! instructions per decision are not:
+//! byte (a refused connect); `scan-decide:REQUEST` (e.g. `scan-decide:subscribe/allow`)
+//! decides REQUEST with the linear scan (collect `*scan_decide*`), so "topicguard ≤ the
+//! scan" is a repeatable instruction comparison. Wall clock on a shared machine is noisy;
+//! the instructions per decision are not:
 //!
 //! ```sh
 //! valgrind --tool=callgrind --toggle-collect='*Engine::decide*' --toggle-collect='*Engine::bind*' \
@@ -24,6 +26,7 @@ mod common;
 use common::policy_gen::{self, BenchRequest, CLIENT, Expect, Kind};
 use std::hint::black_box;
 use std::process::ExitCode;
+use topicguard::ast::Action;
 use topicguard::{Engine, Request, Verdict};
 
 fn request(r: &BenchRequest) -> Request<'_> {
@@ -33,6 +36,17 @@ fn request(r: &BenchRequest) -> Request<'_> {
         Kind::Subscribe => Request::subscribe(&r.topic),
         Kind::Receive => Request::receive(&r.topic),
     }
+}
+
+/// The linear scan's decision, never inlined so that callgrind can collect exactly it.
+#[inline(never)]
+fn scan_decide(
+    scan: &common::scan::Scan,
+    session: &common::scan::ScanSession,
+    action: Action,
+    topic: &str,
+) -> common::scan::ScanVerdict {
+    scan.decide(black_box(session), black_box(action), black_box(topic))
 }
 
 fn main() -> ExitCode {
@@ -84,6 +98,28 @@ fn main() -> ExitCode {
         for _ in 0..times {
             black_box(scan.bind(black_box(&identity), black_box(client)));
         }
+    }
+    if let Some(name) = wanted.strip_prefix("scan-decide:") {
+        // The linear scan's decision, for the same-binary comparison
+        // (`--toggle-collect='*scan_decide*'`); its verdict is checked like the engine's.
+        let scan = common::scan::Scan::new(&policy.checked);
+        let scan_session = scan.bind(&identity, CLIENT);
+        let Some(r) = requests.iter().find(|r| r.name == name) else {
+            eprintln!("no request named {name}");
+            return ExitCode::from(2);
+        };
+        let action = match r.action {
+            Kind::Connect => Action::Connect,
+            Kind::Publish => Action::Publish,
+            Kind::Subscribe => Action::Subscribe,
+            Kind::Receive => Action::Receive,
+        };
+        let verdict = scan.decide(&scan_session, action, &r.topic);
+        assert_eq!(verdict.allowed(), r.expect == Expect::Allow, "scan: {name}");
+        for _ in 0..times {
+            black_box(scan_decide(&scan, &scan_session, action, &r.topic));
+        }
+        return ExitCode::SUCCESS;
     }
     if wanted == "bind" || wanted == "bind-wrong" || wanted == "all" {
         for _ in 0..times {

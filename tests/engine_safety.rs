@@ -756,3 +756,73 @@ fn a_plus_subscription_skips_branches_without_subscribe_rules() {
         507
     );
 }
+
+/// A trailing `#` meets a subtree of five hundred branches that each hold a subscribe deny:
+/// the deny search visits each branch once; past a small budget the subscription is denied
+/// as too complex (never allowed), within the default one the first deny bites. A filter of
+/// a hundred `+` levels and a `#` against a chain of `+` rules, and a `#` over every one of
+/// them, finish too, with the same answer as the reference interpreter.
+#[test]
+fn a_hash_subscription_over_many_deny_branches_stays_within_its_budget() {
+    let mut text = format!("{USER}allow u subscribe \"d/{{pid}}/#\"\n");
+    for i in 0..500 {
+        text.push_str(&format!("deny u subscribe \"d/{{pid}}/svc{i}/x\"\n"));
+    }
+    let small = Limits {
+        subscribe_budget: 100,
+        ..Limits::default()
+    };
+    let tight = Engine::builder(load(&text).checked.clone())
+        .limits(small)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let session = user(&tight, "P1");
+    // The reference interpreter has no budget: only the engine is asked.
+    let refused = tight.decide(&session, Request::subscribe("d/P1/#"));
+    assert_eq!(
+        (refused.verdict, refused.reason),
+        (Verdict::ExplicitDeny, Reason::TooComplex)
+    );
+    let engine = build(&text);
+    let session = user(&engine, "P1");
+    let denied = decide(&engine, &session, Request::subscribe("d/P1/#"));
+    assert_eq!(
+        (denied.verdict, denied.reason),
+        (Verdict::ExplicitDeny, Reason::Rules)
+    );
+    assert_eq!(
+        engine.checked().rule(denied.rule.expect("a rule")).loc.line,
+        7
+    );
+    assert!(decide(&engine, &session, Request::subscribe("d/P2/#")).verdict != Verdict::Allowed);
+
+    let chain = format!("{}#", "+/".repeat(100));
+    let mut text = format!("{USER}allow u subscribe \"{chain}\"\n");
+    for depth in [1, 50, 99] {
+        text.push_str(&format!("allow u subscribe \"{}x\"\n", "+/".repeat(depth)));
+    }
+    text.push_str(&format!("deny u subscribe \"{}stop\"\n", "+/".repeat(100)));
+    let wide = Limits {
+        max_topic_levels: 1_000,
+        max_template_levels: 1_000,
+        ..Limits::default()
+    };
+    let engine = Engine::builder(load(&text).checked.clone())
+        .limits(wide)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let session = user(&engine, "P1");
+    for filter in [
+        chain.as_str(),
+        "#",
+        "+/#",
+        &format!("{}#", "+/".repeat(120)),
+    ] {
+        let request = Request::subscribe(filter);
+        assert_eq!(
+            decide(&engine, &session, request),
+            oracle(&engine, &session, request),
+            "{filter}"
+        );
+    }
+}

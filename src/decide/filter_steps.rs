@@ -3,7 +3,7 @@
 //! the earlier of two rules, and a decision naming its rule.
 //!
 //! Used by `subscribe` (the recursive containment search) and `plus_levels` (its loops for
-//! `+`-only filters), so both take exactly the same steps. Costs: one pass over a node's
+//! filters of `+` levels and a trailing `#`), so both take exactly the same steps. Costs: one pass over a node's
 //! edges or an accept list; nothing is allocated. It must never decide on its own: the
 //! callers own the order of the searches and the budget.
 

@@ -1,32 +1,38 @@
-//! SUBSCRIBE's fast path for a filter whose only wildcards are `+` levels (no `#`), for
-//! identities without `subscriptions filtered`.
+//! SUBSCRIBE's fast path for a filter whose wildcards are `+` levels and at most a
+//! trailing `#`, for identities without `subscriptions filtered`.
 //!
 //! The containment search (`subscribe::by_containment`) runs two searches, each a
 //! recursion keeping one `SmallVec` of nodes per level: the deny overlap (a `+` follows
-//! every edge that leads to a subscribe deny) and the allow coverage (a `+` follows the
-//! `+` edge only). Without `#` neither ever branches: each holds one set of nodes per
-//! level, so both are loops here over two [`Live`] lists, the levels cut as they are
-//! walked instead of collected first. Every step, filter and accept list is the general
-//! path's, in the same order, so the decision (and the first rule cited) is the same.
+//! every edge that leads to a subscribe deny, a `#` searches the subtree) and the allow
+//! coverage (a `+`, and each level a `#` adds, follows the `+` edge only). For these
+//! filters neither ever branches: each holds one set of nodes per level, so both are loops
+//! here over two [`Live`] lists, the levels cut as they are walked instead of collected
+//! first; the deny overlap's `#` is one depth-first pass over the nodes that lead to a
+//! subscribe deny, the coverage's `#` a chain of `+` edges. An identity with no subscribe
+//! deny skips the deny loop (the general path visits its root and finds nothing). Every
+//! step, filter and accept list is the general path's, in the same order, so the decision
+//! (and the first rule cited) is the same.
 //!
-//! Cost: the nodes live at each level, like a publish walk (twice: once per search).
-//! The work is counted as the general path charges it to
-//! [`crate::compile::Limits::subscribe_budget`]; when that is more than the budget, the
-//! general path decides (it alone says where it runs out). Never used for a filter with
-//! `#` or for `subscriptions filtered` identities: those keep the general path.
+//! Cost: the nodes live at each level, like a publish walk (twice: once per search), plus
+//! under a `#` the nodes that lead to a subscribe deny and the chain of `+` edges. The
+//! work is counted as the general path charges it to
+//! [`crate::compile::Limits::subscribe_budget`] (the `#` passes stop as soon as it is past
+//! the budget); past it the general path decides (it alone says where it runs out). Never
+//! used for `subscriptions filtered` identities: those keep the general path.
 
 use super::filter_steps::{ACTION, decision, every_edge, first_rule, min};
-use super::walk::{Live, Targets, step};
+use super::walk::{Live, States, Targets, step};
 use super::{Decision, Reason, Verdict};
 use crate::ast::Effect;
-use crate::automaton::{Automaton, NodeId};
+use crate::automaton::{Accept, Automaton, Node, NodeId};
 use crate::check::RuleId;
-use crate::mqtt::topic::levels;
+use crate::mqtt::topic::{Levels, levels_before_hash};
 
 use super::session::Session;
 
 /// The containment decision for `filter` (valid, `$share/` stripped, wildcards only `+`
-/// levels), or `None` when the general path could have run out of `budget` on it.
+/// levels and at most a trailing `#`), or `None` when the general path could have run out
+/// of `budget` on it.
 pub(super) fn plus_levels(
     auto: &Automaton,
     session: &Session,
@@ -36,15 +42,30 @@ pub(super) fn plus_levels(
 ) -> Option<Decision> {
     let mut work = 0;
     let mut lists = (Live::new(), Live::new());
-    if let Some(rule) = first_deny(auto, session, root, filter, &mut lists, &mut work) {
+    let (body, hash) = levels_before_hash(filter);
+    let filter = Filter {
+        text: filter,
+        body,
+        hash,
+    };
+    let deny = first_deny(auto, session, root, &filter, &mut lists, &mut work, budget)?;
+    if let Some(rule) = deny {
         return (work <= budget)
             .then(|| decision(Verdict::ExplicitDeny, Some(rule), Reason::Rules));
     }
-    let allow = coverage(auto, session, root, filter, &mut lists, &mut work);
+    let allow = coverage(auto, session, root, &filter, &mut lists, &mut work, budget)?;
     (work <= budget).then(|| match allow {
-        Some(rule) => decision(Verdict::Allowed, Some(rule), Reason::Rules),
-        None => decision(Verdict::ImplicitDeny, None, Reason::NoRuleMatched),
+        (true, Some(rule)) => decision(Verdict::Allowed, Some(rule), Reason::Rules),
+        _ => decision(Verdict::ImplicitDeny, None, Reason::NoRuleMatched),
     })
+}
+
+/// A filter as the loops take it: its text, its levels before a trailing `#`, and whether
+/// it has one.
+struct Filter<'a> {
+    text: &'a str,
+    body: Levels<'a>,
+    hash: bool,
 }
 
 /// The deny overlap: the first subscribe deny some topic of the filter matches. A `+`
@@ -54,19 +75,27 @@ fn first_deny(
     auto: &Automaton,
     session: &Session,
     root: NodeId,
-    filter: &str,
+    filter: &Filter<'_>,
     (first, second): &mut (Live, Live),
     work: &mut usize,
-) -> Option<RuleId> {
-    let dollar = filter.starts_with('$');
+    budget: usize,
+) -> Option<Option<RuleId>> {
+    if !auto.node(root).below().of(Effect::Deny).contains(ACTION) {
+        // No subscribe deny at all (the common case): the general path visits the root at
+        // the first level and finds nothing to follow, whatever the level is.
+        *work += 1;
+        return Some(None);
+    }
+    let dollar = filter.text.starts_with('$');
     first.clear();
     first.push(root);
     let (mut states, mut next) = (first, second);
     let mut best = None;
-    for (i, level) in levels(filter).enumerate() {
+    let (hash, text) = (filter.hash, filter.text);
+    for (i, level) in filter.body.clone().enumerate() {
         let first_dollar = i == 0 && dollar;
         // `+` alone: the empty level would be the empty topic, which is no topic name.
-        let whole_topic = i == 0 && filter.len() == 1;
+        let whole_topic = i == 0 && text.len() == 1;
         let live = states.as_slice();
         *work += live.len();
         next.clear();
@@ -86,11 +115,16 @@ fn first_deny(
         }
         std::mem::swap(&mut states, &mut next);
         if states.as_slice().is_empty() {
-            return best;
+            return Some(best);
         }
     }
     let live = states.as_slice();
     *work += live.len();
+    if hash {
+        let (first, parent) = (text == "#", has_parent(text));
+        let below = deny_subtree(auto, session, live, first, parent, work, budget)?;
+        return Some(min(best, below));
+    }
     for &s in live {
         let node = auto.node(s);
         if node.below().of(Effect::Deny).contains(ACTION) {
@@ -101,7 +135,7 @@ fn first_deny(
             best = min(best, here);
         }
     }
-    best
+    Some(best)
 }
 
 /// The allow coverage: the first subscribe allow met on the way, if every topic of the
@@ -113,16 +147,18 @@ fn coverage(
     auto: &Automaton,
     session: &Session,
     root: NodeId,
-    filter: &str,
+    filter: &Filter<'_>,
     (first, second): &mut (Live, Live),
     work: &mut usize,
-) -> Option<RuleId> {
-    let dollar = filter.starts_with('$');
+    budget: usize,
+) -> Option<(bool, Option<RuleId>)> {
+    let dollar = filter.text.starts_with('$');
     first.clear();
     first.push(root);
     let (mut states, mut next) = (first, second);
     let mut best = None;
-    for (i, level) in levels(filter).enumerate() {
+    let (hash, text) = (filter.hash, filter.text);
+    for (i, level) in filter.body.clone().enumerate() {
         let first_dollar = i == 0 && dollar;
         let live = states.as_slice();
         *work += live.len();
@@ -149,11 +185,17 @@ fn coverage(
         std::mem::swap(&mut states, &mut next);
         if states.as_slice().is_empty() {
             // Covered only by a `#` allow met on the way.
-            return best;
+            return Some((best.is_some(), best));
         }
     }
     let live = states.as_slice();
     *work += live.len();
+    if hash {
+        // A `#` allow met before covers it all, else every depth below must be covered.
+        let parent = has_parent(text);
+        let (all, rule) = continuations(auto, states, next, parent, work, budget)?;
+        return Some((best.is_some() || all, min(best, rule)));
+    }
     let mut ending = None;
     for &s in live {
         let node = auto.node(s);
@@ -165,5 +207,127 @@ fn coverage(
             ending = min(ending, here);
         }
     }
-    min(best, ending)
+    let best = min(best, ending);
+    Some((best.is_some(), best))
+}
+
+/// Whether a trailing `#` stands for the parent topic too: not when it is the whole
+/// filter, nor after the one empty level (`/#`: the empty topic is no topic name).
+fn has_parent(filter: &str) -> bool {
+    filter != "#" && filter != "/#"
+}
+
+/// The deny overlap at a trailing `#` (`first`: it is the first level; `parent`: see
+/// [`has_parent`]): the `#` denies of the `live` nodes, their exact denies when there is a
+/// parent topic, and every deny strictly below them — each node that leads to a subscribe
+/// deny visited once, depth first, charged one unit to `work`. `None` as soon as `work`
+/// is past `budget` (the general path then decides, and runs out).
+#[inline(never)]
+fn deny_subtree(
+    auto: &Automaton,
+    session: &Session,
+    live: &[NodeId],
+    first: bool,
+    parent: bool,
+    work: &mut usize,
+    budget: usize,
+) -> Option<Option<RuleId>> {
+    let mut best = None;
+    let mut pending = States::new();
+    for &s in live {
+        let node = auto.node(s);
+        if !node.below().of(Effect::Deny).contains(ACTION) {
+            continue;
+        }
+        best = min(best, first_rule(node.hash(), Effect::Deny));
+        if parent {
+            best = min(best, first_rule(node.exact(), Effect::Deny));
+        }
+        every_edge(
+            auto,
+            session,
+            node,
+            first,
+            false,
+            Effect::Deny,
+            &mut pending,
+        );
+    }
+    while let Some(id) = pending.pop() {
+        *work += 1;
+        if *work > budget {
+            return None;
+        }
+        let node = auto.node(id);
+        best = min(best, first_rule(node.exact(), Effect::Deny));
+        best = min(best, first_rule(node.hash(), Effect::Deny));
+        every_edge(
+            auto,
+            session,
+            node,
+            false,
+            false,
+            Effect::Deny,
+            &mut pending,
+        );
+    }
+    Some(best)
+}
+
+/// The allow coverage at a trailing `#` (`states` live at its level, `parent` as for
+/// [`deny_subtree`]): every depth from the parent topic down is a topic of the filter,
+/// the deeper ones reached over `+` edges only, and each must be matched by an exact
+/// allow at that depth or a `#` allow at or above it, possibly by different rules.
+/// Whether all are, and the first allow met. `None` as soon as `work` is past `budget`.
+#[inline(never)]
+fn continuations(
+    auto: &Automaton,
+    states: &mut Live,
+    next: &mut Live,
+    parent: bool,
+    work: &mut usize,
+    budget: usize,
+) -> Option<(bool, Option<RuleId>)> {
+    let first_of = |live: &Live, accepts: fn(&Node) -> &[Accept]| {
+        live.as_slice()
+            .iter()
+            .map(|&s| auto.node(s))
+            .filter(|n| n.actions_below().contains(ACTION))
+            .filter_map(|n| first_rule(accepts(n), Effect::Allow))
+            .min()
+    };
+    let mut best = first_of(states, Node::hash);
+    let mut hash_seen = best.is_some();
+    let mut all = true;
+    if parent {
+        let exact = first_of(states, Node::exact);
+        all &= hash_seen || exact.is_some();
+        best = min(best, exact);
+    }
+    let (mut states, mut next) = (states, next);
+    loop {
+        next.clear();
+        for &s in states.as_slice() {
+            let node = auto.node(s);
+            if node.below().of(Effect::Allow).contains(ACTION) {
+                if let Some(any) = node.any() {
+                    next.push(any);
+                }
+            }
+        }
+        std::mem::swap(&mut states, &mut next);
+        let depth = states.as_slice().len();
+        if depth == 0 {
+            return Some((all && hash_seen, best));
+        }
+        *work += depth;
+        if *work > budget {
+            return None;
+        }
+        let hash = first_of(states, Node::hash);
+        let exact = first_of(states, Node::exact);
+        hash_seen |= hash.is_some();
+        all &= hash_seen || exact.is_some();
+        best = min(best, min(hash, exact));
+    }
 }

@@ -166,7 +166,10 @@ struct Scan {
 }
 
 impl Scan {
-    /// Scans `topic` once, after refusing an empty or too long one (sizes come first).
+    /// Scans `topic` once, after refusing an empty or too long one (sizes come first):
+    /// eight bytes at a time (one mask each of `/`, wildcards and U+0000 per word; a
+    /// wildcard, rare, is then judged from its neighbours), the bytes after the last whole
+    /// word one at a time.
     #[inline]
     fn of(topic: &str, bounds: Bounds) -> Result<Scan, TopicError> {
         if topic.is_empty() {
@@ -177,20 +180,26 @@ impl Scan {
         }
         let bytes = topic.as_bytes();
         let (mut levels, mut flags, mut malformed) = (1usize, 0u8, false);
-        let mut level_start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut words = bytes.chunks_exact(8);
+        let mut at = 0;
+        for word in words.by_ref() {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            let slashes = zero_bytes(word ^ repeat(b'/'));
+            let mut wilds = wildcard_bytes(word);
+            levels += bytes_set(slashes);
+            flags |= (u8::from(zero_bytes(word) != 0) * NUL) | (u8::from(wilds != 0) * WILD);
+            while wilds != 0 {
+                malformed |= !wildcard_alone(bytes, at + wilds.trailing_zeros() as usize / 8);
+                wilds &= wilds - 1;
+            }
+            at += 8;
+        }
+        for (i, &b) in words.remainder().iter().enumerate() {
             let class = CLASS[b as usize];
             flags |= class;
-            if class & (SLASH | WILD) == 0 {
-                continue;
-            }
-            if class & SLASH != 0 {
-                levels += 1;
-                level_start = i + 1;
-            } else {
-                // A wildcard must be the whole level; `#` also the last one.
-                let alone = i == level_start && bytes.get(i + 1).is_none_or(|&n| n == b'/');
-                malformed |= !alone || (b == b'#' && i + 1 != bytes.len());
+            levels += usize::from(class & SLASH != 0);
+            if class & WILD != 0 {
+                malformed |= !wildcard_alone(bytes, at + i);
             }
         }
         Ok(Scan {
@@ -213,12 +222,40 @@ impl Scan {
     }
 }
 
+/// Whether the wildcard at byte `i` is a whole level (`/` or the text's edge on both
+/// sides), and, for `#`, the last one.
+#[inline]
+fn wildcard_alone(bytes: &[u8], i: usize) -> bool {
+    let starts = i == 0 || bytes.get(i - 1) == Some(&b'/');
+    let last = i + 1 == bytes.len();
+    let ends = last || bytes.get(i + 1) == Some(&b'/');
+    starts && ends && (bytes.get(i) != Some(&b'#') || last)
+}
+
 /// The `/`-separated levels of a topic or filter, like `topic.split('/')`, for the decision
 /// hot path: topic levels are a few bytes long, and a plain byte loop finds the next `/`
 /// in fewer instructions than the general substring search.
 #[inline]
 pub fn levels(topic: &str) -> Levels<'_> {
     Levels { rest: Some(topic) }
+}
+
+/// The levels of a (valid) filter before its trailing `#`, and whether it has one: `a/+/#`
+/// gives `a`, `+` and true; `#` no level and true; `a/+` both levels and false. The
+/// subscribe loops take the levels one way and the `#` another, without comparing every
+/// level with `#`.
+#[inline]
+pub fn levels_before_hash(filter: &str) -> (Levels<'_>, bool) {
+    if filter.as_bytes().last() != Some(&b'#') {
+        return (levels(filter), false);
+    }
+    // A valid filter's `#` is its whole last level: `/` comes before it, unless it is the
+    // whole filter. (Both are one byte, so the cut falls on a character boundary.)
+    let body = filter
+        .len()
+        .checked_sub(2)
+        .and_then(|end| filter.get(..end));
+    (Levels { rest: body }, true)
 }
 
 /// The iterator of [`levels`].
@@ -365,11 +402,25 @@ const fn zero_bytes(word: u64) -> u64 {
     !(((word & low7).wrapping_add(low7)) | word | low7)
 }
 
+/// The high bit of every byte of `word` that is `+` (0x2B) or `#` (0x23), and no other
+/// bit: the two differ only in bit 3, so setting it in every byte leaves one value to find.
+#[inline]
+const fn wildcard_bytes(word: u64) -> u64 {
+    zero_bytes((word | repeat(0x08)) ^ repeat(b'+'))
+}
+
+/// How many bytes a [`zero_bytes`] mask marks: one bit per byte moved to the byte's low
+/// bit, then summed into the top byte by one multiplication (at most eight: no carry).
+#[inline]
+const fn bytes_set(mask: u64) -> usize {
+    ((mask >> 7).wrapping_mul(repeat(1)) >> 56) as usize
+}
+
 /// The [`CLASS`] flags of U+0000 and the wildcards found among a word's bytes.
 #[inline]
 const fn word_flags(word: u64) -> u8 {
     let nul = zero_bytes(word) != 0;
-    let wild = zero_bytes(word ^ repeat(b'+')) | zero_bytes(word ^ repeat(b'#')) != 0;
+    let wild = wildcard_bytes(word) != 0;
     (nul as u8 * NUL) | (wild as u8 * WILD)
 }
 
@@ -629,6 +680,21 @@ mod tests {
             texts.extend(frontier.iter().cloned());
         }
         texts.extend(["$share/g/a", "$queue/a", "$share"].map(String::from));
+        // Longer texts, read eight bytes at a time: every byte that matters at every
+        // position of a word and after the last whole one, next to multi-byte characters.
+        const PARTS: &[&str] = &[
+            "a", "/", "+", "#", "\0", "$", "é", "😀", "abcdefgh", "+/", "/#", "€/",
+        ];
+        let mut state = 0xD1B5_4A32_D192_ED03u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..30_000 {
+            texts.push((0..next(30)).map(|_| PARTS[next(PARTS.len())]).collect());
+        }
         for text in &texts {
             for (wide, b) in [(false, bounds), (true, BOUNDS)] {
                 assert_eq!(
@@ -642,6 +708,51 @@ mod tests {
                     "filter {text:?} wide={wide}"
                 );
             }
+        }
+    }
+
+    /// The word masks mark exactly the bytes they name, whatever their neighbours are
+    /// (every pair of byte values, at every position of a word).
+    #[test]
+    fn word_masks_mark_exactly_their_bytes() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for at in 0..7 {
+                    let mut bytes = [b'x'; 8];
+                    bytes[at] = a;
+                    bytes[at + 1] = b;
+                    let word = u64::from_le_bytes(bytes);
+                    let want = |of: &dyn Fn(u8) -> bool| {
+                        bytes
+                            .iter()
+                            .enumerate()
+                            .filter(|&(_, &c)| of(c))
+                            .fold(0u64, |m, (i, _)| m | 0x80 << (8 * i))
+                    };
+                    assert_eq!(wildcard_bytes(word), want(&|c| c == b'+' || c == b'#'));
+                    assert_eq!(zero_bytes(word ^ repeat(b'/')), want(&|c| c == b'/'));
+                    assert_eq!(zero_bytes(word), want(&|c| c == 0));
+                    let slashes = zero_bytes(word ^ repeat(b'/'));
+                    assert_eq!(bytes_set(slashes), slashes.count_ones() as usize);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn levels_before_a_trailing_hash() {
+        for (filter, want, hash) in [
+            ("#", &[][..], true),
+            ("/#", &[""][..], true),
+            ("a/+/#", &["a", "+"][..], true),
+            ("a//#", &["a", ""][..], true),
+            ("a/+", &["a", "+"][..], false),
+            ("+", &["+"][..], false),
+            ("/", &["", ""][..], false),
+        ] {
+            let (levels, trailing) = levels_before_hash(filter);
+            assert_eq!(levels.collect::<Vec<_>>(), want, "{filter:?}");
+            assert_eq!(trailing, hash, "{filter:?}");
         }
     }
 
