@@ -6,6 +6,7 @@
 //! errors in the next. Template strings are parsed by [`template`]. This module never
 //! resolves names or judges meaning.
 
+mod fast;
 mod lower;
 pub mod template;
 
@@ -146,6 +147,15 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
 }
 
 fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnostic>> {
+    if let Some(items) = fast::rule_line(chunk, offset) {
+        return Ok(items);
+    }
+    parse_chunk_with_pest(chunk, offset)
+}
+
+/// [`parse_chunk`] through the grammar alone: the path for everything the fast rule reader
+/// declines, and the reference it is tested against.
+fn parse_chunk_with_pest(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnostic>> {
     // The grammar tolerates a BOM at the start of its input; only the file's own start
     // may have one (`parse` skips it), not the start of a later chunk.
     if chunk.starts_with('\u{FEFF}') {
