@@ -100,9 +100,10 @@ fn parse_level(
         rest = &rest[consumed..];
         at += consumed;
     }
-    let mut parts = parts.into_vec();
-    parts.shrink_to_fit();
-    Level { parts, span }
+    // Exactly sized: `collect` would give a one-part level room for four.
+    let mut exact = Vec::with_capacity(parts.len());
+    exact.extend(parts);
+    Level { parts: exact, span }
 }
 
 /// Literal text up to the next `{`; returns bytes consumed.
