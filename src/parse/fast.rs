@@ -2,7 +2,7 @@
 //!
 //! Almost every line of a large policy is one rule, written
 //! `[@id("label")] allow|deny WHO[, WHO] ACTION[, ACTION] ["TEMPLATE"] [# comment]`. This
-//! module reads such a line in one pass over its bytes and builds the same [`ast::Item`]
+//! module reads such a line in one pass over its bytes and builds the same [`Rule`]
 //! (spans included) that the grammar's path — pest, then `lower` — builds for it, at a
 //! fraction of the cost: no pair queue, no token tree, no backtracking.
 //!
@@ -20,12 +20,13 @@
 //! policies and on thousands of mutated rule lines.
 
 use super::template::{TemplateKind, parse_template};
-use crate::ast::{Action, Comment, Effect, Item, Name, Rule, Who};
+use crate::ast::{Action, Comment, Effect, Name, Rule, Who};
 use crate::source::Span;
 
 /// The rule on `chunk` (one line of the file, starting at byte `offset`), or `None` when
-/// the line is not a rule this reader is certain of.
-pub(super) fn rule_line(chunk: &str, offset: usize) -> Option<Vec<Item>> {
+/// the line is not a rule this reader is certain of. Pest's path makes this rule the
+/// chunk's one item.
+pub(super) fn rule_line(chunk: &str, offset: usize) -> Option<Rule> {
     let mut line = Line {
         text: chunk,
         bytes: chunk.as_bytes(),
@@ -88,7 +89,7 @@ pub(super) fn rule_line(chunk: &str, offset: usize) -> Option<Vec<Item>> {
             span: span(range),
         }),
     };
-    Some(vec![Item::Rule(rule)])
+    Some(rule)
 }
 
 /// Byte ranges in the line (start, end).

@@ -3,8 +3,10 @@
 //! The grammar lives in `grammar/policy.pest`. To report several errors in one run, the
 //! file is cut into top-level chunks (one statement, or one identity block up to its
 //! closing `}`), and each chunk is parsed on its own: an error in one chunk does not hide
-//! errors in the next. Template strings are parsed by [`template`]. This module never
-//! resolves names or judges meaning.
+//! errors in the next. A chunk that is one rule line of the common shape is read by a
+//! hand-written reader (`fast`) that builds exactly what the grammar's path builds; every
+//! other chunk, and every error, goes through pest. Template strings are parsed by
+//! [`template`]. This module never resolves names or judges meaning.
 
 mod fast;
 mod lower;
@@ -96,7 +98,11 @@ pub fn parse_rules(
     mut on_rule: impl FnMut(&ast::Rule),
 ) -> Result<(), Vec<Diagnostic>> {
     let text = source.text().get(chunk.0..chunk.1).unwrap_or("");
-    for item in parse_chunk(text, chunk.0)? {
+    if let Some(rule) = fast::rule_line(text, chunk.0) {
+        on_rule(&rule);
+        return Ok(());
+    }
+    for item in parse_chunk_with_pest(text, chunk.0)? {
         if let ast::Item::Rule(rule) = item {
             on_rule(&rule);
         }
@@ -147,8 +153,8 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
 }
 
 fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnostic>> {
-    if let Some(items) = fast::rule_line(chunk, offset) {
-        return Ok(items);
+    if let Some(rule) = fast::rule_line(chunk, offset) {
+        return Ok(vec![ast::Item::Rule(rule)]);
     }
     parse_chunk_with_pest(chunk, offset)
 }

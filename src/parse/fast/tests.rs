@@ -13,7 +13,7 @@ mod policy_gen;
 /// and builds the same items; and the parser's answer (whichever path gives it) is pest's.
 /// Returns whether the fast reader accepted it.
 fn same_as_pest(chunk: &str, offset: usize) -> bool {
-    let fast = rule_line(chunk, offset);
+    let fast = rule_line(chunk, offset).map(|rule| vec![Item::Rule(rule)]);
     let pest = parse_chunk_with_pest(chunk, offset);
     if let Some(items) = &fast {
         match &pest {
@@ -308,9 +308,5 @@ fn hostile_lines_are_read_or_declined_without_panicking() {
     assert!(rule_line(&blanks, 0).is_some());
     let names = format!("allow a{} connect\n", ", a".repeat(100_000));
     assert!(rule_line(&names, 0).is_none());
-    let items = match rule_line("allow any connect\n", 5) {
-        Some(items) => items,
-        None => panic!("the plain connect rule is recognized"),
-    };
-    assert!(matches!(&items[..], [Item::Rule(_)]));
+    assert!(rule_line("allow any connect\n", 5).is_some());
 }
