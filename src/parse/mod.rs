@@ -69,8 +69,9 @@ pub fn split(source: &Source) -> Split {
     let mut errors = Vec::new();
     let mut rule_chunks = Vec::new();
     for (start, end) in chunks(text, bom) {
+        // Only a rule starts with these: it is parsed once, by `parse_rules`.
         let word = text[start..end].split_whitespace().next().unwrap_or("");
-        if word == "allow" || word == "deny" {
+        if word == "allow" || word == "deny" || word.starts_with("@id(") {
             rule_chunks.push((start, end));
             continue;
         }
@@ -371,6 +372,40 @@ mod tests {
         let split = split(&source);
         assert_eq!(split.rule_chunks.len(), 1);
         assert!(split.errors.is_empty());
+    }
+
+    /// A line starting with a label goes to the rule-by-rule loader unparsed, like one
+    /// starting with `allow` or `deny`; its errors are the whole-file parser's.
+    #[test]
+    fn a_labelled_line_is_split_off_as_a_rule_with_the_same_errors() {
+        for text in [
+            "@id(\"x\") allow any connect\n",
+            "@id(\"x\") allwo any connect\n",
+            "@id(x) allow any connect\n",
+            "@id(\"a b\")deny any publish \"a/{b\"\n",
+        ] {
+            let source = Source::new("p", text);
+            let split = split(&source);
+            assert_eq!(split.rule_chunks, [(0, text.len())], "{text}");
+            assert!(split.errors.is_empty(), "{text}");
+            let mut rules = Vec::new();
+            let by_rule = parse_rules(&source, split.rule_chunks[0], |r| rules.push(r.clone()));
+            match parse(&source) {
+                Ok(policy) => {
+                    assert!(by_rule.is_ok(), "{text}");
+                    let whole: Vec<&ast::Rule> = policy
+                        .items
+                        .iter()
+                        .filter_map(|i| match i {
+                            ast::Item::Rule(r) => Some(r),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(whole, rules.iter().collect::<Vec<_>>(), "{text}");
+                }
+                Err(whole) => assert_eq!(by_rule, Err(whole.items), "{text}"),
+            }
+        }
     }
 
     #[test]
