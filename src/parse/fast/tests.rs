@@ -85,8 +85,8 @@ fn generated_policies_read_the_same_and_every_rule_takes_the_fast_path() {
     for rules in [10, 1_000, 5_000] {
         let text = policy_gen::generate(rules).text;
         let (_, accepted) = check_text(&text);
-        // Every rule but the header's connect rule, which the generator writes like the
-        // others, is one line of the common shape.
+        // Every rule, the header's connect rule included, is one line of the common
+        // shape; the identity blocks and comments are not.
         assert_eq!(accepted, rules, "{rules} rules");
     }
 }
