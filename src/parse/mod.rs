@@ -3,9 +3,12 @@
 //! The grammar lives in `grammar/policy.pest`. To report several errors in one run, the
 //! file is cut into top-level chunks (one statement, or one identity block up to its
 //! closing `}`), and each chunk is parsed on its own: an error in one chunk does not hide
-//! errors in the next. Template strings are parsed by [`template`]. This module never
-//! resolves names or judges meaning.
+//! errors in the next. A chunk that is one rule line of the common shape is read by a
+//! hand-written reader (`fast`) that builds exactly what the grammar's path builds; every
+//! other chunk, and every error, goes through pest. Template strings are parsed by
+//! [`template`]. This module never resolves names or judges meaning.
 
+mod fast;
 mod lower;
 pub mod template;
 
@@ -66,8 +69,9 @@ pub fn split(source: &Source) -> Split {
     let mut errors = Vec::new();
     let mut rule_chunks = Vec::new();
     for (start, end) in chunks(text, bom) {
+        // Only a rule starts with these: it is parsed once, by `parse_rules`.
         let word = text[start..end].split_whitespace().next().unwrap_or("");
-        if word == "allow" || word == "deny" {
+        if word == "allow" || word == "deny" || word.starts_with("@id(") {
             rule_chunks.push((start, end));
             continue;
         }
@@ -95,7 +99,11 @@ pub fn parse_rules(
     mut on_rule: impl FnMut(&ast::Rule),
 ) -> Result<(), Vec<Diagnostic>> {
     let text = source.text().get(chunk.0..chunk.1).unwrap_or("");
-    for item in parse_chunk(text, chunk.0)? {
+    if let Some(rule) = fast::rule_line(text, chunk.0) {
+        on_rule(&rule);
+        return Ok(());
+    }
+    for item in parse_chunk_with_pest(text, chunk.0)? {
         if let ast::Item::Rule(rule) = item {
             on_rule(&rule);
         }
@@ -146,6 +154,15 @@ fn chunks(text: &str, from: usize) -> Vec<(usize, usize)> {
 }
 
 fn parse_chunk(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnostic>> {
+    if let Some(rule) = fast::rule_line(chunk, offset) {
+        return Ok(vec![ast::Item::Rule(rule)]);
+    }
+    parse_chunk_with_pest(chunk, offset)
+}
+
+/// [`parse_chunk`] through the grammar alone: the path for everything the fast rule reader
+/// declines, and the reference it is tested against.
+fn parse_chunk_with_pest(chunk: &str, offset: usize) -> Result<Vec<ast::Item>, Vec<Diagnostic>> {
     // The grammar tolerates a BOM at the start of its input; only the file's own start
     // may have one (`parse` skips it), not the start of a later chunk.
     if chunk.starts_with('\u{FEFF}') {
@@ -355,6 +372,40 @@ mod tests {
         let split = split(&source);
         assert_eq!(split.rule_chunks.len(), 1);
         assert!(split.errors.is_empty());
+    }
+
+    /// A line starting with a label goes to the rule-by-rule loader unparsed, like one
+    /// starting with `allow` or `deny`; its errors are the whole-file parser's.
+    #[test]
+    fn a_labelled_line_is_split_off_as_a_rule_with_the_same_errors() {
+        for text in [
+            "@id(\"x\") allow any connect\n",
+            "@id(\"x\") allwo any connect\n",
+            "@id(x) allow any connect\n",
+            "@id(\"a b\")deny any publish \"a/{b\"\n",
+        ] {
+            let source = Source::new("p", text);
+            let split = split(&source);
+            assert_eq!(split.rule_chunks, [(0, text.len())], "{text}");
+            assert!(split.errors.is_empty(), "{text}");
+            let mut rules = Vec::new();
+            let by_rule = parse_rules(&source, split.rule_chunks[0], |r| rules.push(r.clone()));
+            match parse(&source) {
+                Ok(policy) => {
+                    assert!(by_rule.is_ok(), "{text}");
+                    let whole: Vec<&ast::Rule> = policy
+                        .items
+                        .iter()
+                        .filter_map(|i| match i {
+                            ast::Item::Rule(r) => Some(r),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(whole, rules.iter().collect::<Vec<_>>(), "{text}");
+                }
+                Err(whole) => assert_eq!(by_rule, Err(whole.items), "{text}"),
+            }
+        }
     }
 
     #[test]

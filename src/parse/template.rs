@@ -8,6 +8,7 @@
 use crate::ast::{Level, Name, Part, Template};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
+use smallvec::SmallVec;
 
 /// Whether the template is a topic (split on `/`) or a client id (one piece).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,9 @@ pub enum TemplateKind {
 }
 
 /// Parses `text`, which starts at byte `offset` of the file.
+///
+/// Costs one pass to cut the levels and one over each level; it allocates only what the
+/// template keeps (its text, its levels, their parts and names), each at its final size.
 pub fn parse_template(
     text: &str,
     offset: usize,
@@ -26,11 +30,11 @@ pub fn parse_template(
     errors: &mut Vec<Diagnostic>,
 ) -> Template {
     let span = Span::new(offset, offset + text.len());
-    let mut levels = Vec::new();
-    for (start, piece) in split_levels(text, kind) {
+    let pieces = split_levels(text, kind);
+    let mut levels = Vec::with_capacity(pieces.len());
+    for (start, piece) in pieces {
         levels.push(parse_level(piece, offset + start, kind, errors));
     }
-    levels.shrink_to_fit();
     Template {
         text: text.to_string(),
         span,
@@ -38,18 +42,23 @@ pub fn parse_template(
     }
 }
 
-/// Splits on `/` outside braces, keeping byte offsets.
-fn split_levels(text: &str, kind: TemplateKind) -> Vec<(usize, &str)> {
+/// The levels of a template, cut without allocating for the common number of them.
+type Pieces<'a> = SmallVec<[(usize, &'a str); 12]>;
+
+/// Splits on `/` outside braces, keeping byte offsets. `{`, `}` and `/` are ASCII, so the
+/// bytes are scanned, not the characters.
+fn split_levels(text: &str, kind: TemplateKind) -> Pieces<'_> {
+    let mut pieces = Pieces::new();
     if kind == TemplateKind::ClientId {
-        return vec![(0, text)];
+        pieces.push((0, text));
+        return pieces;
     }
-    let mut pieces = Vec::new();
     let (mut depth, mut start) = (0usize, 0usize);
-    for (i, c) in text.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            '/' if depth == 0 => {
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b'/' if depth == 0 => {
                 pieces.push((start, &text[start..i]));
                 start = i + 1;
             }
@@ -79,7 +88,7 @@ fn parse_level(
             span,
         };
     }
-    let mut parts = Vec::new();
+    let mut parts: SmallVec<[Part; 4]> = SmallVec::new();
     let mut rest = text;
     let mut at = offset;
     while !rest.is_empty() {
@@ -91,8 +100,10 @@ fn parse_level(
         rest = &rest[consumed..];
         at += consumed;
     }
-    parts.shrink_to_fit();
-    Level { parts, span }
+    // Exactly sized: `collect` would give a one-part level room for four.
+    let mut exact = Vec::with_capacity(parts.len());
+    exact.extend(parts);
+    Level { parts: exact, span }
 }
 
 /// Literal text up to the next `{`; returns bytes consumed.
@@ -100,15 +111,17 @@ fn parse_text(
     rest: &str,
     at: usize,
     kind: TemplateKind,
-    parts: &mut Vec<Part>,
+    parts: &mut SmallVec<[Part; 4]>,
     errors: &mut Vec<Diagnostic>,
 ) -> usize {
     let end = rest.find('{').unwrap_or(rest.len());
     let text = &rest[..end];
-    for (i, c) in text.char_indices() {
-        let span = Span::new(at + i, at + i + c.len_utf8());
-        if let Some(problem) = bad_char(c, kind) {
-            errors.push(problem.at(span));
+    if !text.bytes().all(plain_byte) {
+        for (i, c) in text.char_indices() {
+            let span = Span::new(at + i, at + i + c.len_utf8());
+            if let Some(problem) = bad_char(c, kind) {
+                errors.push(problem.at(span));
+            }
         }
     }
     parts.push(Part::Text {
@@ -116,6 +129,12 @@ fn parse_text(
         span: Span::new(at, at + end),
     });
     end.max(1)
+}
+
+/// A byte that is a whole character [`bad_char`] accepts in every kind of template:
+/// printable ASCII but `}`, `+` and `#`. Text of only these needs no per-character check.
+fn plain_byte(b: u8) -> bool {
+    (b' '..=b'~').contains(&b) && !matches!(b, b'}' | b'+' | b'#')
 }
 
 struct CharProblem {
@@ -168,7 +187,7 @@ fn bad_char(c: char, kind: TemplateKind) -> Option<CharProblem> {
 fn parse_brace(
     rest: &str,
     at: usize,
-    parts: &mut Vec<Part>,
+    parts: &mut SmallVec<[Part; 4]>,
     errors: &mut Vec<Diagnostic>,
 ) -> usize {
     let Some(close) = rest.find('}') else {
@@ -232,8 +251,9 @@ fn parse_expression(
         );
         return check_name(&name, errors).then_some(Part::Capture { name });
     }
-    let words: Vec<&str> = trimmed.split_whitespace().collect();
-    if let [capture, "in", set] = words[..] {
+    let mut words = trimmed.split_whitespace();
+    let words = [words.next(), words.next(), words.next(), words.next()];
+    if let [Some(capture), Some("in"), Some(set), None] = words {
         let capture_offset = lead;
         let set_offset = inner.rfind(set).unwrap_or(lead);
         let (capture, set) = (name_at(capture, capture_offset), name_at(set, set_offset));

@@ -138,10 +138,10 @@ impl<'a> TemplateIndex<'a> {
         if self.nodes.is_empty() {
             return out;
         }
-        let mut frontier = vec![0u32];
+        let (mut frontier, mut next) = (vec![0u32], Vec::new());
         for level in &inner.levels {
             let step = contained_step(level);
-            self.advance(&mut frontier, &step, &mut out);
+            self.advance(&mut frontier, &mut next, &step, &mut out);
         }
         for &at in &frontier {
             self.ended_at(at, &mut out);
@@ -159,10 +159,10 @@ impl<'a> TemplateIndex<'a> {
         if self.nodes.is_empty() {
             return out;
         }
-        let mut frontier = vec![0u32];
+        let (mut frontier, mut next) = (vec![0u32], Vec::new());
         for level in &query.levels {
             let step = overlap_step(level);
-            self.advance(&mut frontier, &step, &mut out);
+            self.advance(&mut frontier, &mut next, &step, &mut out);
         }
         for &at in &frontier {
             if query.hash {
@@ -177,9 +177,16 @@ impl<'a> TemplateIndex<'a> {
     }
 
     /// One level down: collects the ids ending at the frontier's nodes, and moves the
-    /// frontier to the children `step` and the "other" edge lead to.
-    fn advance(&self, frontier: &mut Vec<u32>, step: &Step, out: &mut Vec<u32>) {
-        let mut next = Vec::new();
+    /// frontier to the children `step` and the "other" edge lead to. `next` is scratch
+    /// space, so a query allocates two frontiers, not one per level.
+    fn advance(
+        &self,
+        frontier: &mut Vec<u32>,
+        next: &mut Vec<u32>,
+        step: &Step,
+        out: &mut Vec<u32>,
+    ) {
+        next.clear();
         for &at in frontier.iter() {
             self.ended_at(at, out);
             match step {
@@ -198,7 +205,7 @@ impl<'a> TemplateIndex<'a> {
                 next.push(other);
             }
         }
-        *frontier = next;
+        std::mem::swap(frontier, next);
     }
 
     /// Every id at or below node `at`.
