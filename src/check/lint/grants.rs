@@ -28,7 +28,7 @@
 //! changes the checked model.
 
 use super::index::TemplateIndex;
-use super::{finite_literals, matches_literal, rule_key, template_contains};
+use super::{finite_literals, matches_literal, same_rule, template_contains};
 use crate::ast::{Action, Effect};
 use crate::check::{
     ActionSet, Checked, CheckedRule, IdentityId, LevelPattern, Piece, TopicPattern,
@@ -220,7 +220,6 @@ fn subsumed(checked: &Checked, out: &mut Vec<Diagnostic>) {
         .into_iter()
         .map(|at| allows[at as usize])
         .collect();
-        let key = std::cell::OnceCell::new();
         let mut broader: Vec<&CheckedRule> = Vec::new();
         let covered = rule.identities.iter().all(|identity| {
             rule.actions.iter().all(|action| {
@@ -231,7 +230,7 @@ fn subsumed(checked: &Checked, out: &mut Vec<Diagnostic>) {
                         && other.applies_to(*identity)
                         && other.actions.contains(action)
                         && contains(other, rule)
-                        && rule_key(other) != *key.get_or_init(|| rule_key(rule))
+                        && !same_rule(other, rule)
                         && (other.id < rule.id || !contains(rule, other))
                 });
                 if let Some(other) = found

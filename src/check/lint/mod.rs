@@ -45,14 +45,16 @@ mod index;
 
 use super::{
     ActionSet, Checked, CheckedRule, ClientPiece, IdentityDef, IdentityId, LevelPattern, Piece,
-    Require, SharedStr, TopicPattern,
+    Require, TopicPattern,
 };
 use crate::ast::{Action, AttrSource, Effect, IdentityKind};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// At most this many (allow, deny) pairs are compared when looking for shadowed allows.
 pub const SHADOW_BUDGET: usize = 1_000_000;
@@ -242,35 +244,121 @@ fn shared_prefix(topic: &TopicPattern) -> Option<&'static str> {
 
 // ---------------------------------------------------------------- duplicate-rule
 
-/// What makes two rules the same: effect, identities, actions, template without names.
-type RuleKey = (Effect, Vec<u16>, u8, Option<TopicPattern>);
-
-fn rule_key(rule: &CheckedRule) -> RuleKey {
-    let mut ids: Vec<u16> = rule.identities.iter().map(|i| i.0).collect();
+/// A rule's identities as a set: sorted, without repeats (no allocation for up to eight).
+fn identity_set(rule: &CheckedRule) -> SmallVec<[u16; 8]> {
+    let mut ids: SmallVec<[u16; 8]> = rule.identities.iter().map(|i| i.0).collect();
     ids.sort_unstable();
     ids.dedup();
-    let topic = rule.topic.as_ref().map(erase_topic);
-    (rule.effect, ids, rule.actions.0, topic)
+    ids
+}
+
+/// A hash of what makes two rules the same (effect, identities as a set, actions, template
+/// without capture names), computed in place: no copy of the template is made.
+fn rule_hash(rule: &CheckedRule) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    rule.effect.hash(&mut hasher);
+    identity_set(rule).hash(&mut hasher);
+    rule.actions.0.hash(&mut hasher);
+    match &rule.topic {
+        None => 0u8.hash(&mut hasher),
+        Some(topic) => {
+            1u8.hash(&mut hasher);
+            topic.hash.hash(&mut hasher);
+            topic.levels.len().hash(&mut hasher);
+            for level in topic.levels.iter() {
+                hash_level(level, &mut hasher);
+            }
+        }
+    }
+    hasher.finish()
+}
+
+/// Hashes a level as [`same_level`] compares it: capture names left out.
+fn hash_level(level: &LevelPattern, hasher: &mut impl Hasher) {
+    match level {
+        LevelPattern::Any { .. } => 0u8.hash(hasher),
+        LevelPattern::Literal(text) => {
+            1u8.hash(hasher);
+            text.as_str().hash(hasher);
+        }
+        LevelPattern::Pieces(pieces) => {
+            2u8.hash(hasher);
+            pieces.len().hash(hasher);
+            for piece in pieces.iter() {
+                match piece {
+                    Piece::Text(text) => (0u8, text.as_str()).hash(hasher),
+                    Piece::Attr(name) => (1u8, name.as_str()).hash(hasher),
+                    Piece::Capture(_) => 2u8.hash(hasher),
+                    Piece::OneOf { values, .. } => (3u8, &values[..]).hash(hasher),
+                }
+            }
+        }
+    }
+}
+
+/// True when two rules have the same effect, identities (as a set), actions and template
+/// (capture names aside): the full comparison behind a hash match.
+fn same_rule(a: &CheckedRule, b: &CheckedRule) -> bool {
+    a.effect == b.effect
+        && a.actions == b.actions
+        && identity_set(a) == identity_set(b)
+        && match (&a.topic, &b.topic) {
+            (None, None) => true,
+            (Some(x), Some(y)) => {
+                x.hash == y.hash
+                    && x.levels.len() == y.levels.len()
+                    && x.levels
+                        .iter()
+                        .zip(y.levels.iter())
+                        .all(|(l, m)| same_level(l, m))
+            }
+            _ => false,
+        }
+}
+
+/// True when two levels match the same texts by their form: equal but for capture names.
+fn same_level(a: &LevelPattern, b: &LevelPattern) -> bool {
+    match (a, b) {
+        (LevelPattern::Any { .. }, LevelPattern::Any { .. }) => true,
+        (LevelPattern::Literal(x), LevelPattern::Literal(y)) => x == y,
+        (LevelPattern::Pieces(x), LevelPattern::Pieces(y)) => {
+            Arc::ptr_eq(x, y)
+                || (x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_piece(p, q)))
+        }
+        _ => false,
+    }
+}
+
+fn same_piece(a: &Piece, b: &Piece) -> bool {
+    match (a, b) {
+        (Piece::Text(x), Piece::Text(y)) | (Piece::Attr(x), Piece::Attr(y)) => x == y,
+        (Piece::Capture(_), Piece::Capture(_)) => true,
+        (Piece::OneOf { values: x, .. }, Piece::OneOf { values: y, .. }) => x == y,
+        _ => false,
+    }
 }
 
 fn duplicates(checked: &Checked, out: &mut Vec<Diagnostic>) {
-    // Keyed by a hash of the key, not the key itself: holding a copy of every template
-    // would double the memory a large policy needs. Collisions are compared in full.
-    let mut seen: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+    duplicates_by(checked, rule_hash, out);
+}
+
+/// The duplicate-rule lint with the rule hash given (tests give a colliding one).
+fn duplicates_by(checked: &Checked, hash: fn(&CheckedRule) -> u64, out: &mut Vec<Diagnostic>) {
+    // Keyed by a hash computed in place, not the key itself: holding (or even building) a
+    // copy of every template would double the memory and the allocations a large policy
+    // needs. Rules with the same hash are compared in full.
+    let mut seen: FxHashMap<u64, SmallVec<[usize; 1]>> = FxHashMap::default();
+    seen.reserve(checked.rules.len());
     for (index, rule) in checked.rules.iter().enumerate() {
-        let key = rule_key(rule);
-        let same_hash = seen
-            .entry(rustc_hash::FxBuildHasher.hash_one(&key))
-            .or_default();
+        let same_hash = seen.entry(hash(rule)).or_default();
         let first = same_hash
             .iter()
-            .copied()
-            .find(|i| rule_key(&checked.rules[*i]) == key);
-        let Some(first) = first else {
+            .map(|i| &checked.rules[*i])
+            .find(|earlier| same_rule(earlier, rule));
+        let Some(earlier) = first else {
             same_hash.push(index);
             continue;
         };
-        let earlier = &checked.rules[first];
         out.push(
             Diagnostic::warning(
                 Code::LintDuplicateRule,
@@ -283,34 +371,6 @@ fn duplicates(checked: &Checked, out: &mut Vec<Diagnostic>) {
                 earlier.text()
             )),
         );
-    }
-}
-
-/// The template with every capture name removed: names do not change what matches.
-fn erase_topic(topic: &TopicPattern) -> TopicPattern {
-    TopicPattern {
-        levels: topic.levels.iter().map(erase_level).collect(),
-        hash: topic.hash,
-    }
-}
-
-fn erase_level(level: &LevelPattern) -> LevelPattern {
-    match level {
-        LevelPattern::Any { .. } => LevelPattern::Any { capture: None },
-        LevelPattern::Literal(t) => LevelPattern::Literal(t.clone()),
-        LevelPattern::Pieces(pieces) => LevelPattern::Pieces(
-            pieces
-                .iter()
-                .map(|p| match p {
-                    Piece::Capture(_) => Piece::Capture(SharedStr::default()),
-                    Piece::OneOf { values, .. } => Piece::OneOf {
-                        capture: None,
-                        values: values.clone(),
-                    },
-                    other => other.clone(),
-                })
-                .collect(),
-        ),
     }
 }
 
@@ -564,6 +624,65 @@ mod tests {
         let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
         let out = crate::check::check(&source, &ast).unwrap_or_else(|e| panic!("{e}"));
         out.checked.rules[0].topic.clone().expect("a topic rule")
+    }
+
+    /// The lines the duplicate-rule lint reports in `rules` (after one identity `u`, one
+    /// identity `v` and two sets, from line 13 on), with the rule hash given.
+    fn duplicate_lines(rules: &str, hash: fn(&CheckedRule) -> u64) -> Vec<usize> {
+        let text = format!(
+            "identity u from jwt {{\n    trust \"a\"\n    pid = claim \"pid\"\n    client \"c-{{pid}}\"\n}}\nidentity v from jwt {{\n    trust \"b\"\n    pid = claim \"pid\"\n    client \"d-{{pid}}\"\n}}\nset s = a, b\nset t = a, c\n{rules}"
+        );
+        let source = Source::new("t", text);
+        let ast = crate::parse::parse(&source).unwrap_or_else(|e| panic!("{e}"));
+        let out = crate::check::check(&source, &ast).unwrap_or_else(|e| panic!("{e}"));
+        let mut found = Vec::new();
+        duplicates_by(&out.checked, hash, &mut found);
+        found
+            .iter()
+            .map(|d| d.span.start)
+            .map(|at| source.text()[..at].lines().count() + 1)
+            .collect()
+    }
+
+    /// Rules that differ in one thing each, and the duplicates among them (names aside).
+    const NEAR_DUPLICATES: &str = "allow u publish \"a/{+x}/b\"
+allow u publish \"a/{+y}/b\"
+allow u subscribe \"a/{+x}/b\"
+deny u publish \"a/{+x}/b\"
+allow v publish \"a/{+x}/b\"
+allow u, v publish \"a/+/b\"
+allow v, u, v publish \"a/{+z}/b\"
+allow u publish \"a/+/b/#\"
+allow u publish \"a/+/c\"
+allow u publish \"a/{pid}_{+r}\"
+allow u publish \"a/{pid}_{+q}\"
+allow u publish \"a/{pid}-{+q}\"
+allow u publish \"a/{v in s}\"
+allow u publish \"a/{w in t}\"
+allow u publish \"a/{a|b}\"
+allow u connect
+allow u connect
+allow u publish \"a\"
+";
+
+    #[test]
+    fn duplicates_are_rules_equal_but_for_capture_names() {
+        assert_eq!(
+            duplicate_lines(NEAR_DUPLICATES, rule_hash),
+            [14, 19, 23, 27, 29]
+        );
+    }
+
+    #[test]
+    fn a_hash_collision_is_never_a_duplicate() {
+        // Every rule hashes alike: only the full comparison tells them apart.
+        assert_eq!(
+            duplicate_lines(NEAR_DUPLICATES, |_| 0),
+            duplicate_lines(NEAR_DUPLICATES, rule_hash)
+        );
+        assert!(
+            duplicate_lines("allow u publish \"a\"\nallow u publish \"b\"\n", |_| 7).is_empty()
+        );
     }
 
     fn contains(outer: &str, inner: &str) -> bool {
