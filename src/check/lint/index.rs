@@ -15,6 +15,7 @@
 use super::finite_literals;
 use crate::check::{LevelPattern, Piece, TopicPattern};
 use rustc_hash::FxHashMap;
+use smallvec::{SmallVec, smallvec};
 
 /// Topic templates indexed by their literal levels; ids are the caller's (rule positions).
 ///
@@ -28,6 +29,9 @@ pub(super) struct TemplateIndex<'a> {
     /// The templates ending at a node, as linked lists: (id, next entry).
     ended: Vec<(u32, u32)>,
 }
+
+/// The nodes a query has reached: a few, so they stay off the heap.
+type Frontier = SmallVec<[u32; 8]>;
 
 /// No node, no entry.
 const NONE: u32 = u32::MAX;
@@ -138,7 +142,7 @@ impl<'a> TemplateIndex<'a> {
         if self.nodes.is_empty() {
             return out;
         }
-        let (mut frontier, mut next) = (vec![0u32], Vec::new());
+        let (mut frontier, mut next): (Frontier, Frontier) = (smallvec![0u32], SmallVec::new());
         for level in &inner.levels {
             let step = contained_step(level);
             self.advance(&mut frontier, &mut next, &step, &mut out);
@@ -159,7 +163,7 @@ impl<'a> TemplateIndex<'a> {
         if self.nodes.is_empty() {
             return out;
         }
-        let (mut frontier, mut next) = (vec![0u32], Vec::new());
+        let (mut frontier, mut next): (Frontier, Frontier) = (smallvec![0u32], SmallVec::new());
         for level in &query.levels {
             let step = overlap_step(level);
             self.advance(&mut frontier, &mut next, &step, &mut out);
@@ -178,11 +182,12 @@ impl<'a> TemplateIndex<'a> {
 
     /// One level down: collects the ids ending at the frontier's nodes, and moves the
     /// frontier to the children `step` and the "other" edge lead to. `next` is scratch
-    /// space, so a query allocates two frontiers, not one per level.
+    /// space, so a query keeps two frontiers (on the stack while they are small), not one per
+    /// level.
     fn advance(
         &self,
-        frontier: &mut Vec<u32>,
-        next: &mut Vec<u32>,
+        frontier: &mut Frontier,
+        next: &mut Frontier,
         step: &Step,
         out: &mut Vec<u32>,
     ) {
