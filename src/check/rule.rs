@@ -12,6 +12,7 @@ use crate::ast::{self, Part, Who};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 use rustc_hash::FxHashSet;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub(super) fn resolve_rule(
@@ -134,9 +135,14 @@ pub(super) fn topic_pattern(
     who: &[IdentityId],
     errors: &mut Vec<Diagnostic>,
 ) -> Option<TopicPattern> {
-    let mut levels = Vec::new();
-    let mut hash = false;
     let count = template.levels.len();
+    // Sized once: a trailing `#` is not a level of the pattern.
+    let ends_in_hash = template
+        .levels
+        .last()
+        .is_some_and(|level| matches!(level.parts.as_slice(), [Part::Hash { .. }]));
+    let mut levels = Vec::with_capacity(count - usize::from(ends_in_hash));
+    let mut hash = false;
     for (i, level) in template.levels.iter().enumerate() {
         if let [Part::Hash { span }] = level.parts.as_slice() {
             if i + 1 != count {
@@ -180,11 +186,15 @@ fn level_pattern(
         _ => {}
     }
     // Adjacent text parts are joined into one piece before it is interned.
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut pending_text: Option<String> = None;
+    // A lone text part is interned as it is; only a run of several is copied to join it.
+    let mut pieces: Vec<Piece> = Vec::with_capacity(level.parts.len());
+    let mut pending_text: Option<Cow<'_, str>> = None;
     for part in &level.parts {
         if let Part::Text { text, .. } = part {
-            pending_text.get_or_insert_default().push_str(text);
+            match &mut pending_text {
+                None => pending_text = Some(Cow::Borrowed(text)),
+                Some(joined) => joined.to_mut().push_str(text),
+            }
             continue;
         }
         if let Some(text) = pending_text.take() {
