@@ -21,6 +21,10 @@ pub(super) struct Builder<'a> {
     pub(super) set_index: FxHashMap<Vec<String>, SetId>,
     /// Each identity's slots.
     pub(super) slot_index: Vec<FxHashMap<SlotTemplate, SlotId>>,
+    /// Slots by identity and the address and length of their pieces: the checked rules
+    /// outlive the builder and never change, and equal piece sequences share one
+    /// allocation, so most slots are found here without building a [`SlotTemplate`].
+    pub(super) slot_by_address: FxHashMap<(IdentityId, usize, usize), SlotId>,
     /// Pattern levels by owner (the identity, when the pattern has attributes), pieces and
     /// whether the level is the first.
     pub(super) pattern_index: FxHashMap<(Option<IdentityId>, Vec<Piece>, bool), PatternId>,
@@ -45,6 +49,7 @@ impl<'a> Builder<'a> {
             set_by_address: FxHashMap::default(),
             set_index: FxHashMap::default(),
             slot_index: vec![FxHashMap::default(); identities],
+            slot_by_address: FxHashMap::default(),
             pattern_index: FxHashMap::default(),
             regex_index: FxHashMap::default(),
         }
@@ -191,6 +196,22 @@ impl<'a> Builder<'a> {
 
     /// A slot of `identity` for text and attributes.
     pub(super) fn intern_slot(
+        &mut self,
+        identity: IdentityId,
+        pieces: &[Piece],
+        rule: &CheckedRule,
+    ) -> Result<SlotId, CompileError> {
+        let address = (identity, pieces.as_ptr() as usize, pieces.len());
+        if let Some(id) = self.slot_by_address.get(&address) {
+            return Ok(*id);
+        }
+        let id = self.intern_slot_template(identity, pieces, rule)?;
+        self.slot_by_address.insert(address, id);
+        Ok(id)
+    }
+
+    /// The slot of `pieces` for `identity`, found (or added) by its content.
+    fn intern_slot_template(
         &mut self,
         identity: IdentityId,
         pieces: &[Piece],
