@@ -12,7 +12,7 @@
 //! reported. Building costs one trie node per distinct literal prefix; it borrows the
 //! templates and never changes them.
 
-use super::finite_literals;
+use super::{MAX_EXPANSION, finite_literals};
 use crate::check::{LevelPattern, Piece, TopicPattern};
 use rustc_hash::FxHashMap;
 use smallvec::{SmallVec, smallvec};
@@ -231,13 +231,64 @@ impl<'a> TemplateIndex<'a> {
 /// of `level` is `o`: a level of exactly one value follows that literal edge, a level of
 /// several values or of unknown ones (`+`, `{pid}`, `{+r}`) none, and a level of no value
 /// at all (which any level contains) every edge.
+///
+/// Counts the values without expanding them: only a level of exactly one value builds it.
 fn contained_step(level: &LevelPattern) -> Step<'_> {
-    match level_values(level) {
-        Some(Step::Values(values)) if values.is_empty() => Step::Anything,
-        Some(Step::Values(values)) if values.len() == 1 => Step::Values(values),
-        Some(Step::One(value)) => Step::One(value),
-        _ => Step::Values(Vec::new()),
+    match level {
+        LevelPattern::Literal(text) => Step::One(text),
+        LevelPattern::Any { .. } => Step::Values(Vec::new()),
+        LevelPattern::Pieces(pieces) => match value_count(pieces) {
+            Some(Count::Zero) => Step::Anything,
+            Some(Count::One) => Step::Values(vec![the_one_value(pieces)]),
+            Some(Count::Many) | None => Step::Values(Vec::new()),
+        },
     }
+}
+
+/// How many distinct values a level of pieces has.
+enum Count {
+    Zero,
+    One,
+    Many,
+}
+
+/// The number of distinct values [`finite_literals`] would give for these pieces, and
+/// `None` where it gives none (an attribute, a capture, more than `MAX_EXPANSION`
+/// literals on the way). Two choices of one set differ, so they give different
+/// literals whatever the other pieces are: the values are many as soon as one set holds
+/// two different values, and none when a set is empty.
+fn value_count(pieces: &[Piece]) -> Option<Count> {
+    let (mut literals, mut many) = (1usize, false);
+    for piece in pieces {
+        let (choices, different) = match piece {
+            Piece::Text(_) => (1, false),
+            Piece::OneOf { values, .. } => (values.len(), values.iter().any(|v| *v != values[0])),
+            Piece::Attr(_) | Piece::Capture(_) => return None,
+        };
+        if literals * choices > MAX_EXPANSION {
+            return None;
+        }
+        literals *= choices;
+        many |= different;
+    }
+    Some(match (literals, many) {
+        (0, _) => Count::Zero,
+        (_, false) => Count::One,
+        (_, true) => Count::Many,
+    })
+}
+
+/// The value of pieces of one value: their texts and each set's (only) value, in order.
+fn the_one_value(pieces: &[Piece]) -> String {
+    let mut value = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => value.push_str(text),
+            Piece::OneOf { values, .. } => value.push_str(&values[0]),
+            Piece::Attr(_) | Piece::Capture(_) => {}
+        }
+    }
+    value
 }
 
 /// For overlap: a template's literal level `o` meets `level` only if `level` can be `o`;
@@ -276,6 +327,66 @@ mod tests {
     use super::super::samples::Sample;
     use super::super::template_contains;
     use super::*;
+
+    /// A step as comparable data.
+    fn described(step: Step) -> (u8, Vec<String>) {
+        match step {
+            Step::One(value) => (0, vec![value.to_string()]),
+            Step::Values(values) => (1, values),
+            Step::Anything => (2, Vec::new()),
+        }
+    }
+
+    /// The containment step from the expanded, sorted, deduplicated values.
+    fn expanded_contained_step(level: &LevelPattern) -> Step<'_> {
+        match level_values(level) {
+            Some(Step::Values(values)) if values.is_empty() => Step::Anything,
+            Some(Step::Values(values)) if values.len() == 1 => Step::Values(values),
+            Some(Step::One(value)) => Step::One(value),
+            _ => Step::Values(Vec::new()),
+        }
+    }
+
+    /// Counting a level's values gives the step that expanding them gives, on sampled
+    /// templates and on levels of one repeated value, of an empty set and past the
+    /// expansion limit.
+    #[test]
+    fn counted_steps_are_the_expanded_steps() {
+        let set = |values: &[&str]| Piece::OneOf {
+            capture: None,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let text = |t: &str| Piece::Text(t.into());
+        let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        let big = Piece::OneOf {
+            capture: None,
+            values: many.into(),
+        };
+        let levels = [
+            vec![text("a"), set(&["b", "b"])],
+            vec![set(&["x"]), text("-"), set(&["y", "y"])],
+            vec![set(&["x", "y"]), text("z")],
+            vec![set(&[]), text("z")],
+            vec![big.clone(), big.clone(), set(&[])],
+            vec![big.clone(), set(&[]), big.clone()],
+            vec![set(&["a", "ab"]), set(&["b", ""])],
+            vec![text("a"), Piece::Attr("pid".into())],
+        ];
+        let mut all: Vec<LevelPattern> = levels
+            .into_iter()
+            .map(|pieces| LevelPattern::Pieces(pieces.into()))
+            .collect();
+        for pattern in Sample::new(0x9E37_79B9_7F4A_7C15, 200).patterns() {
+            all.extend(pattern.levels.iter().cloned());
+        }
+        for level in &all {
+            assert_eq!(
+                described(contained_step(level)),
+                described(expanded_contained_step(level)),
+                "{level:?}"
+            );
+        }
+    }
 
     /// The index never leaves out a template the exact relations accept: on sampled
     /// templates, every containing (overlapping) template is among the candidates.
