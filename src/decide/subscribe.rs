@@ -695,6 +695,24 @@ mod tests {
         (engine, session)
     }
 
+    /// `Engine::decide` on a subscribe gives the general path's decision at the engine's
+    /// own budget.
+    fn assert_engine_decides_by_containment(engine: &Engine, session: &Session, filter: &str) {
+        let auto = engine.automaton();
+        assert_eq!(
+            engine.decide(session, super::super::Request::subscribe(filter)),
+            by_containment(
+                auto,
+                session,
+                auto.roots[0],
+                filter,
+                engine.limits().subscribe_budget,
+                false
+            ),
+            "through Engine::decide: {filter:?}"
+        );
+    }
+
     /// A seeded xorshift source: each call gives a number below its argument.
     fn random_below(seed: u64) -> impl FnMut(usize) -> usize {
         let mut state = seed;
@@ -733,18 +751,7 @@ mod tests {
                 }
                 None => fell_back += 1,
             }
-            assert_eq!(
-                engine.decide(&session, super::super::Request::subscribe(&filter)),
-                by_containment(
-                    auto,
-                    &session,
-                    root,
-                    &filter,
-                    engine.limits().subscribe_budget,
-                    false
-                ),
-                "through Engine::decide: {filter:?}"
-            );
+            assert_engine_decides_by_containment(&engine, &session, &filter);
         }
         assert!(
             compared > 10_000 && fell_back > 100,
@@ -841,18 +848,7 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(
-                engine.decide(&session, super::super::Request::subscribe(&filter)),
-                by_containment(
-                    auto,
-                    &session,
-                    root,
-                    &filter,
-                    engine.limits().subscribe_budget,
-                    false
-                ),
-                "through Engine::decide: {filter:?}"
-            );
+            assert_engine_decides_by_containment(&engine, &session, &filter);
         }
         assert!(
             compared > 20_000 && fell_back > 500,
