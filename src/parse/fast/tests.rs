@@ -113,6 +113,18 @@ fn blanks(random: &mut Random) -> &'static str {
 }
 
 /// A rule line built from the grammar's pieces, valid or nearly so.
+/// One to four of `items`, comma-separated with random blanks around each comma.
+fn push_list(line: &mut String, random: &mut Random, items: &[&str]) {
+    for i in 0..=random.below(3) {
+        if i > 0 {
+            line.push_str(blanks(random));
+            line.push(',');
+            line.push_str(blanks(random));
+        }
+        line.push_str(random.pick(items));
+    }
+}
+
 fn rule_text(random: &mut Random) -> String {
     let mut line = String::new();
     line.push_str(random.pick(&["", "", "", " ", "\t", "  "]));
@@ -126,14 +138,7 @@ fn rule_text(random: &mut Random) -> String {
     let names = [
         "mobile", "gateway", "any", "service", "_x", "a-b", "anyone", "any-x", "x9",
     ];
-    for i in 0..=random.below(3) {
-        if i > 0 {
-            line.push_str(blanks(random));
-            line.push(',');
-            line.push_str(blanks(random));
-        }
-        line.push_str(random.pick(&names));
-    }
+    push_list(&mut line, random, &names);
     line.push_str(random.pick(&[" ", " ", "\t", "  "]));
     let actions = [
         "connect",
@@ -143,14 +148,7 @@ fn rule_text(random: &mut Random) -> String {
         "receive",
         "publishx",
     ];
-    for i in 0..=random.below(3) {
-        if i > 0 {
-            line.push_str(blanks(random));
-            line.push(',');
-            line.push_str(blanks(random));
-        }
-        line.push_str(random.pick(&actions));
-    }
+    push_list(&mut line, random, &actions);
     if random.below(5) != 0 {
         line.push_str(blanks(random));
         let templates = [
